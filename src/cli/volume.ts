@@ -1,0 +1,144 @@
+/**
+ * Opening a volume from the command line: the META-URL (or the embedded default, formatted on
+ * first use), the object store its settings name, the storage self-test and the volume marker.
+ */
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { describeError, UserError } from "../errors.ts";
+import { BLOCK_SIZE_KIB_DEFAULT, TRASH_DAYS_DEFAULT } from "../limits.ts";
+import { log } from "../log.ts";
+import type { BaseMeta } from "../meta/base.ts";
+import { openMeta } from "../meta/index.ts";
+import type { Format } from "../meta/interface.ts";
+import { DEFAULT_META_URL } from "../meta/url.ts";
+import { createObjectStore } from "../object/index.ts";
+import type { ObjectStore } from "../object/interface.ts";
+import { ObjectNotFoundError } from "../object/interface.ts";
+
+export const DEFAULT_VOLUME_NAME = "jfs";
+/** Marker object under NAME/ naming the volume that owns the prefix (JuiceFS: juicefs_uuid). */
+export const MARKER_KEY = "jfs_uuid";
+
+export function defaultDataDir(): string {
+  return join(homedir(), ".jfs", "data");
+}
+
+/** The settings with secrets masked: safe for output and logs. */
+export function maskFormat(format: Format): Format {
+  const masked = { ...format };
+  if (masked.secretKey) masked.secretKey = "****";
+  if (masked.accessKey) masked.accessKey = `${masked.accessKey.slice(0, 3)}****`;
+  return masked;
+}
+
+/** The object store holding a volume's data, keys prefixed with the volume name. */
+export function openStore(format: Format): ObjectStore {
+  return createObjectStore({
+    storage: format.storage,
+    bucket: format.bucket,
+    accessKey: format.accessKey,
+    secretKey: format.secretKey,
+    prefix: `${format.name}/`,
+  });
+}
+
+/**
+ * Put, get, compare and delete a random object: proves the bucket exists and the credentials
+ * can write, before any meta is written.
+ */
+export async function selfTestStore(store: ObjectStore): Promise<void> {
+  const key = `testing/${randomBytes(8).toString("hex")}`;
+  const data = randomBytes(1024);
+  try {
+    await store.put(key, data);
+    const back = await store.get(key);
+    if (!back.equals(data)) throw new Error("read back different bytes than were written");
+    await store.delete(key);
+  } catch (error) {
+    throw new UserError(
+      `Storage ${store.description} failed its self-test: ${describeError(error)}`,
+    );
+  }
+}
+
+/** Refuses a bucket prefix that another volume already owns; writes our marker. */
+export async function claimStore(store: ObjectStore, format: Format): Promise<void> {
+  let owner: string | undefined;
+  try {
+    owner = (await store.get(MARKER_KEY)).toString().trim();
+  } catch (error) {
+    if (!(error instanceof ObjectNotFoundError)) throw error;
+  }
+  if (owner !== undefined && owner !== format.uuid) {
+    throw new UserError(
+      `${store.description} already holds volume ${owner} under "${format.name}/": ` +
+        "use another bucket or name, or jfs destroy the old volume",
+    );
+  }
+  if (owner === undefined) await store.put(MARKER_KEY, Buffer.from(`${format.uuid}\n`));
+}
+
+export function newFormat(fields: Partial<Format> & Pick<Format, "name">): Format {
+  return {
+    name: fields.name,
+    uuid: crypto.randomUUID(),
+    storage: "file",
+    bucket: defaultDataDir(),
+    blockSizeKiB: BLOCK_SIZE_KIB_DEFAULT,
+    compression: "none",
+    capacityBytes: 0,
+    inodes: 0,
+    trashDays: TRASH_DAYS_DEFAULT,
+    metaVersion: 1,
+    createdAt: new Date().toISOString(),
+    ...fields,
+  };
+}
+
+/** Creates the bucket if needed, self-tests it, claims it, then writes the settings to meta. */
+export async function formatVolume(meta: BaseMeta, format: Format, force: boolean): Promise<void> {
+  const store = openStore(format);
+  try {
+    await store.create().catch((error: unknown) => {
+      log.debug(`create bucket: ${describeError(error)}`);
+    });
+    await selfTestStore(store);
+    await claimStore(store, format);
+  } finally {
+    await store.close();
+  }
+  await meta.format(format, force);
+}
+
+export interface OpenedVolume {
+  meta: BaseMeta;
+  format: Format;
+  metaUrl: string;
+}
+
+/**
+ * Opens and loads the volume at `metaUrl`. Without a URL this is the embedded default
+ * (SQLite + local directory under ~/.jfs), formatted on first use.
+ */
+export async function openVolume(metaUrl: string | undefined): Promise<OpenedVolume> {
+  const url = metaUrl ?? DEFAULT_META_URL;
+  const meta = await openMeta(url, { create: metaUrl === undefined });
+  try {
+    if (
+      metaUrl === undefined &&
+      (await meta.core.read(async (tx) => tx.getSetting())) === undefined
+    ) {
+      const format = newFormat({ name: DEFAULT_VOLUME_NAME });
+      await formatVolume(meta, format, false);
+      log.info(
+        `formatted the embedded default volume "${format.name}" (meta ${url}, data ${format.bucket})`,
+      );
+    }
+    const format = await meta.load();
+    return { meta, format, metaUrl: url };
+  } catch (error) {
+    await meta.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Every limit and default of jfs in one place. Each one bounds memory, time or wire size
+ * somewhere; the load-time asserts at the bottom keep them consistent with each other.
+ */
+import { assert } from "./assert.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+// ---- Names and the namespace (POSIX / Linux limits) ----
+export const NAME_BYTES_MAX = 255;
+export const SYMLINK_TARGET_BYTES_MAX = 4096;
+export const PATH_BYTES_MAX = 4096;
+export const XATTR_NAME_BYTES_MAX = 255;
+export const XATTR_VALUE_BYTES_MAX = 64 * KiB;
+/** Linux refuses listxattr() results above 64 KiB; so do we. */
+export const XATTR_LIST_BYTES_MAX = 64 * KiB;
+export const NLINK_MAX = 0xffff_ffff;
+/** Files are addressed by number offsets in the core: keep every byte offset exact. */
+export const FILE_SIZE_BYTES_MAX = Number.MAX_SAFE_INTEGER;
+export const INODE_MAX = Number.MAX_SAFE_INTEGER;
+export const READDIR_ENTRIES_MAX = 4096;
+
+// ---- Inodes ----
+export const ROOT_INODE = 1;
+/** The trash directory: reachable as /.trash, never listed. */
+export const TRASH_INODE = 2;
+export const FIRST_FREE_INODE = 3;
+/** Inodes and slice ids are reserved from the meta engine in batches, like JuiceFS. */
+export const INODE_BATCH = 1000;
+export const SLICE_ID_BATCH = 1000;
+
+// ---- Layout of file data (JuiceFS's) ----
+export const CHUNK_BYTES = 64 * MiB;
+export const BLOCK_SIZE_KIB_DEFAULT = 4096;
+export const BLOCK_SIZE_KIB_MIN = 64;
+export const BLOCK_SIZE_KIB_MAX = 16384;
+/** A chunk whose slice list grows beyond this is compacted into fewer slices. */
+export const CHUNK_SLICES_COMPACT_THRESHOLD = 100;
+/** Hard bound on one chunk's slice list; writers wait for compaction beyond it. */
+export const CHUNK_SLICES_MAX = 2000;
+
+// ---- Meta engine ----
+export const TXN_RETRIES_MAX = 50;
+export const TXN_RETRY_BACKOFF_MS_MAX = 100;
+/** How long a SQLite transaction waits for another process's write lock before failing. */
+export const TXN_BUSY_WAIT_MS_MAX = 30_000;
+export const SESSION_HEARTBEAT_MS = 12_000;
+/** A session whose heartbeat is older than this is dead; a live one cleans up after it. */
+export const SESSION_EXPIRE_MS = 5 * 60_000;
+export const TRASH_DAYS_DEFAULT = 1;
+
+// ---- Data path defaults (flags of serve / mount) ----
+export const BUFFER_SIZE_MIB_DEFAULT = 300;
+export const MAX_UPLOADS_DEFAULT = 20;
+export const CACHE_SIZE_MIB_DEFAULT = 100 * 1024;
+export const FREE_SPACE_RATIO_DEFAULT = 0.1;
+export const PREFETCH_DEFAULT = 1;
+export const MAX_READAHEAD_MIB_DEFAULT = 64;
+export const FLUSH_IDLE_MS = 1000;
+export const FLUSH_AGE_MS = 5000;
+export const MEM_CACHE_BYTES_DEFAULT = 256 * MiB;
+export const MAX_DELETES_DEFAULT = 10;
+/** The write buffer is made of pages this big; it divides every block size. */
+export const WRITE_PAGE_BYTES = 64 * KiB;
+/** A write is copied in pieces of at most this, each reserving buffer space on its own. */
+export const WRITE_PIECE_BYTES_MAX = 256 * KiB;
+/** Smallest write buffer: a few pieces must fit, or writers could wait on each other forever. */
+export const BUFFER_SIZE_BYTES_MIN = 4 * (WRITE_PIECE_BYTES_MAX + 2 * WRITE_PAGE_BYTES);
+/** Slices of one chunk still open to writes; older ones are frozen and uploaded (JuiceFS: 3). */
+export const WRITABLE_SLICES_PER_CHUNK_MAX = 3;
+/** How often buffered slices are checked against FLUSH_IDLE_MS / FLUSH_AGE_MS. */
+export const FLUSH_TICK_MS = 100;
+/** A chunk's slice list read from meta is reused this long (own commits drop it at once). */
+export const CHUNK_SLICES_CACHE_MS = 1000;
+/** Reads retry this often when an object vanished under a stale slice list (compaction). */
+export const READ_STALE_RETRIES_MAX = 3;
+/** Concurrent object GETs of one volume (reads, readahead, compaction). */
+export const DOWNLOADS_MAX = 32;
+/** Blocks queued for the disk cache at once; more are not cached rather than queued. */
+export const DISK_CACHE_PUTS_PENDING_MAX = 32;
+/** How often the disk cache re-checks the free space of its disk. */
+export const DISK_CACHE_FREE_CHECK_MS = 1000;
+/** Background deletion: how often it looks for work, and how much one round takes. */
+export const GC_INTERVAL_MS = 1000;
+export const UNUSED_SLICES_BATCH = 1000;
+export const DELETED_FILES_BATCH = 100;
+
+// ---- Object storage ----
+export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
+export const OBJECT_RETRIES_MAX = 10;
+export const OBJECT_LIST_PAGE_MAX = 1000;
+
+// ---- Wire (NFS / RPC / FUSE) ----
+export const NFS_IO_BYTES_MAX = 1 * MiB;
+export const NFS_FILE_HANDLE_BYTES_MAX = 64;
+/** One RPC record may hold a 1 MiB WRITE plus headers; nothing legitimate is larger. */
+export const RPC_RECORD_BYTES_MAX = NFS_IO_BYTES_MAX + 64 * KiB;
+export const RPC_AUTH_BODY_BYTES_MAX = 400;
+export const RPC_AUTH_SYS_GIDS_MAX = 16;
+export const RPC_IN_FLIGHT_PER_CONNECTION_MAX = 128;
+/** Fragments in one record: a stream of empty fragments must not keep a record open forever. */
+export const RPC_RECORD_FRAGMENTS_MAX = 1024;
+/** authsys_parms.machinename<255> (RFC 5531 appendix A). */
+export const RPC_AUTH_SYS_MACHINE_NAME_BYTES_MAX = 255;
+export const RPC_CONNECTIONS_MAX = 1024;
+/** A graceful stop waits this long for in-flight calls and unread replies, then cuts. */
+export const RPC_STOP_GRACE_MS = 10_000;
+/** Small replies ready together are gathered into one socket write of at most this size. */
+export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
+export const FUSE_MAX_WRITE_BYTES = 1 * MiB;
+
+export const Units = { KiB, MiB, GiB } as const;
+
+assert(
+  BLOCK_SIZE_KIB_MIN <= BLOCK_SIZE_KIB_DEFAULT && BLOCK_SIZE_KIB_DEFAULT <= BLOCK_SIZE_KIB_MAX,
+);
+assert(BLOCK_SIZE_KIB_MAX * KiB <= CHUNK_BYTES, "a block never spans chunks");
+assert(CHUNK_BYTES % (BLOCK_SIZE_KIB_MAX * KiB) === 0, "blocks tile a chunk");
+assert(CHUNK_SLICES_COMPACT_THRESHOLD < CHUNK_SLICES_MAX);
+assert((BLOCK_SIZE_KIB_MIN * KiB) % WRITE_PAGE_BYTES === 0, "write pages tile every block");
+assert(WRITE_PIECE_BYTES_MAX % WRITE_PAGE_BYTES === 0 && WRITE_PIECE_BYTES_MAX <= CHUNK_BYTES);
+assert(BUFFER_SIZE_BYTES_MIN <= BUFFER_SIZE_MIB_DEFAULT * MiB);
+assert(FLUSH_TICK_MS < FLUSH_IDLE_MS && FLUSH_IDLE_MS < FLUSH_AGE_MS);
+assert(FIRST_FREE_INODE > TRASH_INODE && TRASH_INODE > ROOT_INODE);
+assert(NFS_IO_BYTES_MAX < RPC_RECORD_BYTES_MAX);
+assert(RPC_RECORD_BYTES_MAX < 2 ** 31, "a record fits one fragment's 31-bit length");
+assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
+assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);

@@ -1,0 +1,397 @@
+/**
+ * BaseMeta implements the Meta interface once, over any MetaEngine: the engines store tables,
+ * this class and the modules it calls hold every POSIX rule.
+ */
+import { hostname } from "node:os";
+import { assertSafeUint } from "../assert.ts";
+import { fsError, UserError } from "../errors.ts";
+import { ROOT_INODE, SESSION_EXPIRE_MS, TRASH_INODE } from "../limits.ts";
+import { MetaCore, mustGetAttr } from "./core.ts";
+import { cleanupTrash, sessionStep } from "./gc.ts";
+import type {
+  Attr,
+  Counters,
+  Credentials,
+  Entry,
+  FileType,
+  Format,
+  Ino,
+  Meta,
+  SessionInfo,
+  SetAttrRequest,
+  Slice,
+  StatFs,
+  UnusedSlice,
+} from "./interface.ts";
+import { FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import * as ns from "./namespace.ts";
+import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
+import * as rm from "./remove.ts";
+import { rename } from "./rename.ts";
+import { setattr } from "./setattr.ts";
+import * as data from "./slices.ts";
+import type { MetaEngine, MetaTxn } from "./txn.ts";
+import * as xattr from "./xattr.ts";
+
+const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
+const UNLIMITED_INODES_HEADROOM = 10 << 20;
+
+export class BaseMeta implements Meta {
+  readonly core: MetaCore;
+
+  constructor(private readonly engineImpl: MetaEngine) {
+    this.core = new MetaCore(engineImpl);
+  }
+
+  get engine(): string {
+    return this.engineImpl.engine;
+  }
+
+  get displayUrl(): string {
+    return this.engineImpl.displayUrl;
+  }
+
+  // ---- volume ----
+
+  async format(format: Format, force: boolean): Promise<void> {
+    const existing = await this.core.read(async (tx) => tx.getSetting());
+    if (existing !== undefined) {
+      const old = JSON.parse(existing) as Format;
+      if (!force) {
+        throw new UserError(
+          `${this.displayUrl} already holds volume "${old.name}" (use --force to update its settings)`,
+        );
+      }
+      checkUnchangeable(old, format);
+      const updated: Format = { ...format, uuid: old.uuid, createdAt: old.createdAt };
+      await this.core.txn(async (tx) => tx.setSetting(JSON.stringify(updated)));
+      this.core.setFormat(updated);
+      return;
+    }
+    await this.core.txn(async (tx) => {
+      if ((await tx.getSetting()) !== undefined)
+        throw new UserError("volume formatted concurrently");
+      tx.setSetting(JSON.stringify(format));
+      const t = now();
+      const spec = { type: FT.Directory, umask: 0, rdev: 0, parent: ROOT_INODE, generation: 1 };
+      const root = newAttr(ROOT_CREDENTIALS, { mode: 0, gid: 0 }, { ...spec, mode: 0o777 }, t);
+      root.nlink = 3; // ".", "..", and the hidden trash directory's ".."
+      tx.setAttr(ROOT_INODE, root);
+      const trash = newAttr(ROOT_CREDENTIALS, root, { ...spec, mode: 0o555 }, t);
+      tx.setAttr(TRASH_INODE, trash);
+      tx.addCounter("usedInodes", 2);
+      tx.addCounter("usedSpace", 2 * 4096);
+    });
+    this.core.setFormat(format);
+  }
+
+  async load(): Promise<Format> {
+    const json = await this.core.read(async (tx) => tx.getSetting());
+    if (json === undefined) {
+      throw new UserError(
+        `Cannot open volume "${this.displayUrl}": not formatted (run jfs format)`,
+      );
+    }
+    const format = JSON.parse(json) as Format;
+    this.core.setFormat(format);
+    return format;
+  }
+
+  async destroy(): Promise<void> {
+    await this.engineImpl.destroy();
+  }
+
+  async counters(): Promise<Counters> {
+    return this.core.read(async (tx) => ({
+      usedSpaceBytes: await tx.getCounter("usedSpace"),
+      usedInodes: await tx.getCounter("usedInodes"),
+      nextInode: await tx.getCounter("nextInode"),
+      nextSliceId: await tx.getCounter("nextSliceId"),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.engineImpl.close();
+  }
+
+  // ---- sessions ----
+
+  async newSession(info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt">): Promise<number> {
+    const sid = await this.engineImpl.incrCounter("nextSession", 1);
+    const t = Date.now();
+    const session: SessionInfo = { ...info, sid, startedAt: t, heartbeatAt: t };
+    await this.core.txn(async (tx) => tx.setSession(session));
+    this.core.sid = sid;
+    return sid;
+  }
+
+  async heartbeat(): Promise<void> {
+    const sid = this.core.sid;
+    if (sid !== 0) {
+      await this.core.txn(async (tx) => {
+        const s = await tx.getSession(sid);
+        if (s) tx.setSession({ ...s, heartbeatAt: Date.now() });
+      });
+    }
+    await sessionStep(this.core, Date.now() - SESSION_EXPIRE_MS);
+  }
+
+  cleanupTrash(): Promise<number> {
+    return cleanupTrash(this.core, Date.now());
+  }
+
+  async listSessions(): Promise<SessionInfo[]> {
+    return this.core.read(async (tx) => tx.listSessions());
+  }
+
+  async closeSession(): Promise<void> {
+    const sid = this.core.sid;
+    if (sid === 0) return;
+    for (const ino of [...this.core.openCounts.keys()]) {
+      this.core.openCounts.set(ino, 1);
+      await this.release(ino);
+    }
+    await this.core.txn(async (tx) => tx.deleteSession(sid));
+    this.core.sid = 0;
+  }
+
+  // ---- namespace ----
+
+  async statfs(_ctx: Credentials, _ino: Ino): Promise<StatFs> {
+    const { capacityBytes, inodes } = this.core.format;
+    const c = await this.counters();
+    const totalBytes = capacityBytes > 0 ? capacityBytes : UNLIMITED_BYTES;
+    const usedBytes = Math.min(c.usedSpaceBytes, totalBytes);
+    const totalInodes = inodes > 0 ? inodes : c.usedInodes + UNLIMITED_INODES_HEADROOM;
+    const usedInodes = Math.min(c.usedInodes, totalInodes);
+    return {
+      totalBytes,
+      usedBytes,
+      availBytes: totalBytes - usedBytes,
+      totalInodes,
+      usedInodes,
+      availInodes: totalInodes - usedInodes,
+    };
+  }
+
+  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }> {
+    return ns.lookup(this.core, ctx, parent, name);
+  }
+
+  async getattr(_ctx: Credentials, ino: Ino): Promise<Attr> {
+    assertSafeUint(ino, "inode");
+    return this.core.read(async (tx) => mustGetAttr(tx, ino));
+  }
+
+  setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr> {
+    return setattr(this.core, ctx, ino, request);
+  }
+
+  async access(ctx: Credentials, ino: Ino, mask: number): Promise<void> {
+    const attr = await this.getattr(ctx, ino);
+    checkAccess(ctx, attr, mask);
+  }
+
+  async mknod(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    type: FileType,
+    mode: number,
+    umask: number,
+    rdev: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    if (type === FT.Directory || type === FT.Symlink) {
+      throw fsError("EINVAL", "mknod makes files, fifos, sockets and devices");
+    }
+    const keepRdev = type === FT.BlockDevice || type === FT.CharDevice;
+    const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0 };
+    return ns.createNode(this.core, ctx, parent, name, spec);
+  }
+
+  mkdir(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    const spec = { type: FT.Directory, mode, umask, rdev: 0 };
+    return ns.createNode(this.core, ctx, parent, name, spec);
+  }
+
+  async symlink(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    target: Buffer,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    ns.validateSymlinkTarget(target);
+    const spec = { type: FT.Symlink, mode: 0o777, umask: 0, rdev: 0, symlinkTarget: target };
+    return ns.createNode(this.core, ctx, parent, name, spec);
+  }
+
+  readlink(_ctx: Credentials, ino: Ino): Promise<Buffer> {
+    return ns.readlink(this.core, ino);
+  }
+
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+    return rm.unlink(this.core, ctx, parent, name);
+  }
+
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+    return rm.rmdir(this.core, ctx, parent, name);
+  }
+
+  rename(
+    ctx: Credentials,
+    srcParent: Ino,
+    srcName: Buffer,
+    dstParent: Ino,
+    dstName: Buffer,
+    flags: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    return rename(this.core, ctx, { srcParent, srcName, dstParent, dstName, flags });
+  }
+
+  link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<Attr> {
+    return ns.link(this.core, ctx, ino, parent, name);
+  }
+
+  readdir(
+    ctx: Credentials,
+    ino: Ino,
+    cookie: number,
+    limit: number,
+    plus: boolean,
+  ): Promise<Entry[]> {
+    return ns.readdir(this.core, ctx, ino, cookie, limit, plus);
+  }
+
+  async parents(_ctx: Credentials, ino: Ino): Promise<Map<Ino, number>> {
+    return this.core.read(async (tx) => {
+      const attr = await mustGetAttr(tx, ino);
+      if (attr.parent !== 0) return new Map([[attr.parent, 1]]);
+      const parents = await tx.getParents(ino);
+      for (const [p, links] of parents) if (links === 0) parents.delete(p);
+      return parents;
+    });
+  }
+
+  // ---- xattrs ----
+
+  getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer> {
+    return xattr.getxattr(this.core, ctx, ino, name);
+  }
+
+  setxattr(ctx: Credentials, ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {
+    return xattr.setxattr(this.core, ctx, ino, name, value, flags);
+  }
+
+  listxattr(ctx: Credentials, ino: Ino): Promise<string[]> {
+    return xattr.listxattr(this.core, ctx, ino);
+  }
+
+  removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void> {
+    return xattr.removexattr(this.core, ctx, ino, name);
+  }
+
+  // ---- open files ----
+
+  async open(ctx: Credentials, ino: Ino, flags: number): Promise<Attr> {
+    const mask = accessMaskOfOpenFlags(flags);
+    const count = this.core.openCounts.get(ino) ?? 0;
+    this.core.openCounts.set(ino, count + 1);
+    try {
+      const sid = this.core.sid;
+      const check = async (tx: MetaTxn) => {
+        const attr = await mustGetAttr(tx, ino);
+        if (attr.type === FT.Directory && mask & 2) throw fsError("EISDIR");
+        checkAccess(ctx, attr, mask);
+        // The first open here registers it, so other sessions keep the data if they unlink it.
+        if (count === 0 && sid !== 0) tx.addOpen(sid, ino);
+        return attr;
+      };
+      return count === 0 && sid !== 0 ? await this.core.txn(check) : await this.core.read(check);
+    } catch (error) {
+      this.#dropOpen(ino);
+      throw error;
+    }
+  }
+
+  async release(ino: Ino): Promise<void> {
+    if (!this.#dropOpen(ino)) return;
+    const sid = this.core.sid;
+    await this.core.txn(async (tx) => {
+      const attr = await tx.getAttr(ino);
+      const others = (await tx.listOpenSessions(ino)).filter((s) => s !== sid);
+      if (sid !== 0) tx.deleteOpen(sid, ino);
+      if (attr && attr.nlink === 0 && others.length === 0) rm.deleteInode(tx, ino, attr);
+    });
+  }
+
+  /** True when that was the last local open. */
+  #dropOpen(ino: Ino): boolean {
+    const count = this.core.openCounts.get(ino) ?? 0;
+    if (count <= 1) {
+      this.core.openCounts.delete(ino);
+      return count === 1;
+    }
+    this.core.openCounts.set(ino, count - 1);
+    return false;
+  }
+
+  // ---- file data ----
+
+  newSliceId(): Promise<number> {
+    return this.core.sliceIds.next();
+  }
+
+  readChunk(ino: Ino, chunkIndex: number): Promise<Slice[]> {
+    return data.readChunk(this.core, ino, chunkIndex);
+  }
+
+  write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr> {
+    return data.write(this.core, ino, chunkIndex, slice);
+  }
+
+  compactChunk(
+    ino: Ino,
+    chunkIndex: number,
+    expected: readonly Slice[],
+    replacement: readonly Slice[],
+  ): Promise<boolean> {
+    return data.compactChunk(this.core, ino, chunkIndex, expected, replacement);
+  }
+
+  releaseDeletedFiles(limit: number): Promise<number> {
+    return data.releaseDeletedFiles(this.core, limit);
+  }
+
+  unusedSlices(limit: number): Promise<UnusedSlice[]> {
+    return this.core.read(async (tx) => tx.listUnusedSlices(limit));
+  }
+
+  async ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void> {
+    await this.core.txn(async (tx) => tx.deleteUnusedSlices(slices));
+  }
+}
+
+/** The settings that shape stored data cannot change after format. */
+function checkUnchangeable(old: Format, next: Format): void {
+  const fixed = ["name", "storage", "blockSizeKiB", "compression"] as const;
+  for (const key of fixed) {
+    if (old[key] !== next[key]) {
+      throw new UserError(
+        `cannot change ${key} of volume "${old.name}" (${old[key]} -> ${next[key]})`,
+      );
+    }
+  }
+}
+
+export const DEFAULT_SESSION_INFO = {
+  hostname: hostname(),
+  pid: process.pid,
+  version: "",
+  mountPoint: "",
+};

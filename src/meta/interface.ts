@@ -1,0 +1,276 @@
+/**
+ * The metadata API of a jfs volume. Inode based, like JuiceFS's pkg/meta: every call takes the
+ * caller's credentials and either returns or throws an FsError carrying an errno.
+ *
+ * Names and symlink targets are bytes (Buffer): NFS and FUSE hand us opaque byte strings and a
+ * file system must give back exactly what it was given.
+ */
+
+export type Ino = number;
+
+/** JuiceFS's type numbering; also the order of the NFS ftype3 values shifted by one. */
+export const FileType = {
+  File: 1,
+  Directory: 2,
+  Symlink: 3,
+  Fifo: 4,
+  BlockDevice: 5,
+  CharDevice: 6,
+  Socket: 7,
+} as const;
+export type FileType = (typeof FileType)[keyof typeof FileType];
+
+export function isFileType(value: number): value is FileType {
+  return Number.isInteger(value) && value >= 1 && value <= 7;
+}
+
+/** Permission bits as in st_mode & 07777. */
+export const Mode = {
+  SUID: 0o4000,
+  SGID: 0o2000,
+  STICKY: 0o1000,
+  PERMS: 0o7777,
+} as const;
+
+/** Access masks, as access(2). */
+export const AccessMask = { R: 4, W: 2, X: 1, F: 0 } as const;
+
+export interface Attr {
+  type: FileType;
+  /** Permission bits only (07777); the file type lives in `type`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch, and the nanoseconds within that second. */
+  atime: number;
+  atimeNsec: number;
+  mtime: number;
+  mtimeNsec: number;
+  ctime: number;
+  ctimeNsec: number;
+  nlink: number;
+  /** Bytes for files, the target length for symlinks, 4096-ish for directories. */
+  size: number;
+  /** Device number (major << 8 | minor, Linux old_encode_dev style) of char/block devices. */
+  rdev: number;
+  /** Parent directory; 0 for a file with several hard links (see Meta.parents). */
+  parent: Ino;
+  /** Changes if an inode number is ever given out again; part of NFS file handles. */
+  generation: number;
+}
+
+export interface Credentials {
+  uid: number;
+  gid: number;
+  /** Supplementary groups, not including gid. */
+  groups: readonly number[];
+  pid: number;
+}
+
+export const ROOT_CREDENTIALS: Credentials = Object.freeze({ uid: 0, gid: 0, groups: [], pid: 0 });
+
+/** A time to set: an explicit value, or the server's clock ("now", as UTIME_NOW). */
+export type TimeSpec = { sec: number; nsec: number } | "now";
+
+/** setattr(2)-like request; absent fields stay as they are. */
+export interface SetAttrRequest {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: TimeSpec;
+  mtime?: TimeSpec;
+  /** NFS SETATTR guard (RFC 1813 3.3.2): apply only if ctime still equals this, else ENOTSYNC. */
+  ctimeGuard?: { sec: number; nsec: number };
+}
+
+export interface Entry {
+  name: Buffer;
+  inode: Ino;
+  type: FileType;
+  /**
+   * Resume position: passing it back to readdir continues after this entry. Stable under
+   * concurrent changes: entries are ordered by creation sequence, never by hash or position.
+   */
+  cookie: number;
+  /** Present when readdir was asked for attributes (READDIRPLUS). */
+  attr?: Attr;
+}
+
+export interface Slice {
+  /** Slice id; 0 is a hole that reads as zeros. */
+  id: number;
+  /** Total bytes of the stored slice. */
+  size: number;
+  /** The part of the slice in use: [off, off + len). */
+  off: number;
+  len: number;
+  /** Where that part starts within the chunk. */
+  pos: number;
+}
+
+export interface StatFs {
+  totalBytes: number;
+  availBytes: number;
+  usedBytes: number;
+  totalInodes: number;
+  availInodes: number;
+  usedInodes: number;
+}
+
+export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
+export const XattrFlags = { CREATE: 1, REPLACE: 2 } as const;
+
+/** Volume settings, stored in meta as JSON (JuiceFS's "setting"). */
+export interface Format {
+  name: string;
+  uuid: string;
+  storage: "file" | "s3";
+  bucket: string;
+  accessKey?: string;
+  secretKey?: string;
+  blockSizeKiB: number;
+  compression: "none" | "zstd";
+  /** 0 means unlimited. */
+  capacityBytes: number;
+  inodes: number;
+  trashDays: number;
+  metaVersion: number;
+  createdAt: string;
+}
+
+export interface SessionInfo {
+  sid: number;
+  hostname: string;
+  pid: number;
+  version: string;
+  mountPoint: string;
+  startedAt: number;
+  heartbeatAt: number;
+}
+
+export interface Counters {
+  usedSpaceBytes: number;
+  usedInodes: number;
+  nextInode: number;
+  nextSliceId: number;
+}
+
+/** Slices that are no longer referenced: their objects can be deleted. */
+export interface UnusedSlice {
+  id: number;
+  size: number;
+}
+
+export interface Meta {
+  /** "sqlite3" or "redis". */
+  readonly engine: string;
+  /** The URL with any password masked. */
+  readonly displayUrl: string;
+
+  // ---- volume ----
+  /** Writes a new volume's settings (or updates changeable ones with force); creates root. */
+  format(format: Format, force: boolean): Promise<void>;
+  /** Loads the settings; throws UserError when the volume is not formatted. */
+  load(): Promise<Format>;
+  /** Removes every key / row of the volume. */
+  destroy(): Promise<void>;
+  counters(): Promise<Counters>;
+  close(): Promise<void>;
+
+  // ---- sessions ----
+  newSession(info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt">): Promise<number>;
+  /** Refreshes this session's heartbeat and cleans up after expired sessions. */
+  heartbeat(): Promise<void>;
+  listSessions(): Promise<SessionInfo[]>;
+  closeSession(): Promise<void>;
+  /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
+  cleanupTrash(): Promise<number>;
+
+  // ---- namespace ----
+  statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
+  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }>;
+  getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
+  setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
+  access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
+  mknod(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    type: FileType,
+    mode: number,
+    umask: number,
+    rdev: number,
+  ): Promise<{ inode: Ino; attr: Attr }>;
+  mkdir(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }>;
+  symlink(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    target: Buffer,
+  ): Promise<{ inode: Ino; attr: Attr }>;
+  readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  rename(
+    ctx: Credentials,
+    parentSrc: Ino,
+    nameSrc: Buffer,
+    parentDst: Ino,
+    nameDst: Buffer,
+    flags: number,
+  ): Promise<{ inode: Ino; attr: Attr }>;
+  link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<Attr>;
+  /**
+   * Entries after `cookie` (0 = from the start), at most `limit`. "." and ".." are not
+   * included; the VFS adds them.
+   */
+  readdir(
+    ctx: Credentials,
+    ino: Ino,
+    cookie: number,
+    limit: number,
+    plus: boolean,
+  ): Promise<Entry[]>;
+  /** Parent directories of an inode, with how many links each holds. */
+  parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>>;
+
+  // ---- xattrs ----
+  getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer>;
+  setxattr(ctx: Credentials, ino: Ino, name: string, value: Buffer, flags: number): Promise<void>;
+  listxattr(ctx: Credentials, ino: Ino): Promise<string[]>;
+  removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void>;
+
+  // ---- open files (close-to-open, and data of unlinked open files) ----
+  /** Checks permission for the open flags and returns fresh attributes from the engine. */
+  open(ctx: Credentials, ino: Ino, flags: number): Promise<Attr>;
+  /** Balances one open(); the last one in this process may free an unlinked file. */
+  release(ino: Ino): Promise<void>;
+
+  // ---- file data: chunks of slices ----
+  newSliceId(): Promise<number>;
+  readChunk(ino: Ino, chunkIndex: number): Promise<Slice[]>;
+  /**
+   * Appends a slice to a chunk, grows the file if the slice ends past its size, and sets
+   * mtime/ctime. The slice's objects must already be stored.
+   */
+  write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr>;
+  /** Files whose chunks still await release (see releaseDeletedFiles); counts, for status. */
+  releaseDeletedFiles(limit: number): Promise<number>;
+  /** Replaces a chunk's slice list by `replacement` if it still starts with `expected`. */
+  compactChunk(
+    ino: Ino,
+    chunkIndex: number,
+    expected: readonly Slice[],
+    replacement: readonly Slice[],
+  ): Promise<boolean>;
+  /** Slices whose objects may now be deleted; `ack` removes them from the queue. */
+  unusedSlices(limit: number): Promise<UnusedSlice[]>;
+  ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void>;
+}

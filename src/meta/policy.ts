@@ -1,0 +1,169 @@
+/**
+ * POSIX policy shared by every engine: name rules, permission checks, clocks, new attributes.
+ * Pure functions; nothing here touches storage.
+ */
+import { fsError } from "../errors.ts";
+import { NAME_BYTES_MAX } from "../limits.ts";
+import { AccessMask, type Attr, type Credentials, FileType, Mode } from "./interface.ts";
+
+const SLASH = 0x2f;
+const NUL = 0x00;
+const DOT = 0x2e;
+
+export function isDot(name: Buffer): boolean {
+  return name.length === 1 && name[0] === DOT;
+}
+
+export function isDotDot(name: Buffer): boolean {
+  return name.length === 2 && name[0] === DOT && name[1] === DOT;
+}
+
+/** A name that may become a directory entry: not empty, not "." or "..", no '/' or NUL. */
+export function validateNewName(name: Buffer): void {
+  validateName(name);
+  if (isDot(name) || isDotDot(name)) throw fsError("EEXIST", "name is . or ..");
+}
+
+/** A name that may be looked up (where "." and ".." are handled by the caller). */
+export function validateName(name: Buffer): void {
+  if (name.length === 0) throw fsError("ENOENT", "empty name");
+  if (name.length > NAME_BYTES_MAX) throw fsError("ENAMETOOLONG");
+  if (name.includes(SLASH) || name.includes(NUL)) throw fsError("EINVAL", "name holds / or NUL");
+}
+
+export function inGroup(ctx: Credentials, gid: number): boolean {
+  return ctx.gid === gid || ctx.groups.includes(gid);
+}
+
+/** The rwx bits (0..7) `ctx` gets on a file with `attr`. */
+export function permittedBits(ctx: Credentials, attr: Attr): number {
+  if (ctx.uid === 0) {
+    // Root reads and writes anything; it may execute only what someone may execute.
+    const anyExec = attr.type === FileType.Directory || (attr.mode & 0o111) !== 0;
+    return AccessMask.R | AccessMask.W | (anyExec ? AccessMask.X : 0);
+  }
+  if (ctx.uid === attr.uid) return (attr.mode >> 6) & 7;
+  if (inGroup(ctx, attr.gid)) return (attr.mode >> 3) & 7;
+  return attr.mode & 7;
+}
+
+export function checkAccess(ctx: Credentials, attr: Attr, mask: number): void {
+  if ((permittedBits(ctx, attr) & mask) !== mask) throw fsError("EACCES");
+}
+
+export function requireDirectory(attr: Attr): void {
+  if (attr.type !== FileType.Directory) throw fsError("ENOTDIR");
+}
+
+/** Sticky directories: only the owner of the entry, of the directory, or root may remove it. */
+export function checkSticky(ctx: Credentials, dir: Attr, victim: Attr): void {
+  if ((dir.mode & Mode.STICKY) === 0 || ctx.uid === 0) return;
+  if (ctx.uid === dir.uid || ctx.uid === victim.uid) return;
+  throw fsError("EPERM", "sticky directory");
+}
+
+export interface Timestamp {
+  sec: number;
+  nsec: number;
+}
+
+export function now(): Timestamp {
+  const ms = performance.timeOrigin + performance.now();
+  const sec = Math.floor(ms / 1000);
+  const nsec = Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1e6));
+  return { sec, nsec };
+}
+
+export function setMtime(attr: Attr, t: Timestamp): void {
+  attr.mtime = t.sec;
+  attr.mtimeNsec = t.nsec;
+}
+
+export function setCtime(attr: Attr, t: Timestamp): void {
+  attr.ctime = t.sec;
+  attr.ctimeNsec = t.nsec;
+}
+
+export function setAtime(attr: Attr, t: Timestamp): void {
+  attr.atime = t.sec;
+  attr.atimeNsec = t.nsec;
+}
+
+/** A directory changed its entries: mtime and ctime move. */
+export function touchDirectory(attr: Attr, t: Timestamp): void {
+  setMtime(attr, t);
+  setCtime(attr, t);
+}
+
+/** Space a file is charged for: whole 4 KiB units, as JuiceFS counts it. */
+export function chargedBytes(attr: Pick<Attr, "type" | "size">): number {
+  if (attr.type === FileType.Directory) return 4096;
+  if (attr.type !== FileType.File) return 0;
+  return Math.ceil(attr.size / 4096) * 4096;
+}
+
+export function directorySizeBytes(): number {
+  return 4096;
+}
+
+export interface NewAttrSpec {
+  type: Attr["type"];
+  mode: number;
+  umask: number;
+  rdev: number;
+  parent: number;
+  generation: number;
+}
+
+/** Attributes of a new inode in `parentAttr`, with BSD group semantics under a setgid dir. */
+export function newAttr(
+  ctx: Credentials,
+  parentAttr: Pick<Attr, "mode" | "gid">,
+  spec: NewAttrSpec,
+  t: Timestamp,
+): Attr {
+  let mode = spec.mode & Mode.PERMS & ~spec.umask;
+  let gid = ctx.gid;
+  if ((parentAttr.mode & Mode.SGID) !== 0) {
+    gid = parentAttr.gid;
+    if (spec.type === FileType.Directory) mode |= Mode.SGID;
+    else if ((mode & Mode.SGID) !== 0 && ctx.uid !== 0 && !inGroup(ctx, gid)) mode &= ~Mode.SGID;
+  }
+  const isDir = spec.type === FileType.Directory;
+  return {
+    type: spec.type,
+    mode,
+    uid: ctx.uid,
+    gid,
+    atime: t.sec,
+    atimeNsec: t.nsec,
+    mtime: t.sec,
+    mtimeNsec: t.nsec,
+    ctime: t.sec,
+    ctimeNsec: t.nsec,
+    nlink: isDir ? 2 : 1,
+    size: isDir ? directorySizeBytes() : 0,
+    rdev: spec.rdev,
+    parent: spec.parent,
+    generation: spec.generation,
+  };
+}
+
+/** O_ACCMODE of open(2) flags as an access mask. */
+export function accessMaskOfOpenFlags(flags: number): number {
+  const O_ACCMODE = 3;
+  const O_TRUNC = 0o1000;
+  let mask = 0;
+  switch (flags & O_ACCMODE) {
+    case 0:
+      mask = AccessMask.R;
+      break;
+    case 1:
+      mask = AccessMask.W;
+      break;
+    default:
+      mask = AccessMask.R | AccessMask.W;
+  }
+  if ((flags & O_TRUNC) !== 0) mask |= AccessMask.W;
+  return mask;
+}

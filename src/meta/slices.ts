@@ -1,0 +1,124 @@
+/**
+ * File data in meta: chunks hold slice lists; slices may be shared (copy_file_range), so they
+ * are reference counted, and unreferenced ones are queued for the chunk store to delete.
+ */
+import { assert } from "../assert.ts";
+import { fsError } from "../errors.ts";
+import { CHUNK_BYTES, FILE_SIZE_BYTES_MAX } from "../limits.ts";
+import { type MetaCore, mustGetAttr } from "./core.ts";
+import { type Attr, FileType, type Ino, type Slice, type UnusedSlice } from "./interface.ts";
+import { chargedBytes, now, setCtime, setMtime } from "./policy.ts";
+import type { MetaTxn } from "./txn.ts";
+
+/** Drops one reference per listed slice; slices left without any are queued as unused. */
+export async function releaseSlices(tx: MetaTxn, slices: readonly Slice[]): Promise<void> {
+  const counts = new Map<number, { size: number; refs: number }>();
+  for (const s of slices) {
+    if (s.id === 0) continue;
+    const c = counts.get(s.id);
+    if (c) c.refs++;
+    else counts.set(s.id, { size: s.size, refs: 1 });
+  }
+  const unused: UnusedSlice[] = [];
+  for (const [id, { size, refs }] of counts) {
+    const extra = await tx.getSliceExtraRefs(id);
+    if (extra >= refs) {
+      tx.setSliceExtraRefs(id, extra - refs);
+    } else {
+      if (extra > 0) tx.setSliceExtraRefs(id, 0);
+      unused.push({ id, size });
+    }
+  }
+  if (unused.length > 0) tx.addUnusedSlices(unused);
+}
+
+export function validateSlice(chunkIndex: number, s: Slice): void {
+  assert(Number.isInteger(chunkIndex) && chunkIndex >= 0, "chunk index");
+  assert(s.id > 0, "written slices have ids");
+  assert(s.len > 0 && s.off + s.len <= s.size, "slice range");
+  assert(s.pos + s.len <= CHUNK_BYTES, "slice within its chunk");
+}
+
+export async function write(
+  core: MetaCore,
+  ino: Ino,
+  chunkIndex: number,
+  slice: Slice,
+): Promise<Attr> {
+  validateSlice(chunkIndex, slice);
+  const end = chunkIndex * CHUNK_BYTES + slice.pos + slice.len;
+  if (end > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
+  const capacity = core.format.capacityBytes;
+  return core.txn(async (tx) => {
+    const attr = await mustGetAttr(tx, ino);
+    if (attr.type !== FileType.File) throw fsError("EINVAL", "write to a non-file");
+    const newSize = Math.max(attr.size, end);
+    const spaceDelta = chargedBytes({ type: attr.type, size: newSize }) - chargedBytes(attr);
+    if (spaceDelta > 0 && capacity > 0) {
+      const used = await tx.getCounter("usedSpace");
+      if (used + spaceDelta > capacity) throw fsError("ENOSPC", "volume capacity reached");
+    }
+    tx.appendSlice(ino, chunkIndex, slice);
+    const t = now();
+    attr.size = newSize;
+    setMtime(attr, t);
+    setCtime(attr, t);
+    tx.setAttr(ino, attr);
+    if (spaceDelta !== 0) tx.addCounter("usedSpace", spaceDelta);
+    return attr;
+  });
+}
+
+export async function readChunk(core: MetaCore, ino: Ino, chunkIndex: number): Promise<Slice[]> {
+  return core.read(async (tx) => tx.getChunk(ino, chunkIndex));
+}
+
+function sameSlices(a: readonly Slice[], b: readonly Slice[]): boolean {
+  return a.every((s, i) => {
+    const o = b[i];
+    return (
+      o !== undefined && o.id === s.id && o.pos === s.pos && o.off === s.off && o.len === s.len
+    );
+  });
+}
+
+/**
+ * Replaces the first `expected.length` slices of a chunk by `replacement` (slices appended
+ * meanwhile stay after it). False when the chunk changed underneath, and nothing is done.
+ */
+export async function compactChunk(
+  core: MetaCore,
+  ino: Ino,
+  chunkIndex: number,
+  expected: readonly Slice[],
+  replacement: readonly Slice[],
+): Promise<boolean> {
+  return core.txn(async (tx) => {
+    const current = await tx.getChunk(ino, chunkIndex);
+    if (current.length < expected.length || !sameSlices(expected, current)) return false;
+    tx.setChunk(ino, chunkIndex, [...replacement, ...current.slice(expected.length)]);
+    await releaseSlices(tx, expected);
+    return true;
+  });
+}
+
+/**
+ * Turns deleted files into unused slices, one chunk per transaction so huge files never make
+ * a huge transaction. Returns how many files were finished.
+ */
+export async function releaseDeletedFiles(core: MetaCore, limit: number): Promise<number> {
+  const files = await core.read(async (tx) => tx.listDeletedFiles(limit));
+  for (const file of files) {
+    const indexes = await core.read(async (tx) => tx.listChunkIndexes(file.inode));
+    for (const index of indexes) {
+      await core.txn(async (tx) => {
+        await releaseSlices(tx, await tx.getChunk(file.inode, index));
+        tx.setChunk(file.inode, index, []);
+      });
+    }
+    await core.txn(async (tx) => {
+      tx.deleteDeletedFile(file.inode);
+    });
+  }
+  return files.length;
+}

@@ -1,0 +1,123 @@
+/**
+ * What a metadata engine must provide: typed tables read and written inside a transaction.
+ * All POSIX policy lives in base.ts; an engine is a storage adapter for these tables, so that
+ * SQLite and Redis behave the same by construction and the conformance suite proves it.
+ *
+ * Transaction discipline (checked by the engines): reads are async and see the state at the
+ * start of the transaction; writes are buffered until commit and a transaction never reads a
+ * record it has already written. A transaction function may run several times (on conflict),
+ * so it must not have side effects outside the transaction.
+ */
+import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
+
+export interface EntryRecord {
+  inode: Ino;
+  type: FileType;
+  /** Creation sequence within the volume: the readdir order and cookie. */
+  seq: number;
+}
+
+export interface NamedEntryRecord extends EntryRecord {
+  name: Buffer;
+}
+
+export interface DeletedFile {
+  inode: Ino;
+  sizeBytes: number;
+}
+
+export type CounterName =
+  | "nextInode"
+  | "nextSliceId"
+  | "nextEntrySeq"
+  | "nextSession"
+  | "usedSpace"
+  | "usedInodes";
+
+export interface MetaTxn {
+  getAttr(ino: Ino): Promise<Attr | undefined>;
+  setAttr(ino: Ino, attr: Attr): void;
+  deleteAttr(ino: Ino): void;
+
+  getEntry(parent: Ino, name: Buffer): Promise<EntryRecord | undefined>;
+  setEntry(parent: Ino, name: Buffer, entry: EntryRecord): void;
+  /** `entry` is the record being removed (engines index entries by seq too). */
+  deleteEntry(parent: Ino, name: Buffer, entry: EntryRecord): void;
+  /** Entries with seq > afterSeq in seq order. */
+  listEntries(parent: Ino, afterSeq: number, limit: number): Promise<NamedEntryRecord[]>;
+  hasEntries(parent: Ino): Promise<boolean>;
+
+  getSymlink(ino: Ino): Promise<Buffer | undefined>;
+  setSymlink(ino: Ino, target: Buffer): void;
+  deleteSymlink(ino: Ino): void;
+
+  getXattr(ino: Ino, name: string): Promise<Buffer | undefined>;
+  setXattr(ino: Ino, name: string, value: Buffer): void;
+  deleteXattr(ino: Ino, name: string): void;
+  listXattrs(ino: Ino): Promise<string[]>;
+  deleteXattrs(ino: Ino): void;
+
+  /** Hard-link parents of a non-directory inode whose attr.parent is 0: parent -> links. */
+  getParents(ino: Ino): Promise<Map<Ino, number>>;
+  /** Sets how many links `parent` holds to `ino`; 0 removes the row. */
+  setParent(ino: Ino, parent: Ino, links: number): void;
+  deleteParents(ino: Ino): void;
+
+  getChunk(ino: Ino, chunkIndex: number): Promise<Slice[]>;
+  appendSlice(ino: Ino, chunkIndex: number, slice: Slice): void;
+  /** Replaces the whole slice list; an empty list deletes the chunk. */
+  setChunk(ino: Ino, chunkIndex: number, slices: readonly Slice[]): void;
+  listChunkIndexes(ino: Ino): Promise<number[]>;
+
+  /** References beyond the first (JuiceFS stores only shared slices): 0 when absent. */
+  getSliceExtraRefs(id: number): Promise<number>;
+  setSliceExtraRefs(id: number, extraRefs: number): void;
+  addUnusedSlices(slices: readonly UnusedSlice[]): void;
+  listUnusedSlices(limit: number): Promise<UnusedSlice[]>;
+  deleteUnusedSlices(slices: readonly UnusedSlice[]): void;
+
+  /** Files whose last link is gone and that no session has open: their chunks await release. */
+  addDeletedFile(file: DeletedFile): void;
+  listDeletedFiles(limit: number): Promise<DeletedFile[]>;
+  deleteDeletedFile(ino: Ino): void;
+
+  /** Which sessions hold an inode open (only inodes that were unlinked-while-open matter). */
+  addOpen(sid: number, ino: Ino): void;
+  deleteOpen(sid: number, ino: Ino): void;
+  listOpenSessions(ino: Ino): Promise<number[]>;
+  listOpenInodes(sid: number): Promise<Ino[]>;
+
+  /** Counters are applied atomically at commit; reads see the committed value. */
+  getCounter(name: CounterName): Promise<number>;
+  addCounter(name: CounterName, delta: number): void;
+
+  setSession(info: SessionInfo): void;
+  getSession(sid: number): Promise<SessionInfo | undefined>;
+  listSessions(): Promise<SessionInfo[]>;
+  deleteSession(sid: number): void;
+
+  getSetting(): Promise<string | undefined>;
+  setSetting(json: string): void;
+}
+
+export interface TxnOptions {
+  /** A read-only transaction never writes; engines may skip locks and conflict checks. */
+  readOnly?: boolean;
+}
+
+export interface MetaEngine {
+  readonly engine: string;
+  readonly displayUrl: string;
+  /** Runs `fn` atomically, re-running it on conflict up to TXN_RETRIES_MAX times. */
+  txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T>;
+  /** Atomic increment outside any transaction; returns the new value. */
+  incrCounter(name: CounterName, delta: number): Promise<number>;
+  /** Removes every record of the volume. */
+  destroy(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Thrown by an engine when a transaction lost a race; the engine retries it. */
+export class TxnConflictError extends Error {
+  override name = "TxnConflictError";
+}

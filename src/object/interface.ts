@@ -1,0 +1,49 @@
+/**
+ * Object storage as jfs needs it: whole-object put, ranged get, head, delete, ordered list.
+ * Every call is idempotent (deleting a missing object succeeds) so callers may retry freely.
+ */
+
+export interface ObjectInfo {
+  key: string;
+  sizeBytes: number;
+  /** Milliseconds since the epoch. */
+  mtimeMs: number;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Pass as `startAfter` to continue; absent when the listing is complete. */
+  nextStartAfter?: string;
+}
+
+export interface ObjectStore {
+  /** e.g. "file:///var/jfs/data/" or "s3://127.0.0.1:9000/bucket/"; never holds secrets. */
+  readonly description: string;
+  /**
+   * The object's bytes, or `length` bytes from `offset` (fewer at the end of the object).
+   * A missing key throws ObjectNotFoundError.
+   */
+  get(key: string, offset?: number, length?: number): Promise<Buffer>;
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Succeeds when the key does not exist. */
+  delete(key: string): Promise<void>;
+  /** Undefined when the key does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Keys with `prefix`, strictly after `startAfter`, in byte order, at most `limit`. */
+  list(prefix: string, startAfter?: string, limit?: number): Promise<ListPage>;
+  /** Creates the bucket / directory if it does not exist (used by format). */
+  create(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class ObjectNotFoundError extends Error {
+  override name = "ObjectNotFoundError";
+  constructor(readonly key: string) {
+    super(`object not found: ${key}`);
+  }
+}
+
+/** A failure that retrying will not fix: wrong bucket, credentials, permissions. */
+export class ObjectStoreError extends Error {
+  override name = "ObjectStoreError";
+}

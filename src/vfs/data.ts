@@ -1,0 +1,26 @@
+/**
+ * The data path as the VFS sees it: per-inode buffered writes and cached reads over the chunk
+ * store. The VFS owns permissions, handles and attributes; FileData owns bytes.
+ */
+import type { Ino } from "../meta/interface.ts";
+
+export interface FileData {
+  /**
+   * Bytes of [offset, offset + size) of a file that is `fileSizeBytes` long (as the VFS knows
+   * it, including buffered writes); short at the end, empty past it. Sees this process's
+   * buffered, not yet flushed writes.
+   */
+  read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer>;
+  /** Copies the data into the write buffer; waits (back-pressure) when the buffer is full. */
+  write(ino: Ino, offset: number, data: Uint8Array): Promise<void>;
+  /** Uploads every buffered byte of `ino` and commits its slices to meta. */
+  flush(ino: Ino): Promise<void>;
+  /** End offset of this process's buffered writes of `ino`, if any are pending. */
+  bufferedEnd(ino: Ino): number | undefined;
+  /** Forgets cached slice lists of `ino` (another client may have changed it). */
+  invalidate(ino: Ino): void;
+  /** Flushes every inode. */
+  flushAll(): Promise<void>;
+  /** Flushes, then stops background work (uploads, deletion of unused slices). */
+  close(): Promise<void>;
+}

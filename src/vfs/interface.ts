@@ -1,0 +1,151 @@
+/**
+ * The VFS is the one API the front ends (nfs/, src/fuse/) call. It speaks inodes, never paths,
+ * and throws FsError with an errno. Open handles (fh) exist for FUSE; NFS, being stateless,
+ * passes no fh and the VFS manages the data path of the inode on its own.
+ */
+import type {
+  Attr,
+  Credentials,
+  FileType,
+  Format,
+  Ino,
+  SetAttrRequest,
+  StatFs,
+} from "../meta/interface.ts";
+
+export interface VfsEntry {
+  inode: Ino;
+  attr: Attr;
+}
+
+export interface VfsDirEntry {
+  name: Buffer;
+  inode: Ino;
+  type: FileType;
+  /** Pass back to readdir to continue after this entry; never 0. */
+  cookie: number;
+  attr?: Attr;
+}
+
+/** lseek(2) whence values the VFS answers itself. */
+export const Whence = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const;
+
+/** fallocate(2) modes. */
+export const FallocateMode = { KEEP_SIZE: 1, PUNCH_HOLE: 2, ZERO_RANGE: 0x10 } as const;
+
+export interface Vfs {
+  readonly format: Format;
+  /** Stable across restarts of this volume: part of NFS file handles. */
+  readonly volumeId: string;
+
+  statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
+  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry>;
+  /** Attributes including data still buffered in this process (its size and mtime). */
+  getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
+  setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
+  access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
+  readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
+
+  mknod(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    type: FileType,
+    mode: number,
+    umask: number,
+    rdev: number,
+  ): Promise<VfsEntry>;
+  mkdir(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<VfsEntry>;
+  symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsEntry>;
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  rename(
+    ctx: Credentials,
+    srcParent: Ino,
+    srcName: Buffer,
+    dstParent: Ino,
+    dstName: Buffer,
+    flags: number,
+  ): Promise<VfsEntry>;
+  link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<VfsEntry>;
+
+  /** Creates and opens a regular file (O_CREAT). Existing names fail with EEXIST. */
+  create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+    flags: number,
+  ): Promise<VfsEntry & { fh: number }>;
+  /** Checks permission, re-validates attributes with the meta engine (close-to-open). */
+  open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }>;
+  /** Bytes at `offset`; fewer at the end of the file, none past it. */
+  read(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    size: number,
+  ): Promise<Buffer>;
+  /** Buffers the data (durable only after flush/fsync); returns the bytes taken. */
+  write(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<number>;
+  /** close(2) of one descriptor: buffered data is uploaded and committed. */
+  flush(ctx: Credentials, ino: Ino, fh: number): Promise<void>;
+  /** Data (and with !dataOnly also attributes) durable in object storage and meta. */
+  fsync(ctx: Credentials, ino: Ino, fh: number | undefined, dataOnly: boolean): Promise<void>;
+  release(ctx: Credentials, ino: Ino, fh: number): Promise<void>;
+  fallocate(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    mode: number,
+    offset: number,
+    length: number,
+  ): Promise<void>;
+  copyFileRange(
+    ctx: Credentials,
+    inoIn: Ino,
+    offsetIn: number,
+    inoOut: Ino,
+    offsetOut: number,
+    length: number,
+  ): Promise<number>;
+  lseek(ctx: Credentials, ino: Ino, offset: number, whence: number): Promise<number>;
+
+  opendir(ctx: Credentials, ino: Ino): Promise<number>;
+  /**
+   * Entries after `cookie` (0 = start: ".", "..", then the entries), at most `limit`.
+   * Cookies survive concurrent changes and restarts.
+   */
+  readdir(
+    ctx: Credentials,
+    ino: Ino,
+    cookie: number,
+    limit: number,
+    plus: boolean,
+  ): Promise<VfsDirEntry[]>;
+  releasedir(ctx: Credentials, ino: Ino, fh: number): Promise<void>;
+
+  getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer>;
+  setxattr(ctx: Credentials, ino: Ino, name: string, value: Buffer, flags: number): Promise<void>;
+  listxattr(ctx: Credentials, ino: Ino): Promise<string[]>;
+  removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void>;
+
+  /** Flushes every buffered write (durable on return). */
+  flushAll(): Promise<void>;
+  /** Flushes everything, stops background work, closes the session and the engines. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,223 @@
+import { beforeEach, describe, expect, test } from "bun:test";
+import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
+import type { BaseMeta } from "../../../src/meta/base.ts";
+import { cleanupSession } from "../../../src/meta/gc.ts";
+import { FileType, type Slice } from "../../../src/meta/interface.ts";
+import { formatted, type MetaBackend } from "../fixtures.ts";
+import { expectErrno, n, root } from "./util.ts";
+
+const SESSION = { hostname: "test", pid: 1, version: "test", mountPoint: "" };
+
+export function dataCases(backend: () => MetaBackend): void {
+  let m: BaseMeta;
+  beforeEach(async () => {
+    await backend().reset();
+    m = await formatted(backend());
+  });
+  const file = (name = "f") => m.mknod(root, ROOT_INODE, n(name), FileType.File, 0o644, 0, 0);
+  const slice = async (pos: number, len: number): Promise<Slice> => ({
+    id: await m.newSliceId(),
+    size: len,
+    off: 0,
+    len,
+    pos,
+  });
+
+  describe("chunks and slices", () => {
+    test("write appends slices in order and extends the size", async () => {
+      const f = await file();
+      const s1 = await slice(0, 100);
+      const s2 = await slice(50, 100);
+      await m.write(f.inode, 0, s1);
+      const a = await m.write(f.inode, 0, s2);
+      expect(a.size).toBe(150);
+      expect(await m.readChunk(f.inode, 0)).toEqual([s1, s2]);
+      const s3 = await slice(0, 10);
+      expect((await m.write(f.inode, 2, s3)).size).toBe(2 * CHUNK_BYTES + 10);
+      expect(await m.readChunk(f.inode, 1)).toEqual([]);
+      expect(s2.id).toBeGreaterThan(s1.id);
+    });
+
+    test("truncate drops chunks past the end and covers the rest with a hole", async () => {
+      const f = await file();
+      const s0 = await slice(0, 1000);
+      const s1 = await slice(0, 1000);
+      await m.write(f.inode, 0, s0);
+      await m.write(f.inode, 1, s1);
+      await m.setattr(root, f.inode, { size: 500 });
+      expect(await m.readChunk(f.inode, 1)).toEqual([]);
+      const chunk0 = await m.readChunk(f.inode, 0);
+      expect(chunk0.length).toBe(2);
+      expect(chunk0[1]).toEqual({
+        id: 0,
+        size: CHUNK_BYTES - 500,
+        off: 0,
+        len: CHUNK_BYTES - 500,
+        pos: 500,
+      });
+      expect(await m.unusedSlices(10)).toEqual([{ id: s1.id, size: s1.size }]);
+      await m.ackUnusedSlices([{ id: s1.id, size: s1.size }]);
+      expect(await m.unusedSlices(10)).toEqual([]);
+    });
+
+    test("compaction swaps a prefix of the slice list and frees the old slices", async () => {
+      const f = await file();
+      const old = [await slice(0, 10), await slice(10, 10)];
+      for (const s of old) await m.write(f.inode, 0, s);
+      const late = await slice(20, 10);
+      await m.write(f.inode, 0, late);
+      const merged = await slice(0, 20);
+      expect(await m.compactChunk(f.inode, 0, [old[1]!], [merged])).toBe(false);
+      expect(await m.compactChunk(f.inode, 0, old, [merged])).toBe(true);
+      expect(await m.readChunk(f.inode, 0)).toEqual([merged, late]);
+      const unused = (await m.unusedSlices(10)).map((u) => u.id).sort((a, b) => a - b);
+      expect(unused).toEqual(old.map((s) => s.id));
+    });
+
+    test("capacity: writes past the volume capacity fail with ENOSPC", async () => {
+      const f0 = await m.load();
+      await m.format({ ...f0, capacityBytes: 64 * 1024 + 16384 }, true);
+      const f = await file();
+      await m.write(f.inode, 0, await slice(0, 32 * 1024));
+      await expectErrno(m.write(f.inode, 0, await slice(0, 1 << 20)), "ENOSPC");
+      await expectErrno(m.setattr(root, f.inode, { size: 1 << 20 }), "ENOSPC");
+    });
+
+    test("a deleted file's slices are released chunk by chunk", async () => {
+      const f = await file();
+      const s = [await slice(0, 100), await slice(0, 100)];
+      await m.write(f.inode, 0, s[0]!);
+      await m.write(f.inode, 3, s[1]!);
+      await m.unlink(root, ROOT_INODE, n("f"));
+      expect(await m.unusedSlices(10)).toEqual([]);
+      expect(await m.releaseDeletedFiles(10)).toBe(1);
+      const ids = (await m.unusedSlices(10)).map((u) => u.id).sort((a, b) => a - b);
+      expect(ids).toEqual(s.map((x) => x.id));
+      expect(await m.releaseDeletedFiles(10)).toBe(0);
+    });
+
+    test("space accounting follows writes, truncates and deletes", async () => {
+      const base = (await m.counters()).usedSpaceBytes;
+      const f = await file();
+      await m.write(f.inode, 0, await slice(0, 5000));
+      expect((await m.counters()).usedSpaceBytes).toBe(base + 8192);
+      await m.setattr(root, f.inode, { size: 100 });
+      expect((await m.counters()).usedSpaceBytes).toBe(base + 4096);
+      await m.unlink(root, ROOT_INODE, n("f"));
+      expect((await m.counters()).usedSpaceBytes).toBe(base);
+    });
+  });
+
+  describe("trash", () => {
+    test("unlinked files wait in the trash and are removed after trashDays", async () => {
+      const f0 = await m.load();
+      await m.format({ ...f0, trashDays: 1 }, true);
+      const f = await file("doomed");
+      await m.write(f.inode, 0, await slice(0, 100));
+      await m.unlink(root, ROOT_INODE, n("doomed"));
+      await expectErrno(m.lookup(root, ROOT_INODE, n("doomed")), "ENOENT");
+      const [hour] = await m.readdir(root, TRASH_INODE, 0, 10, false);
+      expect(hour).toBeDefined();
+      const [kept] = await m.readdir(root, hour!.inode, 0, 10, true);
+      expect(kept?.name.toString()).toBe(`${ROOT_INODE}-${f.inode}-doomed`);
+      expect(kept?.attr?.size).toBe(100);
+      expect(await m.cleanupTrash()).toBe(0); // too young
+      // Removing from the trash deletes for real.
+      await m.unlink(root, hour!.inode, kept!.name);
+      expect(await m.releaseDeletedFiles(10)).toBe(1);
+      expect((await m.unusedSlices(10)).length).toBe(1);
+    });
+
+    test("rename over a file puts the replaced file in the trash", async () => {
+      const f0 = await m.load();
+      await m.format({ ...f0, trashDays: 1 }, true);
+      const victim = await file("b");
+      await file("a");
+      await m.rename(root, ROOT_INODE, n("a"), ROOT_INODE, n("b"), 0);
+      const [hour] = await m.readdir(root, TRASH_INODE, 0, 10, false);
+      const [kept] = await m.readdir(root, hour!.inode, 0, 10, false);
+      expect(kept?.inode).toBe(victim.inode);
+    });
+  });
+
+  describe("sessions and open files", () => {
+    test("an unlinked file open in another session keeps its data until released", async () => {
+      const other = await backend().open();
+      await other.load();
+      await m.newSession(SESSION);
+      await other.newSession(SESSION);
+      const f = await file();
+      await m.write(f.inode, 0, await slice(0, 100));
+      await other.open(root, f.inode, 0);
+      await m.unlink(root, ROOT_INODE, n("f"));
+      const kept = await m.getattr(root, f.inode);
+      expect(kept.nlink).toBe(0);
+      expect(await m.readChunk(f.inode, 0)).toHaveLength(1);
+      expect(await m.releaseDeletedFiles(10)).toBe(0);
+      await other.release(f.inode);
+      await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      expect(await m.releaseDeletedFiles(10)).toBe(1);
+    });
+
+    test("a crashed session's open-unlinked files are cleaned by a live session", async () => {
+      const crashed = await backend().open();
+      await crashed.load();
+      const sid = await crashed.newSession(SESSION);
+      await m.newSession(SESSION);
+      const f = await file();
+      await crashed.open(root, f.inode, 0);
+      await m.unlink(root, ROOT_INODE, n("f"));
+      expect((await m.getattr(root, f.inode)).nlink).toBe(0);
+      expect((await m.listSessions()).map((s) => s.sid)).toContain(sid);
+      await cleanupSession(m.core, sid);
+      await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      expect((await m.listSessions()).map((s) => s.sid)).not.toContain(sid);
+    });
+
+    test("heartbeat refreshes the session; closeSession releases its opens", async () => {
+      const sid = await m.newSession(SESSION);
+      const [before] = await m.listSessions();
+      await Bun.sleep(2);
+      await m.heartbeat();
+      const [after] = await m.listSessions();
+      expect(after?.sid).toBe(sid);
+      expect(after!.heartbeatAt).toBeGreaterThan(before!.heartbeatAt);
+      const f = await file();
+      await m.open(root, f.inode, 0);
+      await m.unlink(root, ROOT_INODE, n("f"));
+      await m.closeSession();
+      await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      expect(await m.listSessions()).toEqual([]);
+    });
+  });
+
+  describe("transactions", () => {
+    test("concurrent creates from two sessions in one directory all land", async () => {
+      const other = await backend().open();
+      await other.load();
+      const d = await m.mkdir(root, ROOT_INODE, n("d"), 0o755, 0);
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          i % 3 === 0
+            ? (i % 2 ? m : other).mkdir(root, d.inode, n(`d${i}`), 0o755, 0)
+            : (i % 2 ? m : other).mknod(root, d.inode, n(`f${i}`), FileType.File, 0o644, 0, 0),
+        ),
+      );
+      const entries = await m.readdir(root, d.inode, 0, 1000, false);
+      expect(entries.length).toBe(60);
+      expect((await m.getattr(root, d.inode)).nlink).toBe(2 + 20);
+    });
+
+    test("racing renames of one name: exactly one wins", async () => {
+      const other = await backend().open();
+      await other.load();
+      await file("src");
+      const results = await Promise.allSettled([
+        m.rename(root, ROOT_INODE, n("src"), ROOT_INODE, n("a"), 0),
+        other.rename(root, ROOT_INODE, n("src"), ROOT_INODE, n("b"), 0),
+      ]);
+      expect(results.filter((r) => r.status === "fulfilled").length).toBe(1);
+      expect((await m.readdir(root, ROOT_INODE, 0, 10, false)).length).toBe(1);
+    });
+  });
+}

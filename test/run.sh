@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with Node and npm:
+# installs what the tests need (Bun, redis-server, libnfs-utils, fuse3, attr, qemu),
+# then type-checks, lints and runs every test. The last line is
+# `N passed, N failed, N skipped`, counted from the real results; the exit status is real.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
+command -v fusermount3 >/dev/null || need_apt+=(fuse3)
+command -v setfattr >/dev/null || need_apt+=(attr)
+command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v bun >/dev/null; then
+  log "installing bun (npm package)"
+  npm install -g bun >/dev/null 2>&1 || $SUDO npm install -g bun
+fi
+log "bun $(bun --version)"
+bun install --frozen-lockfile >/dev/null 2>&1 || bun install
+
+passed=0
+failed=0
+skipped=0
+
+log "type-check (tsc --noEmit)"
+if bunx tsc --noEmit -p .; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+log "lint (biome)"
+if bunx biome check . ; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+log "bun test"
+out=$(mktemp)
+bun test "$@" 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+count() { grep -Eo "^ *[0-9]+ $1\$" "$out" | tail -1 | tr -dc 0-9; }
+p=$(count pass); f=$(count fail); s=$(count skip); t=$(count todo)
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-0}))
+skipped=$((skipped + ${s:-0} + ${t:-0}))
+# An error outside any test (a crash between tests) fails the run without failing a test.
+if [ "$status" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
+rm -f "$out"
+
+echo
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+[ "$failed" = 0 ]
