@@ -298,7 +298,7 @@ export class BaseMeta implements Meta {
 
   // ---- open files ----
 
-  async open(ctx: Credentials, ino: Ino, flags: number): Promise<Attr> {
+  async open(ctx: Credentials, ino: Ino, flags: number, justCreated = false): Promise<Attr> {
     const mask = accessMaskOfOpenFlags(flags);
     const count = this.core.openCounts.get(ino) ?? 0;
     this.core.openCounts.set(ino, count + 1);
@@ -307,7 +307,7 @@ export class BaseMeta implements Meta {
       const check = async (tx: MetaTxn) => {
         const attr = await mustGetAttr(tx, ino);
         if (attr.type === FT.Directory && mask & 2) throw fsError("EISDIR");
-        checkAccess(ctx, attr, mask);
+        if (!justCreated) checkAccess(ctx, attr, mask);
         // The first open here registers it, so other sessions keep the data if they unlink it.
         if (count === 0 && sid !== 0) tx.addOpen(sid, ino);
         return attr;
@@ -353,6 +353,16 @@ export class BaseMeta implements Meta {
 
   write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr> {
     return data.write(this.core, ino, chunkIndex, slice);
+  }
+
+  fallocate(
+    ctx: Credentials,
+    ino: Ino,
+    mode: number,
+    offset: number,
+    length: number,
+  ): Promise<Attr> {
+    return data.fallocate(this.core, ctx, ino, mode, offset, length);
   }
 
   compactChunk(

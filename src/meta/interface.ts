@@ -248,8 +248,11 @@ export interface Meta {
   removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void>;
 
   // ---- open files (close-to-open, and data of unlinked open files) ----
-  /** Checks permission for the open flags and returns fresh attributes from the engine. */
-  open(ctx: Credentials, ino: Ino, flags: number): Promise<Attr>;
+  /**
+   * Checks permission for the open flags (unless the caller just created the file, whose
+   * creator may open it whatever its mode) and returns fresh attributes from the engine.
+   */
+  open(ctx: Credentials, ino: Ino, flags: number, justCreated?: boolean): Promise<Attr>;
   /** Balances one open(); the last one in this process may free an unlinked file. */
   release(ino: Ino): Promise<void>;
 
@@ -263,6 +266,17 @@ export interface Meta {
   write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr>;
   /** Files whose chunks still await release (see releaseDeletedFiles); counts, for status. */
   releaseDeletedFiles(limit: number): Promise<number>;
+  /**
+   * fallocate(2): mode 0 extends the size, KEEP_SIZE only checks, PUNCH_HOLE (with KEEP_SIZE)
+   * and ZERO_RANGE make the range read as zeros.
+   */
+  fallocate(
+    ctx: Credentials,
+    ino: Ino,
+    mode: number,
+    offset: number,
+    length: number,
+  ): Promise<Attr>;
   /** Replaces a chunk's slice list by `replacement` if it still starts with `expected`. */
   compactChunk(
     ino: Ino,

@@ -6,8 +6,16 @@ import { assert } from "../assert.ts";
 import { fsError } from "../errors.ts";
 import { CHUNK_BYTES, FILE_SIZE_BYTES_MAX } from "../limits.ts";
 import { type MetaCore, mustGetAttr } from "./core.ts";
-import { type Attr, FileType, type Ino, type Slice, type UnusedSlice } from "./interface.ts";
-import { chargedBytes, now, setCtime, setMtime } from "./policy.ts";
+import {
+  AccessMask,
+  type Attr,
+  type Credentials,
+  FileType,
+  type Ino,
+  type Slice,
+  type UnusedSlice,
+} from "./interface.ts";
+import { chargedBytes, checkAccess, now, setCtime, setMtime } from "./policy.ts";
 import type { MetaTxn } from "./txn.ts";
 
 /** Drops one reference per listed slice; slices left without any are queued as unused. */
@@ -121,4 +129,56 @@ export async function releaseDeletedFiles(core: MetaCore, limit: number): Promis
     });
   }
   return files.length;
+}
+
+export const FALLOC_FL = { KEEP_SIZE: 1, PUNCH_HOLE: 2, ZERO_RANGE: 0x10 } as const;
+
+export async function fallocate(
+  core: MetaCore,
+  ctx: Credentials,
+  ino: Ino,
+  mode: number,
+  offset: number,
+  length: number,
+): Promise<Attr> {
+  const known = FALLOC_FL.KEEP_SIZE | FALLOC_FL.PUNCH_HOLE | FALLOC_FL.ZERO_RANGE;
+  if (mode & ~known) throw fsError("EOPNOTSUPP", `fallocate mode ${mode}`);
+  if (mode & FALLOC_FL.PUNCH_HOLE && !(mode & FALLOC_FL.KEEP_SIZE)) {
+    throw fsError("EOPNOTSUPP", "PUNCH_HOLE needs KEEP_SIZE");
+  }
+  if (offset < 0 || length <= 0) throw fsError("EINVAL");
+  const end = offset + length;
+  if (end > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
+  const capacity = core.format.capacityBytes;
+  return core.txn(async (tx) => {
+    const attr = await mustGetAttr(tx, ino);
+    if (attr.type === FileType.Directory) throw fsError("EISDIR");
+    if (attr.type !== FileType.File) throw fsError("ENODEV");
+    checkAccess(ctx, attr, AccessMask.W);
+    const zeroing = (mode & (FALLOC_FL.PUNCH_HOLE | FALLOC_FL.ZERO_RANGE)) !== 0;
+    const newSize = mode & FALLOC_FL.KEEP_SIZE ? attr.size : Math.max(attr.size, end);
+    if (zeroing) {
+      // Holes cover only what exists; past the end reads zeros anyway.
+      const holeEnd = Math.min(end, Math.max(attr.size, newSize));
+      for (let at = offset; at < holeEnd; ) {
+        const index = Math.floor(at / CHUNK_BYTES);
+        const pos = at % CHUNK_BYTES;
+        const len = Math.min(CHUNK_BYTES - pos, holeEnd - at);
+        tx.appendSlice(ino, index, { id: 0, size: len, off: 0, len, pos });
+        at += len;
+      }
+    }
+    const spaceDelta = chargedBytes({ type: attr.type, size: newSize }) - chargedBytes(attr);
+    if (spaceDelta > 0 && capacity > 0) {
+      const used = await tx.getCounter("usedSpace");
+      if (used + spaceDelta > capacity) throw fsError("ENOSPC", "volume capacity reached");
+    }
+    const t = now();
+    attr.size = newSize;
+    if (zeroing || spaceDelta !== 0) setMtime(attr, t);
+    setCtime(attr, t);
+    tx.setAttr(ino, attr);
+    if (spaceDelta !== 0) tx.addCounter("usedSpace", spaceDelta);
+    return attr;
+  });
 }

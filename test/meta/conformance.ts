@@ -1,12 +1,13 @@
 /**
  * The Meta conformance suite: every case runs against every engine, through BaseMeta.
  */
-import { afterAll, beforeAll, describe } from "bun:test";
+import { afterAll, beforeAll, describe, test } from "bun:test";
 import { attrCases } from "./cases/attrs.ts";
 import { dataCases } from "./cases/data.ts";
 import { namespaceCases } from "./cases/namespace.ts";
 import { renameCases } from "./cases/rename.ts";
-import type { MetaBackend } from "./fixtures.ts";
+import { formatted, type MetaBackend } from "./fixtures.ts";
+import { runModel } from "./model.ts";
 
 export function metaConformance(name: string, start: () => Promise<MetaBackend>): void {
   describe(`meta conformance: ${name}`, () => {
@@ -26,5 +27,13 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     describe("rename", () => renameCases(get));
     describe("attributes", () => attrCases(get));
     describe("data", () => dataCases(get));
+    describe("model", () => {
+      for (const seed of [1, 2, 3]) {
+        test(`random namespace operations agree with the model (seed ${seed})`, async () => {
+          await get().reset();
+          await runModel(await formatted(get()), seed, 600);
+        });
+      }
+    });
   });
 }

@@ -1,0 +1,462 @@
+/**
+ * JfsVfs: the Vfs over a Meta and a FileData. It adds what neither knows alone: open handles,
+ * the size of data still buffered here, close-to-open revalidation, "." and ".." in listings,
+ * and the housekeeping timers of a session.
+ */
+import { assert } from "../assert.ts";
+import { fsError } from "../errors.ts";
+import {
+  FILE_SIZE_BYTES_MAX,
+  READDIR_ENTRIES_MAX,
+  ROOT_INODE,
+  SESSION_HEARTBEAT_MS,
+} from "../limits.ts";
+import { log } from "../log.ts";
+import {
+  AccessMask,
+  type Attr,
+  type Credentials,
+  FileType,
+  type Format,
+  type Ino,
+  type Meta,
+  type SetAttrRequest,
+  type StatFs,
+} from "../meta/interface.ts";
+import { AttrCache } from "./attrcache.ts";
+import type { FileData } from "./data.ts";
+import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
+import { Whence } from "./interface.ts";
+
+const O_TRUNC = 0o1000;
+const O_ACCMODE = 3;
+/** "." and ".." take cookies 1 and 2; an entry of sequence s gets cookie s + 2. */
+const DOT_COOKIES = 2;
+const TRASH_CLEANUP_MS = 3_600_000;
+const COPY_PIECE_BYTES = 4 << 20;
+
+interface Handle {
+  ino: Ino;
+  flags: number;
+  directory: boolean;
+}
+
+export interface VfsSession {
+  hostname: string;
+  pid: number;
+  version: string;
+  mountPoint: string;
+}
+
+export class JfsVfs implements Vfs {
+  readonly #handles = new Map<number, Handle>();
+  readonly #openPerInode = new Map<Ino, number>();
+  readonly #attrs = new AttrCache();
+  #nextFh = 1;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #closed = false;
+
+  constructor(
+    readonly meta: Meta,
+    readonly data: FileData,
+    readonly format: Format,
+  ) {}
+
+  get volumeId(): string {
+    return this.format.uuid;
+  }
+
+  /** Registers a session and starts its heartbeat and trash cleanup. */
+  async startSession(info: VfsSession): Promise<number> {
+    const sid = await this.meta.newSession(info);
+    const every = (ms: number, what: string, job: () => Promise<unknown>) => {
+      const timer = setInterval(() => {
+        job().catch((error: unknown) => log.warn(`${what}: ${String(error)}`));
+      }, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(SESSION_HEARTBEAT_MS, "session heartbeat", () => this.meta.heartbeat());
+    every(TRASH_CLEANUP_MS, "trash cleanup", () => this.meta.cleanupTrash());
+    return sid;
+  }
+
+  // ---- attributes ----
+
+  /** The attr with this process's buffered size on top; cached for reads. */
+  #remember(ino: Ino, attr: Attr): Attr {
+    const end = this.data.bufferedEnd(ino);
+    const view = end !== undefined && end > attr.size ? { ...attr, size: end } : attr;
+    this.#attrs.set(ino, view);
+    return view;
+  }
+
+  async statfs(ctx: Credentials, ino: Ino): Promise<StatFs> {
+    return this.meta.statfs(ctx, ino);
+  }
+
+  async lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry> {
+    const r = await this.meta.lookup(ctx, parent, name);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  }
+
+  async getattr(ctx: Credentials, ino: Ino): Promise<Attr> {
+    return this.#remember(ino, await this.meta.getattr(ctx, ino));
+  }
+
+  async setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr> {
+    if (request.size !== undefined) {
+      // Buffered writes must land first, or their commit would undo the truncation.
+      await this.data.flush(ino);
+    }
+    try {
+      return this.#remember(ino, await this.meta.setattr(ctx, ino, request));
+    } finally {
+      if (request.size !== undefined) this.data.invalidate(ino);
+    }
+  }
+
+  async access(ctx: Credentials, ino: Ino, mask: number): Promise<void> {
+    await this.meta.access(ctx, ino, mask);
+  }
+
+  async readlink(ctx: Credentials, ino: Ino): Promise<Buffer> {
+    return this.meta.readlink(ctx, ino);
+  }
+
+  // ---- names ----
+
+  async mknod(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    type: FileType,
+    mode: number,
+    umask: number,
+    rdev: number,
+  ): Promise<VfsEntry> {
+    const r = await this.meta.mknod(ctx, parent, name, type, mode, umask, rdev);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  }
+
+  async mkdir(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<VfsEntry> {
+    const r = await this.meta.mkdir(ctx, parent, name, mode, umask);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  }
+
+  async symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsEntry> {
+    const r = await this.meta.symlink(ctx, parent, name, target);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  }
+
+  async unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+    await this.meta.unlink(ctx, parent, name);
+  }
+
+  async rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+    await this.meta.rmdir(ctx, parent, name);
+  }
+
+  async rename(
+    ctx: Credentials,
+    srcParent: Ino,
+    srcName: Buffer,
+    dstParent: Ino,
+    dstName: Buffer,
+    flags: number,
+  ): Promise<VfsEntry> {
+    const r = await this.meta.rename(ctx, srcParent, srcName, dstParent, dstName, flags);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  }
+
+  async link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<VfsEntry> {
+    const attr = await this.meta.link(ctx, ino, parent, name);
+    return { inode: ino, attr: this.#remember(ino, attr) };
+  }
+
+  // ---- files ----
+
+  async create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+    flags: number,
+  ): Promise<VfsEntry & { fh: number }> {
+    const r = await this.meta.mknod(ctx, parent, name, FileType.File, mode, umask, 0);
+    const attr = await this.meta.open(ctx, r.inode, flags, true);
+    const fh = this.#addHandle(r.inode, flags, false);
+    return { inode: r.inode, attr: this.#remember(r.inode, attr), fh };
+  }
+
+  async open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }> {
+    let attr = await this.meta.open(ctx, ino, flags);
+    if (attr.type === FileType.Directory) {
+      await this.meta.release(ino);
+      throw fsError("EISDIR");
+    }
+    // Close-to-open: whatever another client committed before our open is what we read.
+    this.data.invalidate(ino);
+    const fh = this.#addHandle(ino, flags, false);
+    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0 && attr.type === FileType.File) {
+      attr = await this.setattr(ctx, ino, { size: 0 });
+    }
+    return { fh, attr: this.#remember(ino, attr) };
+  }
+
+  #addHandle(ino: Ino, flags: number, directory: boolean): number {
+    const fh = this.#nextFh++;
+    this.#handles.set(fh, { ino, flags, directory });
+    if (!directory) this.#openPerInode.set(ino, (this.#openPerInode.get(ino) ?? 0) + 1);
+    return fh;
+  }
+
+  #handle(fh: number, ino: Ino, directory: boolean): Handle {
+    const h = this.#handles.get(fh);
+    if (!h || h.ino !== ino || h.directory !== directory) throw fsError("EBADF");
+    return h;
+  }
+
+  /** The file's size as this process sees it, without a meta round trip when known. */
+  async #sizeForIo(ctx: Credentials, ino: Ino): Promise<Attr> {
+    const cached = this.#attrs.get(ino);
+    const attr = cached ?? (await this.getattr(ctx, ino));
+    if (attr.type === FileType.Directory) throw fsError("EISDIR");
+    if (attr.type !== FileType.File) throw fsError("EINVAL", "not a regular file");
+    return attr;
+  }
+
+  async read(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    size: number,
+  ): Promise<Buffer> {
+    if (offset < 0 || size < 0) throw fsError("EINVAL");
+    if (fh !== undefined) {
+      const h = this.#handle(fh, ino, false);
+      if ((h.flags & O_ACCMODE) === 1) throw fsError("EBADF", "not open for reading");
+    }
+    const attr = await this.#sizeForIo(ctx, ino);
+    if (fh === undefined && ctx.uid !== attr.uid) {
+      await this.meta.access(ctx, ino, AccessMask.R);
+    }
+    const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
+    if (offset >= fileSize || size === 0) return Buffer.alloc(0);
+    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+  }
+
+  async write(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    bytes: Uint8Array,
+  ): Promise<number> {
+    if (offset < 0) throw fsError("EINVAL");
+    if (offset + bytes.length > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
+    if (fh !== undefined) {
+      const h = this.#handle(fh, ino, false);
+      if ((h.flags & O_ACCMODE) === 0) throw fsError("EBADF", "not open for writing");
+    }
+    const attr = await this.#sizeForIo(ctx, ino);
+    // Stateless (NFS) writes check permission per call; the owner may always write, as knfsd.
+    if (fh === undefined && ctx.uid !== attr.uid) {
+      await this.meta.access(ctx, ino, AccessMask.W);
+    }
+    if (bytes.length === 0) return 0;
+    await this.data.write(ino, offset, bytes);
+    const end = offset + bytes.length;
+    if (end > attr.size) this.#attrs.set(ino, { ...attr, size: end });
+    return bytes.length;
+  }
+
+  async flush(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
+    this.#handle(fh, ino, false);
+    await this.data.flush(ino);
+  }
+
+  async fsync(
+    _ctx: Credentials,
+    ino: Ino,
+    _fh: number | undefined,
+    _dataOnly: boolean,
+  ): Promise<void> {
+    // Attributes are committed with the data; both are durable when flush returns.
+    await this.data.flush(ino);
+  }
+
+  async release(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
+    this.#handle(fh, ino, false);
+    this.#handles.delete(fh);
+    const left = (this.#openPerInode.get(ino) ?? 1) - 1;
+    if (left > 0) this.#openPerInode.set(ino, left);
+    else this.#openPerInode.delete(ino);
+    try {
+      if (left === 0) await this.data.flush(ino);
+    } finally {
+      await this.meta.release(ino);
+    }
+  }
+
+  async fallocate(
+    ctx: Credentials,
+    ino: Ino,
+    _fh: number | undefined,
+    mode: number,
+    offset: number,
+    length: number,
+  ): Promise<void> {
+    await this.data.flush(ino);
+    try {
+      this.#remember(ino, await this.meta.fallocate(ctx, ino, mode, offset, length));
+    } finally {
+      this.data.invalidate(ino);
+    }
+  }
+
+  async copyFileRange(
+    ctx: Credentials,
+    inoIn: Ino,
+    offsetIn: number,
+    inoOut: Ino,
+    offsetOut: number,
+    length: number,
+  ): Promise<number> {
+    if (inoIn === inoOut && offsetIn < offsetOut + length && offsetOut < offsetIn + length) {
+      throw fsError("EINVAL", "overlapping copy within one file");
+    }
+    let copied = 0;
+    while (copied < length) {
+      const piece = Math.min(COPY_PIECE_BYTES, length - copied);
+      const bytes = await this.read(ctx, inoIn, undefined, offsetIn + copied, piece);
+      if (bytes.length === 0) break;
+      await this.write(ctx, inoOut, undefined, offsetOut + copied, bytes);
+      copied += bytes.length;
+    }
+    return copied;
+  }
+
+  /** The whole file counts as data (POSIX allows it): holes are only reported at the end. */
+  async lseek(ctx: Credentials, ino: Ino, offset: number, whence: number): Promise<number> {
+    const attr = await this.getattr(ctx, ino);
+    switch (whence) {
+      case Whence.DATA:
+        if (offset >= attr.size) throw fsError("ENXIO");
+        return offset;
+      case Whence.HOLE:
+        if (offset >= attr.size) throw fsError("ENXIO");
+        return attr.size;
+      case Whence.SET:
+        return offset;
+      case Whence.END:
+        return attr.size + offset;
+      default:
+        throw fsError("EINVAL", `lseek whence ${whence}`);
+    }
+  }
+
+  // ---- directories ----
+
+  async opendir(ctx: Credentials, ino: Ino): Promise<number> {
+    const attr = await this.getattr(ctx, ino);
+    if (attr.type !== FileType.Directory) throw fsError("ENOTDIR");
+    await this.meta.access(ctx, ino, AccessMask.R);
+    return this.#addHandle(ino, 0, true);
+  }
+
+  async readdir(
+    ctx: Credentials,
+    ino: Ino,
+    cookie: number,
+    limit: number,
+    plus: boolean,
+  ): Promise<VfsDirEntry[]> {
+    assert(limit > 0, "readdir limit");
+    const out: VfsDirEntry[] = [];
+    if (cookie < DOT_COOKIES) {
+      const self = await this.getattr(ctx, ino);
+      if (self.type !== FileType.Directory) throw fsError("ENOTDIR");
+      const parent = ino === ROOT_INODE ? ROOT_INODE : self.parent;
+      const dots: VfsDirEntry[] = [
+        { name: Buffer.from("."), inode: ino, type: FileType.Directory, cookie: 1 },
+        { name: Buffer.from(".."), inode: parent, type: FileType.Directory, cookie: 2 },
+      ];
+      for (const dot of dots.slice(cookie)) {
+        if (plus) dot.attr = dot.inode === ino ? self : await this.getattr(ctx, dot.inode);
+        out.push(dot);
+      }
+    }
+    const want = Math.min(limit, READDIR_ENTRIES_MAX) - out.length;
+    if (want <= 0) return out.slice(0, limit);
+    const afterSeq = Math.max(0, cookie - DOT_COOKIES);
+    const entries = await this.meta.readdir(ctx, ino, afterSeq, want, plus);
+    for (const e of entries) {
+      const entry: VfsDirEntry = {
+        name: e.name,
+        inode: e.inode,
+        type: e.type,
+        cookie: e.cookie + DOT_COOKIES,
+      };
+      if (e.attr) entry.attr = this.#remember(e.inode, e.attr);
+      out.push(entry);
+    }
+    return out;
+  }
+
+  async releasedir(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
+    this.#handle(fh, ino, true);
+    this.#handles.delete(fh);
+  }
+
+  // ---- xattrs ----
+
+  async getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer> {
+    return this.meta.getxattr(ctx, ino, name);
+  }
+
+  async setxattr(
+    ctx: Credentials,
+    ino: Ino,
+    name: string,
+    value: Buffer,
+    flags: number,
+  ): Promise<void> {
+    await this.meta.setxattr(ctx, ino, name, value, flags);
+  }
+
+  async listxattr(ctx: Credentials, ino: Ino): Promise<string[]> {
+    return this.meta.listxattr(ctx, ino);
+  }
+
+  async removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void> {
+    await this.meta.removexattr(ctx, ino, name);
+  }
+
+  // ---- lifecycle ----
+
+  async flushAll(): Promise<void> {
+    await this.data.flushAll();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    try {
+      await this.data.close();
+    } finally {
+      await this.meta.closeSession().catch((e: unknown) => log.warn(`close session: ${String(e)}`));
+      await this.meta.close();
+    }
+  }
+}
