@@ -46,6 +46,11 @@ export const TXN_RETRIES_MAX = 50;
 export const TXN_RETRY_BACKOFF_MS_MAX = 100;
 /** How long a SQLite transaction waits for another process's write lock before failing. */
 export const TXN_BUSY_WAIT_MS_MAX = 30_000;
+/** Redis write transactions in flight per engine; each holds one connection (WATCH state). */
+export const REDIS_TXN_CONNECTIONS_MAX = 16;
+/** TCP connect, and separately the whole open (connect, AUTH, SELECT, PING). */
+export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+export const REDIS_OPEN_TIMEOUT_MS = 10_000;
 export const SESSION_HEARTBEAT_MS = 12_000;
 /** A session whose heartbeat is older than this is dead; a live one cleans up after it. */
 export const SESSION_EXPIRE_MS = 5 * 60_000;

@@ -207,11 +207,13 @@ export async function readdir(
     requireDirectory(dir);
     checkAccess(ctx, dir, AccessMask.R);
     const records = await tx.listEntries(ino, cookie, count);
+    // Reads issued together: engines with round trips (Redis) pipeline them.
+    const attrs = plus ? await Promise.all(records.map((r) => tx.getAttr(r.inode))) : [];
     const entries: Entry[] = [];
-    for (const r of records) {
+    for (const [i, r] of records.entries()) {
       const entry: Entry = { name: r.name, inode: r.inode, type: r.type, cookie: r.seq };
       if (plus) {
-        const attr = await tx.getAttr(r.inode);
+        const attr = attrs[i];
         if (!attr) continue; // removed by a racing transaction of a non-serializable reader
         entry.attr = attr;
       }

@@ -28,8 +28,12 @@ export async function releaseSlices(tx: MetaTxn, slices: readonly Slice[]): Prom
     else counts.set(s.id, { size: s.size, refs: 1 });
   }
   const unused: UnusedSlice[] = [];
-  for (const [id, { size, refs }] of counts) {
-    const extra = await tx.getSliceExtraRefs(id);
+  // Reads issued together: a Redis transaction pipelines them into one round trip.
+  const ids = [...counts.keys()];
+  const extras = await Promise.all(ids.map((id) => tx.getSliceExtraRefs(id)));
+  for (const [i, id] of ids.entries()) {
+    const { size, refs } = counts.get(id)!;
+    const extra = extras[i]!;
     if (extra >= refs) {
       tx.setSliceExtraRefs(id, extra - refs);
     } else {

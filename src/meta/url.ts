@@ -51,7 +51,15 @@ export function parseMetaUrl(raw: string): MetaUrl {
   );
 }
 
-/** redis://user:secret@host -> redis://user:****@host */
+/** redis://user:secret@host -> redis://user:****@host; the password may hold '@' and '/'. */
 export function maskPassword(url: string): string {
-  return url.replace(/^([a-z0-9]+:\/\/[^:@/]*:)([^@/]*)@/i, "$1****@");
+  const m = /^([a-z0-9]+:\/\/)([^/]*@)(.*)$/i.exec(url);
+  if (!m) return url;
+  // The userinfo ends at the last '@' before the host; everything after the first ':' in it is
+  // the password.
+  const auth = url.slice(m[1]!.length, url.lastIndexOf("@") + 1);
+  const rest = url.slice(m[1]!.length + auth.length);
+  const colon = auth.indexOf(":");
+  const masked = colon < 0 ? auth : `${auth.slice(0, colon + 1)}****@`;
+  return `${m[1]}${masked}${rest}`;
 }

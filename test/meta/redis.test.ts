@@ -1,0 +1,4 @@
+import { metaConformance } from "./conformance.ts";
+import { redisBackend } from "./fixtures.ts";
+
+metaConformance("redis", redisBackend);
