@@ -39,7 +39,7 @@ if bunx biome check . ; then passed=$((passed + 1)); else failed=$((failed + 1))
 
 log "bun test"
 out=$(mktemp)
-bun test "$@" 2>&1 | tee "$out"
+bun test --timeout 300000 "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 count() { grep -Eo "^ *[0-9]+ $1\$" "$out" | tail -1 | tr -dc 0-9; }
 p=$(count pass); f=$(count fail); s=$(count skip); t=$(count todo)

@@ -1,13 +1,14 @@
 /**
  * jfs format [options] META-URL NAME — creates a volume (JuiceFS's `juicefs format`).
  */
+import { existsSync, rmSync } from "node:fs";
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { BLOCK_SIZE_KIB_MAX, BLOCK_SIZE_KIB_MIN, Units } from "../limits.ts";
 import { log } from "../log.ts";
 import { openMeta } from "../meta/index.ts";
 import type { Format } from "../meta/interface.ts";
-import { expandHome } from "../meta/url.ts";
+import { expandHome, parseMetaUrl } from "../meta/url.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { defaultDataDir, formatVolume, maskFormat, newFormat } from "./volume.ts";
 
@@ -91,14 +92,25 @@ export function registerFormat(cli: CAC): void {
           `Invalid volume name "${nameText}": 3 to 63 of a-z, 0-9 and '-', starting and ending with a letter or digit`,
         );
       }
+      // Every flag is checked before anything is opened or created.
+      const fresh = applyFormatFlags(
+        newFormat({ name: nameText, bucket: defaultDataDir() }),
+        flags,
+      );
+      const url = parseMetaUrl(String(metaUrl));
+      const createdFile = url.scheme === "sqlite3" && !existsSync(url.path) ? url.path : undefined;
       const meta = await openMeta(String(metaUrl));
+      let done = false;
       try {
         const existing = await meta.core.read(async (tx) => tx.getSetting());
-        const base =
-          existing !== undefined && flags.force
-            ? (JSON.parse(existing) as Format)
-            : newFormat({ name: nameText, bucket: defaultDataDir() });
-        const format = applyFormatFlags(base, flags);
+        if (existing !== undefined && !flags.force) {
+          const old = JSON.parse(existing) as Format;
+          throw new UserError(
+            `${meta.displayUrl} already holds volume "${old.name}" (use --force to update its settings)`,
+          );
+        }
+        const format =
+          existing !== undefined ? applyFormatFlags(JSON.parse(existing) as Format, flags) : fresh;
         if (format.storage === "s3" && flags.bucket === undefined && existing === undefined) {
           throw new UserError("--storage s3 needs --bucket http(s)://host:port/bucket");
         }
@@ -106,12 +118,16 @@ export function registerFormat(cli: CAC): void {
           throw new UserError(`cannot rename volume "${format.name}" to "${nameText}"`);
         }
         await formatVolume(meta, format, flags.force === true);
-        log.info(
-          `volume "${format.name}" ${existing ? "updated" : "formatted"} in ${meta.displayUrl}`,
-        );
+        done = true;
+        const verb = existing ? "updated" : "formatted";
+        log.info(`volume "${format.name}" ${verb} in ${meta.displayUrl}`);
         log.debug(JSON.stringify(maskFormat(format)));
       } finally {
         await meta.close();
+        // A failed format leaves no trace: not even the empty database it had to open.
+        if (!done && createdFile) {
+          for (const suffix of ["", "-wal", "-shm"]) rmSync(createdFile + suffix, { force: true });
+        }
       }
     });
 }

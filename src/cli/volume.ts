@@ -32,14 +32,18 @@ export function maskFormat(format: Format): Format {
   return masked;
 }
 
+/** Retries for the format-time self-test: a wrong endpoint should fail in seconds, not minutes. */
+const SELF_TEST_RETRIES_MAX = 2;
+
 /** The object store holding a volume's data, keys prefixed with the volume name. */
-export function openStore(format: Format): ObjectStore {
+export function openStore(format: Format, retriesMax?: number): ObjectStore {
   return createObjectStore({
     storage: format.storage,
     bucket: format.bucket,
     accessKey: format.accessKey,
     secretKey: format.secretKey,
     prefix: `${format.name}/`,
+    retriesMax,
   });
 }
 
@@ -80,8 +84,9 @@ export async function claimStore(store: ObjectStore, format: Format): Promise<vo
 }
 
 export function newFormat(fields: Partial<Format> & Pick<Format, "name">): Format {
+  const { name, ...rest } = fields;
   return {
-    name: fields.name,
+    name,
     uuid: crypto.randomUUID(),
     storage: "file",
     bucket: defaultDataDir(),
@@ -92,13 +97,13 @@ export function newFormat(fields: Partial<Format> & Pick<Format, "name">): Forma
     trashDays: TRASH_DAYS_DEFAULT,
     metaVersion: 1,
     createdAt: new Date().toISOString(),
-    ...fields,
+    ...rest,
   };
 }
 
 /** Creates the bucket if needed, self-tests it, claims it, then writes the settings to meta. */
 export async function formatVolume(meta: BaseMeta, format: Format, force: boolean): Promise<void> {
-  const store = openStore(format);
+  const store = openStore(format, SELF_TEST_RETRIES_MAX);
   try {
     await store.create().catch((error: unknown) => {
       log.debug(`create bucket: ${describeError(error)}`);
