@@ -41,20 +41,24 @@ export async function lookup(
   parent: Ino,
   name: Buffer,
 ): Promise<{ inode: Ino; attr: Attr }> {
+  const special =
+    isDot(name) || isDotDot(name) || (parent === ROOT_INODE && name.equals(TRASH_NAME));
+  if (!special) validateName(name);
   return core.read(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
-    requireDirectory(dir);
-    checkAccess(ctx, dir, AccessMask.X);
-    if (isDot(name)) return { inode: parent, attr: dir };
+    // The directory and the entry are read together: one round trip on Redis, not two.
+    const [dirAttr, entry] = await Promise.all([
+      tx.getAttr(parent),
+      special ? undefined : tx.getEntry(parent, name),
+    ]);
+    if (!dirAttr) throw fsError("ENOENT", `inode ${parent}`);
+    requireDirectory(dirAttr);
+    checkAccess(ctx, dirAttr, AccessMask.X);
+    if (isDot(name)) return { inode: parent, attr: dirAttr };
     if (isDotDot(name)) {
-      const up = parent === ROOT_INODE ? ROOT_INODE : dir.parent;
+      const up = parent === ROOT_INODE ? ROOT_INODE : dirAttr.parent;
       return { inode: up, attr: await mustGetAttr(tx, up) };
     }
-    validateName(name);
-    if (parent === ROOT_INODE && name.equals(TRASH_NAME)) {
-      return { inode: TRASH_INODE, attr: await mustGetAttr(tx, TRASH_INODE) };
-    }
-    const entry = await tx.getEntry(parent, name);
+    if (special) return { inode: TRASH_INODE, attr: await mustGetAttr(tx, TRASH_INODE) };
     if (!entry) throw fsError("ENOENT");
     const attr = await tx.getAttr(entry.inode);
     if (!attr) throw fsError("ENOENT", "dangling entry");
@@ -207,8 +211,7 @@ export async function readdir(
     requireDirectory(dir);
     checkAccess(ctx, dir, AccessMask.R);
     const records = await tx.listEntries(ino, cookie, count);
-    // Reads issued together: engines with round trips (Redis) pipeline them.
-    const attrs = plus ? await Promise.all(records.map((r) => tx.getAttr(r.inode))) : [];
+    const attrs = plus ? await tx.getAttrs(records.map((r) => r.inode)) : [];
     const entries: Entry[] = [];
     for (const [i, r] of records.entries()) {
       const entry: Entry = { name: r.name, inode: r.inode, type: r.type, cookie: r.seq };

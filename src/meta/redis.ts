@@ -228,6 +228,16 @@ class RedisTxn implements MetaTxn {
     return b ? decodeAttr(b) : undefined;
   }
 
+  async getAttrs(inos: readonly Ino[]): Promise<Array<Attr | undefined>> {
+    if (inos.length === 0) return this.#nothing(inos.map(K.attr));
+    const keys = inos.map(KEY.attr);
+    const reply = await this.#query(inos.map(K.attr), keys, ["MGET", ...keys]);
+    return (reply as unknown[]).map((r) => {
+      const b = bulkOrUndefined(r);
+      return b ? decodeAttr(b) : undefined;
+    });
+  }
+
   setAttr(ino: Ino, attr: Attr): void {
     this.#write([K.attr(ino)], ["SET", KEY.attr(ino), encodeAttr(attr)]);
   }

@@ -159,6 +159,12 @@ class SqliteTxn implements MetaTxn {
     return row ? rowToAttr(row) : undefined;
   }
 
+  async getAttrs(inos: readonly Ino[]): Promise<Array<Attr | undefined>> {
+    const attrs: Array<Attr | undefined> = [];
+    for (const ino of inos) attrs.push(await this.getAttr(ino));
+    return attrs;
+  }
+
   setAttr(ino: Ino, a: Attr): void {
     this.#write(K.attr(ino));
     this.s

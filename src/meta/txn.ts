@@ -36,6 +36,8 @@ export type CounterName =
 
 export interface MetaTxn {
   getAttr(ino: Ino): Promise<Attr | undefined>;
+  /** Many attrs in one read (READDIRPLUS); undefined where an inode does not exist. */
+  getAttrs(inos: readonly Ino[]): Promise<Array<Attr | undefined>>;
   setAttr(ino: Ino, attr: Attr): void;
   deleteAttr(ino: Ino): void;
 
