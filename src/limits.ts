@@ -83,14 +83,20 @@ export const CHUNK_SLICES_CACHE_MS = 1000;
 export const READ_STALE_RETRIES_MAX = 3;
 /** Concurrent object GETs of one volume (reads, readahead, compaction). */
 export const DOWNLOADS_MAX = 32;
-/** Blocks queued for the disk cache at once; more are not cached rather than queued. */
-export const DISK_CACHE_PUTS_PENDING_MAX = 32;
+/** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */
+export const DISK_CACHE_PENDING_BYTES_MAX = 64 * MiB;
 /** How often the disk cache re-checks the free space of its disk. */
 export const DISK_CACHE_FREE_CHECK_MS = 1000;
 /** Background deletion: how often it looks for work, and how much one round takes. */
 export const GC_INTERVAL_MS = 1000;
 export const UNUSED_SLICES_BATCH = 1000;
 export const DELETED_FILES_BATCH = 100;
+/** Chunks waiting for compaction; requests beyond are dropped (they come back). */
+export const COMPACT_QUEUE_MAX = 1000;
+/** A chunk is checked for compaction after this many commits of this process to it. */
+export const COMPACT_CHECK_EVERY_COMMITS = 10;
+/** Inodes whose slice lists and readahead state the reader keeps. */
+export const READ_INODES_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -115,6 +121,40 @@ export const RPC_STOP_GRACE_MS = 10_000;
 /** Small replies ready together are gathered into one socket write of at most this size. */
 export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
 export const FUSE_MAX_WRITE_BYTES = 1 * MiB;
+/** The kernel's page size on the platforms we run on (x86-64, aarch64 with 4 KiB pages). */
+export const FUSE_PAGE_BYTES = 4 * KiB;
+/** Pages in one FUSE request (FUSE_MAX_PAGES): a whole max_write fits one WRITE or READ. */
+export const FUSE_MAX_PAGES = FUSE_MAX_WRITE_BYTES / FUSE_PAGE_BYTES;
+/** A /dev/fuse read must fit the largest request: a max_write WRITE plus its headers. */
+export const FUSE_READ_BUFFER_BYTES = FUSE_MAX_WRITE_BYTES + FUSE_PAGE_BYTES;
+/** Background requests (readahead, writeback) the kernel keeps in flight; it throttles at 3/4. */
+export const FUSE_MAX_BACKGROUND = 64;
+export const FUSE_CONGESTION_THRESHOLD = 48;
+/** Requests handed to the VFS at once; the reader threads stop reading /dev/fuse beyond it. */
+export const FUSE_IN_FLIGHT_MAX = 256;
+/** Threads (each with its own cloned /dev/fuse fd) blocking in read(2) for requests. */
+export const FUSE_READER_THREADS = 2;
+/** st_blksize we report: the I/O size cp and stdio pick for our files. */
+export const FUSE_BLKSIZE_BYTES = 128 * KiB;
+/** statfs block unit (f_bsize, f_frsize). */
+export const FUSE_STATFS_BLOCK_BYTES = 4 * KiB;
+/** Kernel cache timeouts (attr_valid / entry_valid), seconds, as JuiceFS's defaults. */
+export const FUSE_ATTR_CACHE_SEC_DEFAULT = 1;
+export const FUSE_ENTRY_CACHE_SEC_DEFAULT = 1;
+export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
+/** Reopens within this many seconds of an unchanged file keep the kernel's page cache. */
+export const FUSE_OPEN_CACHE_SEC_DEFAULT = 0;
+/** Files whose last open the open cache remembers. */
+export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
+/** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */
+export const FUSE_GROUPS_CACHE_MS = 1000;
+export const FUSE_GROUPS_CACHE_PIDS_MAX = 4096;
+/** Directory entries fetched from the VFS at once and kept per open directory handle. */
+export const FUSE_READDIR_BATCH = 1024;
+/** A stopping mount waits this long for its kernel connection to end, then aborts it. */
+export const FUSE_STOP_GRACE_MS = 10_000;
+/** `jfs mount -d` waits this long for the background mount to appear. */
+export const FUSE_MOUNT_WAIT_MS = 60_000;
 
 export const Units = { KiB, MiB, GiB } as const;
 
@@ -127,9 +167,16 @@ assert(CHUNK_SLICES_COMPACT_THRESHOLD < CHUNK_SLICES_MAX);
 assert((BLOCK_SIZE_KIB_MIN * KiB) % WRITE_PAGE_BYTES === 0, "write pages tile every block");
 assert(WRITE_PIECE_BYTES_MAX % WRITE_PAGE_BYTES === 0 && WRITE_PIECE_BYTES_MAX <= CHUNK_BYTES);
 assert(BUFFER_SIZE_BYTES_MIN <= BUFFER_SIZE_MIB_DEFAULT * MiB);
+assert(DISK_CACHE_PENDING_BYTES_MAX >= BLOCK_SIZE_KIB_MAX * KiB, "any block can be cached");
 assert(FLUSH_TICK_MS < FLUSH_IDLE_MS && FLUSH_IDLE_MS < FLUSH_AGE_MS);
 assert(FIRST_FREE_INODE > TRASH_INODE && TRASH_INODE > ROOT_INODE);
 assert(NFS_IO_BYTES_MAX < RPC_RECORD_BYTES_MAX);
 assert(RPC_RECORD_BYTES_MAX < 2 ** 31, "a record fits one fragment's 31-bit length");
 assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(
+  FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,
+  "kernel max_pages limit",
+);
+assert(FUSE_CONGESTION_THRESHOLD < FUSE_MAX_BACKGROUND && FUSE_MAX_BACKGROUND < 65536);
+assert(FUSE_READDIR_BATCH <= READDIR_ENTRIES_MAX);

@@ -16,9 +16,18 @@ command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+need_rpcinfo=false
+command -v rpcinfo >/dev/null || [ -x /usr/sbin/rpcinfo ] || { need_rpcinfo=true; need_apt+=(libtirpc3); }
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# rpcinfo (a real portmap client) comes from Debian's rpcbind package, whose install would also
+# start the rpcbind daemon on port 111 of every interface: unpack the package instead.
+if $need_rpcinfo; then
+  tools="${TMPDIR:-/tmp}/jfs-test-tools"
+  mkdir -p "$tools" && (cd "$tools" && apt-get download rpcbind >/dev/null 2>&1 && dpkg -x rpcbind_*.deb root) \
+    && export PATH="$PATH:$tools/root/usr/sbin:$tools/root/usr/bin"
 fi
 
 if ! command -v bun >/dev/null; then

@@ -1,0 +1,147 @@
+/**
+ * Record marking over a byte stream (RFC 5531 section 11): each record is one or more
+ * fragments, each preceded by a 4-byte header whose top bit marks the last fragment and whose
+ * low 31 bits give the fragment length.
+ *
+ * The decoder is pull-based: `push()` what the socket delivered, then `next()` yields whole
+ * records until it returns undefined. The connection stops pulling when it has enough calls in
+ * flight, which is what bounds a pipelining client. A fragment header is checked against the
+ * record budget when it is read, before its bytes arrive: a header claiming 2 GiB fails at
+ * once and nothing is allocated for it. Fragment bytes are kept as views of the pushed chunks;
+ * a record is copied only when it spans several chunks.
+ */
+import { assert } from "../../src/assert.ts";
+import { RPC_RECORD_BYTES_MAX, RPC_RECORD_FRAGMENTS_MAX } from "../../src/limits.ts";
+import {
+  RECORD_MARK_BYTES,
+  RECORD_MARK_LAST_FRAGMENT,
+  RECORD_MARK_LENGTH_MASK,
+} from "./constants.ts";
+
+/** A stream that breaks record marking or its limits; the connection must be closed. */
+export class RecordError extends Error {
+  override name = "RecordError";
+}
+
+export interface RecordLimits {
+  recordBytesMax: number;
+  fragmentsMax: number;
+}
+
+const defaultLimits: RecordLimits = {
+  recordBytesMax: RPC_RECORD_BYTES_MAX,
+  fragmentsMax: RPC_RECORD_FRAGMENTS_MAX,
+};
+
+export class RecordDecoder {
+  private readonly limits: RecordLimits;
+  /** Bytes received and not yet consumed; `headOffset` bytes of the first are consumed. */
+  private readonly input: Uint8Array[] = [];
+  private headOffset = 0;
+  private inputBytes = 0;
+  /** The fragment being read: its remaining bytes, or -1 while its header is awaited. */
+  private fragmentRemainingBytes = -1;
+  private fragmentIsLast = false;
+  /** The record being assembled. */
+  private parts: Uint8Array[] = [];
+  private recordBytes = 0;
+  private fragments = 0;
+
+  constructor(limits: RecordLimits = defaultLimits) {
+    assert(limits.recordBytesMax > 0 && limits.recordBytesMax <= RECORD_MARK_LENGTH_MASK);
+    assert(limits.fragmentsMax > 0);
+    this.limits = limits;
+  }
+
+  /** Bytes held: received but unparsed, plus the partial record. Bounded by the caller. */
+  get bufferedBytes(): number {
+    return this.inputBytes + this.recordBytes;
+  }
+
+  /** True while the stream ends cleanly here: no partial header, fragment or record. */
+  get atRecordBoundary(): boolean {
+    return this.inputBytes === 0 && this.fragmentRemainingBytes === -1 && this.fragments === 0;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.input.push(chunk);
+    this.inputBytes += chunk.byteLength;
+  }
+
+  /** The next whole record, or undefined until more bytes arrive. Throws RecordError. */
+  next(): Uint8Array | undefined {
+    for (;;) {
+      if (this.fragmentRemainingBytes === -1) {
+        if (this.inputBytes < RECORD_MARK_BYTES) return undefined;
+        this.readFragmentHeader();
+      }
+      while (this.fragmentRemainingBytes > 0 && this.inputBytes > 0) this.takeFragmentBytes();
+      if (this.fragmentRemainingBytes > 0) return undefined;
+      this.fragmentRemainingBytes = -1;
+      if (this.fragmentIsLast) return this.finishRecord();
+    }
+  }
+
+  private readFragmentHeader(): void {
+    const header = new Uint8Array(RECORD_MARK_BYTES);
+    for (let i = 0; i < RECORD_MARK_BYTES; i++) {
+      const head = this.input[0]!;
+      header[i] = head[this.headOffset]!;
+      this.consume(1);
+    }
+    const mark = new DataView(header.buffer).getUint32(0, false);
+    const lengthBytes = mark & RECORD_MARK_LENGTH_MASK;
+    this.fragments += 1;
+    if (this.fragments > this.limits.fragmentsMax) {
+      throw new RecordError(`record has more than ${this.limits.fragmentsMax} fragments`);
+    }
+    if (this.recordBytes + lengthBytes > this.limits.recordBytesMax) {
+      throw new RecordError(
+        `record of at least ${this.recordBytes + lengthBytes} bytes exceeds the limit of ` +
+          `${this.limits.recordBytesMax} bytes`,
+      );
+    }
+    this.fragmentIsLast = (mark & RECORD_MARK_LAST_FRAGMENT) !== 0;
+    this.fragmentRemainingBytes = lengthBytes;
+  }
+
+  /** Moves as much of the current fragment as the first input chunk holds into the record. */
+  private takeFragmentBytes(): void {
+    const head = this.input[0]!;
+    const takeBytes = Math.min(this.fragmentRemainingBytes, head.byteLength - this.headOffset);
+    this.parts.push(head.subarray(this.headOffset, this.headOffset + takeBytes));
+    this.recordBytes += takeBytes;
+    this.fragmentRemainingBytes -= takeBytes;
+    this.consume(takeBytes);
+  }
+
+  private consume(lengthBytes: number): void {
+    const head = this.input[0]!;
+    assert(this.headOffset + lengthBytes <= head.byteLength);
+    this.headOffset += lengthBytes;
+    this.inputBytes -= lengthBytes;
+    if (this.headOffset === head.byteLength) {
+      this.input.shift();
+      this.headOffset = 0;
+    }
+  }
+
+  private finishRecord(): Uint8Array {
+    const parts = this.parts;
+    const record = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.recordBytes);
+    assert(record.byteLength === this.recordBytes);
+    this.parts = [];
+    this.recordBytes = 0;
+    this.fragments = 0;
+    return record;
+  }
+}
+
+/** The 4-byte header of a fragment of lengthBytes (RFC 5531 section 11). */
+export function recordMark(lengthBytes: number, last: boolean): number {
+  assert(
+    Number.isInteger(lengthBytes) && lengthBytes >= 0 && lengthBytes <= RECORD_MARK_LENGTH_MASK,
+  );
+  return (last ? RECORD_MARK_LAST_FRAGMENT + lengthBytes : lengthBytes) >>> 0;
+}
