@@ -101,6 +101,9 @@ export const READ_INODES_TRACKED_MAX = 4096;
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
 export const OBJECT_RETRIES_MAX = 10;
+/** Jittered exponential backoff between object store attempts: base, doubled, capped. */
+export const OBJECT_RETRY_BACKOFF_MS_BASE = 100;
+export const OBJECT_RETRY_BACKOFF_MS_MAX = 5_000;
 export const OBJECT_LIST_PAGE_MAX = 1000;
 
 // ---- Wire (NFS / RPC / FUSE) ----

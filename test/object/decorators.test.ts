@@ -1,0 +1,118 @@
+/** The checksum and prefix decorators, over a file store whose raw bytes the tests can reach. */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CHECKSUM_TRAILER_BYTES, ChecksumObjectStore } from "../../src/object/checksum.ts";
+import { FileObjectStore } from "../../src/object/file.ts";
+import { ObjectNotFoundError, ObjectStoreError } from "../../src/object/interface.ts";
+import { PrefixedObjectStore } from "../../src/object/prefix.ts";
+import { listAll } from "./suite.ts";
+
+let dir: string;
+let raw: FileObjectStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jfs-decorators-"));
+  raw = new FileObjectStore(dir);
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(Error);
+  return error as Error;
+}
+
+describe("ChecksumObjectStore", () => {
+  test("stores DATA + big-endian CRC-32(DATA) and reports the data size", async () => {
+    const store = new ChecksumObjectStore(raw);
+    await store.put("k", Buffer.from("123456789"));
+    const stored = await raw.get("k");
+    expect(stored.length).toBe(9 + CHECKSUM_TRAILER_BYTES);
+    expect(stored.subarray(0, 9).toString()).toBe("123456789");
+    expect(stored.readUInt32BE(9)).toBe(0xcbf43926); // the CRC-32 check value
+    expect((await store.head("k"))?.sizeBytes).toBe(9);
+    expect((await store.list("")).objects).toMatchObject([{ key: "k", sizeBytes: 9 }]);
+    expect((await store.get("k")).toString()).toBe("123456789");
+  });
+
+  test("a corrupted object is detected on a whole-object get", async () => {
+    const store = new ChecksumObjectStore(raw);
+    const data = randomBytes(10_000);
+    for (const position of [0, 5000, 9999, 10_000, 10_003]) {
+      await store.put("obj", data);
+      const stored = Buffer.from(await raw.get("obj"));
+      stored[position]! ^= 0x01; // one flipped bit, in the data or in the trailer
+      await raw.put("obj", stored);
+      const error = await rejection(store.get("obj"));
+      expect(error).toBeInstanceOf(ObjectStoreError);
+      expect(error.message).toContain("checksum mismatch for obj");
+      // A range covering the whole object is verified as well.
+      expect(await rejection(store.get("obj", 0, 20_000))).toBeInstanceOf(ObjectStoreError);
+    }
+  });
+
+  test("an object too short for its trailer is corrupt, not empty", async () => {
+    const store = new ChecksumObjectStore(raw);
+    await raw.put("short", Buffer.from([1, 2]));
+    expect((await rejection(store.get("short"))).message).toContain("checksum mismatch for short");
+    expect(await rejection(store.head("short"))).toBeInstanceOf(ObjectStoreError);
+  });
+
+  test("ranged gets match slices of the data for every boundary", async () => {
+    const store = new ChecksumObjectStore(raw);
+    for (let size = 0; size <= 9; size++) {
+      const data = randomBytes(size);
+      await store.put("r", data);
+      for (let offset = 0; offset <= size + 6; offset++) {
+        expect((await store.get("r", offset)).equals(data.subarray(offset))).toBe(true);
+        for (let length = 0; length <= size + 6; length++) {
+          const got = await store.get("r", offset, length);
+          expect(got.equals(data.subarray(offset, offset + length))).toBe(true);
+        }
+      }
+    }
+    await expect(store.get("missing", 3, 4)).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+});
+
+describe("PrefixedObjectStore", () => {
+  test("maps keys under the prefix, both ways", async () => {
+    const store = new PrefixedObjectStore(raw, "vol/");
+    expect(store.description).toBe(`${raw.description}vol/`);
+    await store.put("chunks/1", Buffer.from("one"));
+    expect((await raw.get("vol/chunks/1")).toString()).toBe("one");
+    expect((await store.get("chunks/1", 1, 1)).toString()).toBe("n");
+    expect(await store.head("chunks/1")).toMatchObject({ key: "chunks/1", sizeBytes: 3 });
+    const error = await rejection(store.get("chunks/2"));
+    expect(error).toBeInstanceOf(ObjectNotFoundError);
+    expect((error as ObjectNotFoundError).key).toBe("chunks/2");
+    await store.delete("chunks/1");
+    expect(await raw.head("vol/chunks/1")).toBeUndefined();
+  });
+
+  test("volumes sharing a bucket never see each other", async () => {
+    const a = new PrefixedObjectStore(raw, "a/");
+    const ab = new PrefixedObjectStore(raw, "ab/");
+    for (let i = 0; i < 5; i++) {
+      await a.put(`k${i}`, Buffer.from("a"));
+      await ab.put(`k${i}`, Buffer.from("ab"));
+    }
+    await raw.put("a0", Buffer.from("outside"));
+    for (const store of [a, ab]) {
+      const keys = (await listAll(store, "", 2)).map((info) => info.key);
+      expect(keys).toEqual(["k0", "k1", "k2", "k3", "k4"]);
+      const page = await store.list("k", "k1", 2);
+      expect(page).toMatchObject({ objects: [{ key: "k2" }, { key: "k3" }], nextStartAfter: "k3" });
+    }
+    expect((await ab.get("k3")).toString()).toBe("ab");
+  });
+});
