@@ -29,6 +29,8 @@ export function testFormat(overrides: Partial<Format> = {}): Format {
 /** Creates Meta instances over one shared backing store (for multi-session tests). */
 export interface MetaBackend {
   readonly name: string;
+  /** The META-URL of the store (for child processes). */
+  url(): string;
   /** A new, unformatted Meta over this backend's store. */
   open(): Promise<BaseMeta>;
   /** Wipes the store between tests. */
@@ -43,6 +45,7 @@ export function sqliteBackend(): MetaBackend {
   const opened: BaseMeta[] = [];
   return {
     name: "sqlite3",
+    url: () => url,
     async open() {
       const meta = new BaseMeta(await openEngine(url));
       opened.push(meta);
@@ -67,6 +70,7 @@ export async function redisBackend(): Promise<MetaBackend> {
   const opened: BaseMeta[] = [];
   return {
     name: "redis",
+    url: () => url,
     async open() {
       const meta = new BaseMeta(await openEngine(url));
       opened.push(meta);
