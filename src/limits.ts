@@ -69,6 +69,11 @@ export const MEM_CACHE_BYTES_DEFAULT = 256 * MiB;
 export const MAX_DELETES_DEFAULT = 10;
 /** The write buffer is made of pages this big; it divides every block size. */
 export const WRITE_PAGE_BYTES = 64 * KiB;
+/**
+ * Free write buffers (pages, blocks) kept for reuse. They churn at the write rate and the
+ * garbage collector returns such buffers late, so recycling keeps RSS near the buffer's bound.
+ */
+export const WRITE_POOL_BYTES_MAX = 64 * MiB;
 /** A write is copied in pieces of at most this, each reserving buffer space on its own. */
 export const WRITE_PIECE_BYTES_MAX = 256 * KiB;
 /** Smallest write buffer: a few pieces must fit, or writers could wait on each other forever. */
@@ -123,6 +128,25 @@ export const RPC_CONNECTIONS_MAX = 1024;
 export const RPC_STOP_GRACE_MS = 10_000;
 /** Small replies ready together are gathered into one socket write of at most this size. */
 export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
+/** The port NFS clients assume (RFC 1813 section 1.2 leaves it to convention: 2049). */
+export const NFS_PORT_DEFAULT = 2049;
+/** FSINFO rtpref / wtpref: whole 1 MiB transfers, so one WRITE fills a good part of a block. */
+export const NFS_IO_PREF_BYTES = NFS_IO_BYTES_MAX;
+/** FSINFO dtpref: the READDIR(PLUS) reply size we suggest (a few hundred entries). */
+export const NFS_DIR_PREF_BYTES = 64 * KiB;
+/** A READDIR(PLUS) reply is never built larger than this, whatever count the client asks. */
+export const NFS_DIR_REPLY_BYTES_MAX = NFS_IO_BYTES_MAX;
+/** Entries fetched from the VFS per round while filling one READDIR(PLUS) reply. */
+export const NFS_DIR_FETCH_ENTRIES_MAX = 1024;
+/** uid/gid of AUTH_NONE callers and squashed users (the nobody / nogroup convention). */
+export const NFS_ANON_ID_DEFAULT = 65534;
+/** --allow entries: each is checked on every call, so the list stays short. */
+export const NFS_ALLOW_RULES_MAX = 64;
+/** MOUNT v3 dirpath<MNTPATHLEN> and name<MNTNAMLEN> (RFC 1813 appendix I). */
+export const MOUNT_PATH_BYTES_MAX = 1024;
+export const MOUNT_NAME_BYTES_MAX = 255;
+/** Clients remembered for MOUNT DUMP; the oldest are forgotten beyond it (DUMP is advisory). */
+export const MOUNT_ENTRIES_MAX = 1024;
 export const FUSE_MAX_WRITE_BYTES = 1 * MiB;
 /** The kernel's page size on the platforms we run on (x86-64, aarch64 with 4 KiB pages). */
 export const FUSE_PAGE_BYTES = 4 * KiB;
@@ -137,6 +161,11 @@ export const FUSE_CONGESTION_THRESHOLD = 48;
 export const FUSE_IN_FLIGHT_MAX = 256;
 /** Threads (each with its own cloned /dev/fuse fd) blocking in read(2) for requests. */
 export const FUSE_READER_THREADS = 2;
+/**
+ * Kernel readahead of a mount (its bdi's read_ahead_kb, 128 by default): sequential reads
+ * become several concurrent max_write-sized READs instead of one 128 KiB READ at a time.
+ */
+export const FUSE_READAHEAD_KIB = 4096;
 /** st_blksize we report: the I/O size cp and stdio pick for our files. */
 export const FUSE_BLKSIZE_BYTES = 128 * KiB;
 /** statfs block unit (f_bsize, f_frsize). */
@@ -168,6 +197,7 @@ assert(BLOCK_SIZE_KIB_MAX * KiB <= CHUNK_BYTES, "a block never spans chunks");
 assert(CHUNK_BYTES % (BLOCK_SIZE_KIB_MAX * KiB) === 0, "blocks tile a chunk");
 assert(CHUNK_SLICES_COMPACT_THRESHOLD < CHUNK_SLICES_MAX);
 assert((BLOCK_SIZE_KIB_MIN * KiB) % WRITE_PAGE_BYTES === 0, "write pages tile every block");
+assert(WRITE_POOL_BYTES_MAX >= BLOCK_SIZE_KIB_MAX * KiB, "the pool can hold any block");
 assert(WRITE_PIECE_BYTES_MAX % WRITE_PAGE_BYTES === 0 && WRITE_PIECE_BYTES_MAX <= CHUNK_BYTES);
 assert(BUFFER_SIZE_BYTES_MIN <= BUFFER_SIZE_MIB_DEFAULT * MiB);
 assert(DISK_CACHE_PENDING_BYTES_MAX >= BLOCK_SIZE_KIB_MAX * KiB, "any block can be cached");
@@ -183,3 +213,7 @@ assert(
 );
 assert(FUSE_CONGESTION_THRESHOLD < FUSE_MAX_BACKGROUND && FUSE_MAX_BACKGROUND < 65536);
 assert(FUSE_READDIR_BATCH <= READDIR_ENTRIES_MAX);
+assert(NFS_IO_PREF_BYTES <= NFS_IO_BYTES_MAX && NFS_DIR_PREF_BYTES <= NFS_DIR_REPLY_BYTES_MAX);
+assert(NFS_DIR_REPLY_BYTES_MAX < RPC_RECORD_BYTES_MAX, "a READDIR reply fits one record");
+assert(NFS_DIR_FETCH_ENTRIES_MAX <= READDIR_ENTRIES_MAX);
+assert(NFS_FILE_HANDLE_BYTES_MAX === 64, "NFS3_FHSIZE (RFC 1813 section 2.4)");

@@ -24,6 +24,10 @@ export interface ObjectStore {
    * A missing key throws ObjectNotFoundError.
    */
   get(key: string, offset?: number, length?: number): Promise<Buffer>;
+  /**
+   * Stores `data` under `key`, replacing any object. Once the returned promise settles (either
+   * way) the store no longer reads `data`: callers recycle their buffers.
+   */
   put(key: string, data: Uint8Array): Promise<void>;
   /** Succeeds when the key does not exist. */
   delete(key: string): Promise<void>;

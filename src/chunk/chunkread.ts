@@ -1,0 +1,56 @@
+/**
+ * Reading committed chunk content: resolve the slice list into segments, then fetch every data
+ * segment in parallel straight into the caller's buffer (holes stay zero).
+ */
+import { assert } from "../assert.ts";
+import type { Slice } from "../meta/interface.ts";
+import type { BlockRef } from "./keys.ts";
+import { resolveSlices, type Segment } from "./resolve.ts";
+import type { ChunkStore } from "./store.ts";
+
+/**
+ * Fills target[targetOffset, targetOffset + (end - start)) with chunk bytes [start, end) as
+ * `slices` describe them. The target must be zeroed where holes are to read as zeros.
+ */
+export async function readChunkRange(
+  store: ChunkStore,
+  slices: readonly Slice[],
+  start: number,
+  end: number,
+  target: Buffer,
+  targetOffset: number,
+): Promise<void> {
+  assert(targetOffset + (end - start) <= target.length, "chunk read target too small");
+  const reads: Promise<void>[] = [];
+  for (const seg of resolveSlices(slices, start, end)) {
+    if (seg.id === 0) continue;
+    const at = targetOffset + (seg.pos - start);
+    reads.push(store.readSlice(seg.id, seg.size, seg.off, seg.len, target, at));
+  }
+  await Promise.all(reads);
+}
+
+/** The blocks holding chunk bytes [start, end): for readahead. */
+export function blocksOfRange(
+  slices: readonly Slice[],
+  start: number,
+  end: number,
+  blockSizeBytes: number,
+): BlockRef[] {
+  const refs: BlockRef[] = [];
+  for (const seg of resolveSlices(slices, start, end)) {
+    if (seg.id !== 0) refs.push(...segmentBlocks(seg, blockSizeBytes));
+  }
+  return refs;
+}
+
+function segmentBlocks(seg: Segment, blockSizeBytes: number): BlockRef[] {
+  const first = Math.floor(seg.off / blockSizeBytes);
+  const last = Math.floor((seg.off + seg.len - 1) / blockSizeBytes);
+  const refs: BlockRef[] = [];
+  for (let index = first; index <= last; index++) {
+    const bytes = Math.min(blockSizeBytes, seg.size - index * blockSizeBytes);
+    refs.push({ sliceId: seg.id, index, bytes });
+  }
+  return refs;
+}

@@ -1,0 +1,235 @@
+/**
+ * Blocks cached on local disk, one file per block under DIR/raw/<object key> (DIR is the cache
+ * directory of one volume, named by its UUID), in the checksummed form of cachefile.ts. Writes go
+ * to DIR/tmp/ first and are renamed into place, so a crash leaves a whole file or none.
+ *
+ * The index (key -> size) is rebuilt by walking raw/ at start, so the cache survives restarts.
+ * It is bounded by `capacityBytes` and by the disk: whenever free space falls below
+ * `freeSpaceRatio` of the disk, the cache shrinks until it is back above (JuiceFS's
+ * --free-space-ratio). Eviction is least recently used; after a restart the order is rebuilt
+ * from the files' access / modification times.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { assert, assertSafeUint } from "../assert.ts";
+import { DISK_CACHE_FREE_CHECK_MS } from "../limits.ts";
+import { CACHE_TRAILER_BYTES, cacheFileTrailer, decodeCacheFile } from "./cachefile.ts";
+import { parseBlockKey } from "./keys.ts";
+
+export interface DiskCacheOptions {
+  /** This volume's cache directory (already including its UUID). */
+  dir: string;
+  capacityBytes: number;
+  /** Keep at least this fraction of the disk free, evicting if needed. */
+  freeSpaceRatio: number;
+}
+
+export interface DiskCacheStats {
+  blocks: number;
+  usedBytes: number;
+  hits: number;
+  misses: number;
+  /** Files dropped because their checksum or length did not match. */
+  corrupt: number;
+}
+
+export class DiskCache {
+  /** key -> file bytes, least recently used first. */
+  readonly #index = new Map<string, number>();
+  #usedBytes = 0;
+  #limitBytes: number;
+  #limitCheckedAtMs = 0;
+  readonly #raw: string;
+  readonly #tmp: string;
+  readonly #ready: Promise<void>;
+  readonly #stats = { hits: 0, misses: 0, corrupt: 0 };
+
+  constructor(private readonly options: DiskCacheOptions) {
+    assertSafeUint(options.capacityBytes, "disk cache capacity");
+    assert(options.freeSpaceRatio >= 0 && options.freeSpaceRatio < 1, "free space ratio in [0, 1)");
+    this.#raw = `${options.dir}/raw`;
+    this.#tmp = `${options.dir}/tmp`;
+    this.#limitBytes = options.capacityBytes;
+    this.#ready = this.#load();
+  }
+
+  /** Resolves once the index is rebuilt; failures to scan leave an empty, working cache. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  stats(): DiskCacheStats {
+    return { blocks: this.#index.size, usedBytes: this.#usedBytes, ...this.#stats };
+  }
+
+  has(key: string): boolean {
+    return this.#index.has(key);
+  }
+
+  /** The block, verified, or undefined on a miss; a corrupt file is removed and reported. */
+  async get(key: string, bytes: number): Promise<Buffer | undefined> {
+    await this.#ready;
+    if (!this.#index.has(key)) {
+      this.#stats.misses++;
+      return undefined;
+    }
+    let file: Buffer;
+    try {
+      file = await readFile(`${this.#raw}/${key}`);
+    } catch {
+      this.#forget(key); // removed behind our back
+      this.#stats.misses++;
+      return undefined;
+    }
+    const block = decodeCacheFile(file, bytes);
+    if (block === undefined) {
+      this.#stats.corrupt++;
+      await this.delete(key);
+      return undefined;
+    }
+    this.#touch(key);
+    this.#stats.hits++;
+    return block;
+  }
+
+  /** Stores a block; a full disk or any I/O error just leaves it uncached. */
+  async put(key: string, block: Uint8Array): Promise<void> {
+    await this.#ready;
+    const fileBytes = block.length + CACHE_TRAILER_BYTES;
+    if (this.#index.has(key)) {
+      this.#touch(key);
+      return;
+    }
+    await this.#refreshLimit();
+    if (fileBytes > this.#limitBytes) return;
+    const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
+    const path = `${this.#raw}/${key}`;
+    try {
+      await writeTemp(temp, block);
+      await mkdir(dirname(path), { recursive: true });
+      await rename(temp, path);
+    } catch {
+      await rm(temp, { force: true }).catch(() => undefined);
+      return;
+    }
+    if (this.#index.has(key)) return; // a concurrent put of the same block won
+    this.#index.set(key, fileBytes);
+    this.#usedBytes += fileBytes;
+    await this.#evict();
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#ready;
+    this.#forget(key);
+    await unlink(`${this.#raw}/${key}`).catch(() => undefined);
+  }
+
+  #touch(key: string): void {
+    const bytes = this.#index.get(key);
+    if (bytes === undefined) return;
+    this.#index.delete(key);
+    this.#index.set(key, bytes);
+  }
+
+  #forget(key: string): void {
+    const bytes = this.#index.get(key);
+    if (bytes === undefined) return;
+    this.#index.delete(key);
+    this.#usedBytes -= bytes;
+    assert(this.#usedBytes >= 0, "disk cache accounting");
+  }
+
+  async #evict(): Promise<void> {
+    const victims: string[] = [];
+    for (const [key, bytes] of this.#index) {
+      if (this.#usedBytes <= this.#limitBytes) break;
+      victims.push(key);
+      this.#index.delete(key);
+      this.#usedBytes -= bytes;
+    }
+    for (const key of victims) await unlink(`${this.#raw}/${key}`).catch(() => undefined);
+  }
+
+  /** The cache may use what the capacity allows and what leaves the disk its free share. */
+  async #refreshLimit(): Promise<void> {
+    const nowMs = Date.now();
+    if (nowMs - this.#limitCheckedAtMs < DISK_CACHE_FREE_CHECK_MS) return;
+    this.#limitCheckedAtMs = nowMs;
+    try {
+      const fs = await statfs(this.options.dir);
+      const totalBytes = fs.blocks * fs.bsize;
+      const freeBytes = fs.bavail * fs.bsize;
+      const spareBytes = freeBytes - this.options.freeSpaceRatio * totalBytes;
+      const allowed = Math.max(0, Math.floor(this.#usedBytes + spareBytes));
+      this.#limitBytes = Math.min(this.options.capacityBytes, allowed);
+    } catch {
+      this.#limitBytes = this.options.capacityBytes;
+    }
+    await this.#evict();
+  }
+
+  async #load(): Promise<void> {
+    try {
+      await rm(this.#tmp, { recursive: true, force: true });
+      await mkdir(this.#tmp, { recursive: true });
+      await mkdir(this.#raw, { recursive: true });
+      const found = await scanBlocks(this.#raw);
+      found.sort((a, b) => a.usedAtMs - b.usedAtMs);
+      for (const f of found) {
+        this.#index.set(f.key, f.bytes);
+        this.#usedBytes += f.bytes;
+      }
+      this.#limitCheckedAtMs = 0;
+      await this.#refreshLimit();
+    } catch {
+      // An unreadable cache directory must not stop the volume: run uncached.
+      this.#limitBytes = 0;
+    }
+  }
+}
+
+/** Writes block + trailer without copying the block into a new buffer. */
+async function writeTemp(path: string, block: Uint8Array): Promise<void> {
+  const handle = await open(path, "wx");
+  try {
+    const trailer = cacheFileTrailer(block);
+    const { bytesWritten } = await handle.writev([block, trailer]);
+    if (bytesWritten !== block.length + trailer.length) throw new Error(`short write to ${path}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+interface FoundBlock {
+  key: string;
+  bytes: number;
+  usedAtMs: number;
+}
+
+/** Cached block files under `raw`, walked with an explicit stack (no recursion). */
+async function scanBlocks(raw: string): Promise<FoundBlock[]> {
+  const found: FoundBlock[] = [];
+  const stack: string[] = [""];
+  while (stack.length > 0) {
+    const rel = stack.pop()!;
+    const entries = await readdir(`${raw}/${rel}`, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const key = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) {
+        stack.push(key);
+        continue;
+      }
+      const ref = parseBlockKey(key);
+      if (!entry.isFile() || ref === undefined) continue;
+      const info = await stat(`${raw}/${key}`).catch(() => undefined);
+      if (info === undefined) continue;
+      if (info.size !== ref.bytes + CACHE_TRAILER_BYTES) {
+        await unlink(`${raw}/${key}`).catch(() => undefined); // torn or foreign: drop it now
+        continue;
+      }
+      found.push({ key, bytes: info.size, usedAtMs: Math.max(info.atimeMs, info.mtimeMs) });
+    }
+  }
+  return found;
+}

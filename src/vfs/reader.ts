@@ -1,0 +1,217 @@
+/**
+ * Reads (JuiceFS's vfs/reader.go, simplified): for each chunk a read touches, the committed
+ * content comes from the chunk's slice list (later slices win, holes and unwritten bytes read
+ * as zeros), and this process's buffered, uncommitted slices are laid on top.
+ *
+ * Seeing buffered writes: the overlay is snapshotted *before* the slice list is read. A slice
+ * that commits in between is then in both (same bytes, harmless); one that commits after is in
+ * the snapshot. So a read never misses a write that completed before it started, and it never
+ * forces a flush (which would turn read-after-write patterns into tiny slices).
+ *
+ * Slice lists are cached for CHUNK_SLICES_CACHE_MS; own commits and compactions drop the entry
+ * of their chunk, invalidate(ino) drops the inode's (another client changed it). A fetch that
+ * raced with such a drop is not cached. An object that vanished under a cached list (another
+ * client compacted and deleted) makes the read fetch the list again.
+ *
+ * Readahead: a read starting where the previous one ended is sequential; the window then grows
+ * from one block, doubling per read up to maxReadaheadBytes, and the blocks ahead are loaded
+ * into the memory cache in the background. Any other read resets it.
+ */
+import { assert } from "../assert.ts";
+import { blocksOfRange, readChunkRange } from "../chunk/chunkread.ts";
+import type { ChunkStore } from "../chunk/store.ts";
+import { describeError, FsError, fsError } from "../errors.ts";
+import {
+  CHUNK_BYTES,
+  CHUNK_SLICES_CACHE_MS,
+  READ_INODES_TRACKED_MAX,
+  READ_STALE_RETRIES_MAX,
+} from "../limits.ts";
+import type { Ino, Meta, Slice } from "../meta/interface.ts";
+import { ObjectNotFoundError } from "../object/interface.ts";
+import type { OverlayPart } from "./writer.ts";
+
+export interface ReaderDeps {
+  meta: Meta;
+  store: ChunkStore;
+  /** Buffered bytes of chunk [start, end) of `ino`, oldest first, at chunk positions. */
+  overlay(ino: Ino, chunkIndex: number, start: number, end: number): OverlayPart[];
+  /** A slice list longer than the compaction threshold was seen. */
+  onLongList(ino: Ino, chunkIndex: number, slices: number): void;
+  maxReadaheadBytes: number;
+}
+
+interface CachedList {
+  slices: Slice[];
+  fetchedAtMs: number;
+}
+
+/** Slice lists of one inode; replaced wholesale by invalidate(). */
+interface InodeLists {
+  chunks: Map<number, CachedList>;
+  /** Bumped when a chunk's entry is dropped, so a fetch in flight does not cache stale data. */
+  epochs: Map<number, number>;
+}
+
+interface Readahead {
+  nextOffset: number;
+  windowBytes: number;
+  /** Readahead was started up to here. */
+  aheadEnd: number;
+}
+
+export class FileReaders {
+  readonly #lists = new Map<Ino, InodeLists>();
+  readonly #ahead = new Map<Ino, Readahead>();
+
+  constructor(private readonly deps: ReaderDeps) {}
+
+  async read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer> {
+    assert(Number.isSafeInteger(offset) && offset >= 0 && size >= 0, "read range");
+    const end = Math.min(offset + size, fileSizeBytes);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const pieces: Promise<void>[] = [];
+    for (let at = offset; at < end; ) {
+      const index = Math.floor(at / CHUNK_BYTES);
+      const stop = Math.min(end, (index + 1) * CHUNK_BYTES);
+      const start = at - index * CHUNK_BYTES;
+      pieces.push(this.#readChunk(ino, index, start, stop - index * CHUNK_BYTES, out, at - offset));
+      at = stop;
+    }
+    await Promise.all(pieces);
+    this.#readahead(ino, offset, end, fileSizeBytes);
+    return out;
+  }
+
+  invalidate(ino: Ino): void {
+    this.#lists.delete(ino);
+  }
+
+  /** Drops one chunk's cached list (after an own commit or compaction). */
+  chunkChanged(ino: Ino, chunkIndex: number): void {
+    const lists = this.#lists.get(ino);
+    if (lists === undefined) return;
+    lists.chunks.delete(chunkIndex);
+    lists.epochs.set(chunkIndex, (lists.epochs.get(chunkIndex) ?? 0) + 1);
+  }
+
+  /** Forgets all per-inode state (close). */
+  clear(): void {
+    this.#lists.clear();
+    this.#ahead.clear();
+  }
+
+  async #readChunk(
+    ino: Ino,
+    index: number,
+    start: number,
+    end: number,
+    out: Buffer,
+    outOffset: number,
+  ): Promise<void> {
+    // Snapshot buffered data first (see the file comment), and fetch its stored blocks.
+    const overlay = this.deps.overlay(ino, index, start, end);
+    const overlayData = Promise.all(overlay.map((part) => this.#partData(part)));
+    overlayData.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const slices = await this.#slices(ino, index, attempt > 0);
+        await readChunkRange(this.deps.store, slices, start, end, out, outOffset);
+        break;
+      } catch (error: unknown) {
+        if (error instanceof ObjectNotFoundError && attempt < READ_STALE_RETRIES_MAX) {
+          out.fill(0, outOffset, outOffset + (end - start));
+          continue;
+        }
+        throw asReadError(error, ino, index);
+      }
+    }
+    let datas: Buffer[];
+    try {
+      datas = await overlayData;
+    } catch (error: unknown) {
+      throw asReadError(error, ino, index);
+    }
+    for (const [i, part] of overlay.entries()) {
+      out.set(datas[i]!, outOffset + (part.offset - start));
+    }
+  }
+
+  async #partData(part: OverlayPart): Promise<Buffer> {
+    if ("data" in part) return part.data;
+    const data = Buffer.allocUnsafe(part.len);
+    await this.deps.store.readBlock(part.ref, part.blockOffset, part.len, data, 0);
+    return data;
+  }
+
+  async #slices(ino: Ino, index: number, fresh: boolean): Promise<Slice[]> {
+    let lists = this.#lists.get(ino);
+    if (lists === undefined) {
+      lists = { chunks: new Map(), epochs: new Map() };
+      this.#lists.set(ino, lists);
+      trim(this.#lists);
+    }
+    const cached = lists.chunks.get(index);
+    if (!fresh && cached !== undefined && Date.now() - cached.fetchedAtMs < CHUNK_SLICES_CACHE_MS) {
+      return cached.slices;
+    }
+    const epoch = lists.epochs.get(index) ?? 0;
+    const fetchedAtMs = Date.now();
+    const slices = await this.deps.meta.readChunk(ino, index);
+    if (this.#lists.get(ino) === lists && (lists.epochs.get(index) ?? 0) === epoch) {
+      lists.chunks.set(index, { slices, fetchedAtMs });
+    }
+    this.deps.onLongList(ino, index, slices.length);
+    return slices;
+  }
+
+  #readahead(ino: Ino, offset: number, end: number, fileSizeBytes: number): void {
+    const maxBytes = this.deps.maxReadaheadBytes;
+    if (maxBytes === 0) return;
+    let state = this.#ahead.get(ino);
+    if (state === undefined) {
+      state = { nextOffset: 0, windowBytes: 0, aheadEnd: 0 };
+      this.#ahead.set(ino, state);
+      trim(this.#ahead);
+    }
+    const blockBytes = this.deps.store.blockSizeBytes;
+    if (offset === state.nextOffset) {
+      state.windowBytes = Math.min(maxBytes, Math.max(blockBytes, state.windowBytes * 2));
+    } else {
+      state.windowBytes = 0;
+      state.aheadEnd = 0;
+    }
+    state.nextOffset = end;
+    const from = Math.max(end, state.aheadEnd);
+    const to = Math.min(end + state.windowBytes, fileSizeBytes);
+    if (to <= from) return;
+    state.aheadEnd = to;
+    this.#prefetch(ino, from, to).catch(() => undefined); // the real read reports failures
+  }
+
+  async #prefetch(ino: Ino, from: number, to: number): Promise<void> {
+    const { store } = this.deps;
+    for (let at = from; at < to; ) {
+      const index = Math.floor(at / CHUNK_BYTES);
+      const stop = Math.min(to, (index + 1) * CHUNK_BYTES);
+      const slices = await this.#slices(ino, index, false);
+      const base = index * CHUNK_BYTES;
+      store.prefetch(blocksOfRange(slices, at - base, stop - base, store.blockSizeBytes));
+      at = stop;
+    }
+  }
+}
+
+/** Keeps a per-inode map bounded: the oldest inserted entries go first. */
+function trim<K, V>(map: Map<K, V>): void {
+  for (const key of map.keys()) {
+    if (map.size <= READ_INODES_TRACKED_MAX) return;
+    map.delete(key);
+  }
+}
+
+function asReadError(error: unknown, ino: Ino, index: number): FsError {
+  if (error instanceof FsError) return error;
+  return fsError("EIO", `cannot read chunk ${index} of inode ${ino}: ${describeError(error)}`);
+}

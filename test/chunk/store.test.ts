@@ -1,0 +1,145 @@
+import { describe, expect, test } from "bun:test";
+import { ChunkStore, type ChunkStoreOptions } from "../../src/chunk/store.ts";
+import { BUFFER_SIZE_BYTES_MIN } from "../../src/limits.ts";
+import type { ObjectStore } from "../../src/object/interface.ts";
+import { dataFixture, ProbeStore, rng } from "./fixture.ts";
+
+const KiB = 1024;
+
+function storeOptions(overrides: Partial<ChunkStoreOptions> = {}): ChunkStoreOptions {
+  return {
+    blockSizeBytes: 64 * KiB,
+    compression: "none",
+    bufferSizeBytes: BUFFER_SIZE_BYTES_MIN,
+    maxUploads: 2,
+    diskCacheDir: undefined,
+    cacheSizeBytes: 0,
+    freeSpaceRatio: 0,
+    prefetch: 1,
+    memCacheBytes: 1024 * KiB,
+    onBufferPressure: () => undefined,
+    ...overrides,
+  };
+}
+
+/** Writes `data` as slice `id` through a slice writer, charging the budget like the VFS does. */
+async function writeSlice(
+  store: ChunkStore,
+  id: number,
+  data: Buffer,
+  pieceBytes: number,
+): Promise<void> {
+  const writer = store.newWriter(id, data.length);
+  for (let at = 0; at < data.length; at += pieceBytes) {
+    const piece = data.subarray(at, at + pieceBytes);
+    const need = writer.pagesNeededBytes(at, piece.length);
+    await store.budget.acquire(need);
+    expect(writer.write(at, piece)).toBe(need);
+  }
+  await writer.finish();
+  expect(store.budget.usedBytes).toBe(0); // every page given back once stored
+}
+
+async function withStore(
+  run: (store: ChunkStore, objects: ObjectStore, probe: ProbeStore) => Promise<void>,
+  overrides: Partial<ChunkStoreOptions> = {},
+): Promise<void> {
+  await using fx = await dataFixture();
+  const probe = new ProbeStore(fx.objects);
+  const store = new ChunkStore(probe, storeOptions(overrides));
+  try {
+    await run(store, fx.objects, probe);
+  } finally {
+    await store.close();
+  }
+}
+
+describe("chunk store", () => {
+  test("a slice is stored as blocks, read back in any range, and removed", async () => {
+    await withStore(async (store, objects) => {
+      const data = rng(1).bytes(200 * KiB);
+      await writeSlice(store, 77, data, 10 * KiB);
+      const keys = (await objects.list("chunks/")).objects.map((o) => `${o.key}:${o.sizeBytes}`);
+      expect(keys).toEqual([
+        "chunks/0/0/77_0_65536:65536",
+        "chunks/0/0/77_1_65536:65536",
+        "chunks/0/0/77_2_65536:65536",
+        "chunks/0/0/77_3_8192:8192",
+      ]);
+      const r = rng(2);
+      for (let i = 0; i < 50; i++) {
+        const off = r.int(data.length);
+        const len = r.int(data.length - off + 1);
+        const out = Buffer.alloc(len + 3);
+        await store.readSlice(77, data.length, off, len, out, 3);
+        expect(out.subarray(3).equals(data.subarray(off, off + len))).toBe(true);
+      }
+      await store.remove(77, data.length);
+      expect((await objects.list("chunks/")).objects).toEqual([]);
+    });
+  });
+
+  test("full blocks upload while the slice is still being written", async () => {
+    await withStore(async (store, _objects, probe) => {
+      const writer = store.newWriter(5, 1024 * KiB);
+      await store.budget.acquire(writer.pagesNeededBytes(0, 130 * KiB));
+      writer.write(0, Buffer.alloc(130 * KiB, 1));
+      expect(writer.sealedBytes).toBe(128 * KiB);
+      expect(writer.canWrite(100 * KiB, 1)).toBe(false); // sealed: uploading or stored
+      expect(writer.canWrite(128 * KiB, 1)).toBe(true);
+      expect(writer.canWrite(131 * KiB, 1)).toBe(false); // would leave a gap
+      await writer.finish();
+      expect(probe.puts).toBe(3);
+    });
+  });
+
+  test("zstd: blocks are stored compressed and read back exactly", async () => {
+    await withStore(
+      async (store, objects) => {
+        const text = Buffer.from("the quick brown fox jumps over the lazy dog. ".repeat(4000));
+        await writeSlice(store, 9, text, 64 * KiB);
+        const stored = (await objects.list("chunks/")).objects;
+        expect(stored).toHaveLength(3);
+        for (const o of stored) expect(o.sizeBytes).toBeLessThan(4 * KiB);
+        store.memCache.clear();
+        const out = Buffer.alloc(1000);
+        await store.readSlice(9, text.length, 70_000, 1000, out, 0);
+        expect(out.equals(text.subarray(70_000, 71_000))).toBe(true);
+        const full = Buffer.alloc(text.length);
+        store.memCache.clear();
+        await store.readSlice(9, text.length, 0, text.length, full, 0);
+        expect(full.equals(text)).toBe(true);
+      },
+      { compression: "zstd", prefetch: 0 },
+    );
+  });
+
+  test("a corrupt compressed object is an error, not garbage", async () => {
+    await withStore(
+      async (store, objects) => {
+        await writeSlice(store, 3, Buffer.alloc(1000, 1), 1000);
+        await objects.put("chunks/0/0/3_0_1000", Buffer.from("not zstd"));
+        store.memCache.clear();
+        const out = Buffer.alloc(1000);
+        await expect(store.readSlice(3, 1000, 0, 1000, out, 0)).rejects.toThrow(/decompress/);
+      },
+      { compression: "zstd" },
+    );
+  });
+
+  test("a failed upload is retried by the next finish", async () => {
+    await withStore(async (store, objects, probe) => {
+      const writer = store.newWriter(4, 100 * KiB);
+      await store.budget.acquire(writer.pagesNeededBytes(0, 100 * KiB));
+      probe.failPuts = true;
+      writer.write(0, Buffer.alloc(100 * KiB, 2));
+      await expect(writer.finish()).rejects.toThrow(/injected/);
+      await writer.finish().catch(() => undefined);
+      expect(store.budget.usedBytes).toBe(128 * KiB); // still held: the data is not dropped
+      probe.failPuts = false;
+      await writer.finish();
+      expect(store.budget.usedBytes).toBe(0);
+      expect((await objects.list("chunks/")).objects).toHaveLength(2);
+    });
+  });
+});
