@@ -6,6 +6,7 @@ import { cac } from "cac";
 import { registerConfig } from "./cli/config.ts";
 import { registerDestroy } from "./cli/destroy.ts";
 import { registerFormat } from "./cli/format.ts";
+import { registerObjbench } from "./cli/objbench.ts";
 import { registerStatus } from "./cli/status.ts";
 import { describeError, FsError, UserError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
@@ -20,6 +21,7 @@ export function buildCli() {
   registerStatus(cli);
   registerConfig(cli);
   registerDestroy(cli);
+  registerObjbench(cli);
   cli.help();
   cli.version(VERSION);
   return cli;
