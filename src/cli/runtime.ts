@@ -66,6 +66,7 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
 
 export interface Runtime {
   vfs: JfsVfs;
+  data: ChunkFileData;
   meta: BaseMeta;
   format: Format;
   store: ObjectStore;
@@ -113,6 +114,7 @@ export async function openRuntime(
   let closing: Promise<void> | undefined;
   return {
     vfs,
+    data,
     meta,
     format,
     store,

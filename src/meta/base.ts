@@ -378,6 +378,20 @@ export class BaseMeta implements Meta {
     return data.releaseDeletedFiles(this.core, limit);
   }
 
+  chunkIndexes(ino: Ino): Promise<number[]> {
+    return this.core.read(async (tx) => tx.listChunkIndexes(ino));
+  }
+
+  async unreachableInodes(): Promise<Ino[]> {
+    const found = new Set<Ino>();
+    const sessions = await this.listSessions();
+    await this.core.read(async (tx) => {
+      for (const s of sessions) for (const ino of await tx.listOpenInodes(s.sid)) found.add(ino);
+      for (const f of await tx.listDeletedFiles(Number.MAX_SAFE_INTEGER)) found.add(f.inode);
+    });
+    return [...found];
+  }
+
   unusedSlices(limit: number): Promise<UnusedSlice[]> {
     return this.core.read(async (tx) => tx.listUnusedSlices(limit));
   }

@@ -284,6 +284,14 @@ export interface Meta {
     expected: readonly Slice[],
     replacement: readonly Slice[],
   ): Promise<boolean>;
+  /** Indexes of the chunks of a file that hold slices. */
+  chunkIndexes(ino: Ino): Promise<number[]>;
+  /**
+   * Inodes that hold data but are in no directory: unlinked files still open in a session, and
+   * deleted files whose chunks are not released yet (maintenance tools must not call their
+   * objects leaked).
+   */
+  unreachableInodes(): Promise<Ino[]>;
   /** Slices whose objects may now be deleted; `ack` removes them from the queue. */
   unusedSlices(limit: number): Promise<UnusedSlice[]>;
   ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void>;

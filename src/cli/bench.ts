@@ -1,0 +1,158 @@
+/**
+ * jfs bench [PATH | META-URL] — JuiceFS's `juicefs bench`: a big file written and read in 1 MiB
+ * pieces, then many small files written, read and stat'ed, by `--threads` workers each. On a
+ * directory it goes through the kernel (a FUSE or NFS mount); on a META-URL (or none: the
+ * embedded default volume) straight through the VFS.
+ */
+import { existsSync, statSync } from "node:fs";
+import type { CAC } from "cac";
+import { Units } from "../limits.ts";
+import { type BenchTarget, pathTarget, vfsTarget } from "./benchtarget.ts";
+import { parseIntFlag } from "./options.ts";
+import { Progress, table } from "./progress.ts";
+import { type DataFlags, openRuntime, withDataFlags } from "./runtime.ts";
+
+interface BenchFlags extends DataFlags {
+  bigFileSize?: unknown;
+  smallFileSize?: unknown;
+  smallFileCount?: unknown;
+  threads?: unknown;
+  ioSize?: unknown;
+}
+
+interface Phase {
+  name: string;
+  seconds: number;
+  bytes: number;
+  files: number;
+}
+
+export interface BenchPlan {
+  bigFileBytes: number;
+  smallFileBytes: number;
+  smallFiles: number;
+  threads: number;
+  ioBytes: number;
+}
+
+async function phase(
+  name: string,
+  files: number,
+  threads: number,
+  progressTotal: number,
+  run: (i: number, progress: Progress) => Promise<number>,
+): Promise<Phase> {
+  const progress = new Progress(name, progressTotal);
+  let bytes = 0;
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: threads }, async () => {
+      for (let i = next++; i < files; i = next++) bytes += await run(i, progress);
+    }),
+  );
+  progress.finish();
+  return { name, seconds: (performance.now() - t0) / 1000, bytes, files };
+}
+
+export async function runBench(target: BenchTarget, plan: BenchPlan): Promise<Phase[]> {
+  const { threads, ioBytes } = plan;
+  const big = (i: number) => `big.${i}`;
+  const small = (i: number) => `small.${i}`;
+  const bigTotal = threads * plan.bigFileBytes;
+  const smallCount = threads * plan.smallFiles;
+  const phases: Phase[] = [];
+  try {
+    if (plan.bigFileBytes > 0) {
+      phases.push(
+        await phase("Write big file", threads, threads, bigTotal, async (i, p) => {
+          await target.write(big(i), plan.bigFileBytes, ioBytes, (n) => p.add(n));
+          return plan.bigFileBytes;
+        }),
+      );
+      phases.push(
+        await phase("Read big file", threads, threads, bigTotal, async (i, p) => {
+          await target.read(big(i), ioBytes, (n) => p.add(n));
+          return plan.bigFileBytes;
+        }),
+      );
+    }
+    if (smallCount > 0) {
+      const piece = Math.min(ioBytes, plan.smallFileBytes);
+      phases.push(
+        await phase("Write small file", smallCount, threads, smallCount, async (i, p) => {
+          await target.write(small(i), plan.smallFileBytes, piece, () => undefined);
+          p.add();
+          return plan.smallFileBytes;
+        }),
+      );
+      phases.push(
+        await phase("Read small file", smallCount, threads, smallCount, async (i, p) => {
+          await target.read(small(i), piece, () => undefined);
+          p.add();
+          return plan.smallFileBytes;
+        }),
+      );
+      phases.push(
+        await phase("Stat file", smallCount, threads, smallCount, async (i, p) => {
+          await target.stat(small(i));
+          p.add();
+          return 0;
+        }),
+      );
+    }
+  } finally {
+    await target.cleanup();
+  }
+  return phases;
+}
+
+export function formatPhases(phases: Phase[]): string {
+  const rows = phases.map((p) => {
+    const throughput = p.bytes > 0 ? `${(p.bytes / Units.MiB / p.seconds).toFixed(1)} MiB/s` : "";
+    const rate = `${(p.files / p.seconds).toFixed(1)} files/s`;
+    const perFile = `${((p.seconds * 1000) / Math.max(1, p.files)).toFixed(2)} ms`;
+    return [p.name, p.name.includes("big") ? throughput : `${rate}`, perFile];
+  });
+  return table(["ITEM", "VALUE", "COST/FILE"], rows);
+}
+
+export function registerBench(cli: CAC): void {
+  withDataFlags(
+    cli
+      .command("bench [PATH-OR-META-URL]", "Run a file system benchmark on a directory or a volume")
+      .option("--big-file-size <MiB>", "Size of each big file (default: 1024)")
+      .option("--small-file-size <KiB>", "Size of each small file (default: 128)")
+      .option("--small-file-count <n>", "Small files per thread (default: 100)")
+      .option("--threads <n>", "Workers, each with its own files (default: 1)")
+      .option("--io-size <KiB>", "Size of each read and write (default: 1024)"),
+  ).action(async (where: string | undefined, flags: BenchFlags) => {
+    const plan: BenchPlan = {
+      bigFileBytes: parseIntFlag("big-file-size", flags.bigFileSize ?? 1024, 0) * Units.MiB,
+      smallFileBytes: parseIntFlag("small-file-size", flags.smallFileSize ?? 128, 1) * Units.KiB,
+      smallFiles: parseIntFlag("small-file-count", flags.smallFileCount ?? 100, 0),
+      threads: parseIntFlag("threads", flags.threads ?? 1, 1, 256),
+      ioBytes: parseIntFlag("io-size", flags.ioSize ?? 1024, 4, 16384) * Units.KiB,
+    };
+    const arg = where === undefined ? undefined : String(where);
+    if (
+      arg !== undefined &&
+      !arg.includes("://") &&
+      existsSync(arg) &&
+      statSync(arg).isDirectory()
+    ) {
+      const target = await pathTarget(arg);
+      console.log(`bench in ${target.description}`);
+      console.log(formatPhases(await runBench(target, plan)));
+      return;
+    }
+    const rt = await openRuntime(arg, flags, "bench");
+    try {
+      const target = await vfsTarget(rt.vfs);
+      console.log(`bench in ${target.description} (through the VFS, no front end)`);
+      console.log(formatPhases(await runBench(target, plan)));
+    } finally {
+      await rt.close();
+    }
+  });
+}

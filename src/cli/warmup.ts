@@ -1,0 +1,113 @@
+/**
+ * jfs warmup [META-URL] PATH... — reads files of the volume once so their blocks land in the
+ * local caches (memory and --cache-dir), like `juicefs warmup`. PATHs are paths inside the
+ * volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
+ */
+import { readFileSync } from "node:fs";
+import type { CAC } from "cac";
+import { fsError, UserError } from "../errors.ts";
+import { Units } from "../limits.ts";
+import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
+import type { Vfs } from "../vfs/interface.ts";
+import { parseIntFlag, stringFlag } from "./options.ts";
+import { Progress, runPool } from "./progress.ts";
+import { type DataFlags, openRuntime, withDataFlags } from "./runtime.ts";
+
+const ctx = ROOT_CREDENTIALS;
+const READ_PIECE_BYTES = 4 * Units.MiB;
+const PAGE = 1000;
+
+interface WarmupFlags extends DataFlags {
+  file?: unknown;
+  threads?: unknown;
+}
+
+async function resolvePath(vfs: Vfs, path: string): Promise<{ inode: Ino; attr: Attr }> {
+  let inode: Ino = 1;
+  let attr = await vfs.getattr(ctx, inode);
+  for (const part of path.split("/").filter((p) => p !== "" && p !== ".")) {
+    ({ inode, attr } = await vfs.lookup(ctx, inode, Buffer.from(part)));
+  }
+  return { inode, attr };
+}
+
+/** Files under the given paths (directories walked without recursion). */
+async function collectFiles(
+  vfs: Vfs,
+  paths: string[],
+): Promise<Array<{ inode: Ino; size: number }>> {
+  const files = new Map<Ino, number>();
+  const dirs: Ino[] = [];
+  for (const p of paths) {
+    const { inode, attr } = await resolvePath(vfs, p).catch((error: unknown) => {
+      throw new UserError(
+        `warmup: ${p}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    });
+    if (attr.type === FileType.Directory) dirs.push(inode);
+    else if (attr.type === FileType.File) files.set(inode, attr.size);
+  }
+  while (dirs.length > 0) {
+    const dir = dirs.pop()!;
+    for (let cookie = 0; ; ) {
+      const page = await vfs.readdir(ctx, dir, cookie, PAGE, true);
+      const entries = page.filter((e) => e.name.toString() !== "." && e.name.toString() !== "..");
+      if (page.length === 0) break;
+      cookie = page.at(-1)!.cookie;
+      for (const e of entries) {
+        if (e.type === FileType.Directory) dirs.push(e.inode);
+        else if (e.type === FileType.File) files.set(e.inode, e.attr?.size ?? 0);
+      }
+    }
+  }
+  return [...files].map(([inode, size]) => ({ inode, size }));
+}
+
+export function registerWarmup(cli: CAC): void {
+  withDataFlags(
+    cli
+      .command(
+        "warmup [...ARGS]",
+        "Fill the local cache with files of a volume: [META-URL] PATH...",
+      )
+      .option("--file <list>", "Read the paths to warm up from this file, one per line")
+      .option("--threads <n>", "Files read at once (default: 10)")
+      .example("jfs warmup redis://127.0.0.1/1 /datasets/train --cache-dir /ssd/jfs"),
+  ).action(async (args: string[], flags: WarmupFlags) => {
+    const list = stringFlag(flags.file);
+    const all = args.map(String);
+    const metaUrl = all[0]?.includes("://") ? all.shift() : undefined;
+    const paths = [
+      ...all,
+      ...(list
+        ? readFileSync(list, "utf8")
+            .split("\n")
+            .filter((l) => l.trim())
+        : []),
+    ];
+    if (paths.length === 0) throw new UserError("warmup needs at least one PATH (or --file LIST)");
+    const threads = parseIntFlag("threads", flags.threads ?? 10, 1, 256);
+    const rt = await openRuntime(metaUrl, flags, "warmup");
+    try {
+      const files = await collectFiles(rt.vfs, paths);
+      const totalBytes = files.reduce((s, f) => s + f.size, 0);
+      const progress = new Progress("warming up", totalBytes);
+      const t0 = performance.now();
+      await runPool(files.length, threads, async (i) => {
+        const f = files[i]!;
+        for (let at = 0; at < f.size; at += READ_PIECE_BYTES) {
+          const bytes = await rt.vfs.read(ctx, f.inode, undefined, at, READ_PIECE_BYTES);
+          if (bytes.length === 0) throw fsError("EIO", `file ${f.inode} ended early`);
+          progress.add(bytes.length);
+        }
+      });
+      progress.finish();
+      const seconds = (performance.now() - t0) / 1000;
+      console.log(
+        `warmed up ${files.length} files, ${(totalBytes / Units.MiB).toFixed(1)} MiB in ${seconds.toFixed(1)} s`,
+      );
+    } finally {
+      await rt.close();
+    }
+  });
+}
