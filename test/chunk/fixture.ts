@@ -27,6 +27,8 @@ export interface FixtureParams {
   wrap?: (store: ObjectStore) => ObjectStore;
   /** Use this store instead of a FileObjectStore in the temp dir (e.g. S3). */
   objects?: ObjectStore;
+  /** Meta engine URL (e.g. a redis:// db, wiped first); default: SQLite in the temp dir. */
+  metaUrl?: string;
 }
 
 export interface DataFixture extends AsyncDisposable {
@@ -66,7 +68,8 @@ export function testOptions(
 
 export async function dataFixture(params: FixtureParams = {}): Promise<DataFixture> {
   const dir = await mkdtemp(join(tmpdir(), "jfs-data-"));
-  const meta = await openMeta(`sqlite3://${dir}/meta.db`);
+  const meta = await openMeta(params.metaUrl ?? `sqlite3://${dir}/meta.db`);
+  if (params.metaUrl !== undefined) await meta.destroy();
   const format: Format = {
     name: "test",
     uuid: crypto.randomUUID(),

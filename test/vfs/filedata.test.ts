@@ -10,6 +10,8 @@ import { type Ino, ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
 import { PrefixedObjectStore } from "../../src/object/prefix.ts";
 import { S3ObjectStore } from "../../src/object/s3.ts";
 import { type DataFixture, dataFixture, ProbeStore, rng, waitFor } from "../chunk/fixture.ts";
+import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.ts";
+import { type RedisServer, startRedis } from "../harness/redis.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";
 
 const KiB = 1024;
@@ -242,6 +244,58 @@ describe("ChunkFileData on S3 (s3rver)", () => {
     await randomRun(fx, 11, 120);
     expect((await fx.keys()).every((k) => k.startsWith("chunks/"))).toBe(true);
   }, 60_000);
+});
+
+describe("ChunkFileData on Redis meta", () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  test("random operations, seed 21", async () => {
+    await using fx = await dataFixture({ metaUrl: redis.url(2) });
+    await randomRun(fx, 21, 120);
+  }, 120_000);
+});
+
+describe("ChunkFileData on S3 with faults (500s, resets, stalls, truncated answers)", () => {
+  let s3: S3Server;
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    proxy = await startFaultProxy(s3.endpoint, 7);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await s3?.stop();
+  });
+
+  for (const fault of ["500", "reset", "stall", "truncate"] as const) {
+    test(`random operations with ${fault} on 10% of requests lose nothing`, async () => {
+      const bucket = new S3ObjectStore({
+        bucketUrl: proxy.bucketUrl(`jfs-${fault}`),
+        accessKey: s3.accessKey,
+        secretKey: s3.secretKey,
+        // Stalls are cut by the per-attempt timeout, then retried.
+        requestTimeoutMs: 1000,
+        retryBackoffMsBase: 5,
+        retryBackoffMsMax: 50,
+      });
+      await bucket.create();
+      proxy.inject({ fault, fraction: 0.1 });
+      try {
+        await using fx = await dataFixture({ objects: new PrefixedObjectStore(bucket, "test/") });
+        const before = proxy.faulted;
+        await randomRun(fx, 31, 60);
+        expect(proxy.faulted).toBeGreaterThan(before);
+      } finally {
+        proxy.clear();
+      }
+    }, 240_000);
+  }
 });
 
 describe("buffered writes", () => {
