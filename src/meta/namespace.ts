@@ -151,10 +151,11 @@ export async function link(
     if (dir.nlink === 0) throw fsError("ENOENT", "directory was removed");
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
     const attr = await mustGetAttr(tx, ino);
+    // Linux's order: the new name is claimed before the inode is checked.
+    if (await tx.getEntry(parent, name)) throw fsError("EEXIST");
     if (attr.type === FileType.Directory) throw fsError("EPERM", "hard link to a directory");
     if (attr.nlink === 0) throw fsError("ENOENT", "file was removed");
     if (attr.nlink >= NLINK_MAX) throw fsError("EMLINK");
-    if (await tx.getEntry(parent, name)) throw fsError("EEXIST");
     await addParentLink(tx, ino, attr, parent);
     const t = now();
     attr.nlink++;

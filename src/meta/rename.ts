@@ -111,6 +111,8 @@ async function move(
   if (srcIsDir) await checkDirectoryMove(p, srcEntry.inode, srcAttr, a.srcParent, a.dstParent);
   if (dstEntry && dstAttr) {
     const dstIsDir = dstAttr.type === FileType.Directory;
+    // Replacing an ancestor of the source: Linux answers ENOTEMPTY before any type check.
+    if (dstIsDir && (await isAncestor(tx, dstEntry.inode, a.srcParent))) throw fsError("ENOTEMPTY");
     if (srcIsDir && !dstIsDir) throw fsError("ENOTDIR");
     if (!srcIsDir && dstIsDir) throw fsError("EISDIR");
     if (dstIsDir && (await tx.hasEntries(dstEntry.inode))) throw fsError("ENOTEMPTY");
@@ -188,6 +190,17 @@ async function reparent(tx: MetaTxn, ino: Ino, attr: Attr, from: Ino, to: Ino): 
   const fromLinks = parents.get(from) ?? 0;
   if (fromLinks > 0) tx.setParent(ino, from, fromLinks - 1);
   tx.setParent(ino, to, (parents.get(to) ?? 0) + 1);
+}
+
+/** Whether directory `ancestor` is `dir` or one of its ancestors. */
+async function isAncestor(tx: MetaTxn, ancestor: Ino, dir: Ino): Promise<boolean> {
+  for (let cursor = dir, depth = 0; ; depth++) {
+    if (cursor === ancestor) return true;
+    if (cursor === ROOT_INODE || depth > 100_000) return false;
+    const attr = await mustGetAttr(tx, cursor);
+    if (attr.parent === cursor || attr.parent === 0) return false;
+    cursor = attr.parent;
+  }
 }
 
 /**

@@ -102,8 +102,8 @@ class Model {
 
   link(ino: number, parent: number, name: string): Outcome {
     const node = this.nodes.get(ino)!;
-    if (node.type === FileType.Directory) return "EPERM";
     if (this.dir(parent).has(name)) return "EEXIST";
+    if (node.type === FileType.Directory) return "EPERM";
     node.nlink++;
     this.dir(parent).set(name, ino);
     return "ok";
@@ -132,6 +132,7 @@ class Model {
       const dstNode = this.nodes.get(dst)!;
       const srcDir = srcNode.type === FileType.Directory;
       const dstDir = dstNode.type === FileType.Directory;
+      if (dstDir && this.isInside(sp, dst)) return "ENOTEMPTY";
       if (srcDir && !dstDir) return "ENOTDIR";
       if (!srcDir && dstDir) return "EISDIR";
       if (dstDir && dstNode.children!.size > 0) return "ENOTEMPTY";

@@ -250,6 +250,7 @@ export function namespaceCases(backend: () => MetaBackend): void {
       const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
       await expectErrno(m.link(root, d.inode, ROOT_INODE, n("d2")), "EPERM");
       await expectErrno(m.link(root, f.inode, ROOT_INODE, n("d")), "EEXIST");
+      await expectErrno(m.link(root, d.inode, ROOT_INODE, n("f")), "EEXIST");
       await expectErrno(m.link(root, f.inode, f.inode, n("x")), "ENOTDIR");
     });
   });
