@@ -166,6 +166,8 @@ export const FUSE_READER_THREADS = 2;
  * become several concurrent max_write-sized READs instead of one 128 KiB READ at a time.
  */
 export const FUSE_READAHEAD_KIB = 4096;
+/** One COPY_FILE_RANGE reply counts its bytes in a uint32_t; callers loop for the rest. */
+export const FUSE_COPY_RANGE_BYTES_MAX = 64 * MiB;
 /** st_blksize we report: the I/O size cp and stdio pick for our files. */
 export const FUSE_BLKSIZE_BYTES = 128 * KiB;
 /** statfs block unit (f_bsize, f_frsize). */

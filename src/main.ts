@@ -3,15 +3,16 @@
  * jfs command line. User errors print one line and exit 1; bugs print their stack and exit 2.
  */
 import { cac } from "cac";
+import { registerBench } from "./cli/bench.ts";
 import { registerConfig } from "./cli/config.ts";
 import { registerDestroy } from "./cli/destroy.ts";
 import { registerFormat } from "./cli/format.ts";
-import { registerBench } from "./cli/bench.ts";
 import { registerFsck } from "./cli/fsck.ts";
 import { registerGc } from "./cli/gc.ts";
+import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
-import { registerWarmup } from "./cli/warmup.ts";
 import { registerStatus } from "./cli/status.ts";
+import { registerWarmup } from "./cli/warmup.ts";
 import { describeError, FsError, UserError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
 import { ObjectStoreError } from "./object/interface.ts";
@@ -25,6 +26,7 @@ export function buildCli() {
   registerStatus(cli);
   registerConfig(cli);
   registerDestroy(cli);
+  registerMount(cli);
   registerBench(cli);
   registerObjbench(cli);
   registerWarmup(cli);

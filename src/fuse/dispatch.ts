@@ -1,0 +1,142 @@
+/**
+ * One FUSE request in, at most one reply out. INIT, DESTROY and INTERRUPT are handled here;
+ * every other opcode goes to its handler in ops_*.ts, run concurrently with the others. A
+ * handler's FsError becomes -errno in fuse_out_header; anything else is a bug: logged, EIO.
+ * Opcodes without a handler get ENOSYS (the kernel then stops sending most of them).
+ */
+import { Errno, FsError } from "../errors.ts";
+import { log } from "../log.ts";
+import type { Credentials } from "../meta/interface.ts";
+import type { GroupsCache } from "./groups.ts";
+import { negotiateInit } from "./init.ts";
+import { dirOps } from "./ops_dir.ts";
+import { fileOps } from "./ops_file.ts";
+import { nodeOps } from "./ops_node.ts";
+import { xattrOps } from "./ops_xattr.ts";
+import { IN_HEADER_BYTES, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
+import type { Handler, OpState, Reply } from "./state.ts";
+import { decodeInHeader, encodeOutHeader, type InHeader, InReader } from "./structs.ts";
+
+const HANDLERS: ReadonlyMap<number, Handler> = new Map([
+  ...nodeOps,
+  ...fileOps,
+  ...dirOps,
+  ...xattrOps,
+]);
+
+/** Linux errnos fit in fuse_out_header.error as -1..-4095; others (ENOTSYNC) become EIO. */
+function replyErrno(error: unknown, header: InHeader): number {
+  if (error instanceof FsError && error.errno > 0 && error.errno < 4096) return error.errno;
+  log.error(`FUSE ${opcodeName(header.opcode)} of inode ${header.nodeid} failed:`, error);
+  return Errno.EIO;
+}
+
+export interface ReplySink {
+  reply(fd: number, pieces: readonly Uint8Array[]): void;
+  /** Called once per request the readers handed over, replied or not. */
+  done(): void;
+}
+
+export class Dispatcher {
+  #initialized = false;
+  /** Called once the INIT reply has been written (the connection is fully set up). */
+  onInit: () => void = () => undefined;
+  /** Called when the kernel sends DESTROY (fuseblk-style clean shutdown). */
+  onDestroy: () => void = () => undefined;
+
+  constructor(
+    readonly state: OpState,
+    private readonly groups: GroupsCache,
+    private readonly sink: ReplySink,
+  ) {}
+
+  get initialized(): boolean {
+    return this.#initialized;
+  }
+
+  /** Entry point for each request read from /dev/fuse `fd`. Never throws. */
+  handle(raw: Buffer, fd: number): void {
+    let header: InHeader;
+    try {
+      header = decodeInHeader(raw);
+    } catch (error) {
+      log.error(`bad FUSE request: ${String(error)}`);
+      this.sink.done();
+      return;
+    }
+    const end = raw.length - header.totalExtlen * 8;
+    const body = new InReader(raw.subarray(IN_HEADER_BYTES, Math.max(IN_HEADER_BYTES, end)));
+    switch (header.opcode) {
+      case Opcode.INIT:
+        // The INIT reply sets the kernel's readahead, so tuning it waits for the reply.
+        this.#answer(
+          fd,
+          header,
+          () => this.#init(body),
+          () => this.onInit(),
+        );
+        return;
+      case Opcode.DESTROY:
+        this.#send(fd, header.unique, 0, []);
+        this.sink.done();
+        this.onDestroy();
+        return;
+      case Opcode.INTERRUPT:
+      case Opcode.FORGET:
+      case Opcode.BATCH_FORGET:
+        // No reply. Interrupted requests simply finish: every VFS call is short or durable.
+        this.sink.done();
+        return;
+    }
+    const handler = HANDLERS.get(header.opcode);
+    if (handler === undefined) {
+      log.debug(`FUSE ${opcodeName(header.opcode)}: not implemented`);
+      this.#send(fd, header.unique, -Errno.ENOSYS, []);
+      this.sink.done();
+      return;
+    }
+    const ctx: Credentials = {
+      uid: header.uid,
+      gid: header.gid,
+      groups: this.groups.groups(header.pid, header.gid),
+      pid: header.pid,
+    };
+    this.#answer(fd, header, () => handler(this.state, { header, ctx, body }));
+  }
+
+  #answer(
+    fd: number,
+    header: InHeader,
+    run: () => Promise<Reply> | Reply,
+    afterReply?: () => void,
+  ): void {
+    let pending: Promise<Reply>;
+    try {
+      pending = Promise.resolve(run());
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending
+      .then(
+        (pieces) => {
+          this.#send(fd, header.unique, 0, pieces);
+          afterReply?.();
+        },
+        (error: unknown) => this.#send(fd, header.unique, -replyErrno(error, header), []),
+      )
+      .finally(() => this.sink.done());
+  }
+
+  #send(fd: number, unique: bigint, error: number, pieces: Reply): void {
+    let total = OUT_HEADER_BYTES;
+    for (const p of pieces) total += p.length;
+    this.sink.reply(fd, [encodeOutHeader(total, error, unique), ...pieces]);
+  }
+
+  #init(body: InReader): Reply {
+    const { reply, minor } = negotiateInit(body, this.state.config);
+    this.state.minor = minor;
+    this.#initialized = true;
+    return [reply];
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The few libc calls FUSE needs that Node has no API for, through bun:ffi: the /dev/fuse fd
+ * (open/read/writev/ioctl), mount(2)/umount2(2), and the socketpair + recvmsg(SCM_RIGHTS) of
+ * fusermount3's _FUSE_COMMFD handshake. Linux x86-64 / aarch64 only (LP64: size_t is 8 bytes).
+ *
+ * errno is read through __errno_location() right after the failing call, on the same thread:
+ * it is thread-local, and nothing in between calls into libc.
+ */
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { assert } from "../assert.ts";
+
+const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+
+const symbols = {
+  open: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  writev: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
+  ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  mount: {
+    args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr],
+    returns: FFIType.i32,
+  },
+  umount2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  socketpair: {
+    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr],
+    returns: FFIType.i32,
+  },
+  recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+} as const;
+
+type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+
+let libc: Libc | undefined;
+
+function lib(): Libc {
+  if (libc !== undefined) return libc;
+  let lastError: unknown;
+  for (const name of LIBC_NAMES) {
+    try {
+      libc = dlopen(name, symbols).symbols;
+      return libc;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw new Error(`cannot load libc for FUSE: ${String(lastError)}`);
+}
+
+function errno(): number {
+  const p = lib().__errno_location();
+  assert(p !== null, "__errno_location");
+  return read.i32(p, 0);
+}
+
+/** A libc call's failure: `errno` is the Linux errno. */
+export class SyscallError extends Error {
+  override name = "SyscallError";
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call}: errno ${errno}`);
+  }
+}
+
+/** NUL-terminated bytes for a `const char *` argument. */
+function cstr(text: string): Buffer {
+  return Buffer.from(`${text}\0`);
+}
+
+function check(call: string, result: number | bigint): number {
+  const n = Number(result);
+  if (n < 0) throw new SyscallError(call, errno());
+  return n;
+}
+
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+/** _IOR(229, 0, uint32_t): attach a new /dev/fuse fd to the session of another (linux/fuse.h). */
+const FUSE_DEV_IOC_CLONE = 0x8004e500;
+export const MNT_FORCE = 1;
+export const MNT_DETACH = 2;
+export const Errno = { EINTR: 4, EAGAIN: 11, ENOENT: 2, ENODEV: 19 } as const;
+
+export function openPath(path: string, flags: number): number {
+  return check(`open ${path}`, lib().open(ptr(cstr(path)), flags, 0));
+}
+
+export function closeFd(fd: number): void {
+  lib().close(fd);
+}
+
+/** One read(2); returns bytes read, or -errno (the caller decides which errors are final). */
+export function readFd(fd: number, into: Uint8Array): number {
+  const n = Number(lib().read(fd, ptr(into), into.length));
+  return n < 0 ? -errno() : n;
+}
+
+/** writev(2) of the pieces in order; returns bytes written, or -errno. */
+export function writevFd(fd: number, pieces: readonly Uint8Array[]): number {
+  assert(pieces.length > 0 && pieces.length <= 16, "writev piece count");
+  // struct iovec { void *iov_base; size_t iov_len; } — 16 bytes on LP64.
+  const iov = new BigUint64Array(pieces.length * 2);
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    iov[i * 2] = piece.length === 0 ? 0n : BigInt(ptr(piece));
+    iov[i * 2 + 1] = BigInt(piece.length);
+  }
+  const n = Number(lib().writev(fd, ptr(iov), pieces.length));
+  return n < 0 ? -errno() : n;
+}
+
+/** A new fd on the same FUSE connection as `fd`, with its own request queue for a reader. */
+export function cloneFuseFd(fd: number): number {
+  const clone = openPath("/dev/fuse", O_RDWR | O_CLOEXEC);
+  const arg = new Uint32Array([fd]);
+  try {
+    check("ioctl FUSE_DEV_IOC_CLONE", lib().ioctl(clone, FUSE_DEV_IOC_CLONE, ptr(arg)));
+  } catch (error) {
+    closeFd(clone);
+    throw error;
+  }
+  return clone;
+}
+
+export function mountSyscall(
+  source: string,
+  target: string,
+  fstype: string,
+  flags: number,
+  data: string,
+): void {
+  check(
+    `mount ${target}`,
+    lib().mount(ptr(cstr(source)), ptr(cstr(target)), ptr(cstr(fstype)), flags, ptr(cstr(data))),
+  );
+}
+
+export function umount2(target: string, flags: number): void {
+  check(`umount ${target}`, lib().umount2(ptr(cstr(target)), flags));
+}
+
+/** A connected AF_UNIX stream pair; neither end is close-on-exec, so a child can inherit one. */
+export function unixSocketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  check("socketpair", lib().socketpair(AF_UNIX, SOCK_STREAM, 0, ptr(sv)));
+  return [sv[0]!, sv[1]!];
+}
+
+export function setCloseOnExec(fd: number, on: boolean): void {
+  const flags = check("fcntl F_GETFD", lib().fcntl(fd, F_GETFD, 0));
+  const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+  check("fcntl F_SETFD", lib().fcntl(fd, F_SETFD, next));
+}
+
+/**
+ * Receives one message carrying one fd (SCM_RIGHTS), as fusermount3 sends the /dev/fuse fd.
+ * Returns undefined when the peer closed without sending one (the mount failed).
+ */
+export function receiveFd(socket: number): number | undefined {
+  const data = new Uint8Array(1);
+  const iov = new BigUint64Array([BigInt(ptr(data)), 1n]);
+  // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; } + one int, 8-aligned.
+  const CMSG_HEADER_BYTES = 16;
+  const control = new Uint8Array(CMSG_HEADER_BYTES + 8);
+  // struct msghdr (LP64): name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad).
+  const msg = new BigUint64Array(7);
+  msg[2] = BigInt(ptr(iov));
+  msg[3] = 1n;
+  msg[4] = BigInt(ptr(control));
+  msg[5] = BigInt(control.length);
+  let n: number;
+  for (;;) {
+    n = Number(lib().recvmsg(socket, ptr(msg), 0));
+    if (n >= 0) break;
+    const e = errno();
+    if (e !== Errno.EINTR) throw new SyscallError("recvmsg", e);
+  }
+  if (n === 0) return undefined;
+  const view = new DataView(control.buffer);
+  const cmsgLen = Number(view.getBigUint64(0, true));
+  const level = view.getInt32(8, true);
+  const type = view.getInt32(12, true);
+  if (Number(msg[5]) < CMSG_HEADER_BYTES + 4 || level !== SOL_SOCKET || type !== SCM_RIGHTS) {
+    return undefined;
+  }
+  assert(cmsgLen === CMSG_HEADER_BYTES + 4, "one fd in SCM_RIGHTS");
+  return view.getInt32(CMSG_HEADER_BYTES, true);
+}

@@ -1,0 +1,163 @@
+/**
+ * File operations: open/create (close-to-open through vfs.open), read/write, flush, release,
+ * fsync, lseek, fallocate, copy_file_range. Handles are the VFS's fh numbers as fuse fh.
+ */
+import { isFsError } from "../errors.ts";
+import { FUSE_COPY_RANGE_BYTES_MAX } from "../limits.ts";
+import { nameArg } from "./ops_node.ts";
+import { Fopen, FUSE_FSYNC_FDATASYNC, Opcode, WRITE_IN_BYTES } from "./protocol.ts";
+import type { Handler, OpState, Reply, Request } from "./state.ts";
+import { openOut, u32Out, u64Out } from "./structs.ts";
+
+const NONE: Reply = [];
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_EXCL = 0o200;
+
+function openFlagsOut(s: OpState, ino: number, attr: Parameters<OpState["keepCache"]>[1]): number {
+  return s.keepCache(ino, attr) ? Fopen.KEEP_CACHE : 0;
+}
+
+/** struct fuse_open_in { uint32_t flags, open_flags; } */
+const open: Handler = async (s, r) => {
+  const flags = r.body.u32();
+  const ino = r.header.nodeid;
+  const { fh, attr } = await s.vfs.open(r.ctx, ino, flags);
+  s.fileFlags.set(fh, flags);
+  s.revalidate(ino, attr);
+  return [openOut(fh, openFlagsOut(s, ino, attr))];
+};
+
+/** struct fuse_create_in { uint32_t flags, mode, umask, open_flags; } (8 bytes before 7.12). */
+const create: Handler = async (s, r) => {
+  const flags = r.body.u32();
+  const mode = r.body.u32();
+  let umask = 0;
+  if (s.minor >= 12) {
+    umask = r.body.u32();
+    r.body.skip(4);
+  }
+  const name = nameArg(r.body);
+  const parent = r.header.nodeid;
+  try {
+    const e = await s.vfs.create(r.ctx, parent, name, mode & 0o7777, umask, flags);
+    s.fileFlags.set(e.fh, flags);
+    return [s.entry(e.inode, e.attr), openOut(e.fh, 0)];
+  } catch (error) {
+    // The kernel sends CREATE for a name it believed absent; without O_EXCL a file that
+    // appeared meanwhile (another client) is opened as open(2) would.
+    if (!isFsError(error, "EEXIST") || flags & O_EXCL) throw error;
+  }
+  const found = await s.vfs.lookup(r.ctx, parent, name);
+  const { fh, attr } = await s.vfs.open(r.ctx, found.inode, flags);
+  s.fileFlags.set(fh, flags);
+  s.revalidate(found.inode, attr);
+  return [s.entry(found.inode, attr), openOut(fh, openFlagsOut(s, found.inode, attr))];
+};
+
+/** The fh to read through: the kernel's writeback cache reads through write-only handles. */
+function readHandle(s: OpState, fh: number): number | undefined {
+  const flags = s.fileFlags.get(fh);
+  if (s.config.writeback && flags !== undefined && (flags & O_ACCMODE) === O_WRONLY) {
+    return undefined;
+  }
+  return fh;
+}
+
+/**
+ * struct fuse_read_in { uint64_t fh, offset; uint32_t size, read_flags; uint64_t lock_owner;
+ * uint32_t flags, padding; }
+ */
+const read: Handler = async (s, r) => {
+  const fh = r.body.u64Number("fh");
+  const offset = r.body.u64();
+  const size = r.body.u32();
+  // An offset beyond what the core can address is past the end of every file.
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) return NONE;
+  const data = await s.vfs.read(r.ctx, r.header.nodeid, readHandle(s, fh), Number(offset), size);
+  return [data];
+};
+
+/**
+ * struct fuse_write_in { uint64_t fh, offset; uint32_t size, write_flags; uint64_t lock_owner;
+ * uint32_t flags, padding; } (24 bytes before 7.9), then `size` bytes of data.
+ */
+const write: Handler = async (s, r) => {
+  const fh = r.body.u64Number("fh");
+  const offset = r.body.u64Number("offset");
+  const size = r.body.u32();
+  r.body.skip(s.minor >= 9 ? WRITE_IN_BYTES - 20 : 4);
+  const data = r.body.take(size);
+  const n = await s.vfs.write(r.ctx, r.header.nodeid, fh, offset, data);
+  return [u32Out(n)];
+};
+
+/** struct fuse_flush_in { uint64_t fh; uint32_t unused, padding; uint64_t lock_owner; } */
+const flush: Handler = async (s, r) => {
+  await s.vfs.flush(r.ctx, r.header.nodeid, r.body.u64Number("fh"));
+  return NONE;
+};
+
+/** struct fuse_release_in { uint64_t fh; uint32_t flags, release_flags; uint64_t lock_owner; } */
+const release: Handler = async (s, r) => {
+  const fh = r.body.u64Number("fh");
+  s.fileFlags.delete(fh);
+  await s.vfs.release(r.ctx, r.header.nodeid, fh);
+  return NONE;
+};
+
+/** struct fuse_fsync_in { uint64_t fh; uint32_t fsync_flags, padding; } */
+const fsync: Handler = async (s, r) => {
+  const fh = r.body.u64Number("fh");
+  const dataOnly = (r.body.u32() & FUSE_FSYNC_FDATASYNC) !== 0;
+  await s.vfs.fsync(r.ctx, r.header.nodeid, fh, dataOnly);
+  return NONE;
+};
+
+/** struct fuse_lseek_in { uint64_t fh, offset; uint32_t whence, padding; } */
+const lseek: Handler = async (s, r) => {
+  r.body.skip(8);
+  const offset = r.body.u64Number("offset");
+  const whence = r.body.u32();
+  return [u64Out(await s.vfs.lseek(r.ctx, r.header.nodeid, offset, whence))];
+};
+
+/** struct fuse_fallocate_in { uint64_t fh, offset, length; uint32_t mode, padding; } */
+const fallocate: Handler = async (s, r) => {
+  const fh = r.body.u64Number("fh");
+  const offset = r.body.u64Number("offset");
+  const length = r.body.u64Number("length");
+  const mode = r.body.u32();
+  await s.vfs.fallocate(r.ctx, r.header.nodeid, fh, mode, offset, length);
+  return NONE;
+};
+
+/**
+ * struct fuse_copy_file_range_in { uint64_t fh_in, off_in, nodeid_out, fh_out, off_out, len,
+ * flags; } answered with fuse_write_out.
+ */
+async function copyFileRange(s: OpState, r: Request): Promise<Reply> {
+  r.body.skip(8);
+  const offIn = r.body.u64Number("off_in");
+  const inoOut = r.body.u64Number("nodeid_out");
+  r.body.skip(8);
+  const offOut = r.body.u64Number("off_out");
+  const lenWire = r.body.u64();
+  const len =
+    lenWire > BigInt(FUSE_COPY_RANGE_BYTES_MAX) ? FUSE_COPY_RANGE_BYTES_MAX : Number(lenWire);
+  const n = await s.vfs.copyFileRange(r.ctx, r.header.nodeid, offIn, inoOut, offOut, len);
+  return [u32Out(n)];
+}
+
+export const fileOps: ReadonlyMap<number, Handler> = new Map([
+  [Opcode.OPEN, open],
+  [Opcode.CREATE, create],
+  [Opcode.READ, read],
+  [Opcode.WRITE, write],
+  [Opcode.FLUSH, flush],
+  [Opcode.RELEASE, release],
+  [Opcode.FSYNC, fsync],
+  [Opcode.LSEEK, lseek],
+  [Opcode.FALLOCATE, fallocate],
+  [Opcode.COPY_FILE_RANGE, copyFileRange],
+]);

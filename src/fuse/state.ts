@@ -1,0 +1,169 @@
+/**
+ * What the FUSE operations share: the VFS, the mount's cache settings, the protocol minor the
+ * kernel agreed to at INIT, and the small per-handle state FUSE needs on top of the VFS (open
+ * flags of file handles, the open cache). Reply helpers pick the cache timeouts per file type.
+ */
+
+import {
+  FUSE_ATTR_CACHE_SEC_DEFAULT,
+  FUSE_BLKSIZE_BYTES,
+  FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT,
+  FUSE_ENTRY_CACHE_SEC_DEFAULT,
+  FUSE_OPEN_CACHE_INODES_MAX,
+  FUSE_OPEN_CACHE_SEC_DEFAULT,
+  FUSE_READER_THREADS,
+} from "../limits.ts";
+import type { Attr, Credentials } from "../meta/interface.ts";
+import { FileType } from "../meta/interface.ts";
+import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
+import { FUSE_KERNEL_MINOR_VERSION } from "./protocol.ts";
+import {
+  type AttrOptions,
+  attrOut,
+  encodeInvalInodeAttrs,
+  entryOut,
+  type InHeader,
+  type InReader,
+} from "./structs.ts";
+
+/** Attributes that, when changed, mean the kernel's cached copy is stale. */
+function attrKey(a: Attr): string {
+  return `${a.size}:${a.mtime}.${a.mtimeNsec}:${a.ctime}.${a.ctimeNsec}`;
+}
+
+export interface FuseConfig {
+  /** attr_valid of replies, seconds. */
+  attrCacheSec: number;
+  /** entry_valid of names of files, and of directories, seconds. */
+  entryCacheSec: number;
+  dirEntryCacheSec: number;
+  /** > 0: reopening an unchanged file within this many seconds keeps the page cache. */
+  openCacheSec: number;
+  /** Negotiate FUSE_WRITEBACK_CACHE (the kernel buffers writes). */
+  writeback: boolean;
+  /** Reader threads, each on its own cloned /dev/fuse fd. */
+  readers: number;
+}
+
+export const DEFAULT_FUSE_CONFIG: Readonly<FuseConfig> = Object.freeze({
+  attrCacheSec: FUSE_ATTR_CACHE_SEC_DEFAULT,
+  entryCacheSec: FUSE_ENTRY_CACHE_SEC_DEFAULT,
+  dirEntryCacheSec: FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT,
+  openCacheSec: FUSE_OPEN_CACHE_SEC_DEFAULT,
+  writeback: false,
+  readers: FUSE_READER_THREADS,
+});
+
+/** One decoded request as a handler sees it. */
+export interface Request {
+  header: InHeader;
+  ctx: Credentials;
+  /** The opcode's arguments (after fuse_in_header, extensions cut off). */
+  body: InReader;
+}
+
+/** Payload pieces after fuse_out_header; empty for a bare success. */
+export type Reply = readonly Uint8Array[];
+
+export type Handler = (s: OpState, r: Request) => Promise<Reply>;
+
+/** A listing batch of one open directory handle. */
+export interface DirBatch {
+  entries: VfsDirEntry[];
+  /** No entries exist after the last one of `entries`. */
+  complete: boolean;
+}
+
+interface OpenSeen {
+  atMs: number;
+  mtime: number;
+  mtimeNsec: number;
+  size: number;
+}
+
+export class OpState {
+  /** Protocol minor in use; set by INIT, before any other request arrives. */
+  minor = FUSE_KERNEL_MINOR_VERSION;
+  readonly attrOptions: AttrOptions = { blksizeBytes: FUSE_BLKSIZE_BYTES };
+  /** open(2) flags of each open file handle (the VFS checks them; FUSE needs O_ACCMODE). */
+  readonly fileFlags = new Map<number, number>();
+  /** Plain READDIR batches per open directory handle (see ops_dir.ts). */
+  readonly dirBatches = new Map<number, DirBatch>();
+  readonly #openSeen = new Map<number, OpenSeen>();
+  /** What the kernel was last told of each inode's attributes (see revalidate). */
+  readonly #told = new Map<number, string>();
+  /** Sends a notification to the kernel; set by the session. */
+  notify: (message: Uint8Array) => void = () => undefined;
+
+  constructor(
+    readonly vfs: Vfs,
+    readonly config: FuseConfig,
+  ) {}
+
+  entry(ino: number, attr: Attr): Buffer {
+    this.#tell(ino, attr);
+    const entrySec =
+      attr.type === FileType.Directory ? this.config.dirEntryCacheSec : this.config.entryCacheSec;
+    return entryOut(
+      this.minor,
+      ino,
+      attr,
+      { entrySec, attrSec: this.config.attrCacheSec },
+      this.attrOptions,
+    );
+  }
+
+  attr(ino: number, attr: Attr): Buffer {
+    this.#tell(ino, attr);
+    return attrOut(this.minor, ino, attr, this.config.attrCacheSec, this.attrOptions);
+  }
+
+  #tell(ino: number, attr: Attr): void {
+    this.#told.delete(ino);
+    this.#told.set(ino, attrKey(attr));
+    if (this.#told.size > FUSE_OPEN_CACHE_INODES_MAX) {
+      const oldest = this.#told.keys().next();
+      if (!oldest.done) this.#told.delete(oldest.value);
+    }
+  }
+
+  /**
+   * Close-to-open for attributes: OPEN has no attributes in its reply, so when the ones vfs.open
+   * just re-read differ from what the kernel was last told (another client changed the file),
+   * the kernel's copy is invalidated before the open returns; its next stat, or a read past its
+   * idea of the end of file, asks again instead of trusting the attribute cache.
+   */
+  revalidate(ino: number, attr: Attr): void {
+    if (this.#told.get(ino) === attrKey(attr)) return;
+    this.notify(encodeInvalInodeAttrs(ino));
+    this.#tell(ino, attr);
+  }
+
+  /**
+   * Close-to-open: by default every open drops the kernel's cached pages (another client may
+   * have changed the file). With --open-cache, a reopen within that time of a file whose size
+   * and mtime did not change keeps them.
+   */
+  keepCache(ino: number, attr: Attr, nowMs = Date.now()): boolean {
+    if (this.config.openCacheSec <= 0) return false;
+    const seen = this.#openSeen.get(ino);
+    const keep =
+      seen !== undefined &&
+      nowMs - seen.atMs <= this.config.openCacheSec * 1000 &&
+      seen.mtime === attr.mtime &&
+      seen.mtimeNsec === attr.mtimeNsec &&
+      seen.size === attr.size;
+    this.#openSeen.delete(ino);
+    this.#openSeen.set(ino, {
+      atMs: nowMs,
+      mtime: attr.mtime,
+      mtimeNsec: attr.mtimeNsec,
+      size: attr.size,
+    });
+    if (this.#openSeen.size > FUSE_OPEN_CACHE_INODES_MAX) {
+      const oldest = this.#openSeen.keys().next();
+      if (!oldest.done) this.#openSeen.delete(oldest.value);
+    }
+    return keep;
+  }
+}

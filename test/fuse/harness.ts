@@ -1,0 +1,140 @@
+/**
+ * Real mounts for the FUSE tests: a volume (SQLite meta in a temp dir, file object store)
+ * formatted in-process, mounted by a child `bun src/main.ts mount ...` (so kill -9 is real),
+ * readiness and unmounts observed in /proc/self/mountinfo, never with fixed sleeps.
+ */
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { formatVolume, newFormat } from "../../src/cli/volume.ts";
+import { isStaleMount } from "../../src/fuse/mount.ts";
+import { findMount, JFS_FSTYPE } from "../../src/fuse/mountinfo.ts";
+import { openMeta } from "../../src/meta/index.ts";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const MAIN = join(REPO, "src/main.ts");
+export const HAVE_FUSE = existsSync("/dev/fuse");
+export const IS_ROOT = process.getuid?.() === 0;
+
+export interface TestVolume {
+  root: string;
+  metaUrl: string;
+  cacheDir: string;
+  cleanup(): void;
+}
+
+export async function createVolume(name = "fusetest"): Promise<TestVolume> {
+  const root = mkdtempSync(join(tmpdir(), "jfs-fuse-"));
+  const metaUrl = `sqlite3://${root}/meta.db`;
+  const meta = await openMeta(metaUrl, { create: true });
+  try {
+    await formatVolume(meta, newFormat({ name, bucket: join(root, "data") }), false);
+  } finally {
+    await meta.close();
+  }
+  return {
+    root,
+    metaUrl,
+    cacheDir: join(root, "cache"),
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `jfs ARGS` to completion. */
+export async function jfs(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn(["bun", MAIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** Polls a condition every few ms (no fixed sleeps); throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+export const isMounted = (dir: string): boolean => findMount(dir)?.fstype === JFS_FSTYPE;
+
+export interface Mounted {
+  dir: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  log(): Promise<string>;
+}
+
+/** Starts a foreground mount as a child process and waits until it is live. */
+export async function startMount(
+  volume: TestVolume,
+  dir: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Mounted> {
+  // A stale mount of a crashed server is still listed until the new mount detaches it (and
+  // the new one may get the same mount id): live means listed and answering.
+  const live = () => isMounted(dir) && !isStaleMount(dir);
+  if (!isStaleMount(dir)) mkdirSync(dir, { recursive: true });
+  const logPath = `${dir}.log`;
+  const logFd = openSync(logPath, "w");
+  const proc = Bun.spawn(
+    ["bun", MAIN, "mount", volume.metaUrl, dir, "--cache-dir", volume.cacheDir, ...extra],
+    { cwd: REPO, env: { ...process.env, ...env }, stdout: logFd, stderr: logFd },
+  );
+  closeSync(logFd);
+  const log = () => Bun.file(logPath).text();
+  try {
+    await waitFor(`mount on ${dir}`, () => live() || proc.exitCode !== null);
+  } catch (error) {
+    proc.kill(9);
+    throw error;
+  }
+  if (!live()) throw new Error(`mount exited with ${proc.exitCode}: ${await log()}`);
+  return { dir, proc, log };
+}
+
+/** jfs umount, then the mount process exits on its own (after flushing). */
+export async function stopMount(m: Mounted): Promise<void> {
+  if (isMounted(m.dir)) {
+    const r = await jfs(["umount", m.dir]);
+    if (r.code !== 0) throw new Error(`jfs umount failed: ${r.stderr}`);
+  }
+  const code = await m.proc.exited;
+  if (code !== 0) throw new Error(`mount exited with ${code}: ${await m.log()}`);
+}
+
+/** Best-effort cleanup for afterAll: kill, detach. */
+export async function forceCleanup(m: Mounted | undefined): Promise<void> {
+  if (m === undefined) return;
+  if (m.proc.exitCode === null) m.proc.kill(9);
+  await m.proc.exited;
+  await jfs(["umount", "--force", m.dir]);
+}
+
+/** Runs the POSIX workload script in a phase; returns its combined output on failure. */
+export async function workload(dir: string, phase: "write" | "verify", bigMib: number) {
+  const proc = Bun.spawn(["bash", join(REPO, "test/posix/workload.sh"), dir, phase], {
+    env: { ...process.env, WORKLOAD_BIG_MIB: String(bigMib) },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, output: stdout + stderr };
+}
