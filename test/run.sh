@@ -16,6 +16,8 @@ command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+# The DataLoader test uses Debian's PyTorch with Debian's python (/usr/bin/python3).
+/usr/bin/python3 -c "import torch" >/dev/null 2>&1 || need_apt+=(python3-torch)
 need_rpcinfo=false
 command -v rpcinfo >/dev/null || [ -x /usr/sbin/rpcinfo ] || { need_rpcinfo=true; need_apt+=(libtirpc3); }
 if [ ${#need_apt[@]} -gt 0 ]; then
