@@ -11,6 +11,7 @@ import { registerFsck } from "./cli/fsck.ts";
 import { registerGc } from "./cli/gc.ts";
 import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
+import { registerServe } from "./cli/serve.ts";
 import { registerStatus } from "./cli/status.ts";
 import { registerWarmup } from "./cli/warmup.ts";
 import { describeError, FsError, UserError } from "./errors.ts";
@@ -27,6 +28,7 @@ export function buildCli() {
   registerConfig(cli);
   registerDestroy(cli);
   registerMount(cli);
+  registerServe(cli);
   registerBench(cli);
   registerObjbench(cli);
   registerWarmup(cli);

@@ -133,7 +133,10 @@ export class XdrWriter {
   /** Appends everything another writer holds; its large chunks are borrowed, not copied. */
   append(other: XdrWriter): this {
     assert(other !== this, "append: a writer cannot append itself");
-    for (const chunk of other.chunks()) this.raw(chunk);
+    // Chunk by chunk, unpadded: a borrowed opaque of unaligned length is followed by a chunk
+    // that starts with its padding, so only the whole is a multiple of four bytes.
+    assert(other.lengthBytes % XDR_UNIT_BYTES === 0, "append: not a multiple of four bytes");
+    for (const chunk of other.chunks()) this.unpadded(chunk);
     return this;
   }
 
@@ -179,8 +182,8 @@ export class XdrWriter {
     return Buffer.concat(chunks, this.lengthBytes);
   }
 
-  private data(bytes: Uint8Array): this {
-    const paddingBytes = xdrPaddingBytes(bytes.byteLength);
+  /** Adds bytes as they are: large ones borrowed, small ones copied; no padding. */
+  private unpadded(bytes: Uint8Array): void {
     if (bytes.byteLength >= BORROW_BYTES_MIN) {
       this.seal();
       this.sealed.push(bytes);
@@ -191,6 +194,11 @@ export class XdrWriter {
       this.scratch.set(bytes, this.scratchUsed);
       this.scratchUsed += bytes.byteLength;
     }
+  }
+
+  private data(bytes: Uint8Array): this {
+    const paddingBytes = xdrPaddingBytes(bytes.byteLength);
+    this.unpadded(bytes);
     if (paddingBytes > 0) {
       this.reserve(paddingBytes);
       this.scratch.set(ZERO_PADDING.subarray(0, paddingBytes), this.scratchUsed);

@@ -205,6 +205,8 @@ export class BaseMeta implements Meta {
       throw fsError("EINVAL", "mknod makes files, fifos, sockets and devices");
     }
     const keepRdev = type === FT.BlockDevice || type === FT.CharDevice;
+    // Linux needs CAP_MKNOD for device nodes; fifos and sockets anyone may make.
+    if (keepRdev && ctx.uid !== 0) throw fsError("EPERM", "only root makes device nodes");
     const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0 };
     return ns.createNode(this.core, ctx, parent, name, spec);
   }

@@ -216,11 +216,10 @@ export async function readdir(
     const entries: Entry[] = [];
     for (const [i, r] of records.entries()) {
       const entry: Entry = { name: r.name, inode: r.inode, type: r.type, cookie: r.seq };
-      if (plus) {
-        const attr = attrs[i];
-        if (!attr) continue; // removed by a racing transaction of a non-serializable reader
-        entry.attr = attr;
-      }
+      // An inode removed by a racing transaction (read-committed engines) is listed without
+      // attributes: a short page must always mean the end of the directory.
+      const attr = attrs[i];
+      if (attr) entry.attr = attr;
       entries.push(entry);
     }
     return entries;

@@ -38,3 +38,31 @@ export class AttrCache {
     this.#entries.delete(ino);
   }
 }
+
+/** Inodes whose last seen change time the VFS remembers, to notice changes by others. */
+export const CHANGE_STAMPS_MAX = 65_536;
+
+/**
+ * The (mtime, ctime) last seen per inode, bounded (oldest forgotten first). A forgotten inode
+ * counts as changed when seen again: dropping a cache needlessly costs a meta read, keeping a
+ * stale one would serve old bytes.
+ */
+export class ChangeStamps {
+  readonly #seen = new Map<Ino, string>();
+
+  constructor(private readonly entriesMax = CHANGE_STAMPS_MAX) {}
+
+  /** Records `attr`'s stamp; true when it differs from the one seen before (or none was). */
+  changed(ino: Ino, attr: Attr): boolean {
+    const stamp = `${attr.mtime}.${attr.mtimeNsec}/${attr.ctime}.${attr.ctimeNsec}`;
+    const last = this.#seen.get(ino);
+    if (last === stamp) return false;
+    this.#seen.delete(ino);
+    this.#seen.set(ino, stamp);
+    if (this.#seen.size > this.entriesMax) {
+      const oldest = this.#seen.keys().next();
+      if (!oldest.done) this.#seen.delete(oldest.value);
+    }
+    return true;
+  }
+}

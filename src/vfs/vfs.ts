@@ -23,7 +23,7 @@ import {
   type SetAttrRequest,
   type StatFs,
 } from "../meta/interface.ts";
-import { AttrCache } from "./attrcache.ts";
+import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
 import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
 import { Whence } from "./interface.ts";
@@ -52,6 +52,7 @@ export class JfsVfs implements Vfs {
   readonly #handles = new Map<number, Handle>();
   readonly #openPerInode = new Map<Ino, number>();
   readonly #attrs = new AttrCache();
+  readonly #stamps = new ChangeStamps();
   #nextFh = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
@@ -83,8 +84,14 @@ export class JfsVfs implements Vfs {
 
   // ---- attributes ----
 
-  /** The attr with this process's buffered size on top; cached for reads. */
+  /**
+   * The attr with this process's buffered size on top; cached for reads. Attributes fresh from
+   * meta also keep the data path honest: when a file's mtime or ctime moved since this process
+   * last saw it, someone (maybe another node) changed it, and cached slice lists of it are
+   * dropped. That is close-to-open for stateless NFS too: a client revalidates with GETATTR.
+   */
   #remember(ino: Ino, attr: Attr): Attr {
+    if (this.#stamps.changed(ino, attr)) this.data.invalidate(ino);
     const end = this.data.bufferedEnd(ino);
     const view = end !== undefined && end > attr.size ? { ...attr, size: end } : attr;
     this.#attrs.set(ino, view);

@@ -247,3 +247,17 @@ describe("XDR writer", () => {
     reader.assertConsumed();
   });
 });
+
+describe("XdrWriter.append", () => {
+  test("a borrowed opaque of unaligned length appends whole, padding included", () => {
+    const inner = new XdrWriter();
+    const data = Buffer.alloc(4097, 0xab);
+    inner.uint32(7).opaqueVar(data, 8192);
+    const outer = new XdrWriter().uint32(1).append(inner);
+    const bytes = outer.toBuffer();
+    expect(bytes.length).toBe(4 + 4 + 4 + 4097 + 3);
+    expect(bytes.readUInt32BE(8)).toBe(4097);
+    expect(bytes.subarray(12, 12 + 4097).equals(data)).toBe(true);
+    expect([...bytes.subarray(12 + 4097)]).toEqual([0, 0, 0]);
+  });
+});

@@ -7,12 +7,14 @@
 # Only bash, coreutils, attr (setfattr/getfattr) and python3. File contents come from seeded
 # PRNG streams, so `verify` recomputes every expected sha256 without a manifest. Loops over
 # many files run inside one python3 process, not thousands of commands.
-# WORKLOAD_BIG_MIB (default 256; 0 skips it) sizes the one big file.
+# WORKLOAD_BIG_MIB (default 256; 0 skips it) sizes the one big file. WORKLOAD_XATTRS=0 leaves
+# out extended attributes (NFSv3 has none).
 set -euo pipefail
 
 DIR=${1:?usage: workload.sh DIR write|verify}
 PHASE=${2:?usage: workload.sh DIR write|verify}
 BIG_MIB=${WORKLOAD_BIG_MIB:-256}
+XATTRS=${WORKLOAD_XATTRS:-1}
 W="$DIR/workload"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -153,11 +155,13 @@ namespace_write() {
   rm "$W/tree/link-hard2"
   ln -s link-src "$W/link-sym"
   ln -s /nonexistent/target "$W/link-dangling"
-  setfattr -n user.small -v hello "$W/perm"
-  setfattr -n user.big -v "$(head -c 4000 /dev/zero | tr '\0' a)" "$W/perm"
-  setfattr -n user.gone -v soon "$W/perm"
-  setfattr -x user.gone "$W/perm"
-  setfattr -n user.dir -v ondir "$W/tree"
+  if [ "$XATTRS" = 1 ]; then
+    setfattr -n user.small -v hello "$W/perm"
+    setfattr -n user.big -v "$(head -c 4000 /dev/zero | tr '\0' a)" "$W/perm"
+    setfattr -n user.gone -v soon "$W/perm"
+    setfattr -x user.gone "$W/perm"
+    setfattr -n user.dir -v ondir "$W/tree"
+  fi
   rm -rf "$W/rm1000"
 }
 
@@ -178,11 +182,13 @@ namespace_check() {
   expect_eq "through symlink" "$(cat "$W/link-sym")" "linked"
   expect_eq "dangling" "$(readlink "$W/link-dangling")" "/nonexistent/target"
   [ ! -e "$W/link-dangling" ] || fail "dangling symlink resolves"
-  expect_eq "xattr" "$(getfattr --absolute-names --only-values -n user.small "$W/perm")" "hello"
-  expect_eq "xattr big" "$(getfattr --absolute-names --only-values -n user.big "$W/perm" | wc -c)" "4000"
-  expect_eq "xattr names" "$(getfattr --absolute-names -d "$W/perm" | grep -c '^user\.')" "2"
-  getfattr --absolute-names -n user.gone "$W/perm" >/dev/null 2>&1 && fail "removed xattr still there"
-  expect_eq "xattr on dir" "$(getfattr --absolute-names --only-values -n user.dir "$W/tree")" "ondir"
+  if [ "$XATTRS" = 1 ]; then
+    expect_eq "xattr" "$(getfattr --absolute-names --only-values -n user.small "$W/perm")" "hello"
+    expect_eq "xattr big" "$(getfattr --absolute-names --only-values -n user.big "$W/perm" | wc -c)" "4000"
+    expect_eq "xattr names" "$(getfattr --absolute-names -d "$W/perm" | grep -c '^user\.')" "2"
+    getfattr --absolute-names -n user.gone "$W/perm" >/dev/null 2>&1 && fail "removed xattr still there"
+    expect_eq "xattr on dir" "$(getfattr --absolute-names --only-values -n user.dir "$W/tree")" "ondir"
+  fi
   [ ! -e "$W/rm1000" ] || fail "rm -rf left $W/rm1000"
   expect_eq "ls -l count" "$(ls -l "$W/many5000" | tail -n +2 | wc -l)" "5000"
   expect_eq "ls -f count" "$(ls -f "$W/many5000" | wc -l)" "5002"

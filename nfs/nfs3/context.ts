@@ -1,0 +1,153 @@
+/**
+ * What every NFSv3 procedure works with: the export (a VFS and its volume), the server's write
+ * verifier, the access policy; and per call an Nfs3Op that resolves handles to inodes and
+ * remembers the pre-operation attributes it saw, so that wcc_data can be sent on failure too.
+ */
+import { randomBytes } from "node:crypto";
+import { assert } from "../../src/assert.ts";
+import { isFsError } from "../../src/errors.ts";
+import type { Attr, Credentials, Ino } from "../../src/meta/interface.ts";
+import type { Vfs } from "../../src/vfs/interface.ts";
+import type { NfsPolicy } from "../policy.ts";
+import type { RpcCall } from "../rpc/dispatcher.ts";
+import { NFS3_VERIFIER_BYTES, NfsStat3 } from "./constants.ts";
+import { decodeHandle, encodeHandle, volumeKey } from "./handle.ts";
+import { NfsError } from "./status.ts";
+import { type Fattr3, fattr3Of, type WccAttr, wccAttrOf } from "./types.ts";
+
+export interface NfsExportOptions {
+  vfs: Vfs;
+  policy: NfsPolicy;
+  /** The export's path as clients mount it ("/" or "/sub/dir"). */
+  exportPath: string;
+  /** The inode of that path (resolved through vfs.lookup at start). */
+  exportRoot: Ino;
+}
+
+export class NfsExport {
+  readonly vfs: Vfs;
+  readonly policy: NfsPolicy;
+  readonly exportPath: string;
+  readonly exportRoot: Ino;
+  /** 16 bytes naming the volume in every handle. */
+  readonly volume: Buffer;
+  /** fattr3.fsid: the first 8 bytes of the volume key, the same on every server of it. */
+  readonly fsid: bigint;
+  /**
+   * writeverf3 (RFC 1813 section 3.3.7): new on every start of the server, so a client whose
+   * UNSTABLE writes were acknowledged by a previous instance sees it change and sends them again.
+   */
+  readonly writeVerifier: Buffer = randomBytes(NFS3_VERIFIER_BYTES);
+
+  constructor(options: NfsExportOptions) {
+    this.vfs = options.vfs;
+    this.policy = options.policy;
+    this.exportPath = options.exportPath;
+    this.exportRoot = options.exportRoot;
+    this.volume = volumeKey(options.vfs.volumeId);
+    this.fsid = this.volume.readBigUInt64BE(0);
+  }
+
+  handleOf(inode: Ino, attr: Attr): Buffer {
+    return encodeHandle(this.volume, { inode, generation: attr.generation });
+  }
+
+  fattr(inode: Ino, attr: Attr): Fattr3 {
+    return fattr3Of(attr, inode, this.fsid);
+  }
+
+  /** A new per-call state for `call`. */
+  op(call: RpcCall): Nfs3Op {
+    return new Nfs3Op(this, call, this.policy.credentialsOf(call.credentials));
+  }
+}
+
+export interface Resolved {
+  inode: Ino;
+  attr: Attr;
+}
+
+export class Nfs3Op {
+  /** Attributes seen before the operation changed anything (pre_op_attr), per inode. */
+  private readonly preOp = new Map<Ino, WccAttr>();
+
+  constructor(
+    readonly exp: NfsExport,
+    readonly call: RpcCall,
+    /** Who the call acts as, after squashing. */
+    readonly cred: Credentials,
+  ) {}
+
+  get vfs(): Vfs {
+    return this.exp.vfs;
+  }
+
+  /**
+   * The inode behind a handle, with its current attributes, which also become its pre_op_attr.
+   * BADHANDLE for a malformed handle or another volume's; STALE for an inode that is gone or
+   * was given out again (another generation).
+   */
+  async resolve(fh: Uint8Array): Promise<Resolved> {
+    const { inode, generation } = decodeHandle(this.exp.volume, fh);
+    let attr: Attr;
+    try {
+      attr = await this.vfs.getattr(this.cred, inode);
+    } catch (error) {
+      if (isFsError(error, "ENOENT")) throw new NfsError(NfsStat3.STALE, `inode ${inode} is gone`);
+      throw error;
+    }
+    if (attr.generation !== generation) {
+      throw new NfsError(NfsStat3.STALE, `inode ${inode} has another generation`);
+    }
+    this.preOp.set(inode, wccAttrOf(attr));
+    return { inode, attr };
+  }
+
+  /** The pre_op_attr recorded for inode by resolve(), if any. */
+  pre(inode: Ino): WccAttr | undefined {
+    return this.preOp.get(inode);
+  }
+
+  /** Current attributes for a post_op_attr, or undefined (FALSE) when they cannot be had. */
+  async post(inode: Ino): Promise<Fattr3 | undefined> {
+    try {
+      return this.exp.fattr(inode, await this.vfs.getattr(this.cred, inode));
+    } catch (error) {
+      if (isFsError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Attributes of the inode behind a handle for a failure body: undefined when the handle is
+   * bad or stale (another generation's attributes would describe another file). Never throws
+   * an NFS error.
+   */
+  async postOfHandle(fh: Uint8Array): Promise<{ inode: Ino; after: Fattr3 } | undefined> {
+    let fields: { inode: Ino; generation: number };
+    try {
+      fields = decodeHandle(this.exp.volume, fh);
+    } catch (error) {
+      if (error instanceof NfsError) return undefined;
+      throw error;
+    }
+    try {
+      const attr = await this.vfs.getattr(this.cred, fields.inode);
+      if (attr.generation !== fields.generation) return undefined;
+      return { inode: fields.inode, after: this.exp.fattr(fields.inode, attr) };
+    } catch (error) {
+      if (isFsError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  handle(inode: Ino, attr: Attr): Buffer {
+    return this.exp.handleOf(inode, attr);
+  }
+
+  fattr(inode: Ino, attr: Attr): Fattr3 {
+    return this.exp.fattr(inode, attr);
+  }
+}
+
+assert(NFS3_VERIFIER_BYTES === 8);

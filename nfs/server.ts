@@ -1,0 +1,74 @@
+/**
+ * One NFSv3 server on one TCP port: NFS 100003 v3, MOUNT 100005 v3 and PORTMAP 100000 v2 (whose
+ * GETPORT answers that same port), over one export of a VFS.
+ *
+ *   await using server = await startNfsServer({ vfs, exportPath: "/", port: 0 });
+ *   server.port;          // the bound port
+ *   await server.stop();  // stop accepting, finish in-flight calls, close connections
+ *
+ * The VFS stays the caller's: stop() does not flush or close it (runtime.close() does).
+ */
+import { ROOT_CREDENTIALS } from "../src/meta/interface.ts";
+import type { Vfs } from "../src/vfs/interface.ts";
+import { mountProgram } from "./mount/mount.ts";
+import { resolveExport } from "./mount/path.ts";
+import { NfsExport } from "./nfs3/context.ts";
+import { nfs3Program } from "./nfs3/program.ts";
+import { NfsPolicy, type NfsPolicyOptions } from "./policy.ts";
+import { portmapProgram } from "./portmap/portmap.ts";
+import { Dispatcher, type RpcLogger } from "./rpc/dispatcher.ts";
+import { RpcServer } from "./rpc/server.ts";
+
+export interface NfsServerOptions {
+  vfs: Vfs;
+  /** The directory of the volume to serve; default "/". */
+  exportPath?: string;
+  /** Default 127.0.0.1. */
+  hostname?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  policy?: NfsPolicy | NfsPolicyOptions;
+  log?: RpcLogger;
+  /** A stopping server waits this long for in-flight calls before cutting connections. */
+  stopGraceMs?: number;
+}
+
+export interface NfsServer {
+  readonly hostname: string;
+  readonly port: number;
+  readonly export: NfsExport;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startNfsServer(options: NfsServerOptions): Promise<NfsServer> {
+  const policy =
+    options.policy instanceof NfsPolicy ? options.policy : new NfsPolicy(options.policy);
+  const root = await resolveExport(options.vfs, ROOT_CREDENTIALS, options.exportPath ?? "/");
+  const exp = new NfsExport({
+    vfs: options.vfs,
+    policy,
+    exportPath: root.path,
+    exportRoot: root.inode,
+  });
+  const logOption = options.log === undefined ? {} : { log: options.log };
+  const dispatcher = new Dispatcher(logOption);
+  dispatcher.register(portmapProgram(dispatcher));
+  dispatcher.register(mountProgram(exp));
+  dispatcher.register(nfs3Program(exp, options.log));
+  const rpc = RpcServer.listen({
+    dispatcher,
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    ...logOption,
+  });
+  const stop = () =>
+    rpc.stop(options.stopGraceMs === undefined ? {} : { graceMs: options.stopGraceMs });
+  return {
+    hostname: rpc.hostname,
+    port: rpc.port,
+    export: exp,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}

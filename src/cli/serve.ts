@@ -1,0 +1,164 @@
+/**
+ * jfs serve --nfs [options] [META-URL] — serves a volume over NFSv3 (NFS, MOUNT and PORTMAP on
+ * one TCP port), in the foreground.
+ *
+ * Ready means: the volume is open, the export resolved and the port bound; then exactly one
+ * line "nfs: serving NAME on HOST:PORT" goes to stdout, followed by mount commands. SIGINT or
+ * SIGTERM stops accepting, lets in-flight calls finish, flushes every buffered write and closes
+ * the session; a second signal exits at once (buffered, uncommitted writes are then lost, which
+ * NFS clients notice by the new write verifier and resend).
+ */
+import type { CAC } from "cac";
+import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
+import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
+import { describeError, UserError } from "../errors.ts";
+import { NFS_PORT_DEFAULT } from "../limits.ts";
+import { log } from "../log.ts";
+import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
+import { type DataFlags, openRuntime, type Runtime, withDataFlags } from "./runtime.ts";
+
+export interface ServeFlags extends DataFlags {
+  nfs?: boolean;
+  bind?: unknown;
+  port?: unknown;
+  export?: unknown;
+  readOnly?: boolean;
+  allow?: unknown;
+  squash?: unknown;
+  anonuid?: unknown;
+  anongid?: unknown;
+}
+
+export interface ServeConfig {
+  hostname: string;
+  port: number;
+  exportPath: string;
+  policy: NfsPolicy;
+}
+
+const ID_MAX = 0xffff_ffff;
+
+/** Every flag checked before anything is opened. */
+export function serveConfigOf(flags: ServeFlags): ServeConfig {
+  if (flags.nfs !== true) {
+    throw new UserError("jfs serve needs a protocol: --nfs (the only one so far)");
+  }
+  const hostname = stringFlag(flags.bind) ?? "127.0.0.1";
+  const port =
+    flags.port === undefined ? NFS_PORT_DEFAULT : parseIntFlag("port", flags.port, 0, 65535);
+  const exportPath = stringFlag(flags.export) ?? "/";
+  const allowFlags = Array.isArray(flags.allow) ? flags.allow : [flags.allow];
+  const allow = allowFlags
+    .map(stringFlag)
+    .flatMap((text) => (text === undefined ? [] : text.split(",")))
+    .map((text) => text.trim())
+    .filter((text) => text !== "");
+  const squash: Squash =
+    flags.squash === undefined
+      ? "none"
+      : parseChoiceFlag("squash", flags.squash, ["none", "root", "all"]);
+  const policy = new NfsPolicy({
+    allow,
+    squash,
+    readOnly: flags.readOnly === true,
+    ...(flags.anonuid !== undefined && {
+      anonUid: parseIntFlag("anonuid", flags.anonuid, 0, ID_MAX),
+    }),
+    ...(flags.anongid !== undefined && {
+      anonGid: parseIntFlag("anongid", flags.anongid, 0, ID_MAX),
+    }),
+  });
+  return { hostname, port, exportPath, policy };
+}
+
+/** "host:port" with IPv6 hosts in brackets. */
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+export function readyText(name: string, server: NfsServer, exportPath: string): string {
+  const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+  const p = server.port;
+  return [
+    `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
+    "mount it with:",
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks ${host}:${exportPath} DIR`,
+    "",
+  ].join("\n");
+}
+
+async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer> {
+  try {
+    return await startNfsServer({
+      vfs: runtime.vfs,
+      exportPath: config.exportPath,
+      hostname: config.hostname,
+      port: config.port,
+      policy: config.policy,
+    });
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    const where = hostPort(config.hostname, config.port);
+    throw new UserError(`Cannot serve NFS on ${where}: ${describeError(error)}`);
+  }
+}
+
+/** Serves until SIGINT/SIGTERM, then shuts down in order. */
+export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
+  const config = serveConfigOf(flags);
+  const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
+  const runtime = await openRuntime(metaUrl, flags, where);
+  let server: NfsServer;
+  try {
+    server = await listen(runtime, config);
+  } catch (error) {
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
+  const stopped = Promise.withResolvers<string>();
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn(`${signal} again: exiting now, without flushing`);
+      process.exit(1);
+    }
+    stopped.resolve(signal);
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    process.stdout.write(readyText(runtime.format.name, server, server.export.exportPath));
+    const signal = await stopped.promise;
+    log.info(`${signal}: stopping the NFS server, then flushing and closing the volume`);
+    await server.stop();
+    await runtime.close();
+    log.info("nfs: stopped");
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}
+
+export function registerServe(cli: CAC): void {
+  const command = cli
+    .command("serve [META-URL]", "Serve a volume over NFSv3 (jfs serve --nfs [META-URL])")
+    .option("--nfs", "Serve NFSv3: NFS, MOUNT and PORTMAP on one TCP port")
+    .option("--bind <address>", "Address to listen on (default: 127.0.0.1)")
+    .option("--port <port>", `TCP port, 0 = any free one (default: ${NFS_PORT_DEFAULT})`)
+    .option("--export <path>", "Directory of the volume to export (default: /)")
+    .option("--read-only", "Refuse every change (NFS3ERR_ROFS)")
+    .option("--allow <cidrs>", "Clients allowed, comma-separated CIDRs (default: everyone)")
+    .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: none)")
+    .option("--anonuid <uid>", "uid of AUTH_NONE and squashed users (default: 65534)")
+    .option("--anongid <gid>", "gid of AUTH_NONE and squashed users (default: 65534)");
+  withDataFlags(command)
+    .example("jfs serve --nfs")
+    .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
+    .action(async (metaUrl: unknown, flags: ServeFlags) => {
+      await serveNfs(stringFlag(metaUrl), flags);
+    });
+}

@@ -1,0 +1,165 @@
+/**
+ * NFS servers for tests, on temp SQLite volumes: in this process (startNfs: fast, and the test
+ * can reach the VFS), or as a real `jfs serve --nfs --port 0` child (spawnServe: the CLI, its
+ * output and its signal handling), stopped by its own PID.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { NfsPolicyOptions } from "../../nfs/policy.ts";
+import type { RpcLogger } from "../../nfs/rpc/dispatcher.ts";
+import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
+import { openRuntime, type Runtime } from "../../src/cli/runtime.ts";
+import { formatVolume, newFormat } from "../../src/cli/volume.ts";
+import { openMeta } from "../../src/meta/index.ts";
+
+const MAIN = join(import.meta.dir, "../../src/main.ts");
+const READY = /^nfs: serving (\S+) on (\S+):(\d+)$/m;
+const START_TIMEOUT_MS = 30_000;
+
+export const quietLog: RpcLogger = {
+  error: (...args: unknown[]) => console.error(...args),
+  warn: () => {},
+  info: () => {},
+  debug: () => {},
+};
+
+export interface TestVolume {
+  dir: string;
+  metaUrl: string;
+  bucket: string;
+  name: string;
+  /** HOME for child processes (never the real ~/.jfs). */
+  home: string;
+  [Symbol.dispose](): void;
+}
+
+/** A fresh volume: SQLite meta and a file bucket in a temp dir; trash off unless asked. */
+export async function makeVolume(options: { trashDays?: number; metaUrl?: string } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "jfs-nfs-"));
+  const metaUrl = options.metaUrl ?? `sqlite3://${join(dir, "meta.db")}`;
+  const bucket = join(dir, "bucket");
+  const name = "nfsvol";
+  const home = join(dir, "home");
+  const meta = await openMeta(metaUrl);
+  try {
+    const format = newFormat({ name, bucket, trashDays: options.trashDays ?? 0 });
+    await formatVolume(meta, format, false);
+  } finally {
+    await meta.close();
+  }
+  const volume: TestVolume = {
+    dir,
+    metaUrl,
+    bucket,
+    name,
+    home,
+    [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }),
+  };
+  return volume;
+}
+
+export interface InProcessNfs {
+  server: NfsServer;
+  runtime: Runtime;
+  port: number;
+  /** Stops the server, then flushes and closes the volume. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startNfs(
+  volume: TestVolume,
+  options: { policy?: NfsPolicyOptions; exportPath?: string } = {},
+): Promise<InProcessNfs> {
+  const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
+  const server = await startNfsServer({
+    vfs: runtime.vfs,
+    port: 0,
+    log: quietLog,
+    ...(options.policy !== undefined && { policy: options.policy }),
+    ...(options.exportPath !== undefined && { exportPath: options.exportPath }),
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= server.stop().finally(() => runtime.close());
+    return stopping;
+  };
+  return { server, runtime, port: server.port, stop, [Symbol.asyncDispose]: stop };
+}
+
+export interface ServeProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  /** Everything printed to stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Sends the signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * `jfs serve --nfs --port PORT ...args META-URL` as a child (port 0 unless given); resolves once
+ * it is serving.
+ */
+export async function spawnServe(
+  volume: Pick<TestVolume, "metaUrl" | "home">,
+  args: string[] = [],
+  options: { port?: number } = {},
+): Promise<ServeProcess> {
+  const port = String(options.port ?? 0);
+  const argv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  const proc = Bun.spawn([...argv, ...args, volume.metaUrl], {
+    env: { ...process.env, HOME: volume.home },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const killOnExit = () => proc.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  let out = "";
+  let err = "";
+  const collect = async (stream: ReadableStream<Uint8Array>, add: (text: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
+  };
+  void collect(proc.stdout, (t) => {
+    out += t;
+  });
+  void collect(proc.stderr, (t) => {
+    err += t;
+  });
+  const deadline = performance.now() + START_TIMEOUT_MS;
+  let match = READY.exec(out);
+  while (match === null) {
+    if (proc.exitCode !== null || performance.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`jfs serve did not start (exit ${proc.exitCode}): ${err}${out}`);
+    }
+    await Bun.sleep(10);
+    match = READY.exec(out);
+  }
+  const boundPort = Number(match[3]);
+  let exited: Promise<number> | undefined;
+  const stop = (signal: NodeJS.Signals = "SIGTERM") => {
+    exited ??= (async () => {
+      proc.kill(signal);
+      const code = await proc.exited;
+      process.off("exit", killOnExit);
+      return code;
+    })();
+    return exited;
+  };
+  return {
+    proc,
+    port: boundPort,
+    stdout: () => out,
+    stderr: () => err,
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}
