@@ -484,13 +484,15 @@ export class SqliteEngine implements MetaEngine {
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
       db = new Database(path, { create: true, strict: true });
-      // No busy_timeout: SQLite would sleep the whole thread (the event loop) while another
-      // connection holds the lock; txn() retries SQLITE_BUSY with async backoff instead.
-      db.exec("PRAGMA busy_timeout = 0");
+      // Opening may wait for another process's lock (nothing else runs yet)...
+      db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS_MAX}`);
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA foreign_keys = OFF");
       db.exec(DDL);
+      // ...but later no busy_timeout: SQLite would sleep the whole thread (the event loop)
+      // while another connection holds the lock; txn() retries SQLITE_BUSY asynchronously.
+      db.exec("PRAGMA busy_timeout = 0");
     } catch (error) {
       throw new UserError(`Cannot open "${displayUrl}": ${describeError(error)}`);
     }

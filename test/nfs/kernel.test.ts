@@ -17,7 +17,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeVolume, type ServeProcess, spawnServe, type TestVolume } from "./harness.ts";
 
-const NFS_VM = join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm");
+/**
+ * The nfs-vm tool lives next to the project (../shared/tools/nfs-vm), or where NFS_VM says;
+ * /work/shared is where this workplace keeps it when the checkout is elsewhere (a CI clone).
+ */
+const NFS_VM =
+  [
+    process.env.NFS_VM,
+    join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm"),
+    "/work/shared/tools/nfs-vm/nfs-vm",
+  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
 const WORKLOAD = join(import.meta.dir, "../posix/workload.sh");
 const available =
   existsSync(NFS_VM) && existsSync(WORKLOAD) && Bun.which("qemu-system-x86_64") !== null;
