@@ -1,16 +1,25 @@
 /**
  * Data path throughput: a sequential write then read of one file through ChunkFileData (SQLite
- * meta, FileObjectStore, all in a temp dir), compared with what is underneath it:
- *   - the raw object store: PUT / GET of block-sized objects at the same concurrency,
- *   - plain local file write / read of the same bytes,
- * plus a memory-hot re-read and the peak RSS of the process.
+ * meta, FileObjectStore, all in a temp dir, default options), each compared with what is
+ * underneath it, measured in the same run:
+ *   - write:            jfs write (buffer + upload + commit)  vs raw PUT of blocks (x maxUploads)
+ *   - cold read:        jfs read, no cache                    vs raw GET of blocks (x DOWNLOADS_MAX)
+ *   - disk-cache read:  jfs read, all blocks in its disk cache vs plain local file read
+ *   - memory-hot read:  jfs re-read of a set that fits the memory cache, vs 1 GiB/s
+ * plus the peak RSS of each phase (the process streams the whole file in and out).
  *
- *   bun bench/data.ts [SIZE_MIB=1024] [BLOCK_KIB=4096]
+ * Each run is a fresh child process (so RSS is that run's), I/O is 1 MiB like an NFS READ /
+ * WRITE, and dirty pages are synced before each phase so one phase's writeback does not land in
+ * the next. The table gives the median of the runs and the range of the ratios.
+ *
+ *   bun bench/data.ts [--sizes 1024,4096] [--runs 3] [--block-kib 4096]
+ *                     [--write docs/benchmarks.md [--notes what-limits-it.md]]
  */
+import { spawnSync } from "node:child_process";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DOWNLOADS_MAX, MAX_UPLOADS_DEFAULT } from "../src/limits.ts";
+import { DOWNLOADS_MAX, MAX_UPLOADS_DEFAULT, MEM_CACHE_BYTES_DEFAULT } from "../src/limits.ts";
 import { openMeta } from "../src/meta/index.ts";
 import { FileType, ROOT_CREDENTIALS } from "../src/meta/interface.ts";
 import { FileObjectStore } from "../src/object/file.ts";
@@ -21,39 +30,48 @@ import {
   defaultFileDataOptions,
   type FileDataOptions,
 } from "../src/vfs/filedata.ts";
+import { writeSection } from "./report.ts";
 
 const MiB = 1024 * 1024;
 const IO_BYTES = MiB; // one NFS WRITE / READ at most
+const RSS_LIMIT_MIB = 400;
+const HOT_TARGET_MIBS = 1024;
 
-const sizeBytes = Number(process.argv[2] ?? 1024) * MiB;
-const blockSizeKiB = Number(process.argv[3] ?? 4096);
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined =>
+  args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+const blockSizeKiB = Number(flag("--block-kib") ?? 4096);
+
+/** One phase of one run: throughput and the peak RSS while it ran. */
+interface Phase {
+  mibPerS: number;
+  peakRssMiB: number;
+}
+type Run = Record<string, Phase>;
+
+// ---- one run (child process) ----
 
 let peakRssBytes = 0;
-let overallPeakRssBytes = 0;
-const rssTimer = setInterval(() => {
-  peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
-}, 20);
+
+async function timed(what: string, bytes: number, run: () => Promise<void>): Promise<Phase> {
+  spawnSync("sync"); // the previous phase's dirty pages are written back before this one
+  Bun.gc(true);
+  peakRssBytes = process.memoryUsage.rss();
+  const start = performance.now();
+  await run();
+  const seconds = (performance.now() - start) / 1000;
+  const phase = { mibPerS: bytes / MiB / seconds, peakRssMiB: peakRssBytes / MiB };
+  console.error(
+    `${what.padEnd(12)} ${phase.mibPerS.toFixed(0).padStart(6)} MiB/s  (${seconds.toFixed(2)} s, peak RSS ${phase.peakRssMiB.toFixed(0)} MiB)`,
+  );
+  return phase;
+}
 
 /** The payload of MiB number `i`: shared random bytes stamped with `i` so no two MiB are equal. */
 const pattern = Buffer.from(crypto.getRandomValues(new Uint8Array(IO_BYTES)));
 function payload(i: number): Buffer {
   pattern.writeUInt32LE(i, 0);
   return pattern;
-}
-
-async function timed(what: string, bytes: number, run: () => Promise<void>): Promise<number> {
-  Bun.gc(true);
-  peakRssBytes = process.memoryUsage.rss();
-  const start = performance.now();
-  await run();
-  const seconds = (performance.now() - start) / 1000;
-  const mibPerS = bytes / MiB / seconds;
-  const rssMiB = (peakRssBytes / MiB).toFixed(0);
-  overallPeakRssBytes = Math.max(overallPeakRssBytes, peakRssBytes);
-  console.log(
-    `${what.padEnd(40)} ${mibPerS.toFixed(0).padStart(6)} MiB/s  (${seconds.toFixed(2)} s, peak RSS ${rssMiB} MiB)`,
-  );
-  return mibPerS;
 }
 
 async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>) {
@@ -64,7 +82,7 @@ async function pool(count: number, concurrency: number, task: (i: number) => Pro
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-async function benchJfs(dir: string, objects: ObjectStore) {
+async function benchJfs(dir: string, objects: ObjectStore, sizeBytes: number): Promise<Run> {
   const meta = await openMeta(`sqlite3://${dir}/meta.db`);
   const format = {
     name: "bench",
@@ -80,74 +98,70 @@ async function benchJfs(dir: string, objects: ObjectStore) {
     createdAt: new Date().toISOString(),
   };
   await meta.format(format, false);
-  const { inode } = await meta.mknod(
-    ROOT_CREDENTIALS,
-    1,
-    Buffer.from("f"),
-    FileType.File,
-    0o644,
-    0,
-    0,
-  );
+  const newFile = async (name: string) =>
+    (await meta.mknod(ROOT_CREDENTIALS, 1, Buffer.from(name), FileType.File, 0o644, 0, 0)).inode;
   const base: FileDataOptions = { ...defaultFileDataOptions(), cacheDir: `${dir}/cache` };
   const open = (o: Partial<FileDataOptions>) =>
     new ChunkFileData({ meta, store: objects, format, options: { ...base, ...o } });
   const mibs = sizeBytes / MiB;
-
-  let data = open({});
-  const write = await timed("jfs write (buffer + upload + commit)", sizeBytes, async () => {
-    for (let i = 0; i < mibs; i++) await data.write(inode, i * IO_BYTES, payload(i));
-    await data.flush(inode);
-  });
-  await data.close();
-  // The write-through copies into the disk cache share the disk with the object store here.
-  const { inode: inode2 } = await meta.mknod(
-    ROOT_CREDENTIALS,
-    1,
-    Buffer.from("g"),
-    FileType.File,
-    0o644,
-    0,
-    0,
-  );
-  data = open({ cacheDir: "memory" });
-  const writeNoCache = await timed("jfs write, no disk cache", sizeBytes, async () => {
-    for (let i = 0; i < mibs; i++) await data.write(inode2, i * IO_BYTES, payload(i));
-    await data.flush(inode2);
-  });
-  await data.close();
-
-  const readAll = async (fd: ChunkFileData, count: number): Promise<void> => {
+  const writeAll = async (fd: ChunkFileData, ino: number): Promise<void> => {
+    for (let i = 0; i < mibs; i++) await fd.write(ino, i * IO_BYTES, payload(i));
+    await fd.flush(ino);
+  };
+  const readAll = async (fd: ChunkFileData, ino: number, count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
-      const got = await fd.read(inode, i * IO_BYTES, IO_BYTES, sizeBytes);
-      if (got.length !== IO_BYTES || got.readUInt32LE(0) !== i)
+      const got = await fd.read(ino, i * IO_BYTES, IO_BYTES, sizeBytes);
+      if (got.length !== IO_BYTES || got.readUInt32LE(0) !== i) {
         throw new Error(`bad data at MiB ${i}`);
+      }
     }
   };
+
+  const run: Run = {};
+  const file = await newFile("f");
+  let data = open({});
+  run.write = await timed("write", sizeBytes, () => writeAll(data, file));
+  await data.close(); // also waits for the write-through copies into the disk cache
+  const other = await newFile("g");
   data = open({ cacheDir: "memory" });
-  const readCold = await timed("jfs read, cold (object store)", sizeBytes, () =>
-    readAll(data, mibs),
-  );
-  await data.close();
-  data = open({});
-  const readDisk = await timed("jfs read, disk cache (write-through)", sizeBytes, () =>
-    readAll(data, mibs),
-  );
-  const disk = data.stats().disk;
-  console.log(`  disk cache: ${disk?.blocks} blocks, ${disk?.hits} hits, ${disk?.misses} misses`);
+  run.writeNoCache = await timed("write, no disk cache", sizeBytes, () => writeAll(data, other));
   await data.close();
 
-  const hotMibs = Math.min(mibs, 128);
   data = open({ cacheDir: "memory" });
-  await readAll(data, hotMibs);
-  await data.chunks.settle(); // readahead beyond the range is done
-  const readHot = await timed("jfs read, memory-hot", hotMibs * MiB, () => readAll(data, hotMibs));
+  run.readCold = await timed("cold read", sizeBytes, () => readAll(data, file, mibs));
+  await data.close();
+  // The write-through copies are best effort (skipped while the cache disk lags): read passes
+  // cache the rest, then a fresh instance (empty memory cache) reads from the disk cache.
+  for (let pass = 0; pass < 3; pass++) {
+    data = open({});
+    await readAll(data, file, mibs);
+    await data.close();
+    if (data.stats().downloads === 0) break;
+  }
+  data = open({});
+  run.readDisk = await timed("disk-cache read", sizeBytes, () => readAll(data, file, mibs));
+  const { disk, memHits, downloads } = data.stats();
+  console.error(
+    `  disk cache: ${disk?.blocks} blocks, ${disk?.hits} hits, ${disk?.misses} misses, ` +
+      `${disk?.corrupt} corrupt; memory cache hits ${memHits}, downloads ${downloads}`,
+  );
+  await data.close();
+
+  // A working set of a quarter of the memory cache, read once to load it, then timed re-reads.
+  const hotMibs = Math.min(mibs, MEM_CACHE_BYTES_DEFAULT / MiB / 4);
+  const passes = Math.ceil(1024 / hotMibs);
+  data = open({ cacheDir: "memory" });
+  await readAll(data, file, hotMibs);
+  await data.chunks.settle(); // readahead beyond the set is done
+  run.readHot = await timed("memory-hot", passes * hotMibs * MiB, async () => {
+    for (let pass = 0; pass < passes; pass++) await readAll(data, file, hotMibs);
+  });
   await data.close();
   await meta.close();
-  return { write, writeNoCache, readCold, readDisk, readHot };
+  return run;
 }
 
-async function benchRaw(objects: ObjectStore) {
+async function benchRaw(objects: ObjectStore, sizeBytes: number): Promise<Run> {
   const blockBytes = blockSizeKiB * 1024;
   const count = Math.ceil(sizeBytes / blockBytes);
   const block = Buffer.alloc(blockBytes);
@@ -163,45 +177,181 @@ async function benchRaw(objects: ObjectStore) {
   return { put, get };
 }
 
-async function benchLocal(dir: string) {
+async function benchLocal(dir: string, sizeBytes: number): Promise<Run> {
   const path = join(dir, "local.bin");
   const mibs = sizeBytes / MiB;
-  const write = await timed("local file write", sizeBytes, async () => {
+  const write = await timed("local write", sizeBytes, async () => {
     const fh = await open(path, "w");
     for (let i = 0; i < mibs; i++) await fh.write(payload(i), 0, IO_BYTES, i * IO_BYTES);
     await fh.close();
   });
-  const read = await timed("local file read", sizeBytes, async () => {
+  const read = await timed("local read", sizeBytes, async () => {
     const fh = await open(path, "r");
     const buf = Buffer.allocUnsafe(IO_BYTES);
     for (let i = 0; i < mibs; i++) await fh.read(buf, 0, IO_BYTES, i * IO_BYTES);
     await fh.close();
   });
   await rm(path);
-  return { write, read };
+  return { localWrite: write, localRead: read };
 }
 
-const dir = await mkdtemp(join(tmpdir(), "jfs-bench-"));
-try {
-  console.log(
-    `file of ${sizeBytes / MiB} MiB, ${blockSizeKiB} KiB blocks, I/O of 1 MiB, in ${dir}`,
-  );
-  const objects = new PrefixedObjectStore(new FileObjectStore(`${dir}/data`), "bench/");
-  await objects.create();
-  const jfs = await benchJfs(dir, objects);
-  const raw = await benchRaw(objects);
-  const local = await benchLocal(dir);
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  console.log("");
-  console.log(`jfs write / raw PUT        ${ratio(jfs.write, raw.put)}`);
-  console.log(`jfs write (no disk cache) / raw PUT ${ratio(jfs.writeNoCache, raw.put)}`);
-  console.log(`jfs write / local write    ${ratio(jfs.write, local.write)}`);
-  console.log(`jfs cold read / raw GET    ${ratio(jfs.readCold, raw.get)}`);
-  console.log(`jfs cold read / local read ${ratio(jfs.readCold, local.read)}`);
-  console.log(`jfs disk-cache read / local read ${ratio(jfs.readDisk, local.read)}`);
-  console.log(`jfs hot read / local read  ${ratio(jfs.readHot, local.read)}`);
-  console.log(`peak RSS                   ${(overallPeakRssBytes / MiB).toFixed(0)} MiB`);
-} finally {
-  clearInterval(rssTimer);
-  await rm(dir, { recursive: true, force: true });
+async function oneRun(sizeBytes: number): Promise<Run> {
+  const rssTimer = setInterval(() => {
+    peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
+  }, 20);
+  const dir = await mkdtemp(join(tmpdir(), "jfs-bench-"));
+  try {
+    const objects = new PrefixedObjectStore(new FileObjectStore(`${dir}/data`), "bench/");
+    await objects.create();
+    const jfs = await benchJfs(dir, objects, sizeBytes);
+    const raw = await benchRaw(objects, sizeBytes);
+    const local = await benchLocal(dir, sizeBytes);
+    return { ...jfs, ...raw, ...local };
+  } finally {
+    clearInterval(rssTimer);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- the report (parent process) ----
+
+interface Row {
+  phase: string;
+  value: (r: Run) => number;
+  baseline: string;
+  baselineValue: (r: Run) => number;
+  /** Ratio value / baseline that meets the target (or, for RSS, a bound not to reach). */
+  target: number;
+  unit: "MiB/s" | "MiB";
+}
+
+const JFS_PHASES = ["write", "writeNoCache", "readCold", "readDisk", "readHot"];
+const peakRss = (r: Run) => Math.max(...JFS_PHASES.map((p) => r[p]!.peakRssMiB));
+
+const ROWS: Row[] = [
+  {
+    phase: "sequential write (defaults: write-through disk cache)",
+    value: (r) => r.write!.mibPerS,
+    baseline: `raw PUT x${MAX_UPLOADS_DEFAULT}`,
+    baselineValue: (r) => r.put!.mibPerS,
+    target: 0.9,
+    unit: "MiB/s",
+  },
+  {
+    phase: "sequential write, no disk cache",
+    value: (r) => r.writeNoCache!.mibPerS,
+    baseline: `raw PUT x${MAX_UPLOADS_DEFAULT}`,
+    baselineValue: (r) => r.put!.mibPerS,
+    target: 0.9,
+    unit: "MiB/s",
+  },
+  {
+    phase: "cold sequential read (object store)",
+    value: (r) => r.readCold!.mibPerS,
+    baseline: `raw GET x${DOWNLOADS_MAX}`,
+    baselineValue: (r) => r.get!.mibPerS,
+    target: 0.9,
+    unit: "MiB/s",
+  },
+  {
+    phase: "disk-cache-hot sequential read",
+    value: (r) => r.readDisk!.mibPerS,
+    baseline: "local file read (page cache)",
+    baselineValue: (r) => r.localRead!.mibPerS,
+    target: 0.8,
+    unit: "MiB/s",
+  },
+  {
+    phase: "memory-hot read",
+    value: (r) => r.readHot!.mibPerS,
+    baseline: "1 GiB/s",
+    baselineValue: () => HOT_TARGET_MIBS,
+    target: 1,
+    unit: "MiB/s",
+  },
+  {
+    phase: "peak RSS of the jfs phases",
+    value: peakRss,
+    baseline: `${RSS_LIMIT_MIB} MiB`,
+    baselineValue: () => RSS_LIMIT_MIB,
+    target: 1,
+    unit: "MiB",
+  },
+];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function table(sizeMiB: number, runs: Run[]): string {
+  const lines = [
+    `**${sizeMiB} MiB file**, ${runs.length} runs (median; ratio range in brackets)`,
+    "",
+    "| phase | jfs | baseline | baseline value | ratio | target | met? |",
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const row of ROWS) {
+    const ratios = runs.map((r) => row.value(r) / row.baselineValue(r));
+    const ratio = median(ratios);
+    const isRss = row.unit === "MiB";
+    const met = isRss ? ratio < row.target : ratio >= row.target;
+    const range = `[${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`;
+    const target = isRss
+      ? `< ${row.baseline}`
+      : row.baseline === "1 GiB/s"
+        ? ">= 1 GiB/s"
+        : `>= ${row.target}x`;
+    lines.push(
+      `| ${row.phase} | ${median(runs.map(row.value)).toFixed(0)} ${row.unit} | ${row.baseline} | ` +
+        `${median(runs.map(row.baselineValue)).toFixed(0)} ${row.unit} | ${ratio.toFixed(2)}x ${range} | ` +
+        `${target} | ${met ? "yes" : "**no**"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+if (flag("--child") !== undefined) {
+  const run = await oneRun(Number(flag("--child")) * MiB);
+  console.log(JSON.stringify(run));
+} else {
+  const sizes = (flag("--sizes") ?? "1024").split(",").map(Number);
+  const runCount = Number(flag("--runs") ?? 3);
+  const writeTo = flag("--write");
+  const sections: string[] = [];
+  for (const sizeMiB of sizes) {
+    const runs: Run[] = [];
+    for (let i = 0; i < runCount; i++) {
+      console.error(`--- ${sizeMiB} MiB, run ${i + 1} of ${runCount}`);
+      const child = Bun.spawnSync(
+        [
+          process.execPath,
+          import.meta.path,
+          "--child",
+          String(sizeMiB),
+          "--block-kib",
+          String(blockSizeKiB),
+        ],
+        { stderr: "inherit" },
+      );
+      if (child.exitCode !== 0) throw new Error(`run failed with exit code ${child.exitCode}`);
+      const lines = child.stdout.toString().trim().split("\n");
+      runs.push(JSON.parse(lines[lines.length - 1]!) as Run);
+    }
+    sections.push(table(sizeMiB, runs));
+  }
+  const body = sections.join("\n\n");
+  console.log(`\n${body}`);
+  if (writeTo !== undefined) {
+    const command = `bun bench/data.ts --sizes ${sizes.join(",")} --runs ${runCount} --write ${writeTo}`;
+    const intro =
+      `Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}, ` +
+      `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}; ${blockSizeKiB} KiB blocks, ` +
+      "1 MiB I/O, SQLite meta + FileObjectStore in /tmp, default options).";
+    const notesPath = flag("--notes"); // a hand-written "what limits it" paragraph, kept verbatim
+    const notes = notesPath === undefined ? "" : await Bun.file(notesPath).text();
+    writeSection(writeTo, "Data path", `${intro}\n\n${body}\n\n${notes}`);
+    console.log(`written to ${writeTo}`);
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * Reading committed chunk content: resolve the slice list into segments, then fetch every data
- * segment in parallel straight into the caller's buffer (holes stay zero).
+ * segment in parallel straight into the caller's buffer, and zero the holes.
  */
 import { assert } from "../assert.ts";
 import type { Slice } from "../meta/interface.ts";
@@ -10,7 +10,7 @@ import type { ChunkStore } from "./store.ts";
 
 /**
  * Fills target[targetOffset, targetOffset + (end - start)) with chunk bytes [start, end) as
- * `slices` describe them. The target must be zeroed where holes are to read as zeros.
+ * `slices` describe them (the target may hold anything before).
  */
 export async function readChunkRange(
   store: ChunkStore,
@@ -23,8 +23,11 @@ export async function readChunkRange(
   assert(targetOffset + (end - start) <= target.length, "chunk read target too small");
   const reads: Promise<void>[] = [];
   for (const seg of resolveSlices(slices, start, end)) {
-    if (seg.id === 0) continue;
     const at = targetOffset + (seg.pos - start);
+    if (seg.id === 0) {
+      target.fill(0, at, at + seg.len);
+      continue;
+    }
     reads.push(store.readSlice(seg.id, seg.size, seg.off, seg.len, target, at));
   }
   await Promise.all(reads);

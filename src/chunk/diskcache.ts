@@ -8,14 +8,18 @@
  * `freeSpaceRatio` of the disk, the cache shrinks until it is back above (JuiceFS's
  * --free-space-ratio). Eviction is least recently used; after a restart the order is rebuilt
  * from the files' access / modification times.
+ *
+ * Reads go through open files (openfiles.ts): one pread of the wanted range straight into the
+ * caller's buffer, checked by the crcs of the segments it covers.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
 import { DISK_CACHE_FREE_CHECK_MS } from "../limits.ts";
-import { CACHE_TRAILER_BYTES, cacheFileTrailer, decodeCacheFile } from "./cachefile.ts";
+import { cacheFileTrailer, cacheTrailerBytes } from "./cachefile.ts";
 import { parseBlockKey } from "./keys.ts";
+import { OpenCacheFiles } from "./openfiles.ts";
 
 export interface DiskCacheOptions {
   /** This volume's cache directory (already including its UUID). */
@@ -43,6 +47,8 @@ export class DiskCache {
   readonly #raw: string;
   readonly #tmp: string;
   readonly #ready: Promise<void>;
+  #isReady = false;
+  readonly #files = new OpenCacheFiles();
   readonly #stats = { hits: 0, misses: 0, corrupt: 0 };
 
   constructor(private readonly options: DiskCacheOptions) {
@@ -51,12 +57,19 @@ export class DiskCache {
     this.#raw = `${options.dir}/raw`;
     this.#tmp = `${options.dir}/tmp`;
     this.#limitBytes = options.capacityBytes;
-    this.#ready = this.#load();
+    this.#ready = this.#load().finally(() => {
+      this.#isReady = true;
+    });
   }
 
   /** Resolves once the index is rebuilt; failures to scan leave an empty, working cache. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /** The index is rebuilt: has() answers for what is on disk. */
+  get isReady(): boolean {
+    return this.#isReady;
   }
 
   stats(): DiskCacheStats {
@@ -69,34 +82,64 @@ export class DiskCache {
 
   /** The block, verified, or undefined on a miss; a corrupt file is removed and reported. */
   async get(key: string, bytes: number): Promise<Buffer | undefined> {
-    await this.#ready;
+    const block = Buffer.allocUnsafe(bytes);
+    return (await this.read(key, bytes, 0, bytes, block, 0)) ? block : undefined;
+  }
+
+  /**
+   * Copies [offset, offset + len) of the `bytes`-long block `key` into `target` at
+   * `targetOffset`, verified; false on a miss. A corrupt file is removed and reported, and
+   * whatever it left in `target` must be overwritten by the caller.
+   */
+  async read(
+    key: string,
+    bytes: number,
+    offset: number,
+    len: number,
+    target: Buffer,
+    targetOffset: number,
+  ): Promise<boolean> {
+    if (!this.#isReady) await this.#ready;
     if (!this.#index.has(key)) {
       this.#stats.misses++;
-      return undefined;
+      return false;
     }
-    let file: Buffer;
-    try {
-      file = await readFile(`${this.#raw}/${key}`);
-    } catch {
+    const file = await this.#files.acquire(key, `${this.#raw}/${key}`, bytes);
+    let intact = false;
+    if (typeof file !== "string") {
+      try {
+        intact = await file.readInto(offset, len, target, targetOffset);
+      } finally {
+        this.#files.release(file);
+      }
+    }
+    if (intact) {
+      this.#touch(key);
+      this.#stats.hits++;
+      return true;
+    }
+    if (file === "missing") {
       this.#forget(key); // removed behind our back
-      this.#stats.misses++;
-      return undefined;
-    }
-    const block = decodeCacheFile(file, bytes);
-    if (block === undefined) {
+    } else {
       this.#stats.corrupt++;
       await this.delete(key);
-      return undefined;
     }
-    this.#touch(key);
-    this.#stats.hits++;
-    return block;
+    this.#stats.misses++;
+    return false;
+  }
+
+  /** Opens the file of a block about to be read (readahead), so the read is just a pread. */
+  preopen(key: string, bytes: number): void {
+    if (!this.#isReady || !this.#index.has(key)) return;
+    void this.#files.acquire(key, `${this.#raw}/${key}`, bytes).then((file) => {
+      if (typeof file !== "string") this.#files.release(file);
+    });
   }
 
   /** Stores a block; a full disk or any I/O error just leaves it uncached. */
   async put(key: string, block: Uint8Array): Promise<void> {
     await this.#ready;
-    const fileBytes = block.length + CACHE_TRAILER_BYTES;
+    const fileBytes = block.length + cacheTrailerBytes(block.length);
     if (this.#index.has(key)) {
       this.#touch(key);
       return;
@@ -132,7 +175,13 @@ export class DiskCache {
     this.#index.set(key, bytes);
   }
 
+  /** Closes open cache files (reads in flight finish first). */
+  close(): void {
+    this.#files.closeAll();
+  }
+
   #forget(key: string): void {
+    this.#files.forget(key);
     const bytes = this.#index.get(key);
     if (bytes === undefined) return;
     this.#index.delete(key);
@@ -145,6 +194,7 @@ export class DiskCache {
     for (const [key, bytes] of this.#index) {
       if (this.#usedBytes <= this.#limitBytes) break;
       victims.push(key);
+      this.#files.forget(key);
       this.#index.delete(key);
       this.#usedBytes -= bytes;
     }
@@ -224,7 +274,7 @@ async function scanBlocks(raw: string): Promise<FoundBlock[]> {
       if (!entry.isFile() || ref === undefined) continue;
       const info = await stat(`${raw}/${key}`).catch(() => undefined);
       if (info === undefined) continue;
-      if (info.size !== ref.bytes + CACHE_TRAILER_BYTES) {
+      if (info.size !== ref.bytes + cacheTrailerBytes(ref.bytes)) {
         await unlink(`${raw}/${key}`).catch(() => undefined); // torn or foreign: drop it now
         continue;
       }

@@ -1,14 +1,30 @@
 /**
  * Recently read blocks in memory, least recently used evicted first, bounded in bytes. A Map
  * keeps insertion order, so "touch" is delete + set and the oldest entry is the first key.
+ *
+ * The cache is one owner of each block it holds (see buffers.ts): it retains a block when it
+ * keeps it and releases it when the block leaves, so an evicted block's memory goes back at once
+ * unless someone else (a disk cache write) still reads it. Blocks being loaded into it reserve
+ * their room first, so blocks held and blocks on their way stay within the capacity together.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+
+export interface BufferOwners {
+  retain(buffer: Buffer): void;
+  release(buffer: Buffer): void;
+}
+
+const UNOWNED: BufferOwners = { retain: () => undefined, release: () => undefined };
 
 export class MemCache {
   readonly #blocks = new Map<string, Buffer>();
   #usedBytes = 0;
+  #reservedBytes = 0;
 
-  constructor(readonly capacityBytes: number) {
+  constructor(
+    readonly capacityBytes: number,
+    private readonly owners: BufferOwners = UNOWNED,
+  ) {
     assertSafeUint(capacityBytes, "memory cache capacity");
   }
 
@@ -20,6 +36,7 @@ export class MemCache {
     return this.#blocks.size;
   }
 
+  /** The block, now the most recently used. Copy from it before the next await. */
   get(key: string): Buffer | undefined {
     const block = this.#blocks.get(key);
     if (block === undefined) return undefined;
@@ -32,16 +49,41 @@ export class MemCache {
     return this.#blocks.has(key);
   }
 
-  /** Blocks larger than a quarter of the cache are not kept: one would flush everything else. */
-  put(key: string, block: Buffer): void {
-    if (block.length * 4 > this.capacityBytes) return;
+  /** Whether a block of `bytes` is ever kept (larger than a quarter would flush the rest). */
+  fits(bytes: number): boolean {
+    return bytes * 4 <= this.capacityBytes;
+  }
+
+  /** Makes room for a block of `bytes` on its way (evicting); give it back with unreserve(). */
+  reserve(bytes: number): void {
+    assert(this.fits(bytes), "reserving room for a block the cache would not keep");
+    this.#reservedBytes += bytes;
+    this.#evict();
+  }
+
+  unreserve(bytes: number): void {
+    assert(bytes <= this.#reservedBytes, "memory cache reservations");
+    this.#reservedBytes -= bytes;
+  }
+
+  /** Keeps `block` (one more owner of it); false when it does not fit() and is not kept. */
+  put(key: string, block: Buffer): boolean {
+    if (!this.fits(block.length)) return false;
+    this.owners.retain(block); // first: `key` may already hold this very block
     this.delete(key);
     this.#blocks.set(key, block);
     this.#usedBytes += block.length;
+    this.#evict();
+    return true;
+  }
+
+  /** Least recently used first, until blocks and reservations fit. */
+  #evict(): void {
     for (const [oldKey, old] of this.#blocks) {
-      if (this.#usedBytes <= this.capacityBytes) break;
+      if (this.#usedBytes + this.#reservedBytes <= this.capacityBytes) break;
       this.#blocks.delete(oldKey);
       this.#usedBytes -= old.length;
+      this.owners.release(old);
     }
     assert(this.#usedBytes <= this.capacityBytes, "memory cache over capacity");
   }
@@ -52,10 +94,13 @@ export class MemCache {
     this.#blocks.delete(key);
     this.#usedBytes -= old.length;
     assert(this.#usedBytes >= 0, "memory cache accounting");
+    this.owners.release(old);
   }
 
   clear(): void {
+    const blocks = [...this.#blocks.values()];
     this.#blocks.clear();
     this.#usedBytes = 0;
+    for (const block of blocks) this.owners.release(block);
   }
 }

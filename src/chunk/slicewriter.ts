@@ -4,16 +4,21 @@
  * never has gaps. A block is sealed (and its upload started) as soon as it is full; sealed
  * blocks are read-only, which is why writes must not start below `sealedBytes`.
  *
- * Memory is held in WRITE_PAGE_BYTES pages, charged to the write budget by the caller (write()
- * says how many bytes it allocated) and given back here as each block is stored.
+ * Memory is held in WRITE_PAGE_BYTES pages, or, for a block written as a stream (its first write
+ * starts at its first byte and is at least WRITE_WHOLE_BLOCK_FIRST_BYTES_MIN long), in one
+ * block-sized buffer that is uploaded as it is. The caller charges it to the write budget first
+ * (allocationBytes() says how much a write will allocate, write() what it did); it is given back
+ * here as each block is stored.
  */
 import { assert, assertSafeUint } from "../assert.ts";
-import { WRITE_PAGE_BYTES } from "../limits.ts";
+import { WRITE_PAGE_BYTES, WRITE_WHOLE_BLOCK_FIRST_BYTES_MIN } from "../limits.ts";
 import type { BlockRef } from "./keys.ts";
 
 /** What a slice writer needs from the chunk store. */
 export interface BlockSink {
   readonly blockSizeBytes: number;
+  /** Streaming writes may use block-sized buffers (false when blocks are large for the budget). */
+  readonly wholeBlockBuffers: boolean;
   /**
    * Stores one block (retrying inside); rejects if it finally cannot. `data` is called once an
    * upload slot is free, so blocks queued for a slot stay in their pages without a second copy.
@@ -22,18 +27,22 @@ export interface BlockSink {
   deleteBlock(ref: BlockRef): Promise<void>;
   /** Buffers for pages and whole blocks, reused when possible (they churn at the write rate). */
   allocBuffer(bytes: number): Buffer;
-  /** Buffers from allocBuffer that nothing references any more. */
-  recycleBuffers(buffers: readonly Buffer[]): void;
-  /** Gives written-buffer bytes back to the write budget. */
-  releaseBuffer(bytes: number): void;
+  /**
+   * Buffers from allocBuffer this writer no longer references, and `budgetBytes` of the write
+   * budget they held (given back once nothing else reads them).
+   */
+  freeBuffers(buffers: readonly Buffer[], budgetBytes: number): void;
 }
 
 type BlockState = "open" | "uploading" | "stored" | "failed";
 
 interface BlockBuf {
-  /** Where bytes go while the block is open. */
+  /** Where bytes go while the block is open, unless it has a whole-block buffer. */
   pages: Array<Buffer | undefined>;
-  /** The whole block, contiguous, from its first upload attempt until it is stored. */
+  /**
+   * The whole block, contiguous: from its first write if it is written as a stream (then
+   * blockSizeBytes long until sealed), else from its first upload attempt; until it is stored.
+   */
   data: Buffer | undefined;
   /** Budget bytes this block holds (its pages, then the same amount as `data`). */
   heldBytes: number;
@@ -88,18 +97,17 @@ export class SliceWriter {
     );
   }
 
-  /** Page bytes a write of [offset, offset + len) would newly allocate; for budgeting. */
-  pagesNeededBytes(offset: number, len: number): number {
-    let bytes = 0;
-    const first = Math.floor(offset / WRITE_PAGE_BYTES);
-    const last = Math.floor((offset + len - 1) / WRITE_PAGE_BYTES);
-    for (let page = first; page <= last; page++) {
-      if (this.#page(page * WRITE_PAGE_BYTES) === undefined) bytes += WRITE_PAGE_BYTES;
-    }
-    return bytes;
+  /** Buffer bytes a write of [offset, offset + len) would newly allocate; for budgeting. */
+  allocationBytes(offset: number, len: number): number {
+    return allocationBytes(this.sink, offset, len, (index) => this.#blocks[index]);
   }
 
-  /** Copies `data` at `offset`; returns the page bytes it allocated. Seals blocks that filled. */
+  /** What allocationBytes() says for the first write of a new slice. */
+  static firstAllocationBytes(sink: BlockSink, len: number): number {
+    return allocationBytes(sink, 0, len, () => undefined);
+  }
+
+  /** Copies `data` at `offset`; returns the buffer bytes it allocated. Seals blocks that filled. */
   write(offset: number, data: Uint8Array): number {
     assert(data.length > 0, "empty write");
     assert(this.canWrite(offset, data.length), `slice ${this.id} cannot take a write at ${offset}`);
@@ -109,7 +117,30 @@ export class SliceWriter {
       const block = this.#block(Math.floor(at / this.#blockBytes));
       assert(block.state === "open", "writes go to open blocks only");
       const inBlock = at % this.#blockBytes;
-      const pageIndex = Math.floor(inBlock / WRITE_PAGE_BYTES);
+      const n = Math.min(this.#blockBytes - inBlock, data.length - done);
+      const part = data.subarray(done, done + n);
+      if (block.data === undefined && wantsWholeBuffer(this.sink, block, inBlock, n)) {
+        block.data = this.sink.allocBuffer(this.#blockBytes);
+        block.heldBytes += this.#blockBytes;
+        allocated += this.#blockBytes;
+      }
+      if (block.data === undefined) allocated += this.#writePages(block, inBlock, part);
+      else block.data.set(part, inBlock);
+      done += n;
+    }
+    this.#lengthBytes = Math.max(this.#lengthBytes, offset + data.length);
+    while ((this.#sealedBlocks + 1) * this.#blockBytes <= this.#lengthBytes) {
+      this.#seal(this.#sealedBlocks, this.#blockBytes);
+    }
+    return allocated;
+  }
+
+  /** Copies `part` into the block's pages from `inBlock` on; returns the page bytes allocated. */
+  #writePages(block: BlockBuf, inBlock: number, part: Uint8Array): number {
+    let allocated = 0;
+    for (let done = 0; done < part.length; ) {
+      const at = inBlock + done;
+      const pageIndex = Math.floor(at / WRITE_PAGE_BYTES);
       let page = block.pages[pageIndex];
       if (page === undefined) {
         page = this.sink.allocBuffer(WRITE_PAGE_BYTES);
@@ -117,14 +148,10 @@ export class SliceWriter {
         block.heldBytes += WRITE_PAGE_BYTES;
         allocated += WRITE_PAGE_BYTES;
       }
-      const inPage = inBlock % WRITE_PAGE_BYTES;
-      const n = Math.min(WRITE_PAGE_BYTES - inPage, data.length - done);
-      page.set(data.subarray(done, done + n), inPage);
+      const inPage = at % WRITE_PAGE_BYTES;
+      const n = Math.min(WRITE_PAGE_BYTES - inPage, part.length - done);
+      page.set(part.subarray(done, done + n), inPage);
       done += n;
-    }
-    this.#lengthBytes = Math.max(this.#lengthBytes, offset + data.length);
-    while ((this.#sealedBlocks + 1) * this.#blockBytes <= this.#lengthBytes) {
-      this.#seal(this.#sealedBlocks, this.#blockBytes);
     }
     return allocated;
   }
@@ -190,23 +217,8 @@ export class SliceWriter {
   }
 
   #block(index: number): BlockBuf {
-    for (let i = this.#blocks.length; i <= index; i++) {
-      this.#blocks.push({
-        pages: [],
-        data: undefined,
-        heldBytes: 0,
-        state: "open",
-        bytes: 0,
-        upload: undefined,
-        error: undefined,
-      });
-    }
+    for (let i = this.#blocks.length; i <= index; i++) this.#blocks.push(newBlockBuf());
     return this.#blocks[index]!;
-  }
-
-  #page(offset: number): Buffer | undefined {
-    const block = this.#blocks[Math.floor(offset / this.#blockBytes)];
-    return block?.pages[Math.floor((offset % this.#blockBytes) / WRITE_PAGE_BYTES)];
   }
 
   #seal(index: number, bytes: number): void {
@@ -243,12 +255,19 @@ export class SliceWriter {
     if (block.data === undefined) {
       block.data = this.#copyOut(block, 0, block.bytes, this.sink.allocBuffer(block.bytes));
       this.#dropPages(block);
+    } else if (block.data.length !== block.bytes) {
+      // A whole-block buffer of a short last block: the upload needs exactly its bytes, in a
+      // buffer of its own (the store tracks buffers, not views, while it reads them).
+      const whole = block.data;
+      block.data = this.sink.allocBuffer(block.bytes);
+      block.data.set(whole.subarray(0, block.bytes));
+      this.sink.freeBuffers([whole], 0);
     }
     assert(block.data.length === block.bytes, "a sealed block holds its bytes");
     return block.data;
   }
 
-  /** A copy of bytes held in a block's pages. */
+  /** A copy of bytes held in a block's pages (not in a whole-block buffer). */
   #copyOut(
     block: BlockBuf,
     offset: number,
@@ -273,16 +292,66 @@ export class SliceWriter {
    * store is done with `data` once putBlock settles), so they may be reused.
    */
   #dropPages(block: BlockBuf): void {
-    this.sink.recycleBuffers(block.pages.filter((p) => p !== undefined));
+    this.sink.freeBuffers(
+      block.pages.filter((p) => p !== undefined),
+      0,
+    );
     block.pages = [];
   }
 
   #free(block: BlockBuf): void {
-    const held = block.heldBytes;
-    this.#dropPages(block);
-    if (block.data !== undefined) this.sink.recycleBuffers([block.data]);
+    const buffers = block.pages.filter((p) => p !== undefined);
+    if (block.data !== undefined) buffers.push(block.data);
+    this.sink.freeBuffers(buffers, block.heldBytes);
+    block.pages = [];
     block.data = undefined;
     block.heldBytes = 0;
-    if (held > 0) this.sink.releaseBuffer(held);
   }
+}
+
+function newBlockBuf(): BlockBuf {
+  return {
+    pages: [],
+    data: undefined,
+    heldBytes: 0,
+    state: "open",
+    bytes: 0,
+    upload: undefined,
+    error: undefined,
+  };
+}
+
+/** Does a block's first write, of `len` bytes at `inBlock`, make it a whole-block buffer? */
+function wantsWholeBuffer(sink: BlockSink, block: BlockBuf, inBlock: number, len: number): boolean {
+  if (!sink.wholeBlockBuffers || block.data !== undefined || block.pages.length > 0) return false;
+  return inBlock === 0 && len >= Math.min(WRITE_WHOLE_BLOCK_FIRST_BYTES_MIN, sink.blockSizeBytes);
+}
+
+/** What write() of [offset, offset + len) allocates, given the blocks it would find. */
+function allocationBytes(
+  sink: BlockSink,
+  offset: number,
+  len: number,
+  blockAt: (index: number) => BlockBuf | undefined,
+): number {
+  const blockBytes = sink.blockSizeBytes;
+  const fresh = newBlockBuf();
+  let bytes = 0;
+  for (let done = 0; done < len; ) {
+    const at = offset + done;
+    const block = blockAt(Math.floor(at / blockBytes)) ?? fresh;
+    const inBlock = at % blockBytes;
+    const n = Math.min(blockBytes - inBlock, len - done);
+    if (wantsWholeBuffer(sink, block, inBlock, n)) {
+      bytes += blockBytes;
+    } else if (block.data === undefined) {
+      const first = Math.floor(inBlock / WRITE_PAGE_BYTES);
+      const last = Math.floor((inBlock + n - 1) / WRITE_PAGE_BYTES);
+      for (let page = first; page <= last; page++) {
+        if (block.pages[page] === undefined) bytes += WRITE_PAGE_BYTES;
+      }
+    }
+    done += n;
+  }
+  return bytes;
 }

@@ -1,26 +1,30 @@
 /**
  * The chunk store: slices as blocks in the object store, with the caches in front (JuiceFS's
- * cachedStore). Nothing above this file knows an object key.
- *
- * Reading a block goes memory cache -> disk cache -> object store; concurrent readers of one
- * block share one load. With `prefetch` > 0 (or compression, where ranges are impossible) a read
- * of part of a block loads the whole block, so the next small read nearby is a cache hit;
- * without it a small read is a ranged GET that bypasses the caches.
+ * cachedStore). Nothing above this file knows an object key. Reads go through the memory cache,
+ * the disk cache and shared whole-block loads (blockread.ts).
  *
  * Writing a block is an upload bounded by `maxUploads`, then a write-through copy into the disk
  * cache (best effort: skipped while DISK_CACHE_PENDING_BYTES_MAX bytes are already queued, so
  * a slow cache disk never holds up uploads or memory).
+ *
+ * Memory: write pages and blocks come from a BufferPool, read blocks are adopted by it, and
+ * each buffer is given back the moment its last owner (slice writer, memory cache, disk cache
+ * write, load) is done (see buffers.ts). The write budget counts every write buffer until it is
+ * free, disk cache writes included, and free buffers kept for reuse (at most
+ * WRITE_POOL_BYTES_MAX) only fill what the budget leaves unused, so the write path holds about
+ * `bufferSizeBytes` at most.
  */
 import { assert, assertSafeUint } from "../assert.ts";
 import {
   BUFFER_SIZE_BYTES_MIN,
   DISK_CACHE_PENDING_BYTES_MAX,
-  DOWNLOADS_MAX,
   FLUSH_TICK_MS,
   WRITE_PAGE_BYTES,
   WRITE_POOL_BYTES_MAX,
 } from "../limits.ts";
 import type { ObjectStore } from "../object/interface.ts";
+import { BlockReader } from "./blockread.ts";
+import { BufferPool } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
 import { DiskCache, type DiskCacheStats } from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
@@ -48,30 +52,28 @@ export interface ChunkStoreStats {
   downloads: number;
   memHits: number;
   bufferUsedBytes: number;
+  /** Free write buffers kept for reuse (outside bufferUsedBytes, within the buffer's size). */
+  bufferPooledBytes: number;
   disk: DiskCacheStats | undefined;
 }
 
 export class ChunkStore implements BlockSink {
   readonly blockSizeBytes: number;
+  readonly wholeBlockBuffers: boolean;
   readonly codec: BlockCodec;
   readonly memCache: MemCache;
   readonly diskCache: DiskCache | undefined;
   readonly budget: ByteBudget;
+  readonly #pool: BufferPool;
   readonly #uploads: Semaphore;
-  readonly #downloads = new Semaphore(DOWNLOADS_MAX);
-  readonly #loading = new Map<string, Promise<Buffer>>();
-  /** Free write buffers by size (pages, full blocks), at most WRITE_POOL_BYTES_MAX in all. */
-  readonly #pools = new Map<number, Buffer[]>();
-  /** Buffers allocBuffer made: only those are recycled, never views of something else. */
-  readonly #poolable = new WeakSet<Buffer>();
-  readonly #inPool = new WeakSet<Buffer>();
+  readonly #reader: BlockReader;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
-  #pooledBytes = 0;
-  readonly #prefetchWholeBlocks: boolean;
   #diskPendingBytes = 0;
+  /** Budget bytes being given back while their buffers go to the pool. */
+  #releasingBytes = 0;
   readonly #diskPuts = new Set<Promise<void>>();
-  readonly #stats = { uploads: 0, downloads: 0, memHits: 0 };
+  #uploadCount = 0;
 
   constructor(
     readonly objects: ObjectStore,
@@ -85,12 +87,19 @@ export class ChunkStore implements BlockSink {
     assertSafeUint(options.prefetch, "prefetch");
     this.blockSizeBytes = options.blockSizeBytes;
     this.codec = blockCodec(options.compression);
-    this.memCache = new MemCache(options.memCacheBytes);
     this.budget = new ByteBudget(options.bufferSizeBytes, options.onBufferPressure, FLUSH_TICK_MS);
+    // Free buffers fill only what the write budget leaves unused (counting what is being given
+    // back right now), so writers woken by a release reuse the buffers it freed.
+    const budget = this.budget;
+    this.#pool = new BufferPool([WRITE_PAGE_BYTES, options.blockSizeBytes], () =>
+      Math.min(
+        WRITE_POOL_BYTES_MAX,
+        budget.capacityBytes - budget.usedBytes + this.#releasingBytes,
+      ),
+    );
+    this.wholeBlockBuffers = options.blockSizeBytes * 8 <= options.bufferSizeBytes;
+    this.memCache = new MemCache(options.memCacheBytes, this.#pool);
     this.#uploads = new Semaphore(options.maxUploads);
-    this.#pools.set(WRITE_PAGE_BYTES, []);
-    this.#pools.set(options.blockSizeBytes, []);
-    this.#prefetchWholeBlocks = options.prefetch > 0 || this.codec.wholeBlocksOnly;
     this.diskCache =
       options.diskCacheDir === undefined
         ? undefined
@@ -99,14 +108,30 @@ export class ChunkStore implements BlockSink {
             capacityBytes: options.cacheSizeBytes,
             freeSpaceRatio: options.freeSpaceRatio,
           });
+    this.#reader = new BlockReader({
+      objects,
+      codec: this.codec,
+      memCache: this.memCache,
+      diskCache: this.diskCache,
+      pool: this.#pool,
+      wholeBlocks: options.prefetch > 0 || this.codec.wholeBlocksOnly,
+      cacheOnDisk: (key, block) => this.#cacheOnDisk(key, block),
+    });
   }
 
   stats(): ChunkStoreStats {
     return {
-      ...this.#stats,
+      uploads: this.#uploadCount,
+      ...this.#reader.stats,
       bufferUsedBytes: this.budget.usedBytes,
+      bufferPooledBytes: this.#pool.pooledBytes,
       disk: this.diskCache?.stats(),
     };
+  }
+
+  /** How far ahead readers may load: half the memory cache, so readahead never evicts itself. */
+  get readaheadBytesMax(): number {
+    return Math.floor(this.memCache.capacityBytes / 2);
   }
 
   /** A writer for a new slice of at most `capacityBytes` (the rest of its chunk). */
@@ -117,7 +142,7 @@ export class ChunkStore implements BlockSink {
   /**
    * Uploads a block and, alongside, copies it into the disk cache (caching before the upload
    * is safe: slice ids are never reused, so a cached block is never wrong, at worst
-   * unreferenced). The upload does not wait for the cache; a recycled buffer does.
+   * unreferenced). The upload does not wait for the cache; freeing the buffer does.
    */
   async putBlock(ref: BlockRef, data: () => Buffer): Promise<void> {
     const key = refKey(ref);
@@ -127,7 +152,7 @@ export class ChunkStore implements BlockSink {
       this.#cacheOnDisk(key, block);
       return this.objects.put(key, this.codec.encode(block));
     });
-    this.#stats.uploads++;
+    this.#uploadCount++;
   }
 
   async deleteBlock(ref: BlockRef): Promise<void> {
@@ -137,41 +162,30 @@ export class ChunkStore implements BlockSink {
     await this.objects.delete(key);
   }
 
-  releaseBuffer(bytes: number): void {
-    this.budget.release(bytes);
-  }
-
-  /** Pages and full blocks come from a pool; other sizes are rare (a slice's last block). */
+  /** Pages and full blocks are reused; other sizes are rare (a slice's last block). */
   allocBuffer(bytes: number): Buffer {
-    const pool = this.#pools.get(bytes);
-    const reused = pool?.pop();
-    if (reused !== undefined) {
-      this.#pooledBytes -= bytes;
-      this.#inPool.delete(reused);
-      return reused;
-    }
-    const fresh = Buffer.allocUnsafe(bytes);
-    if (pool !== undefined) this.#poolable.add(fresh);
-    return fresh;
+    return this.#pool.alloc(bytes);
   }
 
-  /** Takes buffers back once the disk cache, the one other reader of a block, is done. */
-  recycleBuffers(buffers: readonly Buffer[]): void {
-    for (const buffer of buffers) {
-      if (!this.#poolable.has(buffer)) continue;
-      const caching = this.#caching.get(buffer);
-      if (caching === undefined) this.#recycle(buffer);
-      else void caching.then(() => this.#recycle(buffer));
-    }
+  /**
+   * Takes back buffers from allocBuffer and `budgetBytes` of the write budget, once the disk
+   * cache, the one other reader of a block, is done with them.
+   */
+  freeBuffers(buffers: readonly Buffer[], budgetBytes: number): void {
+    const caching = buffers.flatMap((b) => this.#caching.get(b) ?? []);
+    if (caching.length === 0) this.#free(buffers, budgetBytes);
+    else void Promise.all(caching).then(() => this.#free(buffers, budgetBytes));
   }
 
-  #recycle(buffer: Buffer): void {
-    const pool = this.#pools.get(buffer.length);
-    if (pool === undefined || this.#pooledBytes + buffer.length > WRITE_POOL_BYTES_MAX) return;
-    assert(!this.#inPool.has(buffer), "a buffer recycled twice would get two owners");
-    this.#inPool.add(buffer);
-    this.#pooledBytes += buffer.length;
-    pool.push(buffer);
+  /** Pools (or frees) buffers, then gives their budget back: waking writers reuse them. */
+  #free(buffers: readonly Buffer[], budgetBytes: number): void {
+    this.#releasingBytes = budgetBytes;
+    try {
+      for (const buffer of buffers) this.#pool.release(buffer);
+    } finally {
+      this.#releasingBytes = 0;
+    }
+    if (budgetBytes > 0) this.budget.release(budgetBytes);
   }
 
   /** Deletes every block of a slice; missing blocks are fine (deletes are idempotent). */
@@ -213,57 +227,26 @@ export class ChunkStore implements BlockSink {
   }
 
   /** Copies part of one block into `target`. */
-  async readBlock(
+  readBlock(
     ref: BlockRef,
     offset: number,
     len: number,
     target: Buffer,
     targetOffset: number,
   ): Promise<void> {
-    assert(offset + len <= ref.bytes, "read within the block");
-    const key = refKey(ref);
-    const cached = this.memCache.get(key);
-    if (cached !== undefined) {
-      this.#stats.memHits++;
-      target.set(cached.subarray(offset, offset + len), targetOffset);
-      return;
-    }
-    const whole = len === ref.bytes || this.#prefetchWholeBlocks || this.diskCache?.has(key);
-    if (whole) {
-      const block = await this.loadBlock(ref);
-      target.set(block.subarray(offset, offset + len), targetOffset);
-      return;
-    }
-    const part = await this.#downloads.run(() => this.objects.get(key, offset, len));
-    this.#stats.downloads++;
-    if (part.length !== len) throw new Error(`object ${key} is shorter than its key says`);
-    target.set(part, targetOffset);
+    return this.#reader.readBlock(ref, offset, len, target, targetOffset);
   }
 
-  /** The whole block, through the caches; concurrent callers share one load. */
-  loadBlock(ref: BlockRef): Promise<Buffer> {
-    const key = refKey(ref);
-    const cached = this.memCache.get(key);
-    if (cached !== undefined) return Promise.resolve(cached);
-    const loading = this.#loading.get(key);
-    if (loading !== undefined) return loading;
-    const load = this.#load(key, ref.bytes).finally(() => this.#loading.delete(key));
-    this.#loading.set(key, load);
-    return load;
-  }
-
-  /** Starts loading blocks into the memory cache; failures are left for the real read. */
+  /** Starts loading blocks into the memory cache (readahead; see blockread.ts). */
   prefetch(refs: readonly BlockRef[]): void {
-    for (const ref of refs) {
-      if (this.memCache.has(refKey(ref))) continue;
-      this.loadBlock(ref).catch(() => undefined);
-    }
+    this.#reader.prefetch(refs);
   }
 
   /** Waits for queued disk cache writes and block loads, readahead included (tests, close). */
   async settle(): Promise<void> {
-    while (this.#diskPuts.size > 0 || this.#loading.size > 0) {
-      const loads = [...this.#loading.values()].map((p) => p.catch(() => undefined));
+    for (;;) {
+      const loads = this.#reader.loads;
+      if (this.#diskPuts.size === 0 && loads.length === 0) return;
       await Promise.all([...this.#diskPuts, ...loads]);
     }
   }
@@ -271,33 +254,18 @@ export class ChunkStore implements BlockSink {
   async close(): Promise<void> {
     this.budget.close();
     await this.settle();
-    this.#pools.forEach((pool) => {
-      pool.length = 0;
-    });
-    this.#pooledBytes = 0;
+    this.memCache.clear();
+    this.#pool.clear();
+    this.diskCache?.close();
   }
 
-  async #load(key: string, bytes: number): Promise<Buffer> {
-    const fromDisk = await this.diskCache?.get(key, bytes);
-    if (fromDisk !== undefined) {
-      this.memCache.put(key, fromDisk);
-      return fromDisk;
-    }
-    const stored = await this.#downloads.run(() => this.objects.get(key));
-    this.#stats.downloads++;
-    const block = this.codec.decode(stored, bytes);
-    assert(block.length === bytes, "decoded block length");
-    this.memCache.put(key, block);
-    this.#cacheOnDisk(key, block);
-    return block;
-  }
-
-  /** Queues a copy into the disk cache (best effort). */
+  /** Queues a copy into the disk cache (best effort); the write holds a reference to `block`. */
   #cacheOnDisk(key: string, block: Buffer): void {
     const cache = this.diskCache;
     if (cache === undefined || this.#caching.has(block)) return;
     if (this.#diskPendingBytes + block.length > DISK_CACHE_PENDING_BYTES_MAX) return;
     this.#diskPendingBytes += block.length;
+    this.#pool.retain(block);
     const put = cache
       .put(key, block)
       .catch(() => undefined)
@@ -305,6 +273,7 @@ export class ChunkStore implements BlockSink {
         this.#diskPendingBytes -= block.length;
         this.#diskPuts.delete(put);
         this.#caching.delete(block);
+        this.#pool.release(block);
       });
     this.#diskPuts.add(put);
     this.#caching.set(block, put);

@@ -14,10 +14,14 @@
  * client compacted and deleted) makes the read fetch the list again.
  *
  * Readahead: a read starting where the previous one ended is sequential; the window then grows
- * from one block, doubling per read up to maxReadaheadBytes, and the blocks ahead are loaded
- * into the memory cache in the background. Any other read resets it.
+ * from one block, doubling per read up to maxReadaheadBytes (and half the memory cache, so it
+ * never evicts itself). Blocks ahead are downloaded into the memory cache in the background,
+ * all at once (the store bounds concurrent GETs); blocks in the disk cache only get their files
+ * opened, since reading them straight into the reply is cheaper than through memory. Any other
+ * read resets the window.
  */
 import { assert } from "../assert.ts";
+import { allocUnowned } from "../chunk/buffers.ts";
 import { blocksOfRange, readChunkRange } from "../chunk/chunkread.ts";
 import type { ChunkStore } from "../chunk/store.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
@@ -70,7 +74,8 @@ export class FileReaders {
     assert(Number.isSafeInteger(offset) && offset >= 0 && size >= 0, "read range");
     const end = Math.min(offset + size, fileSizeBytes);
     if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
+    // Not zeroed: every byte is written below (holes are zeroed where they are).
+    const out = allocUnowned(end - offset);
     const pieces: Promise<void>[] = [];
     for (let at = offset; at < end; ) {
       const index = Math.floor(at / CHUNK_BYTES);
@@ -167,7 +172,7 @@ export class FileReaders {
   }
 
   #readahead(ino: Ino, offset: number, end: number, fileSizeBytes: number): void {
-    const maxBytes = this.deps.maxReadaheadBytes;
+    const maxBytes = Math.min(this.deps.maxReadaheadBytes, this.deps.store.readaheadBytesMax);
     if (maxBytes === 0) return;
     let state = this.#ahead.get(ino);
     if (state === undefined) {

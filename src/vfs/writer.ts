@@ -16,7 +16,7 @@
  * next flush of the inode, like a write-back error reported at fsync.
  */
 import { assert } from "../assert.ts";
-import type { SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
+import { type SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
 import type { ChunkStore } from "../chunk/store.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
 import {
@@ -26,7 +26,6 @@ import {
   FLUSH_IDLE_MS,
   FLUSH_TICK_MS,
   WRITABLE_SLICES_PER_CHUNK_MAX,
-  WRITE_PAGE_BYTES,
   WRITE_PIECE_BYTES_MAX,
 } from "../limits.ts";
 import type { Ino, Meta } from "../meta/interface.ts";
@@ -230,27 +229,40 @@ export class FileWriters {
     }
   }
 
+  /**
+   * Writes one piece: reserves the buffer bytes it will allocate, then copies it in. Whatever
+   * is awaited (buffer space, a new slice id) may change the chunk's slices, so the target is
+   * looked up again afterwards and the reservation topped up if it now needs more.
+   */
   async #writePiece(ino: Ino, index: number, pos: number, piece: Uint8Array): Promise<void> {
     const { store, meta } = this.deps;
-    // The most pages a piece can touch, wherever its slice starts; the unused rest goes back.
-    const reserved = (Math.ceil(piece.length / WRITE_PAGE_BYTES) + 1) * WRITE_PAGE_BYTES;
-    await store.budget.acquire(reserved);
+    let reserved = 0;
     let allocated = 0;
     try {
-      let target = this.#file(ino).chunk(index).findWritable(pos, piece.length);
-      if (target === undefined) {
-        const id = await meta.newSliceId();
-        // The chunk may have changed (or been dropped when empty) while we waited.
-        const chunk = this.#file(ino).chunk(index);
-        target = chunk.findWritable(pos, piece.length);
+      for (;;) {
+        let target = this.#file(ino).chunk(index).findWritable(pos, piece.length);
+        const need =
+          target === undefined
+            ? SliceWriter.firstAllocationBytes(store, piece.length)
+            : target.writer.allocationBytes(pos - target.pos, piece.length);
+        if (need > reserved) {
+          await store.budget.acquire(need - reserved);
+          reserved = need;
+          continue;
+        }
         if (target === undefined) {
+          const id = await meta.newSliceId();
+          // The chunk may have changed (or been dropped when empty) while we waited.
+          const chunk = this.#file(ino).chunk(index);
+          if (chunk.findWritable(pos, piece.length) !== undefined) continue;
           target = new PendingSlice(store.newWriter(id, CHUNK_BYTES - pos), pos);
           chunk.add(target);
         }
+        allocated = target.writer.write(pos - target.pos, piece);
+        target.lastWriteAtMs = Date.now();
+        if (target.end === CHUNK_BYTES) this.#file(ino).chunk(index).freeze(target);
+        return;
       }
-      allocated = target.writer.write(pos - target.pos, piece);
-      target.lastWriteAtMs = Date.now();
-      if (target.end === CHUNK_BYTES) this.#file(ino).chunk(index).freeze(target);
     } finally {
       assert(allocated <= reserved, "a piece allocates at most what it reserved");
       store.budget.release(reserved - allocated);

@@ -1,12 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  CACHE_TRAILER_BYTES,
-  decodeCacheFile,
-  encodeCacheFile,
-} from "../../src/chunk/cachefile.ts";
+import { cacheTrailerBytes, decodeCacheFile, encodeCacheFile } from "../../src/chunk/cachefile.ts";
 import { DiskCache } from "../../src/chunk/diskcache.ts";
 import { blockKey } from "../../src/chunk/keys.ts";
 import { MemCache } from "../../src/chunk/memcache.ts";
@@ -38,18 +34,32 @@ describe("memory cache", () => {
 });
 
 describe("cache files", () => {
-  test("trailer with length and crc32; any flipped byte or wrong length is rejected", () => {
+  test("trailer with segment crc32s and length; any flipped byte or wrong length is rejected", () => {
     const block = rng(1).bytes(1000);
     const file = encodeCacheFile(block);
-    expect(file.length).toBe(1000 + CACHE_TRAILER_BYTES);
+    expect(file.length).toBe(1000 + cacheTrailerBytes(1000));
+    expect(cacheTrailerBytes(1000)).toBe(4 + 16);
     expect(decodeCacheFile(file, 1000)?.equals(block)).toBe(true);
     expect(decodeCacheFile(file, 999)).toBeUndefined();
-    for (const at of [0, 500, 999, 1000, 1005, 1011]) {
+    for (let at = 0; at < file.length; at += 7) {
       const bad = Buffer.from(file);
       bad[at] = bad[at]! ^ 0x40;
       expect(decodeCacheFile(bad, 1000)).toBeUndefined();
     }
     expect(decodeCacheFile(file.subarray(0, 1010), 1000)).toBeUndefined();
+  });
+
+  test("a block of several segments: a flip in any segment or crc is rejected", () => {
+    const bytes = 200 * KiB; // 3 whole 64 KiB segments and a short one
+    const block = rng(3).bytes(bytes);
+    const file = encodeCacheFile(block);
+    expect(cacheTrailerBytes(bytes)).toBe(4 * 4 + 16);
+    expect(decodeCacheFile(file, bytes)?.equals(block)).toBe(true);
+    for (const at of [0, 64 * KiB, 130 * KiB, bytes - 1, bytes, bytes + 13, file.length - 1]) {
+      const bad = Buffer.from(file);
+      bad[at] = bad[at]! ^ 1;
+      expect(decodeCacheFile(bad, bytes)).toBeUndefined();
+    }
   });
 });
 
@@ -77,7 +87,7 @@ describe("disk cache", () => {
 
   test("stays under its capacity, evicting the least recently used", async () => {
     await using dir = await tempDir();
-    const fileBytes = 10 * KiB + CACHE_TRAILER_BYTES;
+    const fileBytes = 10 * KiB + cacheTrailerBytes(10 * KiB);
     const cache = new DiskCache({ dir: dir.path, capacityBytes: 3 * fileBytes, freeSpaceRatio: 0 });
     for (const id of [1, 2, 3]) await cache.put(key(id), Buffer.alloc(10 * KiB, id));
     await cache.get(key(1), 10 * KiB);
@@ -101,6 +111,51 @@ describe("disk cache", () => {
     expect(cache.stats().corrupt).toBe(1);
     expect(cache.has(key(1))).toBe(false);
     expect(await Bun.file(path).exists()).toBe(false);
+  });
+
+  test("reads any range straight into the target, checking only the segments it covers", async () => {
+    await using dir = await tempDir();
+    const cache = new DiskCache({ dir: dir.path, capacityBytes: 1 << 30, freeSpaceRatio: 0 });
+    const bytes = 300 * KiB; // segments of 64 KiB: 4 whole ones and a short fifth
+    const block = rng(5).bytes(bytes);
+    const k = blockKey(7, 0, bytes);
+    await cache.put(k, block);
+    const r = rng(6);
+    const ranges: Array<[number, number]> = [
+      [0, bytes],
+      [0, 1],
+      [64 * KiB - 1, 2],
+      [64 * KiB, 64 * KiB],
+      [100 * KiB, 100 * KiB],
+      [bytes - 1, 1],
+      [256 * KiB, 44 * KiB],
+    ];
+    for (let i = 0; i < 40; i++) {
+      const offset = r.int(bytes);
+      ranges.push([offset, 1 + r.int(bytes - offset)]);
+    }
+    for (const [offset, len] of ranges) {
+      const target = Buffer.alloc(len + 20, 0xee);
+      expect(await cache.read(k, bytes, offset, len, target, 10)).toBe(true);
+      expect(target.subarray(10, 10 + len).equals(block.subarray(offset, offset + len))).toBe(true);
+      expect(target.subarray(0, 10).every((b) => b === 0xee)).toBe(true);
+      expect(target.subarray(10 + len).every((b) => b === 0xee)).toBe(true);
+    }
+
+    // A flipped byte in segment 3, changed in place under the open file.
+    const path = join(dir.path, "raw", k);
+    const handle = await open(path, "r+");
+    await handle.write(Buffer.from([block[3 * 64 * KiB + 5]! ^ 0x10]), 0, 1, 3 * 64 * KiB + 5);
+    await handle.close();
+    const target = Buffer.alloc(64 * KiB);
+    expect(await cache.read(k, bytes, 64 * KiB, 64 * KiB, target, 0)).toBe(true); // segment 1
+    expect(target.equals(block.subarray(64 * KiB, 128 * KiB))).toBe(true);
+    expect(cache.stats().corrupt).toBe(0);
+    expect(await cache.read(k, bytes, 190 * KiB, 10 * KiB, target, 0)).toBe(false); // 2 and 3
+    expect(cache.stats().corrupt).toBe(1);
+    expect(cache.has(k)).toBe(false);
+    expect(await Bun.file(path).exists()).toBe(false);
+    cache.close();
   });
 
   test("keeps the disk's free share: no room means no caching", async () => {
@@ -147,6 +202,43 @@ describe("caches in the data path", () => {
     expect(
       decodeCacheFile(await readFile(victim), 64 * KiB)?.equals(data.subarray(64 * KiB, 128 * KiB)),
     ).toBe(true);
+  });
+
+  test("a read checks only the segments it covers; one covering a bad one fetches again", async () => {
+    const probe: { store?: ProbeStore } = {};
+    await using fx = await dataFixture({
+      format: { blockSizeKiB: 256 }, // 4 segments per block
+      wrap: (s) => {
+        probe.store = new ProbeStore(s);
+        return probe.store;
+      },
+    });
+    const ino = await fx.newFile("f");
+    const data = rng(12).bytes(512 * KiB);
+    await fx.data.write(ino, 0, data);
+    await fx.data.flush(ino);
+    await fx.data.chunks.settle();
+    await fx.reopen({ memCacheBytes: 0 }); // no memory cache, so no readahead either
+    const [slice] = await fx.meta.readChunk(ino, 0);
+    const victim = join(
+      fx.options.cacheDir,
+      fx.format.uuid,
+      "raw",
+      blockKey(slice!.id, 0, 256 * KiB),
+    );
+    const file = await readFile(victim);
+    file[2 * 64 * KiB + 7] = file[2 * 64 * KiB + 7]! ^ 0x01; // segment 2 of block 0
+    await writeFile(victim, file);
+
+    const getsBefore = probe.store!.gets;
+    const head = await fx.data.read(ino, 0, 100 * KiB, data.length); // segments 0 and 1
+    expect(head.equals(data.subarray(0, 100 * KiB))).toBe(true);
+    expect(fx.data.stats().disk?.corrupt).toBe(0);
+    expect(probe.store!.gets).toBe(getsBefore);
+    const mid = await fx.data.read(ino, 100 * KiB, 300 * KiB, data.length); // segments 1..3, 0..1
+    expect(mid.equals(data.subarray(100 * KiB, 400 * KiB))).toBe(true);
+    expect(fx.data.stats().disk?.corrupt).toBe(1);
+    expect(probe.store!.gets - getsBefore).toBe(1); // only block 0, whole, from the store
   });
 
   test("concurrent readers of one block share one download", async () => {

@@ -32,7 +32,7 @@ async function writeSlice(
   const writer = store.newWriter(id, data.length);
   for (let at = 0; at < data.length; at += pieceBytes) {
     const piece = data.subarray(at, at + pieceBytes);
-    const need = writer.pagesNeededBytes(at, piece.length);
+    const need = writer.allocationBytes(at, piece.length);
     await store.budget.acquire(need);
     expect(writer.write(at, piece)).toBe(need);
   }
@@ -82,7 +82,7 @@ describe("chunk store", () => {
   test("full blocks upload while the slice is still being written", async () => {
     await withStore(async (store, _objects, probe) => {
       const writer = store.newWriter(5, 1024 * KiB);
-      await store.budget.acquire(writer.pagesNeededBytes(0, 130 * KiB));
+      await store.budget.acquire(writer.allocationBytes(0, 130 * KiB));
       writer.write(0, Buffer.alloc(130 * KiB, 1));
       expect(writer.sealedBytes).toBe(128 * KiB);
       expect(writer.canWrite(100 * KiB, 1)).toBe(false); // sealed: uploading or stored
@@ -130,7 +130,7 @@ describe("chunk store", () => {
   test("a failed upload is retried by the next finish", async () => {
     await withStore(async (store, objects, probe) => {
       const writer = store.newWriter(4, 100 * KiB);
-      await store.budget.acquire(writer.pagesNeededBytes(0, 100 * KiB));
+      await store.budget.acquire(writer.allocationBytes(0, 100 * KiB));
       probe.failPuts = true;
       writer.write(0, Buffer.alloc(100 * KiB, 2));
       await expect(writer.finish()).rejects.toThrow(/injected/);
