@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
 import { ROOT_INODE, SESSION_EXPIRE_MS, TRASH_INODE } from "../limits.ts";
+import { log } from "../log.ts";
 import { MetaCore, mustGetAttr } from "./core.ts";
 import { cleanupTrash, sessionStep } from "./gc.ts";
 import type {
@@ -25,6 +26,7 @@ import type {
 } from "./interface.ts";
 import { FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
+import { OPEN_LINGER_MS } from "./opens.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";
@@ -133,6 +135,7 @@ export class BaseMeta implements Meta {
         if (s) tx.setSession({ ...s, heartbeatAt: Date.now() });
       });
     }
+    await this.unregisterReleased(Date.now() - OPEN_LINGER_MS);
     await sessionStep(this.core, Date.now() - SESSION_EXPIRE_MS);
   }
 
@@ -147,10 +150,13 @@ export class BaseMeta implements Meta {
   async closeSession(): Promise<void> {
     const sid = this.core.sid;
     if (sid === 0) return;
-    for (const ino of [...this.core.openCounts.keys()]) {
-      this.core.openCounts.set(ino, 1);
-      await this.release(ino);
-    }
+    clearTimeout(this.#unregisterTimer);
+    this.#unregisterTimer = undefined;
+    await this.unregisterReleased(Number.POSITIVE_INFINITY);
+    // Files still open here are closed with the session.
+    const open = this.core.opens.openInodes();
+    for (const ino of open) while (!this.core.opens.release(ino)) {}
+    if (open.length > 0) await this.#unregister(open);
     await this.core.txn(async (tx) => tx.deleteSession(sid));
     this.core.sid = 0;
   }
@@ -302,45 +308,77 @@ export class BaseMeta implements Meta {
 
   async open(ctx: Credentials, ino: Ino, flags: number, justCreated = false): Promise<Attr> {
     const mask = accessMaskOfOpenFlags(flags);
-    const count = this.core.openCounts.get(ino) ?? 0;
-    this.core.openCounts.set(ino, count + 1);
+    const sid = this.core.sid;
+    const register = this.core.opens.acquire(ino) && sid !== 0;
     try {
-      const sid = this.core.sid;
       const check = async (tx: MetaTxn) => {
         const attr = await mustGetAttr(tx, ino);
         if (attr.type === FT.Directory && mask & 2) throw fsError("EISDIR");
         if (!justCreated) checkAccess(ctx, attr, mask);
-        // The first open here registers it, so other sessions keep the data if they unlink it.
-        if (count === 0 && sid !== 0) tx.addOpen(sid, ino);
+        // Registered before open returns, so other sessions keep the data if they unlink it.
+        if (register) tx.addOpen(sid, ino);
         return attr;
       };
-      return count === 0 && sid !== 0 ? await this.core.txn(check) : await this.core.read(check);
+      return register ? await this.core.txn(check) : await this.core.read(check);
     } catch (error) {
-      this.#dropOpen(ino);
+      this.core.opens.abandon(ino);
       throw error;
     }
   }
 
   async release(ino: Ino): Promise<void> {
-    if (!this.#dropOpen(ino)) return;
+    if (!this.core.opens.release(ino)) return;
+    if (this.core.sid === 0) return;
+    // An unlinked file is finished now; any other keeps its registration a while (opens.ts).
+    const attr = await this.core.read(async (tx) => tx.getAttr(ino));
+    if (attr && attr.nlink > 0) {
+      this.core.opens.linger(ino, Date.now());
+      this.#scheduleUnregister();
+      return;
+    }
+    await this.#unregister([ino]);
+  }
+
+  /** Removes this session's open rows of `inos` (skipping any reopened), freeing unlinked files. */
+  async #unregister(inos: readonly Ino[]): Promise<void> {
     const sid = this.core.sid;
+    const opens = this.core.opens;
     await this.core.txn(async (tx) => {
-      const attr = await tx.getAttr(ino);
-      const others = (await tx.listOpenSessions(ino)).filter((s) => s !== sid);
-      if (sid !== 0) tx.deleteOpen(sid, ino);
-      if (attr && attr.nlink === 0 && others.length === 0) rm.deleteInode(tx, ino, attr);
+      // Checked inside the transaction: a retry after a racing reopen must skip that inode.
+      const closed = inos.filter((ino) => !opens.isOpen(ino));
+      const attrs = await tx.getAttrs(closed);
+      const holders = await Promise.all(closed.map((ino) => tx.listOpenSessions(ino)));
+      closed.forEach((ino, i) => {
+        tx.deleteOpen(sid, ino);
+        const attr = attrs[i];
+        const others = holders[i]!.filter((s) => s !== sid);
+        if (attr && attr.nlink === 0 && others.length === 0) rm.deleteInode(tx, ino, attr);
+      });
     });
   }
 
-  /** True when that was the last local open. */
-  #dropOpen(ino: Ino): boolean {
-    const count = this.core.openCounts.get(ino) ?? 0;
-    if (count <= 1) {
-      this.core.openCounts.delete(ino);
-      return count === 1;
+  #unregisterTimer: ReturnType<typeof setTimeout> | undefined;
+
+  #scheduleUnregister(): void {
+    if (this.#unregisterTimer !== undefined) return;
+    this.#unregisterTimer = setTimeout(() => {
+      this.#unregisterTimer = undefined;
+      this.unregisterReleased(Date.now() - OPEN_LINGER_MS)
+        .catch((error: unknown) => log.warn(`unregistering released files: ${String(error)}`))
+        .finally(() => {
+          if (this.core.opens.lingeringCount > 0 && this.core.sid !== 0) this.#scheduleUnregister();
+        });
+    }, OPEN_LINGER_MS);
+    this.#unregisterTimer.unref();
+  }
+
+  /** Removes the rows of files released before `beforeMs` (Infinity: all of them). */
+  async unregisterReleased(beforeMs: number): Promise<void> {
+    for (;;) {
+      const batch = this.core.opens.takeLingering(beforeMs);
+      if (batch.length === 0) return;
+      await this.#unregister(batch);
     }
-    this.core.openCounts.set(ino, count - 1);
-    return false;
   }
 
   // ---- file data ----

@@ -13,6 +13,7 @@ import {
   TRASH_INODE,
 } from "../limits.ts";
 import type { Attr, Credentials, Format, Ino } from "./interface.ts";
+import { OpenFiles } from "./opens.ts";
 import type { CounterName, MetaEngine, MetaTxn } from "./txn.ts";
 
 /** Hands out numbers from a counter, reserving `batch` at a time from the engine. */
@@ -56,8 +57,8 @@ export class MetaCore {
   readonly sliceIds: BatchAllocator;
   readonly seqs: BatchAllocator;
   sid = 0;
-  /** Local open counts; the first open of an inode registers it with the engine. */
-  readonly openCounts = new Map<Ino, number>();
+  /** Local opens, and which of them are registered with the engine. */
+  readonly opens = new OpenFiles();
   /** Hour name -> inode of that trash subdirectory, for this session. */
   readonly trashDirs = new Map<string, Ino>();
 

@@ -159,6 +159,30 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(await m.releaseDeletedFiles(10)).toBe(1);
     });
 
+    test("a released file stays registered briefly; its rows go in a batch, freeing it", async () => {
+      const other = await backend().open();
+      await other.load();
+      await m.newSession(SESSION);
+      await other.newSession(SESSION);
+      const f = await file();
+      await m.open(root, f.inode, 0);
+      await m.release(f.inode);
+      // Still registered by m: the unlink in the other session keeps the inode.
+      await other.unlink(root, ROOT_INODE, n("f"));
+      expect((await m.getattr(root, f.inode)).nlink).toBe(0);
+      // A reopen by inode reuses the registration, and its release finishes the file.
+      await m.open(root, f.inode, 0);
+      await m.release(f.inode);
+      await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      const g = await file("g");
+      await m.open(root, g.inode, 0);
+      await m.release(g.inode);
+      await other.unlink(root, ROOT_INODE, n("g"));
+      await m.unregisterReleased(Number.POSITIVE_INFINITY);
+      await expectErrno(m.getattr(root, g.inode), "ENOENT");
+      expect(await m.releaseDeletedFiles(10)).toBe(2);
+    });
+
     test("a crashed session's open-unlinked files are cleaned by a live session", async () => {
       const crashed = await backend().open();
       await crashed.load();
