@@ -1,7 +1,8 @@
 /**
  * `jfs mount` against `rclone mount`, `s3fs` and the local disk, side by side in one run, the
- * three FUSE file systems on one S3 server (s3rver behind its SigV4 gate, test/harness), jfs
- * with Redis meta. Per file system, from /usr/bin/python3 processes (bench/fuse_io.py):
+ * three FUSE file systems on one S3 server (s3rver behind its SigV4 gate, test/harness): jfs
+ * with SQLite meta (the default), with Redis meta, and tuned for one training node (SQLite,
+ * --writeback, long kernel caches). Per file system, from /usr/bin/python3 processes (bench/fuse_io.py):
  *   - sequential write of one big file (to close, and until unmounted = all in S3),
  *   - sequential read of it cold (remounted, local caches emptied, kernel caches dropped) and
  *     hot (read again), then 4 KiB random reads of the cached file,
@@ -13,7 +14,7 @@
  * the raw latency of s3rver for 16 KiB objects.
  *
  *   bun bench/fuse.ts [--big-mib 1024] [--files 10000] [--rand-reads 20000]
- *                     [--only jfs,jfs-cached,rclone,s3fs,local,profile]
+ *                     [--only jfs,jfs-redis,jfs-tuned,rclone,s3fs,local,profile]
  *                     [--no-report | --docs FILE] [--json FILE]
  *   bun bench/fuse.ts --render FILE [--no-report | --docs FILE]
  *
@@ -51,7 +52,7 @@ const { values: flags } = parseArgs({
     "big-mib": { type: "string", default: "1024" },
     files: { type: "string", default: "10000" },
     "rand-reads": { type: "string", default: "20000" },
-    only: { type: "string", default: "jfs,jfs-cached,rclone,s3fs,local,profile" },
+    only: { type: "string", default: "jfs,jfs-redis,jfs-tuned,rclone,s3fs,local,profile" },
     "no-report": { type: "boolean", default: false },
     docs: { type: "string", default: join(REPO, "docs/benchmarks.md") },
     json: { type: "string" },
@@ -64,11 +65,14 @@ const RAND_READS = Number(flags["rand-reads"]);
 const SMALL_KIB = 16;
 const MiB = 1024 * 1024;
 /**
- * "jfs-cached": the same mount with long kernel caches, as for a read-mostly training set:
- * pages kept across opens of unchanged files, names and attributes kept for an hour (changes
- * made by other clients show up that much later).
+ * "jfs-tuned": one node writing and then training on its dataset. --writeback: close returns
+ * once blocks are in the cache directory, uploads follow (like rclone's --vfs-write-back).
+ * Long kernel caches, as for a read-mostly training set: pages kept across opens of unchanged
+ * files, names and attributes kept for an hour (changes made by other clients show up that
+ * much later).
  */
-const JFS_CACHED_FLAGS = [
+const JFS_TUNED_FLAGS = [
+  "--writeback",
   "--open-cache",
   "3600",
   "--attr-cache",
@@ -276,14 +280,20 @@ async function main(): Promise<void> {
   const s3rverPid = findS3rverPid();
   const target: S3Target = s3;
   const only = new Set(flags.only.split(","));
+  /** The embedded default engine, one database per volume. */
+  const sqliteUrl = (name: string) => `sqlite3://${join(root, `${name}.db`)}`;
   const results: SuiteResult[] = [];
   let profile: Profile | undefined;
   const systems: BenchFs[] = [];
   cleanupOnSignal(systems);
   try {
     const makers: [string, () => Promise<BenchFs>][] = [
-      ["jfs", () => jfsFs(root, target, redis.url(1))],
-      ["jfs-cached", () => jfsFs(root, target, redis.url(3), "jfs-cached", JFS_CACHED_FLAGS)],
+      ["jfs", () => jfsFs(root, target, sqliteUrl("jfs"))],
+      ["jfs-redis", () => jfsFs(root, target, redis.url(1), "jfs-redis")],
+      [
+        "jfs-tuned",
+        () => jfsFs(root, target, sqliteUrl("jfs-tuned"), "jfs-tuned", JFS_TUNED_FLAGS),
+      ],
       ["rclone", () => rcloneFs(root, target)],
       ["s3fs", () => s3fsFs(root, target)],
       ["local", async () => localFs(root)],
@@ -299,7 +309,7 @@ async function main(): Promise<void> {
     results.push(...suites.map((s) => s.r));
     if (only.has("profile")) {
       log("profile: start");
-      profile = await profileJfs(root, target, redis.url(2), FILES, s3rverPid);
+      profile = await profileJfs(root, target, sqliteUrl("jfs-profile"), FILES, s3rverPid);
       for (const [phase, p] of Object.entries(profile.phases)) {
         const served = `${p.serviceMsPerFile.toFixed(2)} ms served`;
         log(`profile ${phase}: ${p.requestsPerFile.toFixed(1)} requests, ${served} per file`);

@@ -7,7 +7,7 @@
  * into meta ("meta.write") and the object store ("store.put") are timed the same way, so a
  * request's time splits into its backend calls and the rest.
  *
- *   bun bench/fuse_profile.ts META-URL DIR CACHE-DIR
+ *   bun bench/fuse_profile.ts META-URL DIR CACHE-DIR [--writeback]
  *
  * Prints "profile: PORT" once mounted; then, on 127.0.0.1:PORT, GET /phase/NAME starts a new
  * phase (requests count towards the phase current at their arrival) and GET /stats returns
@@ -26,7 +26,7 @@ interface OpStats {
   maxMs: number;
 }
 
-const [metaUrl, dir, cacheDir] = process.argv.slice(2);
+const [metaUrl, dir, cacheDir, ...rest] = process.argv.slice(2);
 if (metaUrl === undefined || dir === undefined || cacheDir === undefined) {
   console.error("usage: bun bench/fuse_profile.ts META-URL DIR CACHE-DIR");
   process.exit(2);
@@ -102,8 +102,17 @@ function timeMethods(prefix: string, target: object, names: readonly string[]): 
   }
 }
 
-const runtime = await openRuntime(metaUrl, { cacheDir }, dir);
+const runtime = await openRuntime(
+  metaUrl,
+  { cacheDir, writeback: rest.includes("--writeback") },
+  dir,
+);
 timeMethods("store", runtime.store, ["put", "get", "head", "delete"]);
+timeMethods("vfs", runtime.vfs, ["read", "write", "flush", "open", "release"]);
+timeMethods("chunks", runtime.data.chunks, ["readBlock", "putBlock"]);
+if (runtime.data.chunks.diskCache !== undefined) {
+  timeMethods("disk", runtime.data.chunks.diskCache, ["read", "put"]);
+}
 timeMethods("meta", runtime.meta, [
   "lookup",
   "getattr",

@@ -168,9 +168,8 @@ function targetsText(input: ReportInput): string {
   const hotRow = allRows.find((r) => r.label.includes("hot (read again)"));
   const lines: string[] = [];
   const short = (label: string) => label.replace(/^\d+ × 16 KiB: /, "").replace(/ \(.*\)$/, "");
-  for (const subject of ["jfs", "jfs-cached"]) {
-    const j = byName.get(subject);
-    if (j === undefined) continue;
+  for (const j of input.results.filter((r) => r.name.startsWith("jfs"))) {
+    const subject = j.name;
     const met: string[] = [];
     const perPeer: string[] = [];
     let total = 0;
@@ -248,15 +247,17 @@ export function renderReport(input: ReportInput): string {
     "",
     profileText(input.profile, input),
     "",
-    "Setup notes: jfs-cached is the same jfs mount with `--open-cache 3600 --attr-cache 3600 " +
+    "Setup notes: jfs keeps its meta in SQLite (the embedded default), jfs-redis in Redis (what " +
+      "several nodes sharing a volume use), both with default flags: close returns once the " +
+      "data is in S3. jfs-tuned is SQLite with `--writeback` (close returns once blocks are in " +
+      "the cache directory, uploads follow) and `--open-cache 3600 --attr-cache 3600 " +
       "--entry-cache 3600 --dir-entry-cache 3600` (the kernel keeps pages of unchanged files " +
       "across opens, names and attributes for an hour: for read-mostly data). rclone runs with `--vfs-cache-mode full` and `--vfs-write-back 0s`: close " +
       'returns once the file is in its local cache and the upload follows, so its "to close" ' +
       'write figure is not a durable write; the "until unmounted" figure waits until S3 lists ' +
       "every byte. `--s3-no-head` works around s3rver answering a PUT before the bytes are on " +
       "its disk (rclone's HEAD right after saw 0 bytes and dropped 2 of 10,000 uploads). s3fs " +
-      "runs with its defaults: no local data cache, so its hot reads go to S3 again. jfs " +
-      "uploads before close returns. Each DataLoader dataset directory holds a `.keep` file: " +
+      "runs with its defaults: no local data cache, so its hot reads go to S3 again. Each DataLoader dataset directory holds a `.keep` file: " +
       "s3rver 3.7.1 leaves a common prefix out of a delimiter listing when no object sits right " +
       "under it, which hid rclone's directories (it stores no directory objects).",
     "",

@@ -114,6 +114,15 @@ export const DISK_CACHE_PENDING_BYTES_MAX = 64 * MiB;
 export const CACHE_SEGMENT_BYTES = 64 * KiB;
 /** Cache files kept open (with their segment crcs) for reads; least recently used are closed. */
 export const DISK_CACHE_OPEN_FILES_MAX = 128;
+/**
+ * Disk cache reads (and small cache file writes) up to this size are plain blocking syscalls:
+ * about 10 us from the page cache against 100+ us for a trip through the I/O thread pool, and
+ * short enough on a local SSD not to hold up the event loop. Larger ones stay asynchronous.
+ */
+export const DISK_CACHE_SYNC_IO_BYTES_MAX = 128 * KiB;
+/** A failed upload of a staged block (writeback) is retried after this, doubling up to the max. */
+export const WRITEBACK_RETRY_MS_MIN = 500;
+export const WRITEBACK_RETRY_MS_MAX = 30_000;
 /** How often the disk cache re-checks the free space of its disk. */
 export const DISK_CACHE_FREE_CHECK_MS = 1000;
 /** Background deletion: how often it looks for work, and how much one round takes. */

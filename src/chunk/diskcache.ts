@@ -11,14 +11,40 @@
  *
  * Reads go through open files (openfiles.ts): one pread of the wanted range straight into the
  * caller's buffer, checked by the crcs of the segments it covers.
+ *
+ * Staged blocks (writeback: written here at flush, uploaded later) are cache files with a second
+ * name, a hard link DIR/staging/<block name>. The link marks the block for upload across
+ * restarts and keeps its bytes even if the cache name goes; a staged block is never evicted, and
+ * staging is refused once staged blocks would fill the cache, so readers always find it here.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writevSync,
+} from "node:fs";
+import {
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  unlink,
+} from "node:fs/promises";
 import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { DISK_CACHE_FREE_CHECK_MS } from "../limits.ts";
-import { cacheFileTrailer, cacheTrailerBytes } from "./cachefile.ts";
-import { parseBlockKey } from "./keys.ts";
+import { DISK_CACHE_FREE_CHECK_MS, DISK_CACHE_SYNC_IO_BYTES_MAX } from "../limits.ts";
+import { cacheFileTrailer, cacheTrailerBytes, decodeCacheFile } from "./cachefile.ts";
+import { blockName, keyOfBlockName, parseBlockKey } from "./keys.ts";
 import { OpenCacheFiles } from "./openfiles.ts";
 
 export interface DiskCacheOptions {
@@ -36,6 +62,9 @@ export interface DiskCacheStats {
   misses: number;
   /** Files dropped because their checksum or length did not match. */
   corrupt: number;
+  /** Staged blocks (writeback) not uploaded yet, and their file bytes. */
+  stagedBlocks: number;
+  stagedBytes: number;
 }
 
 export class DiskCache {
@@ -46,6 +75,12 @@ export class DiskCache {
   #limitCheckedAtMs = 0;
   readonly #raw: string;
   readonly #tmp: string;
+  readonly #staging: string;
+  /** Staged blocks: key -> file bytes. Never evicted; counted in #usedBytes while indexed. */
+  readonly #staged = new Map<string, number>();
+  #stagedBytes = 0;
+  /** Staged blocks found at start, for the uploader to resume. */
+  #foundStaged: string[] = [];
   readonly #ready: Promise<void>;
   #isReady = false;
   readonly #files = new OpenCacheFiles();
@@ -56,6 +91,7 @@ export class DiskCache {
     assert(options.freeSpaceRatio >= 0 && options.freeSpaceRatio < 1, "free space ratio in [0, 1)");
     this.#raw = `${options.dir}/raw`;
     this.#tmp = `${options.dir}/tmp`;
+    this.#staging = `${options.dir}/staging`;
     this.#limitBytes = options.capacityBytes;
     this.#ready = this.#load().finally(() => {
       this.#isReady = true;
@@ -73,7 +109,13 @@ export class DiskCache {
   }
 
   stats(): DiskCacheStats {
-    return { blocks: this.#index.size, usedBytes: this.#usedBytes, ...this.#stats };
+    return {
+      blocks: this.#index.size,
+      usedBytes: this.#usedBytes,
+      ...this.#stats,
+      stagedBlocks: this.#staged.size,
+      stagedBytes: this.#stagedBytes,
+    };
   }
 
   has(key: string): boolean {
@@ -162,6 +204,88 @@ export class DiskCache {
     await this.#evict();
   }
 
+  /**
+   * Stores a block that is not in the object store yet (writeback), marked for upload; false
+   * (nothing stored) when staged blocks would fill the cache or the disk fails: the caller
+   * uploads it instead. Small blocks are written with blocking calls (see
+   * DISK_CACHE_SYNC_IO_BYTES_MAX): staging is on the path of every flush.
+   */
+  async stage(key: string, block: Uint8Array): Promise<boolean> {
+    await this.#ready;
+    assert(!this.#staged.has(key), "a block is staged once");
+    const fileBytes = block.length + cacheTrailerBytes(block.length);
+    await this.#refreshLimit();
+    if (this.#stagedBytes + fileBytes > this.#limitBytes) return false;
+    const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
+    const marker = `${this.#staging}/${blockName(key)}`;
+    const path = `${this.#raw}/${key}`;
+    try {
+      if (fileBytes <= DISK_CACHE_SYNC_IO_BYTES_MAX) {
+        writeTempSync(temp, block);
+        linkSync(temp, marker);
+        mkdirSync(dirname(path), { recursive: true });
+        renameSync(temp, path);
+      } else {
+        await writeTemp(temp, block);
+        await link(temp, marker);
+        await mkdir(dirname(path), { recursive: true });
+        await rename(temp, path);
+      }
+    } catch {
+      await rm(temp, { force: true }).catch(() => undefined);
+      await rm(marker, { force: true }).catch(() => undefined);
+      return false;
+    }
+    this.#staged.set(key, fileBytes);
+    this.#stagedBytes += fileBytes;
+    this.#forget(key); // (only a block cached by an earlier, interrupted attempt)
+    this.#index.set(key, fileBytes);
+    this.#usedBytes += fileBytes;
+    await this.#evict();
+    return true;
+  }
+
+  isStaged(key: string): boolean {
+    return this.#staged.has(key);
+  }
+
+  /**
+   * The bytes of a staged block, from its staging link (the cache name may be gone), or
+   * undefined when the file is missing or fails its checks.
+   */
+  async readStaged(key: string, bytes: number): Promise<Buffer | undefined> {
+    const marker = `${this.#staging}/${blockName(key)}`;
+    try {
+      const file =
+        bytes <= DISK_CACHE_SYNC_IO_BYTES_MAX ? readFileSync(marker) : await readFile(marker);
+      return decodeCacheFile(file, bytes);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The block is in the object store now (or gone for good): an ordinary cached block. */
+  unstage(key: string): void {
+    const fileBytes = this.#staged.get(key);
+    if (fileBytes === undefined) return;
+    this.#staged.delete(key);
+    this.#stagedBytes -= fileBytes;
+    assert(this.#stagedBytes >= 0, "staged bytes accounting");
+    try {
+      unlinkSync(`${this.#staging}/${blockName(key)}`);
+    } catch {
+      // already gone
+    }
+    void this.#evict();
+  }
+
+  /** Staged blocks left by an earlier run (crash or unmount before their upload); once. */
+  takeFoundStaged(): string[] {
+    const found = this.#foundStaged;
+    this.#foundStaged = [];
+    return found;
+  }
+
   async delete(key: string): Promise<void> {
     await this.#ready;
     this.#forget(key);
@@ -193,6 +317,7 @@ export class DiskCache {
     const victims: string[] = [];
     for (const [key, bytes] of this.#index) {
       if (this.#usedBytes <= this.#limitBytes) break;
+      if (this.#staged.has(key)) continue;
       victims.push(key);
       this.#files.forget(key);
       this.#index.delete(key);
@@ -224,18 +349,62 @@ export class DiskCache {
       await rm(this.#tmp, { recursive: true, force: true });
       await mkdir(this.#tmp, { recursive: true });
       await mkdir(this.#raw, { recursive: true });
+      await mkdir(this.#staging, { recursive: true });
       const found = await scanBlocks(this.#raw);
       found.sort((a, b) => a.usedAtMs - b.usedAtMs);
       for (const f of found) {
         this.#index.set(f.key, f.bytes);
         this.#usedBytes += f.bytes;
       }
+      await this.#loadStaged();
       this.#limitCheckedAtMs = 0;
       await this.#refreshLimit();
     } catch {
       // An unreadable cache directory must not stop the volume: run uncached.
       this.#limitBytes = 0;
     }
+  }
+  /**
+   * Staged blocks of an earlier run: each is cached again under its key if that name is gone
+   * (a crash between link and rename, or a cache file dropped as corrupt).
+   */
+  async #loadStaged(): Promise<void> {
+    for (const name of await readdir(this.#staging)) {
+      const key = keyOfBlockName(name);
+      const marker = `${this.#staging}/${name}`;
+      const info = await stat(marker).catch(() => undefined);
+      const ref = key === undefined ? undefined : parseBlockKey(key);
+      if (key === undefined || ref === undefined || info === undefined || !info.isFile()) {
+        continue; // not ours: leave it alone
+      }
+      if (info.size !== ref.bytes + cacheTrailerBytes(ref.bytes)) {
+        // Torn before its flush returned: no slice was committed with it.
+        await unlink(marker).catch(() => undefined);
+        continue;
+      }
+      if (!this.#index.has(key)) {
+        const path = `${this.#raw}/${key}`;
+        await mkdir(dirname(path), { recursive: true });
+        await rm(path, { force: true });
+        await link(marker, path);
+        this.#index.set(key, info.size);
+        this.#usedBytes += info.size;
+      }
+      this.#staged.set(key, info.size);
+      this.#stagedBytes += info.size;
+      this.#foundStaged.push(key);
+    }
+  }
+}
+
+function writeTempSync(path: string, block: Uint8Array): void {
+  const fd = openSync(path, "wx");
+  try {
+    const trailer = cacheFileTrailer(block);
+    const written = writevSync(fd, [block, trailer]);
+    if (written !== block.length + trailer.length) throw new Error(`short write to ${path}`);
+  } finally {
+    closeSync(fd);
   }
 }
 

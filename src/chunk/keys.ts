@@ -45,6 +45,21 @@ export function parseBlockKey(key: string): BlockRef | undefined {
   return { sliceId, index, bytes };
 }
 
+/** The last part of a block's key, `{ID}_{i}_{blockBytes}`: unique, and enough to rebuild it. */
+export function blockName(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** The key of the block a blockName() names, or undefined when it names none. */
+export function keyOfBlockName(name: string): string | undefined {
+  const m = /^(\d+)_\d+_\d+$/.exec(name);
+  if (!m) return undefined;
+  const sliceId = Number(m[1]);
+  if (!Number.isSafeInteger(sliceId) || sliceId <= 0) return undefined;
+  const key = `chunks/${Math.floor(sliceId / 1_000_000)}/${Math.floor(sliceId / 1000)}/${name}`;
+  return parseBlockKey(key) === undefined ? undefined : key;
+}
+
 /** How many blocks a slice of `sizeBytes` has. */
 export function blockCount(sizeBytes: number, blockSizeBytes: number): number {
   assertSafeUint(sizeBytes, "slice size");

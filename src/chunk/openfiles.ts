@@ -8,9 +8,13 @@
  * (rename) and then deleted, never rewritten in place by jfs, so that is the right content even
  * after the name was evicted; a file changed in place by anyone else fails its crcs.
  */
-import { close, open, read } from "node:fs";
+import { closeSync, open, openSync, read, readSync } from "node:fs";
 import { assert } from "../assert.ts";
-import { CACHE_SEGMENT_BYTES, DISK_CACHE_OPEN_FILES_MAX } from "../limits.ts";
+import {
+  CACHE_SEGMENT_BYTES,
+  DISK_CACHE_OPEN_FILES_MAX,
+  DISK_CACHE_SYNC_IO_BYTES_MAX,
+} from "../limits.ts";
 import { freeBuffer } from "./buffers.ts";
 import { cacheTrailerBytes, parseCacheTrailer, segmentsIntact } from "./cachefile.ts";
 
@@ -175,9 +179,12 @@ async function openCacheFile(
 ): Promise<OpenCacheFile | CacheFileProblem> {
   let fd: number;
   try {
-    fd = await new Promise<number>((resolve, reject) =>
-      open(path, "r", (error, opened) => (error ? reject(error) : resolve(opened))),
-    );
+    fd =
+      bytes <= DISK_CACHE_SYNC_IO_BYTES_MAX
+        ? openSync(path, "r")
+        : await new Promise<number>((resolve, reject) =>
+            open(path, "r", (error, opened) => (error ? reject(error) : resolve(opened))),
+          );
   } catch {
     return "missing";
   }
@@ -193,9 +200,20 @@ async function openCacheFile(
 
 /** pread(2)s filling `into` from `position`; the count read (short only at the end of file). */
 async function readAt(fd: number, into: Buffer, position: number): Promise<number> {
+  if (into.length <= DISK_CACHE_SYNC_IO_BYTES_MAX) return readAtSync(fd, into, position);
   let done = 0;
   while (done < into.length) {
     const n = await preadOnce(fd, into, done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+function readAtSync(fd: number, into: Buffer, position: number): number {
+  let done = 0;
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
     if (n === 0) break;
     done += n;
   }
@@ -211,5 +229,9 @@ function preadOnce(fd: number, into: Buffer, at: number, position: number): Prom
 }
 
 function closeFd(fd: number): void {
-  close(fd, () => undefined);
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to give back
+  }
 }

@@ -5,7 +5,8 @@
  *
  * Writing a block is an upload bounded by `maxUploads`, then a write-through copy into the disk
  * cache (best effort: skipped while DISK_CACHE_PENDING_BYTES_MAX bytes are already queued, so
- * a slow cache disk never holds up uploads or memory).
+ * a slow cache disk never holds up uploads or memory). With writeback, a block is staged in the
+ * disk cache instead and uploaded in the background (writeback.ts).
  *
  * Memory: write pages and blocks come from a BufferPool, read blocks are adopted by it, and
  * each buffer is given back the moment its last owner (slice writer, memory cache, disk cache
@@ -31,6 +32,7 @@ import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
 import { ByteBudget, Semaphore } from "./limiter.ts";
 import { MemCache } from "./memcache.ts";
 import { type BlockSink, SliceWriter } from "./slicewriter.ts";
+import { Writeback } from "./writeback.ts";
 
 export interface ChunkStoreOptions {
   blockSizeBytes: number;
@@ -43,6 +45,8 @@ export interface ChunkStoreOptions {
   freeSpaceRatio: number;
   prefetch: number;
   memCacheBytes: number;
+  /** Stage flushed blocks in the disk cache and upload them in the background. */
+  writeback?: boolean;
   /** Called while writers wait for buffer space: start flushing buffered slices. */
   onBufferPressure: () => void;
 }
@@ -55,6 +59,8 @@ export interface ChunkStoreStats {
   /** Free write buffers kept for reuse (outside bufferUsedBytes, within the buffer's size). */
   bufferPooledBytes: number;
   disk: DiskCacheStats | undefined;
+  /** Staged blocks (writeback) whose upload has not finished. */
+  writebackPending: number;
 }
 
 export class ChunkStore implements BlockSink {
@@ -67,6 +73,7 @@ export class ChunkStore implements BlockSink {
   readonly #pool: BufferPool;
   readonly #uploads: Semaphore;
   readonly #reader: BlockReader;
+  readonly #writeback: Writeback | undefined;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -108,6 +115,21 @@ export class ChunkStore implements BlockSink {
             capacityBytes: options.cacheSizeBytes,
             freeSpaceRatio: options.freeSpaceRatio,
           });
+    assert(
+      options.writeback !== true || this.diskCache !== undefined,
+      "writeback stages blocks in the disk cache",
+    );
+    this.#writeback =
+      options.writeback === true
+        ? new Writeback({
+            cache: this.diskCache!,
+            objects,
+            codec: this.codec,
+            uploads: this.#uploads,
+            onUploaded: () => this.#uploadCount++,
+          })
+        : undefined;
+    void this.#writeback?.resume();
     this.#reader = new BlockReader({
       objects,
       codec: this.codec,
@@ -126,6 +148,7 @@ export class ChunkStore implements BlockSink {
       bufferUsedBytes: this.budget.usedBytes,
       bufferPooledBytes: this.#pool.pooledBytes,
       disk: this.diskCache?.stats(),
+      writebackPending: this.#writeback?.pendingCount ?? 0,
     };
   }
 
@@ -146,6 +169,11 @@ export class ChunkStore implements BlockSink {
    */
   async putBlock(ref: BlockRef, data: () => Buffer): Promise<void> {
     const key = refKey(ref);
+    if (this.#writeback !== undefined) {
+      const block = data();
+      assert(block.length === ref.bytes, "a block is as long as its key says");
+      if (await this.#writeback.stage(key, block)) return;
+    }
     await this.#uploads.run(() => {
       const block = data();
       assert(block.length === ref.bytes, "a block is as long as its key says");
@@ -158,6 +186,7 @@ export class ChunkStore implements BlockSink {
   async deleteBlock(ref: BlockRef): Promise<void> {
     const key = refKey(ref);
     this.memCache.delete(key);
+    await this.#writeback?.cancel(key);
     await this.diskCache?.delete(key);
     await this.objects.delete(key);
   }
@@ -254,6 +283,7 @@ export class ChunkStore implements BlockSink {
   async close(): Promise<void> {
     this.budget.close();
     await this.settle();
+    await this.#writeback?.close();
     this.memCache.clear();
     this.#pool.clear();
     this.diskCache?.close();

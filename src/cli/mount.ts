@@ -27,7 +27,7 @@ export interface MountFlags extends DataFlags {
   entryCache?: unknown;
   dirEntryCache?: unknown;
   openCache?: unknown;
-  writeback?: boolean;
+  writebackCache?: boolean;
   allowOther?: boolean;
   background?: boolean;
   log?: unknown;
@@ -53,7 +53,7 @@ export function fuseConfigOf(flags: MountFlags): FuseConfig {
       DEFAULT_FUSE_CONFIG.dirEntryCacheSec,
     ),
     openCacheSec: sec("open-cache", flags.openCache, DEFAULT_FUSE_CONFIG.openCacheSec),
-    writeback: flags.writeback === true,
+    writeback: flags.writebackCache === true,
     readers:
       flags.fuseThreads === undefined
         ? DEFAULT_FUSE_CONFIG.readers
@@ -185,7 +185,10 @@ export function registerMount(cli: CAC): void {
       "--open-cache <sec>",
       "Keep the page cache of files reopened unchanged within (default: 0)",
     )
-    .option("--writeback", "Kernel writeback cache: buffer small writes in the kernel")
+    .option(
+      "--writeback-cache",
+      "Kernel writeback cache: buffer small writes in the kernel (-o writeback_cache)",
+    )
     .option("--allow-other", "Let other users access the mount")
     .option("--fuse-threads <n>", "Threads reading /dev/fuse (default: 2)")
     .example("jfs mount /mnt/jfs")

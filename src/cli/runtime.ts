@@ -27,6 +27,7 @@ export interface DataFlags {
   maxUploads?: unknown;
   prefetch?: unknown;
   maxReadahead?: unknown;
+  writeback?: boolean;
 }
 
 /** The data-path flags of serve and mount (JuiceFS's names and units). */
@@ -38,7 +39,11 @@ export function withDataFlags(command: Command): Command {
     .option("--buffer-size <MiB>", "Total write buffer in MiB (default: 300)")
     .option("--max-uploads <n>", "Parallel block uploads (default: 20)")
     .option("--prefetch <n>", "Whole-block prefetch on small reads, 0 = off (default: 1)")
-    .option("--max-readahead <MiB>", "Sequential readahead window cap in MiB (default: 64)");
+    .option("--max-readahead <MiB>", "Sequential readahead window cap in MiB (default: 64)")
+    .option(
+      "--writeback",
+      "Upload blocks in the background: close returns once they are in the cache dir",
+    );
 }
 
 export function fileDataOptions(flags: DataFlags): FileDataOptions {
@@ -60,6 +65,14 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
   if (flags.prefetch !== undefined) o.prefetch = parseIntFlag("prefetch", flags.prefetch, 0, 100);
   if (flags.maxReadahead !== undefined) {
     o.maxReadaheadBytes = parseIntFlag("max-readahead", flags.maxReadahead, 0, 4096) * Units.MiB;
+  }
+  if (flags.writeback === true) {
+    if (o.cacheDir === "memory") {
+      throw new UserError(
+        "--writeback stages blocks in the cache directory: not with --cache-dir memory",
+      );
+    }
+    o.writeback = true;
   }
   return o;
 }

@@ -41,6 +41,8 @@ export interface FileDataOptions {
   prefetch: number;
   maxReadaheadBytes: number;
   memCacheBytes: number;
+  /** Stage flushed blocks in the disk cache, upload in the background (needs a cache dir). */
+  writeback?: boolean;
   /** Concurrent object deletes of the background deletion. */
   maxDeletes?: number;
   /** Period of background deletion; 0 leaves it to collectGarbage() calls. */
@@ -95,6 +97,7 @@ export class ChunkFileData implements FileData {
       freeSpaceRatio: options.freeSpaceRatio,
       prefetch: options.prefetch,
       memCacheBytes: options.memCacheBytes,
+      writeback: options.writeback === true,
       onBufferPressure: () => this.#writers.relieve(),
     });
     this.#writers = new FileWriters({

@@ -48,7 +48,7 @@ describe.skipIf(!HAVE_FUSE)("FUSE mounts", () => {
     await stopMount(b);
   });
 
-  test("--writeback: small writes buffered by the kernel, pages read through write-only handles", async () => {
+  test("--writeback-cache: small writes buffered by the kernel, pages read through write-only handles", async () => {
     const dir = join(volume.root, "wb");
     const file = join(dir, "small-writes");
     const expected = Buffer.from(
@@ -58,7 +58,7 @@ describe.skipIf(!HAVE_FUSE)("FUSE mounts", () => {
       const proc = Bun.spawn(["/usr/bin/python3", "-c", script]);
       expect(await proc.exited).toBe(0);
     };
-    let m = await startMount(volume, dir, ["--writeback"]);
+    let m = await startMount(volume, dir, ["--writeback-cache"]);
     mounts.push(m);
     await python(`
 import os
@@ -71,7 +71,7 @@ os.close(fd)
     await stopMount(m);
     // A new mount has no cached pages: an unaligned write into the middle of a page makes the
     // kernel read that page first, through the write-only handle.
-    m = await startMount(volume, dir, ["--writeback"]);
+    m = await startMount(volume, dir, ["--writeback-cache"]);
     mounts.push(m);
     await python(`
 import os
