@@ -7,6 +7,23 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const PYTHON = "/usr/bin/python3";
+
+/** A child spawned with stdout and stderr piped. */
+interface PipedChild {
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+}
+
+/** Everything a piped child printed, once it has exited, and its exit code. */
+export async function outputOf(proc: PipedChild) {
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, code };
+}
 const CLOCK_TICKS_PER_S = 100;
 
 export interface Cpu {
@@ -73,11 +90,7 @@ export async function python<T>(
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const { stdout, stderr, code } = await outputOf(proc);
   const wallS = (performance.now() - start) / 1000;
   if (code !== 0) throw new Error(`python3 ${args.join(" ")} exited with ${code}: ${stderr}`);
   const usage = proc.resourceUsage();

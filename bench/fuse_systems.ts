@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { findMount, JFS_FSTYPE } from "../src/fuse/mountinfo.ts";
 import { S3ObjectStore } from "../src/object/s3.ts";
+import { outputOf } from "./fuse_run.ts";
 
 export const REPO = resolve(import.meta.dir, "..");
 const MAIN = join(REPO, "src/main.ts");
@@ -51,11 +52,7 @@ export async function run(argv: string[], env: Record<string, string> = {}): Pro
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const { stdout, stderr, code } = await outputOf(proc);
   if (code !== 0) throw new Error(`${argv.join(" ")} exited with ${code}: ${stderr}${stdout}`);
   return stdout;
 }

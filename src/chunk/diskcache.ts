@@ -178,11 +178,7 @@ export class DiskCache {
     });
   }
 
-  /**
-   * Stores a block; a full disk or any I/O error just leaves it uncached. Small blocks are
-   * written with blocking calls (DISK_CACHE_SYNC_IO_BYTES_MAX): five trips through the I/O
-   * thread pool cost more CPU than the writes themselves.
-   */
+  /** Stores a block; a full disk or any I/O error just leaves it uncached. */
   async put(key: string, block: Uint8Array): Promise<void> {
     await this.#ready;
     const fileBytes = block.length + cacheTrailerBytes(block.length);
@@ -192,22 +188,7 @@ export class DiskCache {
     }
     await this.#refreshLimit();
     if (fileBytes > this.#limitBytes) return;
-    const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
-    const path = `${this.#raw}/${key}`;
-    try {
-      if (fileBytes <= DISK_CACHE_SYNC_IO_BYTES_MAX) {
-        writeTempSync(temp, block);
-        mkdirSync(dirname(path), { recursive: true });
-        renameSync(temp, path);
-      } else {
-        await writeTemp(temp, block);
-        await mkdir(dirname(path), { recursive: true });
-        await rename(temp, path);
-      }
-    } catch {
-      await rm(temp, { force: true }).catch(() => undefined);
-      return;
-    }
+    if (!(await this.#writeFile(key, block))) return;
     if (this.#index.has(key)) return; // a concurrent put of the same block won
     this.#index.set(key, fileBytes);
     this.#usedBytes += fileBytes;
@@ -217,8 +198,7 @@ export class DiskCache {
   /**
    * Stores a block that is not in the object store yet (writeback), marked for upload; false
    * (nothing stored) when staged blocks would fill the cache or the disk fails: the caller
-   * uploads it instead. Small blocks are written with blocking calls (see
-   * DISK_CACHE_SYNC_IO_BYTES_MAX): staging is on the path of every flush.
+   * uploads it instead.
    */
   async stage(key: string, block: Uint8Array): Promise<boolean> {
     await this.#ready;
@@ -226,26 +206,7 @@ export class DiskCache {
     const fileBytes = block.length + cacheTrailerBytes(block.length);
     await this.#refreshLimit();
     if (this.#stagedBytes + fileBytes > this.#limitBytes) return false;
-    const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
-    const marker = `${this.#staging}/${blockName(key)}`;
-    const path = `${this.#raw}/${key}`;
-    try {
-      if (fileBytes <= DISK_CACHE_SYNC_IO_BYTES_MAX) {
-        writeTempSync(temp, block);
-        linkSync(temp, marker);
-        mkdirSync(dirname(path), { recursive: true });
-        renameSync(temp, path);
-      } else {
-        await writeTemp(temp, block);
-        await link(temp, marker);
-        await mkdir(dirname(path), { recursive: true });
-        await rename(temp, path);
-      }
-    } catch {
-      await rm(temp, { force: true }).catch(() => undefined);
-      await rm(marker, { force: true }).catch(() => undefined);
-      return false;
-    }
+    if (!(await this.#writeFile(key, block, this.#markerOf(key)))) return false;
     this.#staged.set(key, fileBytes);
     this.#stagedBytes += fileBytes;
     this.#forget(key); // (only a block cached by an earlier, interrupted attempt)
@@ -255,8 +216,38 @@ export class DiskCache {
     return true;
   }
 
-  isStaged(key: string): boolean {
-    return this.#staged.has(key);
+  /**
+   * Writes the cache file of `key` whole: to a temp file (hard-linked as `marker` when given),
+   * renamed into place. Small files with blocking calls (DISK_CACHE_SYNC_IO_BYTES_MAX): five
+   * trips through the I/O thread pool cost more CPU than the writes themselves. False, with
+   * nothing left behind, when the disk fails.
+   */
+  async #writeFile(key: string, block: Uint8Array, marker?: string): Promise<boolean> {
+    const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
+    const path = `${this.#raw}/${key}`;
+    try {
+      if (block.length + cacheTrailerBytes(block.length) <= DISK_CACHE_SYNC_IO_BYTES_MAX) {
+        writeTempSync(temp, block);
+        if (marker !== undefined) linkSync(temp, marker);
+        mkdirSync(dirname(path), { recursive: true });
+        renameSync(temp, path);
+      } else {
+        await writeTemp(temp, block);
+        if (marker !== undefined) await link(temp, marker);
+        await mkdir(dirname(path), { recursive: true });
+        await rename(temp, path);
+      }
+      return true;
+    } catch {
+      await rm(temp, { force: true }).catch(() => undefined);
+      if (marker !== undefined) await rm(marker, { force: true }).catch(() => undefined);
+      return false;
+    }
+  }
+
+  /** The staging link of a staged block. */
+  #markerOf(key: string): string {
+    return `${this.#staging}/${blockName(key)}`;
   }
 
   /**
@@ -264,7 +255,7 @@ export class DiskCache {
    * undefined when the file is missing or fails its checks.
    */
   async readStaged(key: string, bytes: number): Promise<Buffer | undefined> {
-    const marker = `${this.#staging}/${blockName(key)}`;
+    const marker = this.#markerOf(key);
     try {
       const file =
         bytes <= DISK_CACHE_SYNC_IO_BYTES_MAX ? readFileSync(marker) : await readFile(marker);
@@ -282,7 +273,7 @@ export class DiskCache {
     this.#stagedBytes -= fileBytes;
     assert(this.#stagedBytes >= 0, "staged bytes accounting");
     try {
-      unlinkSync(`${this.#staging}/${blockName(key)}`);
+      unlinkSync(this.#markerOf(key));
     } catch {
       // already gone
     }

@@ -169,14 +169,14 @@ export class ChunkStore implements BlockSink {
    */
   async putBlock(ref: BlockRef, data: () => Buffer): Promise<void> {
     const key = refKey(ref);
-    if (this.#writeback !== undefined) {
+    const contiguous = () => {
       const block = data();
       assert(block.length === ref.bytes, "a block is as long as its key says");
-      if (await this.#writeback.stage(key, block)) return;
-    }
+      return block;
+    };
+    if (this.#writeback !== undefined && (await this.#writeback.stage(key, contiguous()))) return;
     await this.#uploads.run(() => {
-      const block = data();
-      assert(block.length === ref.bytes, "a block is as long as its key says");
+      const block = contiguous();
       this.#cacheOnDisk(key, block);
       return this.objects.put(key, this.codec.encode(block));
     });

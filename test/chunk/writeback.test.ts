@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { refKey } from "../../src/chunk/keys.ts";
-import { ChunkFileData } from "../../src/vfs/filedata.ts";
+import { ChunkFileData, type FileDataOptions } from "../../src/vfs/filedata.ts";
 import { dataFixture, ProbeStore, rng, waitFor } from "./fixture.ts";
 
 const KiB = 1024;
@@ -29,6 +29,19 @@ function gate(probe: ProbeStore) {
   };
 }
 
+/** A data fixture with writeback on (and `options`), its object store behind a ProbeStore. */
+async function probedFixture(options: Partial<FileDataOptions> = {}) {
+  let probe: ProbeStore | undefined;
+  const fx = await dataFixture({
+    options: { writeback: true, ...options },
+    wrap: (s) => {
+      probe = new ProbeStore(s);
+      return probe;
+    },
+  });
+  return Object.assign(fx, { probe: probe! });
+}
+
 const stagingOf = (cacheRoot: string) => {
   const [volume] = readdirSync(cacheRoot);
   return join(cacheRoot, volume!, "staging");
@@ -36,14 +49,8 @@ const stagingOf = (cacheRoot: string) => {
 
 describe("writeback", () => {
   test("flush returns with the PUT held; reads are served from the cache; the upload follows", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture();
+    const probe = fx.probe;
     const g = gate(probe);
     const ino = await fx.newFile("f");
     const data = rng(1).bytes(150 * KiB); // three 64 KiB blocks, the last one short
@@ -66,14 +73,8 @@ describe("writeback", () => {
   });
 
   test("blocks staged by a run that never uploaded them are uploaded by the next one", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture();
+    const probe = fx.probe;
     probe.failPuts = true; // the first run cannot upload anything (and stops retrying at close)
     const ino = await fx.newFile("f");
     const data = rng(2).bytes(100 * KiB);
@@ -98,14 +99,8 @@ describe("writeback", () => {
   });
 
   test("a staged file lost from the cache name is found again through its staging link", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture();
+    const probe = fx.probe;
     probe.failPuts = true;
     const ino = await fx.newFile("f");
     const data = rng(3).bytes(10 * KiB);
@@ -124,14 +119,8 @@ describe("writeback", () => {
   });
 
   test("a block deleted before its upload is never uploaded", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture();
+    const probe = fx.probe;
     const g = gate(probe);
     const ino = await fx.newFile("f");
     // Two blocks: the first one's PUT is held at the gate (in flight), the second is queued
@@ -150,14 +139,8 @@ describe("writeback", () => {
   });
 
   test("with no room in the cache, blocks are uploaded before flush returns", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true, cacheSizeBytes: 16 * KiB },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture({ cacheSizeBytes: 16 * KiB });
+    const probe = fx.probe;
     const ino = await fx.newFile("f");
     const data = rng(5).bytes(64 * KiB);
     await fx.data.write(ino, 0, data);
@@ -168,14 +151,8 @@ describe("writeback", () => {
   });
 
   test("a corrupt staged file is reported and dropped, not uploaded", async () => {
-    let probe!: ProbeStore;
-    await using fx = await dataFixture({
-      options: { writeback: true },
-      wrap: (s) => {
-        probe = new ProbeStore(s);
-        return probe;
-      },
-    });
+    await using fx = await probedFixture();
+    const probe = fx.probe;
     probe.failPuts = true;
     const ino = await fx.newFile("f");
     await fx.data.write(ino, 0, rng(6).bytes(8 * KiB));
