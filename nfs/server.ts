@@ -17,7 +17,7 @@ import { nfs3Program } from "./nfs3/program.ts";
 import { NfsPolicy, type NfsPolicyOptions } from "./policy.ts";
 import { portmapProgram } from "./portmap/portmap.ts";
 import { Dispatcher, type RpcLogger } from "./rpc/dispatcher.ts";
-import { RpcServer } from "./rpc/server.ts";
+import { RpcServer, type RpcServerOptions } from "./rpc/server.ts";
 
 export interface NfsServerOptions {
   vfs: Vfs;
@@ -31,6 +31,11 @@ export interface NfsServerOptions {
   log?: RpcLogger;
   /** A stopping server waits this long for in-flight calls before cutting connections. */
   stopGraceMs?: number;
+  /** Connection limits and timers (idle timeout, stalls, held bytes); defaults in limits.ts. */
+  connections?: Pick<
+    RpcServerOptions,
+    "idleTimeoutMs" | "stallMs" | "heldBytesMax" | "heldBytesReserve" | "connectionsMax"
+  >;
 }
 
 export interface NfsServer {
@@ -60,6 +65,9 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
     dispatcher,
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
+    // Per connection as well as per call: a refused address then holds no connection slot.
+    acceptConnection: (address) => policy.isAllowed(address),
+    ...options.connections,
     ...logOption,
   });
   const stop = () =>

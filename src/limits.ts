@@ -157,6 +157,22 @@ export const RPC_RECORD_FRAGMENTS_MAX = 1024;
 /** authsys_parms.machinename<255> (RFC 5531 appendix A). */
 export const RPC_AUTH_SYS_MACHINE_NAME_BYTES_MAX = 255;
 export const RPC_CONNECTIONS_MAX = 1024;
+/**
+ * Bytes all RPC connections together hold for calls (records received and not yet answered,
+ * replies not yet sent), beyond which they stop reading (nfs/rpc/budget.ts). A WRITE's data is
+ * held here until its procedure has copied it into the write buffer (--buffer-size), so `jfs
+ * serve` holds at most --buffer-size + this + the reserve + one record for NFS data.
+ */
+export const RPC_HELD_BYTES_MAX = 64 * MiB;
+/** Above RPC_HELD_BYTES_MAX, kept for connections holding nothing, so a MNT still gets in. */
+export const RPC_HELD_BYTES_RESERVE = 8 * RPC_RECORD_BYTES_MAX;
+/** `--idle-timeout` default: connections with nothing in flight are closed after it. */
+export const RPC_IDLE_TIMEOUT_SEC_DEFAULT = 300;
+/** A record not complete this long after its first byte, or replies unread this long, close. */
+export const RPC_RECORD_STALL_MS = 30_000;
+/** How often idle and stall timers are checked: a quarter of the shortest, within these. */
+export const RPC_TIMER_TICK_MS_MIN = 10;
+export const RPC_TIMER_TICK_MS_MAX = 1000;
 /** A graceful stop waits this long for in-flight calls and unread replies, then cuts. */
 export const RPC_STOP_GRACE_MS = 10_000;
 /** Small replies ready together are gathered into one socket write of at most this size. */
@@ -245,6 +261,8 @@ assert(FIRST_FREE_INODE > TRASH_INODE && TRASH_INODE > ROOT_INODE);
 assert(NFS_IO_BYTES_MAX < RPC_RECORD_BYTES_MAX);
 assert(RPC_RECORD_BYTES_MAX < 2 ** 31, "a record fits one fragment's 31-bit length");
 assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
+assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
+assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
 assert(
   FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,

@@ -7,11 +7,19 @@
  * `inFlightMax` the connection stops pulling records and pauses the socket; TCP flow control
  * then pushes back on the client. A client that pipelines calls without reading replies thus
  * holds at most `inFlightMax` replies here, plus what the kernel's socket buffers hold.
+ * Across connections, the bytes held are capped by the server's HeldBytesBudget (budget.ts).
+ *
+ * Time is bounded too (the server's sweep calls checkTimers): a connection with nothing in
+ * flight and nothing received for idleTimeoutMs is closed; a record (or fragment header) that
+ * is not complete stallMs after its first byte, or a reply the client has not read for stallMs,
+ * closes the connection. Time spent paused by us (back-pressure) does not count against the
+ * client.
  */
 import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
 import { RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
+import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
 import type { ClientAddress, Dispatcher, RpcCall, RpcLogger } from "./dispatcher.ts";
@@ -37,6 +45,10 @@ export interface ConnectionOptions {
   allow: AllowHook | undefined;
   log: RpcLogger;
   inFlightMax: number;
+  budget: HeldBytesBudget;
+  /** 0: never closed for being idle. */
+  idleTimeoutMs: number;
+  stallMs: number;
 }
 
 export interface ConnectionStats {
@@ -46,6 +58,8 @@ export interface ConnectionStats {
   /** Received bytes not yet taken as records. */
   inputBytes: number;
   paused: boolean;
+  /** What this connection charges to the server-wide budget. */
+  heldBytes: number;
 }
 
 interface OutputEntry {
@@ -57,7 +71,7 @@ interface OutputEntry {
 
 type SocketRef = Socket<RpcConnection | undefined>;
 
-export class RpcConnection {
+export class RpcConnection implements BudgetWaiter {
   readonly client: ClientAddress;
   private readonly localPort: number;
   private readonly socket: SocketRef;
@@ -77,6 +91,23 @@ export class RpcConnection {
   private endSent = false;
   private closed = false;
   private readonly done = Promise.withResolvers<void>();
+  /** Bytes of the records whose procedures still run. */
+  private recordsBytes = 0;
+  /** What was last charged to the budget, and how much of it runs or waits to be sent. */
+  private chargedBytes = 0;
+  private chargedReleasableBytes = 0;
+  private waitingForBudget = false;
+  /** Admitted through the budget's reserve, until it holds nothing again. */
+  private inReserve = false;
+  /** The budget granted one record whatever it holds (see HeldBytesBudget.wake). */
+  private hasTurn = false;
+  /** When bytes last came in or went out; what "idle" is measured from. */
+  lastActivityMs = performance.now();
+  /** When the record being received began (paused time excluded), or undefined. */
+  private recordStartedMs: number | undefined;
+  private pausedAtMs = 0;
+  /** When the socket last refused part of a reply and nothing moved since, or undefined. */
+  private outputStalledSinceMs: number | undefined;
 
   constructor(socket: SocketRef, options: ConnectionOptions) {
     this.socket = socket;
@@ -100,11 +131,61 @@ export class RpcConnection {
       outputBytes: this.outputBytes,
       inputBytes: this.decoder.bufferedBytes,
       paused: this.paused,
+      heldBytes: this.chargedBytes,
     };
+  }
+
+  /** Nothing in flight, nothing pending, nothing half-received. */
+  get isIdle(): boolean {
+    return (
+      !this.closed &&
+      this.inFlight === 0 &&
+      this.output.length === 0 &&
+      this.decoder.atRecordBoundary
+    );
+  }
+
+  holdsNothing(): boolean {
+    return this.inFlight === 0 && this.outputBytes === 0;
+  }
+
+  retry(turn: boolean): void {
+    this.waitingForBudget = false;
+    this.hasTurn ||= turn;
+    this.pump();
+  }
+
+  /** Closes the connection if it was idle, or a record or reply stalled, for too long. */
+  checkTimers(nowMs: number): void {
+    if (this.closed) return;
+    const { idleTimeoutMs, stallMs, log } = this.options;
+    const address = this.client.address;
+    if (idleTimeoutMs > 0 && this.isIdle && nowMs - this.lastActivityMs >= idleTimeoutMs) {
+      log.debug(`closing RPC connection from ${address}: idle for ${idleTimeoutMs} ms`);
+      this.abort();
+    } else if (
+      this.recordStartedMs !== undefined &&
+      !this.paused &&
+      nowMs - this.recordStartedMs >= stallMs
+    ) {
+      log.warn(
+        `closing RPC connection from ${address}: a record is incomplete after ${stallMs} ms`,
+      );
+      this.abort();
+    } else if (
+      this.outputStalledSinceMs !== undefined &&
+      nowMs - this.outputStalledSinceMs >= stallMs
+    ) {
+      log.warn(`closing RPC connection from ${address}: replies unread for ${stallMs} ms`);
+      this.abort();
+    }
   }
 
   onData(chunk: Uint8Array): void {
     if (this.closed || this.stopping) return;
+    const now = performance.now();
+    this.lastActivityMs = now;
+    if (this.decoder.atRecordBoundary) this.recordStartedMs = now;
     this.decoder.push(chunk);
     this.pump();
   }
@@ -116,6 +197,7 @@ export class RpcConnection {
 
   onDrain(): void {
     this.waitingForDrain = false;
+    this.outputStalledSinceMs = undefined;
     this.flush();
   }
 
@@ -126,6 +208,10 @@ export class RpcConnection {
     this.output.length = 0;
     this.outputBytes = 0;
     this.inFlight = this.handlersRunning;
+    this.decoder.discard();
+    this.options.budget.leave(this);
+    this.waitingForBudget = false;
+    this.charge();
     this.settleIfDone();
   }
 
@@ -144,9 +230,19 @@ export class RpcConnection {
     this.onClose();
   }
 
-  /** Takes records from the stream while fewer than inFlightMax calls are in flight. */
+  /**
+   * Takes records from the stream while fewer than inFlightMax calls are in flight and the
+   * budget admits a new record (one in progress is always finished).
+   */
   private pump(): void {
     while (!this.closed && !this.stopping && this.inFlight < this.options.inFlightMax) {
+      if (!this.decoder.inRecord && !this.admitRecord()) {
+        if (!this.waitingForBudget) {
+          this.waitingForBudget = true;
+          this.options.budget.wait(this);
+        }
+        break;
+      }
       let record: Uint8Array | undefined;
       try {
         record = this.decoder.next();
@@ -159,18 +255,65 @@ export class RpcConnection {
         return;
       }
       if (record === undefined) break;
+      // The rest of the input, if any, is the start of the next record: its clock starts now.
+      this.recordStartedMs = this.decoder.atRecordBoundary ? undefined : performance.now();
+      this.hasTurn = false;
       this.startCall(record);
     }
+    this.charge();
     this.updateReading();
     this.endIfIdle();
   }
 
+  /** May a new record begin? Entering the reserve moves what is held there. */
+  private admitRecord(): boolean {
+    if (this.hasTurn) return true;
+    const admission = this.options.budget.admits(this.holdsNothing());
+    if (admission === "reserve" && !this.inReserve) {
+      this.inReserve = true;
+      this.options.budget.enterReserve(this.chargedBytes);
+    }
+    return admission !== undefined;
+  }
+
+  /** Could a new record begin (the same test as admitRecord, without its effects)? */
+  private mayBeginRecord(): boolean {
+    return this.hasTurn || this.options.budget.admits(this.holdsNothing()) !== undefined;
+  }
+
+  /** Brings what the budget holds for this connection up to date. */
+  private charge(): void {
+    const decoderBytes = this.closed ? 0 : this.decoder.committedBytes;
+    const releasableBytes = this.recordsBytes + this.outputBytes;
+    const heldBytes = decoderBytes + releasableBytes;
+    const deltaBytes = heldBytes - this.chargedBytes;
+    const releasableDeltaBytes = releasableBytes - this.chargedReleasableBytes;
+    if (deltaBytes !== 0 || releasableDeltaBytes !== 0) {
+      this.chargedBytes = heldBytes;
+      this.chargedReleasableBytes = releasableBytes;
+      this.options.budget.change(deltaBytes, releasableDeltaBytes, this.inReserve);
+    }
+    // Holding nothing, it leaves the reserve; its next record is admitted afresh.
+    if (heldBytes === 0) this.inReserve = false;
+  }
+
   private updateReading(): void {
-    const wantData = !this.peerEnded && !this.stopping && this.inFlight < this.options.inFlightMax;
+    const wantData =
+      !this.peerEnded &&
+      !this.stopping &&
+      this.inFlight < this.options.inFlightMax &&
+      (this.decoder.inRecord || this.mayBeginRecord());
     if (wantData === !this.paused || this.closed) return;
     this.paused = !wantData;
-    if (wantData) this.socket.resume();
-    else this.socket.pause();
+    const now = performance.now();
+    if (wantData) {
+      // Time paused by us is not the client's delay.
+      if (this.recordStartedMs !== undefined) this.recordStartedMs += now - this.pausedAtMs;
+      this.socket.resume();
+    } else {
+      this.pausedAtMs = now;
+      this.socket.pause();
+    }
   }
 
   private startCall(record: Uint8Array): void {
@@ -179,33 +322,37 @@ export class RpcConnection {
       this.options.log.debug(`ignoring a record from ${this.client.address}: ${decoded.reason}`);
       return;
     }
+    const recordBytes = record.byteLength;
     this.inFlight += 1;
+    this.recordsBytes += recordBytes;
     if (decoded.kind === "reject") {
-      this.sendReply(decoded.xid, decoded.reply);
+      this.sendReply(decoded.xid, decoded.reply, recordBytes);
       return;
     }
     const { args, kind: _, ...header } = decoded;
     const call: RpcCall = { ...header, client: this.client, localPort: this.localPort };
     const decision = this.decide(call);
     if (decision.action === "close") {
+      this.recordsBytes -= recordBytes;
       this.abort();
       return;
     }
     if (decision.action === "deny") {
-      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat });
+      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat }, recordBytes);
       return;
     }
     this.handlersRunning += 1;
     this.options.dispatcher.dispatch(call, args).then(
       (reply) => {
         this.handlersRunning -= 1;
-        this.sendReply(call.xid, reply);
+        this.sendReply(call.xid, reply, recordBytes);
       },
       (error: unknown) => {
         // dispatch() turns every failure into a reply; this is a bug in it.
         this.handlersRunning -= 1;
         this.options.log.error(`RPC dispatch failed: ${describeError(error)}`, error);
-        this.sendReply(call.xid, { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR });
+        const reply: RpcReply = { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR };
+        this.sendReply(call.xid, reply, recordBytes);
       },
     );
   }
@@ -221,9 +368,14 @@ export class RpcConnection {
     }
   }
 
-  private sendReply(xid: number, reply: RpcReply): void {
+  /** Queues the reply of a call whose record (recordBytes) is no longer needed. */
+  private sendReply(xid: number, reply: RpcReply, recordBytes: number): void {
+    this.recordsBytes -= recordBytes;
+    assert(this.recordsBytes >= 0);
+    this.lastActivityMs = performance.now();
     if (this.closed) {
       this.inFlight -= 1;
+      this.charge();
       this.settleIfDone();
       return;
     }
@@ -240,6 +392,7 @@ export class RpcConnection {
       this.output.push({ bytes, offsetBytes: 0, repliesEnded: i === chunks.length - 1 ? 1 : 0 });
       this.outputBytes += bytes.byteLength;
     }
+    this.charge();
     // Replies finishing in the same turn leave in one write.
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -262,9 +415,13 @@ export class RpcConnection {
         return;
       }
       this.outputBytes -= written;
+      if (written > 0) this.lastActivityMs = performance.now();
       if (written < lengthBytes) {
         entry.offsetBytes += written;
         this.waitingForDrain = true;
+        if (written > 0 || this.outputStalledSinceMs === undefined) {
+          this.outputStalledSinceMs = performance.now();
+        }
         break;
       }
       this.output.shift();

@@ -58,6 +58,38 @@ export class RecordDecoder {
     return this.inputBytes + this.recordBytes;
   }
 
+  /** A record has begun (its first fragment header was read) and is not finished yet. */
+  get inRecord(): boolean {
+    return this.fragments > 0;
+  }
+
+  /**
+   * What this stream may hold before its current record ends: the bytes held, plus those the
+   * record was promised and has not received yet. A last fragment promises its declared length;
+   * a record that is not on its last fragment may still grow to recordBytesMax. Charging the
+   * promise up front is what lets a record in progress always be read to its end (no deadlock
+   * between half-received records) while the server-wide budget stays bounded.
+   */
+  get committedBytes(): number {
+    if (!this.inRecord) return this.bufferedBytes;
+    const onLastFragment = this.fragmentRemainingBytes >= 0 && this.fragmentIsLast;
+    const growthBytes = onLastFragment
+      ? this.fragmentRemainingBytes
+      : this.limits.recordBytesMax - this.recordBytes;
+    return this.bufferedBytes + Math.max(0, growthBytes - this.inputBytes);
+  }
+
+  /** Drops everything held (the connection is closed). */
+  discard(): void {
+    this.input.length = 0;
+    this.headOffset = 0;
+    this.inputBytes = 0;
+    this.fragmentRemainingBytes = -1;
+    this.parts = [];
+    this.recordBytes = 0;
+    this.fragments = 0;
+  }
+
   /** True while the stream ends cleanly here: no partial header, fragment or record. */
   get atRecordBoundary(): boolean {
     return this.inputBytes === 0 && this.fragmentRemainingBytes === -1 && this.fragments === 0;

@@ -6,7 +6,15 @@
  * Built on Bun.listen rather than node:net: its write() reports how much the kernel took,
  * so our own queue is the only user-space buffer and back-pressure is exact (see
  * connection.ts). The client's source port is never checked (no "secure port" rule): that
- * rule authenticates nothing. Access policy belongs to the `allow` hook.
+ * rule authenticates nothing. Access policy belongs to the `allow` hook, run per call, and to
+ * `acceptConnection`, run once per connection: a refused address is closed at once and never
+ * takes a connection slot.
+ *
+ * What connections hold is bounded for the whole server: bytes by a HeldBytesBudget
+ * (budget.ts), time by a sweep that closes idle connections and stalled records (connection.ts),
+ * and their number by connectionsMax. At that number a new connection evicts the one idle the
+ * longest (as knfsd drops its oldest temporary transport), so idle sockets cannot lock everyone
+ * out; only when none is idle is it refused.
  *
  *   const server = RpcServer.listen({ dispatcher, hostname: "127.0.0.1", port: 0 });
  *   server.port;            // the bound port
@@ -17,9 +25,16 @@ import { consola } from "consola";
 import { assert } from "../../src/assert.ts";
 import {
   RPC_CONNECTIONS_MAX,
+  RPC_HELD_BYTES_MAX,
+  RPC_HELD_BYTES_RESERVE,
+  RPC_IDLE_TIMEOUT_SEC_DEFAULT,
   RPC_IN_FLIGHT_PER_CONNECTION_MAX,
+  RPC_RECORD_STALL_MS,
   RPC_STOP_GRACE_MS,
+  RPC_TIMER_TICK_MS_MAX,
+  RPC_TIMER_TICK_MS_MIN,
 } from "../../src/limits.ts";
+import { HeldBytesBudget } from "./budget.ts";
 import { type AllowHook, type ConnectionStats, RpcConnection } from "./connection.ts";
 import type { Dispatcher, RpcLogger } from "./dispatcher.ts";
 
@@ -30,14 +45,33 @@ export interface RpcServerOptions {
   /** Port to bind; 0 (the default) picks a free one, read it back from `port`. */
   port?: number;
   allow?: AllowHook;
+  /** Checked when a connection is accepted; false closes it at once. */
+  acceptConnection?: (address: string) => boolean;
   log?: RpcLogger;
   inFlightPerConnectionMax?: number;
   connectionsMax?: number;
+  /** Server-wide cap on bytes held for calls; default RPC_HELD_BYTES_MAX. */
+  heldBytesMax?: number;
+  /** Above heldBytesMax, only for connections holding nothing; default RPC_HELD_BYTES_RESERVE. */
+  heldBytesReserve?: number;
+  /** Close connections idle this long; 0 = never. Default RPC_IDLE_TIMEOUT_SEC_DEFAULT. */
+  idleTimeoutMs?: number;
+  /** Drop a record, or a reply the client does not read, stalled this long. */
+  stallMs?: number;
 }
 
 export interface RpcServerStats extends ConnectionStats {
   connections: number;
+  /** Connections waiting for the server-wide budget. */
+  waitingForBudget: number;
+  /** Connections refused: by acceptConnection, or at connectionsMax with none idle. */
+  refused: number;
+  /** Idle connections closed to make room at connectionsMax. */
+  evicted: number;
 }
+
+/** Refusals are logged at most this often, with a count: a flood must not flood the log. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export class RpcServer {
   readonly hostname: string;
@@ -45,19 +79,35 @@ export class RpcServer {
   private readonly listener: TCPSocketListener<RpcConnection | undefined>;
   private readonly connections = new Set<RpcConnection>();
   private readonly log: RpcLogger;
+  private readonly budget: HeldBytesBudget;
+  private readonly sweepTimer: ReturnType<typeof setInterval>;
   private stopping: Promise<void> | undefined;
+  private refused = 0;
+  private evicted = 0;
+  private refusalsUnlogged = 0;
+  private refusalLoggedMs = Number.NEGATIVE_INFINITY;
 
   private constructor(options: RpcServerOptions) {
     const log = options.log ?? consola.withTag("rpc");
+    this.budget = new HeldBytesBudget(
+      options.heldBytesMax ?? RPC_HELD_BYTES_MAX,
+      options.heldBytesReserve ?? RPC_HELD_BYTES_RESERVE,
+    );
     const connectionOptions = {
       dispatcher: options.dispatcher,
       allow: options.allow,
       log,
       inFlightMax: options.inFlightPerConnectionMax ?? RPC_IN_FLIGHT_PER_CONNECTION_MAX,
+      budget: this.budget,
+      idleTimeoutMs: options.idleTimeoutMs ?? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000,
+      stallMs: options.stallMs ?? RPC_RECORD_STALL_MS,
     };
     const connectionsMax = options.connectionsMax ?? RPC_CONNECTIONS_MAX;
+    const { idleTimeoutMs, stallMs } = connectionOptions;
     assert(connectionOptions.inFlightMax >= 1 && connectionsMax >= 1);
+    assert(idleTimeoutMs >= 0 && stallMs > 0);
     this.log = log;
+    const acceptConnection = options.acceptConnection;
     this.listener = Bun.listen<RpcConnection | undefined>({
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port ?? 0,
@@ -68,8 +118,18 @@ export class RpcServer {
       data: undefined,
       socket: {
         open: (socket) => {
-          if (this.stopping !== undefined || this.connections.size >= connectionsMax) {
-            log.warn(`refusing RPC connection from ${socket.remoteAddress}: server busy`);
+          const address = socket.remoteAddress;
+          if (this.stopping !== undefined) {
+            socket.terminate();
+            return;
+          }
+          if (acceptConnection !== undefined && !acceptConnection(address)) {
+            this.refuse(`refusing RPC connection from ${address}: not in --allow`);
+            socket.terminate();
+            return;
+          }
+          if (this.connections.size >= connectionsMax && !this.evictIdlest()) {
+            this.refuse(`refusing RPC connection from ${address}: ${connectionsMax} busy ones`);
             socket.terminate();
             return;
           }
@@ -91,6 +151,47 @@ export class RpcServer {
     this.hostname = this.listener.hostname;
     this.port = this.listener.port;
     assert(this.port > 0 && this.port <= 0xffff);
+    const shortestMs = idleTimeoutMs > 0 ? Math.min(idleTimeoutMs, stallMs) : stallMs;
+    const tickMs = Math.min(
+      RPC_TIMER_TICK_MS_MAX,
+      Math.max(RPC_TIMER_TICK_MS_MIN, Math.floor(shortestMs / 4)),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), tickMs);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const connection of this.connections) connection.checkTimers(now);
+  }
+
+  /** Closes the connection idle the longest, if any is idle; true if one was closed. */
+  private evictIdlest(): boolean {
+    let idlest: RpcConnection | undefined;
+    for (const connection of this.connections) {
+      if (!connection.isIdle) continue;
+      if (idlest === undefined || connection.lastActivityMs < idlest.lastActivityMs) {
+        idlest = connection;
+      }
+    }
+    if (idlest === undefined) return false;
+    this.log.debug(`closing idle RPC connection from ${idlest.client.address} to make room`);
+    idlest.abort();
+    // Its handlers are done (it is idle), so it leaves the set now rather than a tick later.
+    this.connections.delete(idlest);
+    this.evicted += 1;
+    return true;
+  }
+
+  private refuse(message: string): void {
+    this.refused += 1;
+    this.refusalsUnlogged += 1;
+    const now = performance.now();
+    if (now - this.refusalLoggedMs < REFUSAL_LOG_INTERVAL_MS) return;
+    const more = this.refusalsUnlogged > 1 ? ` (${this.refusalsUnlogged - 1} more refused)` : "";
+    this.log.warn(`${message}${more}`);
+    this.refusalsUnlogged = 0;
+    this.refusalLoggedMs = now;
   }
 
   static listen(options: RpcServerOptions): RpcServer {
@@ -105,6 +206,10 @@ export class RpcServer {
       outputBytes: 0,
       inputBytes: 0,
       paused: false,
+      heldBytes: this.budget.heldBytes,
+      waitingForBudget: this.budget.waiters,
+      refused: this.refused,
+      evicted: this.evicted,
     };
     for (const connection of this.connections) {
       const stats = connection.stats();
@@ -132,6 +237,7 @@ export class RpcServer {
   }
 
   private async stopGracefully(graceMs: number): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.listener.stop(false);
     const connections = [...this.connections];
     for (const connection of connections) connection.stop();

@@ -69,12 +69,15 @@ describe("RPC server: limits and back-pressure", () => {
     await server.stop();
   }, 60_000);
 
-  test("connections beyond connectionsMax are refused", async () => {
-    const { server } = startServer({ connectionsMax: 1 });
+  test("connections beyond connectionsMax are refused while none is idle", async () => {
+    const { server, gate } = startServer({ connectionsMax: 1 });
     await using first = await RpcClient.connect(server.port);
-    await first.callOk(PROG, VERS, Proc.NULL);
+    const busy = first.callOk(PROG, VERS, Proc.GATED, new XdrWriter().uint32(4));
+    await waitFor(() => server.stats().inFlight === 1, "the gated call to start");
     const second = await RpcClient.connect(server.port);
     await second.closed;
+    gate(4).resolve();
+    await busy;
     await first.callOk(PROG, VERS, Proc.NULL);
     await server.stop();
   });

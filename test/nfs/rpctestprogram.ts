@@ -19,7 +19,7 @@ import { RpcClient } from "./rpcclient.ts";
 
 export const PROG = 0x2000_0101;
 export const VERS = 1;
-export const Proc = { NULL: 0, ECHO: 1, GATED: 2, THROW: 3, BIG: 4, WHOAMI: 5 } as const;
+export const Proc = { NULL: 0, ECHO: 1, GATED: 2, THROW: 3, BIG: 4, WHOAMI: 5, SINK: 6 } as const;
 const ECHO_BYTES_MAX = 1024;
 
 function quietLog() {
@@ -85,6 +85,17 @@ export function startServer(options: Partial<RpcServerOptions> = {}) {
         }
         return w;
       }),
+      // Holds a big request (as a WRITE waiting on a stalled store would) until its gate opens.
+      procedure(
+        "SINK",
+        (r) => ({ id: r.uint32(), data: r.opaqueVar(RPC_RECORD_BYTES_MAX) }),
+        async (_c, { id, data }) => {
+          counters.started += 1;
+          await gate(id).promise;
+          counters.finished += 1;
+          return new XdrWriter().uint32(data.byteLength);
+        },
+      ),
     ],
   });
   const server = RpcServer.listen({ dispatcher, log, ...options });
