@@ -12,7 +12,7 @@ import type { CAC } from "cac";
 import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
 import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
-import { NFS_PORT_DEFAULT } from "../limits.ts";
+import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, openRuntime, type Runtime, withDataFlags } from "./runtime.ts";
@@ -27,6 +27,7 @@ export interface ServeFlags extends DataFlags {
   squash?: unknown;
   anonuid?: unknown;
   anongid?: unknown;
+  idleTimeout?: unknown;
 }
 
 export interface ServeConfig {
@@ -34,9 +35,12 @@ export interface ServeConfig {
   port: number;
   exportPath: string;
   policy: NfsPolicy;
+  idleTimeoutMs: number;
 }
 
 const ID_MAX = 0xffff_ffff;
+/** A day: longer is "never", which is 0. */
+const IDLE_TIMEOUT_SEC_MAX = 86_400;
 
 /** Every flag checked before anything is opened. */
 export function serveConfigOf(flags: ServeFlags): ServeConfig {
@@ -47,12 +51,7 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
   const port =
     flags.port === undefined ? NFS_PORT_DEFAULT : parseIntFlag("port", flags.port, 0, 65535);
   const exportPath = stringFlag(flags.export) ?? "/";
-  const allowFlags = Array.isArray(flags.allow) ? flags.allow : [flags.allow];
-  const allow = allowFlags
-    .map(stringFlag)
-    .flatMap((text) => (text === undefined ? [] : text.split(",")))
-    .map((text) => text.trim())
-    .filter((text) => text !== "");
+  const allow = allowOf(flags.allow);
   const squash: Squash =
     flags.squash === undefined
       ? "none"
@@ -68,7 +67,30 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
       anonGid: parseIntFlag("anongid", flags.anongid, 0, ID_MAX),
     }),
   });
-  return { hostname, port, exportPath, policy };
+  const idleTimeoutMs =
+    flags.idleTimeout === undefined
+      ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
+      : parseIntFlag("idle-timeout", flags.idleTimeout, 0, IDLE_TIMEOUT_SEC_MAX) * 1000;
+  return { hostname, port, exportPath, policy, idleTimeoutMs };
+}
+
+/**
+ * --allow's CIDRs, [] (everyone) when absent. Given but blank ("", " ", ",") is an error: a
+ * variable that expanded to nothing must not open the export to everyone.
+ */
+function allowOf(flag: unknown): string[] {
+  if (flag === undefined) return [];
+  const flags = Array.isArray(flag) ? flag : [flag];
+  const allow = flags
+    .flatMap((value) => (typeof value === "boolean" ? [""] : String(value).split(",")))
+    .map((text) => text.trim())
+    .filter((text) => text !== "");
+  if (allow.length === 0) {
+    throw new UserError(
+      "--allow needs at least one IP address or CIDR (omit it to allow everyone)",
+    );
+  }
+  return allow;
 }
 
 /** "host:port" with IPv6 hosts in brackets. */
@@ -96,6 +118,7 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
       hostname: config.hostname,
       port: config.port,
       policy: config.policy,
+      connections: { idleTimeoutMs: config.idleTimeoutMs },
     });
   } catch (error) {
     if (error instanceof UserError) throw error;
@@ -154,7 +177,11 @@ export function registerServe(cli: CAC): void {
     .option("--allow <cidrs>", "Clients allowed, comma-separated CIDRs (default: everyone)")
     .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: none)")
     .option("--anonuid <uid>", "uid of AUTH_NONE and squashed users (default: 65534)")
-    .option("--anongid <gid>", "gid of AUTH_NONE and squashed users (default: 65534)");
+    .option("--anongid <gid>", "gid of AUTH_NONE and squashed users (default: 65534)")
+    .option(
+      "--idle-timeout <sec>",
+      `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
+    );
   withDataFlags(command)
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")

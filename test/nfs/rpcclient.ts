@@ -288,3 +288,14 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+
+/** True if `closed` settles within timeoutMs (a connection the server should cut). */
+export async function settlesWithin(closed: Promise<void>, timeoutMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const outcome = await Promise.race([closed.then(() => true as const), late]);
+  clearTimeout(timer);
+  return outcome;
+}

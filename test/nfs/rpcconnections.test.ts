@@ -7,22 +7,11 @@
 import { describe, expect, test } from "bun:test";
 import { XdrWriter } from "../../nfs/xdr/writer.ts";
 import { RPC_RECORD_BYTES_MAX } from "../../src/limits.ts";
-import { RawConnection, RpcClient, waitFor } from "./rpcclient.ts";
+import { RawConnection, RpcClient, settlesWithin, waitFor } from "./rpcclient.ts";
 import { expectAlive, PROG, Proc, startServer, VERS } from "./rpctestprogram.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-/** True if `closed` settles within timeoutMs (a connection the server should cut). */
-async function settlesWithin(closed: Promise<void>, timeoutMs: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const outcome = await Promise.race([closed.then(() => true as const), late]);
-  clearTimeout(timer);
-  return outcome;
-}
 
 function sinkArgs(gateId: number, payloadBytes: number): XdrWriter {
   return new XdrWriter().uint32(gateId).opaqueVar(Buffer.alloc(payloadBytes, 0x33), MiB + 4);

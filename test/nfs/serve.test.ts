@@ -9,6 +9,7 @@ import { StableHow } from "../../nfs/nfs3/constants.ts";
 import { jfs } from "../cli/run.ts";
 import { makeVolume, spawnServe, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
+import { RawConnection, settlesWithin } from "./rpcclient.ts";
 
 let volume: TestVolume;
 
@@ -43,6 +44,13 @@ describe("jfs serve --nfs", () => {
       [["--nfs", "--port", "70000"], /--port must be an integer 0..65535/],
       [["--nfs", "--anonuid", "x"], /--anonuid must be an integer/],
       [["--nfs", "--port", "0", "--export", "/missing"], /--export \/missing: ENOENT/],
+      [["--nfs", "--allow", ","], /--allow needs at least one IP address or CIDR/],
+      [["--nfs", "--allow", " , "], /--allow needs at least one IP address or CIDR/],
+      // cac reads "" and " " as the number 0; either way it is refused, never "everyone".
+      [["--nfs", "--allow", ""], /--allow/],
+      [["--nfs", "--allow", " "], /--allow/],
+      [["--nfs", "--idle-timeout", "1.5"], /--idle-timeout must be an integer 0..86400/],
+      [["--nfs", "--idle-timeout", "x"], /--idle-timeout must be an integer/],
     ];
     for (const [args, message] of cases) {
       const result = await run(args);
@@ -60,6 +68,24 @@ describe("jfs serve --nfs", () => {
     );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(new RegExp(`Cannot serve NFS on 127.0.0.1:${first.port}`));
+  });
+});
+
+describe("connections", () => {
+  test("an address outside --allow is closed when it connects", async () => {
+    await using serve = await spawnServe(volume, ["--allow", "10.0.0.0/8"]);
+    const raw = await RawConnection.connect(serve.port);
+    expect(await settlesWithin(raw.closed, 10_000)).toBe(true);
+  });
+
+  test("--idle-timeout closes a connection with nothing in flight", async () => {
+    await using serve = await spawnServe(volume, ["--idle-timeout", "1"]);
+    await using client = await NfsClient.connect(serve.port);
+    await client.mount("/");
+    const startedMs = performance.now();
+    expect(await settlesWithin(client.rpc.closed, 20_000)).toBe(true);
+    // Closed by the server after about a second (the sweep runs every quarter).
+    expect(performance.now() - startedMs).toBeGreaterThanOrEqual(900);
   });
 });
 
