@@ -34,7 +34,7 @@ export interface NfsServerOptions {
   /** Connection limits and timers (idle timeout, stalls, held bytes); defaults in limits.ts. */
   connections?: Pick<
     RpcServerOptions,
-    "idleTimeoutMs" | "stallMs" | "heldBytesMax" | "heldBytesReserve" | "connectionsMax"
+    "idleTimeoutMs" | "stallMs" | "heldBytesMax" | "connectionsMax"
   >;
 }
 

@@ -161,11 +161,16 @@ export const RPC_CONNECTIONS_MAX = 1024;
  * Bytes all RPC connections together hold for calls (records received and not yet answered,
  * replies not yet sent), beyond which they stop reading (nfs/rpc/budget.ts). A WRITE's data is
  * held here until its procedure has copied it into the write buffer (--buffer-size), so `jfs
- * serve` holds at most --buffer-size + this + the reserve + one record for NFS data.
+ * serve` holds at most --buffer-size + this + one record (+ a small one per connection).
  */
 export const RPC_HELD_BYTES_MAX = 64 * MiB;
-/** Above RPC_HELD_BYTES_MAX, kept for connections holding nothing, so a MNT still gets in. */
-export const RPC_HELD_BYTES_RESERVE = 8 * RPC_RECORD_BYTES_MAX;
+/**
+ * Above RPC_HELD_BYTES_MAX, a connection with nothing in flight may still send one record this
+ * small: every NFS call but a big WRITE (a SYMLINK's 4 KiB target with 400 bytes of auth fits).
+ */
+export const RPC_SMALL_RECORD_BYTES_MAX = 8 * KiB;
+/** Bytes received by all RPC connections between two nudges of the collector (budget.ts). */
+export const RPC_GC_NUDGE_BYTES = 32 * MiB;
 /** `--idle-timeout` default: connections with nothing in flight are closed after it. */
 export const RPC_IDLE_TIMEOUT_SEC_DEFAULT = 300;
 /** A record not complete this long after its first byte, or replies unread this long, close. */

@@ -11,47 +11,39 @@
  * end: its bytes were charged when it began, and refusing them could leave the whole budget in
  * half-received records that nothing would ever release.
  *
- * Fairness: a connection with no call in flight and no reply pending may also use `reserveBytes`
- * above the limit (counted apart, until it holds nothing again). Connections whose calls wait
- * on a stalled store then hold the whole limit, and a client that only wants a GETATTR or a
- * MNT still gets through.
+ * Fairness: a connection with no call in flight and no reply pending may always take one small
+ * record (RPC_SMALL_RECORD_BYTES_MAX: any call but a big WRITE), whatever the budget says (see
+ * RpcConnection.admission). Connections whose calls wait on a stalled store then hold the whole
+ * limit, and a client that wants a MNT, a GETATTR or a COMMIT still gets through.
  *
  * Progress: bytes a socket delivered before it could be paused count too. If they alone fill
  * the limit while no call runs (nothing would ever be released), the first waiter gets a turn:
  * one record whatever the budget says.
  *
- * Bound: limitBytes + reserveBytes + one record (the last one admitted, or a turn) + what
- * sockets delivered after they were asked to pause (at most a read or two each).
+ * Bound: limitBytes + one record (the last one admitted, or a turn) + per connection one small
+ * record and what its socket delivered after it was asked to pause (a read or two).
  */
 import { assert } from "../../src/assert.ts";
+import { RPC_GC_NUDGE_BYTES } from "../../src/limits.ts";
 
 export interface BudgetWaiter {
-  /** No call in flight and no reply pending: may use the reserve. */
-  holdsNothing(): boolean;
   /** Room was released, or `turn`: take one record whatever the budget says. */
   retry(turn: boolean): void;
 }
 
-/** Which pool admitted a new record. */
-export type Admission = "main" | "reserve";
-
 export class HeldBytesBudget {
   readonly limitBytes: number;
-  readonly reserveBytes: number;
   private usedBytes = 0;
-  /** Held by connections admitted through the reserve (part of usedBytes). */
-  private reserveUsedBytes = 0;
   /** Held by running calls and pending replies: what will be released without new input. */
   private releasableBytes = 0;
   /** In arrival order (a Set keeps insertion order). */
   private readonly waiting = new Set<BudgetWaiter>();
   private wakeScheduled = false;
+  private receivedSinceGcBytes = 0;
 
-  constructor(limitBytes: number, reserveBytes: number) {
+  constructor(limitBytes: number) {
     assert(Number.isInteger(limitBytes) && limitBytes > 0);
-    assert(Number.isInteger(reserveBytes) && reserveBytes >= 0);
     this.limitBytes = limitBytes;
-    this.reserveBytes = reserveBytes;
   }
 
   get heldBytes(): number {
@@ -62,31 +54,35 @@ export class HeldBytesBudget {
     return this.waiting.size;
   }
 
-  /** May a connection start taking a new record now, and from which pool? */
-  admits(holdsNothing: boolean): Admission | undefined {
-    if (this.usedBytes - this.reserveUsedBytes < this.limitBytes) return "main";
-    if (holdsNothing && this.reserveUsedBytes < this.reserveBytes) return "reserve";
-    return undefined;
+  /** May a connection start taking a new record now? */
+  admits(): boolean {
+    return this.usedBytes < this.limitBytes;
+  }
+
+  /**
+   * Bytes a socket delivered. Each chunk, and each record copied out of several, is garbage
+   * once its call is answered, and the collector paces itself by the JS heap, which they barely
+   * touch: under a WRITE flood dead ones piled up to hundreds of MiB of RSS. So every
+   * RPC_GC_NUDGE_BYTES received, a cheap young-generation collection is asked for (as
+   * allocUnowned does for read replies).
+   */
+  noteReceived(bytes: number): void {
+    this.receivedSinceGcBytes += bytes;
+    if (this.receivedSinceGcBytes < RPC_GC_NUDGE_BYTES) return;
+    this.receivedSinceGcBytes = 0;
+    Bun.gc(false);
   }
 
   /**
    * A connection's held bytes changed by heldDeltaBytes (negative: released), of which
-   * releasableDeltaBytes in running calls and pending replies; inReserve: it was admitted
-   * through the reserve.
+   * releasableDeltaBytes in running calls and pending replies.
    */
-  change(heldDeltaBytes: number, releasableDeltaBytes: number, inReserve: boolean): void {
+  change(heldDeltaBytes: number, releasableDeltaBytes: number): void {
     this.usedBytes += heldDeltaBytes;
     this.releasableBytes += releasableDeltaBytes;
-    if (inReserve) this.reserveUsedBytes += heldDeltaBytes;
-    assert(this.usedBytes >= 0 && this.releasableBytes >= 0 && this.reserveUsedBytes >= 0);
-    assert(this.releasableBytes <= this.usedBytes && this.reserveUsedBytes <= this.usedBytes);
+    assert(this.usedBytes >= 0 && this.releasableBytes >= 0);
+    assert(this.releasableBytes <= this.usedBytes);
     if (heldDeltaBytes < 0 && this.waiting.size > 0) this.scheduleWake();
-  }
-
-  /** A connection admitted through the reserve: what it holds already moves there. */
-  enterReserve(heldBytes: number): void {
-    this.reserveUsedBytes += heldBytes;
-    assert(this.reserveUsedBytes <= this.usedBytes);
   }
 
   wait(waiter: BudgetWaiter): void {
@@ -111,8 +107,7 @@ export class HeldBytesBudget {
 
   private wake(): void {
     for (const waiter of [...this.waiting]) {
-      if (this.admits(true) === undefined) break;
-      if (this.admits(waiter.holdsNothing()) === undefined) continue;
+      if (!this.admits()) break;
       this.waiting.delete(waiter);
       waiter.retry(false);
     }

@@ -18,7 +18,7 @@
 import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
-import { RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
+import { RPC_SMALL_RECORD_BYTES_MAX, RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
 import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
@@ -97,8 +97,6 @@ export class RpcConnection implements BudgetWaiter {
   private chargedBytes = 0;
   private chargedReleasableBytes = 0;
   private waitingForBudget = false;
-  /** Admitted through the budget's reserve, until it holds nothing again. */
-  private inReserve = false;
   /** The budget granted one record whatever it holds (see HeldBytesBudget.wake). */
   private hasTurn = false;
   /** When bytes last came in or went out; what "idle" is measured from. */
@@ -145,7 +143,8 @@ export class RpcConnection implements BudgetWaiter {
     );
   }
 
-  holdsNothing(): boolean {
+  /** No call in flight and no reply pending. */
+  private holdsNothing(): boolean {
     return this.inFlight === 0 && this.outputBytes === 0;
   }
 
@@ -186,6 +185,7 @@ export class RpcConnection implements BudgetWaiter {
     const now = performance.now();
     this.lastActivityMs = now;
     if (this.decoder.atRecordBoundary) this.recordStartedMs = now;
+    this.options.budget.noteReceived(chunk.byteLength);
     this.decoder.push(chunk);
     this.pump();
   }
@@ -236,12 +236,17 @@ export class RpcConnection implements BudgetWaiter {
    */
   private pump(): void {
     while (!this.closed && !this.stopping && this.inFlight < this.options.inFlightMax) {
-      if (!this.decoder.inRecord && !this.admitRecord()) {
-        if (!this.waitingForBudget) {
-          this.waitingForBudget = true;
-          this.options.budget.wait(this);
+      if (!this.decoder.inRecord) {
+        const admission = this.admission();
+        // A partial header: read on, the rest of it decides.
+        if (admission === "more") break;
+        if (admission === "wait") {
+          if (!this.waitingForBudget) {
+            this.waitingForBudget = true;
+            this.options.budget.wait(this);
+          }
+          break;
         }
-        break;
       }
       let record: Uint8Array | undefined;
       try {
@@ -265,20 +270,18 @@ export class RpcConnection implements BudgetWaiter {
     this.endIfIdle();
   }
 
-  /** May a new record begin? Entering the reserve moves what is held there. */
-  private admitRecord(): boolean {
-    if (this.hasTurn) return true;
-    const admission = this.options.budget.admits(this.holdsNothing());
-    if (admission === "reserve" && !this.inReserve) {
-      this.inReserve = true;
-      this.options.budget.enterReserve(this.chargedBytes);
-    }
-    return admission !== undefined;
-  }
-
-  /** Could a new record begin (the same test as admitRecord, without its effects)? */
-  private mayBeginRecord(): boolean {
-    return this.hasTurn || this.options.budget.admits(this.holdsNothing()) !== undefined;
+  /**
+   * May the next record begin: yes, wait (for the budget), or more (bytes of its header)? A
+   * connection holding nothing may always take one small record: it is how a client gets a
+   * MNT or GETATTR through while WRITEs of others fill the budget, and it bounds what this
+   * adds to one small record per connection.
+   */
+  private admission(): "yes" | "wait" | "more" {
+    if (this.hasTurn || this.options.budget.admits()) return "yes";
+    if (!this.holdsNothing()) return "wait";
+    const recordBytes = this.decoder.peekRecordBytes();
+    if (recordBytes === undefined) return "more";
+    return recordBytes <= RPC_SMALL_RECORD_BYTES_MAX ? "yes" : "wait";
   }
 
   /** Brings what the budget holds for this connection up to date. */
@@ -291,10 +294,8 @@ export class RpcConnection implements BudgetWaiter {
     if (deltaBytes !== 0 || releasableDeltaBytes !== 0) {
       this.chargedBytes = heldBytes;
       this.chargedReleasableBytes = releasableBytes;
-      this.options.budget.change(deltaBytes, releasableDeltaBytes, this.inReserve);
+      this.options.budget.change(deltaBytes, releasableDeltaBytes);
     }
-    // Holding nothing, it leaves the reserve; its next record is admitted afresh.
-    if (heldBytes === 0) this.inReserve = false;
   }
 
   private updateReading(): void {
@@ -302,7 +303,7 @@ export class RpcConnection implements BudgetWaiter {
       !this.peerEnded &&
       !this.stopping &&
       this.inFlight < this.options.inFlightMax &&
-      (this.decoder.inRecord || this.mayBeginRecord());
+      (this.decoder.inRecord || this.admission() !== "wait");
     if (wantData === !this.paused || this.closed) return;
     this.paused = !wantData;
     const now = performance.now();

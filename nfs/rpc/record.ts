@@ -79,6 +79,29 @@ export class RecordDecoder {
     return this.bufferedBytes + Math.max(0, growthBytes - this.inputBytes);
   }
 
+  /**
+   * The length the next record declares, read from its first fragment header without taking
+   * it: undefined until the 4 header bytes are here, recordBytesMax if it is not its only
+   * fragment. Only meaningful between records.
+   */
+  peekRecordBytes(): number | undefined {
+    assert(!this.inRecord);
+    if (this.inputBytes < RECORD_MARK_BYTES) return undefined;
+    let mark = 0;
+    let chunk = 0;
+    let offset = this.headOffset;
+    for (let i = 0; i < RECORD_MARK_BYTES; i++) {
+      while (offset >= this.input[chunk]!.byteLength) {
+        chunk += 1;
+        offset = 0;
+      }
+      mark = mark * 256 + this.input[chunk]![offset]!;
+      offset += 1;
+    }
+    if (mark < RECORD_MARK_LAST_FRAGMENT) return this.limits.recordBytesMax;
+    return mark - RECORD_MARK_LAST_FRAGMENT;
+  }
+
   /** Drops everything held (the connection is closed). */
   discard(): void {
     this.input.length = 0;

@@ -26,7 +26,6 @@ import { assert } from "../../src/assert.ts";
 import {
   RPC_CONNECTIONS_MAX,
   RPC_HELD_BYTES_MAX,
-  RPC_HELD_BYTES_RESERVE,
   RPC_IDLE_TIMEOUT_SEC_DEFAULT,
   RPC_IN_FLIGHT_PER_CONNECTION_MAX,
   RPC_RECORD_STALL_MS,
@@ -52,8 +51,6 @@ export interface RpcServerOptions {
   connectionsMax?: number;
   /** Server-wide cap on bytes held for calls; default RPC_HELD_BYTES_MAX. */
   heldBytesMax?: number;
-  /** Above heldBytesMax, only for connections holding nothing; default RPC_HELD_BYTES_RESERVE. */
-  heldBytesReserve?: number;
   /** Close connections idle this long; 0 = never. Default RPC_IDLE_TIMEOUT_SEC_DEFAULT. */
   idleTimeoutMs?: number;
   /** Drop a record, or a reply the client does not read, stalled this long. */
@@ -89,10 +86,7 @@ export class RpcServer {
 
   private constructor(options: RpcServerOptions) {
     const log = options.log ?? consola.withTag("rpc");
-    this.budget = new HeldBytesBudget(
-      options.heldBytesMax ?? RPC_HELD_BYTES_MAX,
-      options.heldBytesReserve ?? RPC_HELD_BYTES_RESERVE,
-    );
+    this.budget = new HeldBytesBudget(options.heldBytesMax ?? RPC_HELD_BYTES_MAX);
     const connectionOptions = {
       dispatcher: options.dispatcher,
       allow: options.allow,

@@ -3,7 +3,9 @@
  * - "500":   answers HTTP 500 InternalError without asking upstream,
  * - "reset": drops the connection without an answer,
  * - "stall": never answers (until the proxy stops), so only the client's deadline gets it out,
- * - "truncate": forwards, then drops the connection halfway through the answer's body.
+ * - "truncate": forwards, then drops the connection halfway through the answer's body,
+ * - "hold":  a store that stalls, then recovers: requests wait until clear() (or a new plan),
+ *            then are forwarded as if nothing happened.
  * Everything else is forwarded unchanged, Host header included, so SigV4 signatures still match.
  *
  *   await using proxy = await startFaultProxy(s3.endpoint);
@@ -14,7 +16,7 @@ import { Agent, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { readBody, relay, send, sendError } from "./relay.ts";
 
-export type Fault = "500" | "reset" | "stall" | "truncate";
+export type Fault = "500" | "reset" | "stall" | "truncate" | "hold";
 
 export interface FaultPlan {
   fault: Fault;
@@ -46,6 +48,11 @@ export async function startFaultProxy(upstream: string, seed = 1): Promise<Fault
   let plan: FaultPlan | undefined;
   let requests = 0;
   let faulted = 0;
+  let held = Promise.withResolvers<void>();
+  const releaseHeld = () => {
+    held.resolve();
+    held = Promise.withResolvers<void>();
+  };
 
   const pickFault = (): Fault | undefined => {
     if (plan === undefined) return undefined;
@@ -70,12 +77,13 @@ export async function startFaultProxy(upstream: string, seed = 1): Promise<Fault
       // Read the whole request first, as a server failing after the upload would.
       const body = await readBody(req);
       if (fault === "stall") return; // Took the request, never answers.
+      if (fault === "hold") await held.promise;
       if (fault === "500") {
         sendError(res, 500, "InternalError", "injected by the fault proxy");
         return;
       }
       const answer = await relay(target, agent, req, body);
-      if (fault === undefined) {
+      if (fault === undefined || fault === "hold") {
         send(res, answer);
         return;
       }
@@ -96,6 +104,7 @@ export async function startFaultProxy(upstream: string, seed = 1): Promise<Fault
   const endpoint = `http://127.0.0.1:${port}`;
 
   const stop = async (): Promise<void> => {
+    releaseHeld();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     agent.destroy();
@@ -106,9 +115,11 @@ export async function startFaultProxy(upstream: string, seed = 1): Promise<Fault
     bucketUrl: (name) => `${endpoint}/${name}`,
     inject: (next) => {
       plan = { ...next };
+      releaseHeld();
     },
     clear: () => {
       plan = undefined;
+      releaseHeld();
     },
     get requests() {
       return requests;

@@ -107,10 +107,15 @@ export interface ServeProcess {
 export async function spawnServe(
   volume: Pick<TestVolume, "metaUrl" | "home">,
   args: string[] = [],
-  options: { port?: number } = {},
+  options: { port?: number; openFilesMax?: number } = {},
 ): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
-  const argv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  const serveArgv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  // `exec` keeps the PID: stop() and /proc/PID are the server's own.
+  const argv =
+    options.openFilesMax === undefined
+      ? serveArgv
+      : ["sh", "-c", `ulimit -n ${options.openFilesMax} && exec "$@"`, "sh", ...serveArgv];
   const proc = Bun.spawn([...argv, ...args, volume.metaUrl], {
     env: { ...process.env, HOME: volume.home },
     stdin: "ignore",

@@ -4,10 +4,19 @@
  * subdirectory (which clients cannot climb out of).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MountStat3 } from "../../nfs/mount/mount.ts";
+import { MountStat3, mountProgram } from "../../nfs/mount/mount.ts";
+import { resolveExport } from "../../nfs/mount/path.ts";
 import { Access3, CreateMode, NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
-import { makeVolume, startNfs, type TestVolume } from "./harness.ts";
+import { NfsExport } from "../../nfs/nfs3/context.ts";
+import { nfs3Program } from "../../nfs/nfs3/program.ts";
+import { NfsPolicy, type NfsPolicyOptions } from "../../nfs/policy.ts";
+import { Dispatcher } from "../../nfs/rpc/dispatcher.ts";
+import { RpcServer } from "../../nfs/rpc/server.ts";
+import { openRuntime } from "../../src/cli/runtime.ts";
+import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
+import { makeVolume, quietLog, startNfs, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
+import { RawConnection, settlesWithin } from "./rpcclient.ts";
 
 let volume: TestVolume;
 let rootFile: Buffer;
@@ -60,9 +69,41 @@ describe("--read-only", () => {
   });
 });
 
+/**
+ * The NFS programs behind an RPC server without the accept-time check, to reach the per-call
+ * one (which stays: a policy is checked at accept and again at every call).
+ */
+async function perCallOnlyServer(policyOptions: NfsPolicyOptions) {
+  const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
+  const root = await resolveExport(runtime.vfs, ROOT_CREDENTIALS, "/");
+  const exp = new NfsExport({
+    vfs: runtime.vfs,
+    policy: new NfsPolicy(policyOptions),
+    exportPath: root.path,
+    exportRoot: root.inode,
+  });
+  const dispatcher = new Dispatcher({ log: quietLog });
+  dispatcher.register(mountProgram(exp));
+  dispatcher.register(nfs3Program(exp, quietLog));
+  const rpc = RpcServer.listen({ dispatcher, log: quietLog });
+  return {
+    port: rpc.port,
+    [Symbol.asyncDispose]: async () => {
+      await rpc.stop();
+      await runtime.close();
+    },
+  };
+}
+
 describe("--allow", () => {
-  test("a client outside the list: MNT3ERR_ACCES, NFS3ERR_ACCES everywhere, NULL still answers", async () => {
+  test("a client outside the list is closed when it connects", async () => {
     await using nfs = await startNfs(volume, { policy: { allow: ["10.0.0.0/8", "::1"] } });
+    const raw = await RawConnection.connect(nfs.port);
+    expect(await settlesWithin(raw.closed, 10_000)).toBe(true);
+  });
+
+  test("per call too: MNT3ERR_ACCES, NFS3ERR_ACCES everywhere, NULL still answers", async () => {
+    await using nfs = await perCallOnlyServer({ allow: ["10.0.0.0/8", "::1"] });
     await using client = await NfsClient.connect(nfs.port);
     expect((await client.mnt("/")).status).toBe(MountStat3.ACCES);
     // A handle learned elsewhere does not help.

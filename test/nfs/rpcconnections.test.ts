@@ -124,10 +124,9 @@ describe("RPC server: connections", () => {
 });
 
 describe("RPC server: bytes held by all connections together", () => {
-  test("pipelining connections stop at the server-wide cap; a client holding nothing still gets in", async () => {
+  test("pipelining connections stop at the server-wide cap; a small call still gets in", async () => {
     const heldBytesMax = 4 * MiB;
-    const heldBytesReserve = 2 * MiB;
-    const { server, gate, counters } = startServer({ heldBytesMax, heldBytesReserve });
+    const { server, gate, counters } = startServer({ heldBytesMax });
     const payloadBytes = 256 * KiB;
     const clients = await Promise.all(
       Array.from({ length: 8 }, () => RpcClient.connect(server.port)),
@@ -138,11 +137,15 @@ describe("RPC server: bytes held by all connections together", () => {
         client.callOk(PROG, VERS, Proc.SINK, sinkArgs(7, payloadBytes)),
       ),
     );
-    const bound = heldBytesMax + heldBytesReserve + RPC_RECORD_BYTES_MAX + 8 * 512 * KiB;
+    const bound = heldBytesMax + RPC_RECORD_BYTES_MAX + 8 * 512 * KiB;
     await waitFor(() => server.stats().heldBytes >= heldBytesMax, "the cap to be reached");
     await waitFor(() => server.stats().waitingForBudget === 8, "every pipeliner to wait");
-    // A client holding nothing uses the reserve, though every byte of the cap is taken.
+    // A client holding nothing gets a small call in, though every byte of the cap is taken.
     await expectAlive(server);
+    // But not a big one: it waits for room like the others.
+    await using big = await RpcClient.connect(server.port);
+    const bigReply = big.callOk(PROG, VERS, Proc.SINK, sinkArgs(8, payloadBytes));
+    await waitFor(() => server.stats().waitingForBudget === 9, "the big call to wait");
     const stats = server.stats();
     console.log(
       `held ${(stats.heldBytes / MiB).toFixed(1)} MiB with ${counters.started} calls running ` +
@@ -151,16 +154,18 @@ describe("RPC server: bytes held by all connections together", () => {
     expect(stats.heldBytes).toBeLessThan(bound);
     expect(counters.started).toBeLessThanOrEqual(Math.ceil(bound / payloadBytes));
     gate(7).resolve();
+    gate(8).resolve();
+    expect((await bigReply).uint32()).toBe(payloadBytes);
     const results = await Promise.all(replies);
     expect(results.every((body) => body.uint32() === payloadBytes)).toBe(true);
-    expect(counters.finished).toBe(8 * 32);
+    expect(counters.finished).toBe(8 * 32 + 1);
     await waitFor(() => server.stats().heldBytes === 0, "held bytes to be released");
     for (const client of clients) await client.close();
     await server.stop();
   }, 60_000);
 
   test("records begun together all finish even when they overrun the cap (no deadlock)", async () => {
-    const { server, gate } = startServer({ heldBytesMax: MiB, heldBytesReserve: 0 });
+    const { server, gate } = startServer({ heldBytesMax: MiB });
     gate(3).resolve();
     const clients = await Promise.all(
       Array.from({ length: 16 }, () => RpcClient.connect(server.port)),
