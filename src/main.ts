@@ -3,6 +3,7 @@
  * jfs command line. User errors print one line and exit 1; bugs print their stack and exit 2.
  */
 import { cac } from "cac";
+import { actionArgs, parseLine } from "./cli/args.ts";
 import { registerBench } from "./cli/bench.ts";
 import { registerConfig } from "./cli/config.ts";
 import { registerDestroy } from "./cli/destroy.ts";
@@ -48,21 +49,30 @@ function isUserFacing(error: unknown): boolean {
 export async function main(argv: string[]): Promise<number> {
   const cli = buildCli();
   try {
-    const parsed = cli.parse(argv, { run: false });
-    setLogLevel(parsed.options as { verbose?: boolean; quiet?: boolean });
-    if (parsed.options.help || parsed.options.version) return 0;
-    if (!cli.matchedCommand) {
-      const name = parsed.args[0];
-      if (name === undefined) {
+    const line = parseLine(cli, argv.slice(2));
+    setLogLevel(line.options as { verbose?: boolean; quiet?: boolean });
+    if (line.command !== undefined) cli.matchedCommand = line.command;
+    if (line.options.help === true) {
+      cli.outputHelp();
+      return 0;
+    }
+    if (line.options.version === true) {
+      cli.outputVersion();
+      return 0;
+    }
+    if (line.command === undefined) {
+      if (line.commandName === undefined) {
         cli.outputHelp();
         return 0;
       }
-      throw new UserError(`unknown command "${name}" (see jfs --help)`);
+      throw new UserError(`unknown command "${line.commandName}" (see jfs --help)`);
     }
-    await cli.runMatchedCommand();
+    const action = line.command.commandAction;
+    if (action === undefined) throw new Error(`command ${line.command.name} has no action`);
+    await action(...actionArgs(line.command, line.args), line.options);
     return 0;
   } catch (error) {
-    if (isUserFacing(error) || (error instanceof Error && error.name === "CACError")) {
+    if (isUserFacing(error)) {
       // One line, no stack: the user can act on it.
       process.stderr.write(`jfs: ${describeError(error)}\n`);
       return 1;
