@@ -74,6 +74,7 @@ async function mountForeground(
   flags: MountFlags,
 ): Promise<void> {
   const config = fuseConfigOf(flags);
+  fileDataOptions(flags); // every flag is checked before the mount point is touched
   prepareMountPoint(dir);
   const runtime = await openRuntime(metaUrl, flags, dir);
   const vfs = runtime.vfs;

@@ -4,24 +4,43 @@
  */
 import { UserError } from "../errors.ts";
 
+/** Decimal digits only: no "", no 0x10, no 1e3, no 12abc, no " 5" (Number() takes them all). */
+const INTEGER = /^-?[0-9]+$/;
+const DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
+
+/** The one word a value flag was given: a repeated flag is an error, not its last value. */
+function flagText(name: string, value: unknown): string {
+  if (Array.isArray(value)) {
+    throw new UserError(`--${name} was given ${value.length} times: give it once`);
+  }
+  return typeof value === "number" ? String(value) : String(value ?? "");
+}
+
+/**
+ * The one integer parser of the CLI: counts, ports, ids, seconds, and sizes in the unit the
+ * flag names (the caller multiplies: `--cache-size <MiB>`).
+ */
 export function parseIntFlag(
   name: string,
   value: unknown,
   min: number,
   max: number = Number.MAX_SAFE_INTEGER,
 ): number {
-  const n = typeof value === "number" ? value : Number(String(value));
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const text = flagText(name, value);
+  const n = INTEGER.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
-    throw new UserError(`--${name} must be an integer ${range}, got "${String(value)}"`);
+    throw new UserError(`--${name} must be an integer ${range}, got "${text}"`);
   }
   return n;
 }
 
+/** A decimal number (ratios, seconds): digits with an optional fraction, nothing else. */
 export function parseNumberFlag(name: string, value: unknown, min: number, max: number): number {
-  const n = typeof value === "number" ? value : Number(String(value));
+  const text = flagText(name, value);
+  const n = DECIMAL.test(text) ? Number(text) : Number.NaN;
   if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UserError(`--${name} must be a number in ${min}..${max}, got "${String(value)}"`);
+    throw new UserError(`--${name} must be a number in ${min}..${max}, got "${text}"`);
   }
   return n;
 }

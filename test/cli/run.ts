@@ -17,6 +17,8 @@ export async function jfs(
   args: string[],
   env: Record<string, string | undefined> = {},
   stdin?: string,
+  /** Kills the child after this long (a command that should fail may serve forever instead). */
+  timeoutMs?: number,
 ): Promise<CliResult> {
   const proc = Bun.spawn(["bun", MAIN, ...args], {
     env: { ...process.env, HOME: TEST_HOME, ...env },
@@ -24,10 +26,11 @@ export async function jfs(
     stdout: "pipe",
     stderr: "pipe",
   });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => proc.kill(), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
     proc.exited,
-  ]);
+  ]).finally(() => clearTimeout(timer));
   return { code, stdout, stderr };
 }
