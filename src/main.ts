@@ -40,18 +40,35 @@ export function buildCli() {
   return cli;
 }
 
+/**
+ * An error of the system, not of jfs: a Node system error (EROFS, EACCES, ENOSPC, with the
+ * syscall and path in its message) or SQLite's (SQLITE_READONLY, SQLITE_FULL). A read-only
+ * directory or a full disk is the user's to fix; a stack trace would only hide the message.
+ */
+function isSystemError(error: unknown): boolean {
+  if (!(error instanceof Error) || !("code" in error) || typeof error.code !== "string") {
+    return false;
+  }
+  return /^E[A-Z0-9]+$/.test(error.code) || error.code.startsWith("SQLITE_");
+}
+
 function isUserFacing(error: unknown): boolean {
   return (
-    error instanceof UserError || error instanceof FsError || error instanceof ObjectStoreError
+    error instanceof UserError ||
+    error instanceof FsError ||
+    error instanceof ObjectStoreError ||
+    isSystemError(error)
   );
 }
 
 export async function main(argv: string[]): Promise<number> {
   const cli = buildCli();
+  let command: string | undefined;
   try {
     const line = parseLine(cli, argv.slice(2));
     setLogLevel(line.options as { verbose?: boolean; quiet?: boolean });
     if (line.command !== undefined) cli.matchedCommand = line.command;
+    command = line.command?.name;
     if (line.options.help === true) {
       cli.outputHelp();
       return 0;
@@ -74,7 +91,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (isUserFacing(error)) {
       // One line, no stack: the user can act on it.
-      process.stderr.write(`jfs: ${describeError(error)}\n`);
+      const what = isSystemError(error) && command !== undefined ? `${command} failed: ` : "";
+      process.stderr.write(`jfs: ${what}${describeError(error)}\n`);
       return 1;
     }
     log.error(error);

@@ -6,6 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import type { CAC } from "cac";
+import { UserError } from "../errors.ts";
 import { Units } from "../limits.ts";
 import { type BenchTarget, pathTarget, vfsTarget } from "./benchtarget.ts";
 import { parseIntFlag } from "./options.ts";
@@ -135,12 +136,10 @@ export function registerBench(cli: CAC): void {
       ioBytes: parseIntFlag("io-size", flags.ioSize ?? 1024, 4, 16384) * Units.KiB,
     };
     const arg = where === undefined ? undefined : String(where);
-    if (
-      arg !== undefined &&
-      !arg.includes("://") &&
-      existsSync(arg) &&
-      statSync(arg).isDirectory()
-    ) {
+    if (arg !== undefined && !arg.includes("://")) {
+      // Not a META-URL, so a directory: say what is wrong with it, not that the URL is bad.
+      if (!existsSync(arg)) throw new UserError(`bench: directory ${arg} does not exist`);
+      if (!statSync(arg).isDirectory()) throw new UserError(`bench: ${arg} is not a directory`);
       const target = await pathTarget(arg);
       console.log(`bench in ${target.description}`);
       console.log(formatPhases(await runBench(target, plan)));

@@ -1,0 +1,109 @@
+/**
+ * Failures a user causes or meets (a missing or read-only directory, a busy port, missing S3
+ * keys) give one line saying what is wrong and a non-zero exit: never a stack trace, never the
+ * words of a library.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jfs } from "./run.ts";
+
+const IS_ROOT = process.getuid?.() === 0;
+let dir: string;
+const mounted: string[] = [];
+
+/**
+ * A directory that can be made read-only for this process: root ignores file modes, so for
+ * root it is a tmpfs of its own, remounted read-only.
+ */
+function writableDir(name: string): string {
+  const path = join(dir, name);
+  mkdirSync(path);
+  if (IS_ROOT) {
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", path]);
+    if (r.status !== 0) throw new Error(`mount tmpfs: ${r.stderr}`);
+    mounted.push(path);
+  }
+  return path;
+}
+
+function makeReadOnly(path: string, subdirs: string[] = []): void {
+  if (IS_ROOT) {
+    const r = spawnSync("mount", ["-o", "remount,ro", path]);
+    if (r.status !== 0) throw new Error(`remount ro: ${r.stderr}`);
+    return;
+  }
+  for (const d of [path, ...subdirs]) chmodSync(d, 0o555);
+}
+
+/** Exactly one line on stderr starting with "jfs: ", no stack frame, exit 1. */
+function expectOneLine(r: { code: number; stderr: string }, pattern: RegExp): void {
+  const text = r.stderr.trim();
+  expect(text).toMatch(/^jfs: /);
+  expect(text.split("\n")).toHaveLength(1);
+  expect(text).not.toMatch(/\bat .*\.ts:\d+/);
+  expect(text).toMatch(pattern);
+  expect(r.code).toBe(1);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "jfs-failures-"));
+});
+
+afterAll(() => {
+  for (const path of mounted) spawnSync("umount", ["-l", path]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("bench", () => {
+  test("on a missing directory says so, not 'Invalid META-URL'", async () => {
+    const missing = join(dir, "missing", "dir");
+    expectOneLine(await jfs(["bench", missing]), new RegExp(`directory ${missing} does not exist`));
+  });
+
+  test("on a file says it is not a directory", async () => {
+    const file = join(dir, "a-file");
+    writeFileSync(file, "");
+    expectOneLine(await jfs(["bench", file]), /is not a directory/);
+  });
+
+  test("in a read-only directory: one line naming the error", async () => {
+    const ro = writableDir("bench-ro");
+    makeReadOnly(ro);
+    const r = await jfs(["bench", ro, "--big-file-size", "1", "--small-file-count", "1"]);
+    expectOneLine(r, /^jfs: bench failed: (EROFS|EACCES)/);
+  });
+});
+
+describe("gc and fsck", () => {
+  test("gc --delete with a read-only bucket: one line, not a stack", async () => {
+    const bucket = writableDir("gc-bucket");
+    const meta = `sqlite3://${dir}/gc.db`;
+    const f = await jfs(["format", meta, "gcvol", "--bucket", bucket, "--trash-days", "0"]);
+    expect(f.code).toBe(0);
+    // A leaked block: an object no slice refers to, old enough to be collected.
+    const chunkDir = join(bucket, "gcvol", "chunks", "0", "0");
+    mkdirSync(chunkDir, { recursive: true });
+    const leaked = join(chunkDir, "77_0_2");
+    writeFileSync(leaked, "xx");
+    const old = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(leaked, old, old);
+    makeReadOnly(bucket, [chunkDir]);
+    const r = await jfs(["gc", meta, "--delete", "--min-age", "0"]);
+    expect(r.stdout).toContain("1 leaked");
+    expectOneLine(r, /^jfs: gc failed: (EROFS|EACCES).*77_0_2/);
+  });
+
+  test("fsck and gc on a volume in a read-only directory: one line", async () => {
+    const where = writableDir("meta-ro");
+    const meta = `sqlite3://${where}/m.db`;
+    const f = await jfs(["format", meta, "rovol", "--bucket", join(dir, "ro-data")]);
+    expect(f.code).toBe(0);
+    makeReadOnly(where);
+    for (const command of ["fsck", "gc"]) {
+      expectOneLine(await jfs([command, meta]), /m\.db/);
+    }
+  });
+});
