@@ -4,10 +4,10 @@
  * pending deletions and expired trash.
  */
 import type { CAC } from "cac";
+import type { GcRound } from "../chunk/gc.ts";
 import { sliceUses } from "../chunk/inventory.ts";
 import { parseBlockKey } from "../chunk/keys.ts";
 import { Units } from "../limits.ts";
-import { log } from "../log.ts";
 import type { ObjectInfo } from "../object/interface.ts";
 import { parseIntFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
@@ -21,6 +21,94 @@ interface GcFlags extends DataFlags {
   delete?: boolean;
   compact?: boolean;
   minAge?: unknown;
+  json?: boolean;
+}
+
+/** What one gc run found and did; `--json` prints it as is. */
+export interface GcReport {
+  trashFilesRemoved: number;
+  pendingDeletions: GcRound;
+  chunksCompacted: number | null;
+  objects: number;
+  bytes: number;
+  slicesInUse: number;
+  leakedObjects: number;
+  leakedBytes: number;
+  deletedObjects: number;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const mib = (bytes: number) => `${(bytes / Units.MiB).toFixed(1)} MiB`;
+
+/** The report in sentences, for people. */
+export function gcSentences(r: GcReport, deleting: boolean): string[] {
+  const p = r.pendingDeletions;
+  const lines = [
+    `Trash: ${plural(r.trashFilesRemoved, "expired file")} removed.`,
+    `Pending deletions: ${plural(p.files, "file")} and ${plural(p.slices, "slice")} freed` +
+      (p.failed > 0 ? `, ${p.failed} failed (retried by the next gc).` : "."),
+  ];
+  if (r.chunksCompacted !== null) lines.push(`Compacted ${plural(r.chunksCompacted, "chunk")}.`);
+  lines.push(
+    `${r.objects} objects (${mib(r.bytes)}), ${r.slicesInUse} slices in use, ` +
+      `${r.leakedObjects} leaked objects (${mib(r.leakedBytes)}).`,
+  );
+  if (deleting) lines.push(`Deleted ${r.deletedObjects} leaked objects.`);
+  else if (r.leakedObjects > 0) lines.push("Run again with --delete to delete them.");
+  return lines;
+}
+
+async function findLeaks(rt: Runtime, minAgeSec: number) {
+  const used = new Set<number>();
+  for await (const use of sliceUses(rt.meta)) used.add(use.id);
+  for (const u of await rt.meta.unusedSlices(Number.MAX_SAFE_INTEGER)) used.add(u.id);
+  const leaked: ObjectInfo[] = [];
+  let objects = 0;
+  let bytes = 0;
+  const newest = Date.now() - minAgeSec * 1000;
+  let startAfter: string | undefined;
+  do {
+    const page = await rt.store.list("chunks/", startAfter, 1000);
+    for (const o of page.objects) {
+      objects++;
+      bytes += o.sizeBytes;
+      const ref = parseBlockKey(o.key);
+      if (ref && !used.has(ref.sliceId) && o.mtimeMs < newest) leaked.push(o);
+    }
+    startAfter = page.nextStartAfter;
+  } while (startAfter !== undefined);
+  return { used: used.size, leaked, objects, bytes };
+}
+
+async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<GcReport> {
+  const trashFilesRemoved = await rt.meta.cleanupTrash();
+  while ((await rt.meta.releaseDeletedFiles(100)) > 0) {}
+  const pendingDeletions = await rt.data.collectGarbage();
+  const chunksCompacted = flags.compact ? await compactAll(rt) : null;
+  const found = await findLeaks(rt, minAgeSec);
+  const { leaked } = found;
+  let deletedObjects = 0;
+  if (flags.delete && leaked.length > 0) {
+    const progress = new Progress("deleting leaked", leaked.length);
+    await runPool(
+      leaked.length,
+      DELETE_CONCURRENCY,
+      (i) => rt.store.delete(leaked[i]!.key),
+      progress,
+    );
+    deletedObjects = leaked.length;
+  }
+  return {
+    trashFilesRemoved,
+    pendingDeletions,
+    chunksCompacted,
+    objects: found.objects,
+    bytes: found.bytes,
+    slicesInUse: found.used,
+    leakedObjects: leaked.length,
+    leakedBytes: leaked.reduce((sum, o) => sum + o.sizeBytes, 0),
+    deletedObjects,
+  };
 }
 
 export function registerGc(cli: CAC): void {
@@ -32,6 +120,7 @@ export function registerGc(cli: CAC): void {
       "--min-age <seconds>",
       `Ignore objects younger than this (default: ${LEAK_AGE_MIN_DEFAULT})`,
     )
+    .option("--json", "Print one JSON object, for scripts")
     .action(async (metaUrl: string | undefined, flags: GcFlags) => {
       const minAgeSec = parseIntFlag("min-age", flags.minAge ?? LEAK_AGE_MIN_DEFAULT, 0);
       const rt = await openRuntime(
@@ -40,53 +129,16 @@ export function registerGc(cli: CAC): void {
         "gc",
       );
       try {
-        const trashRemoved = await rt.meta.cleanupTrash();
-        while ((await rt.meta.releaseDeletedFiles(100)) > 0) {}
-        const gcRound = await rt.data.collectGarbage();
-        log.info(
-          `gc: ${trashRemoved} expired trash file(s) removed; pending deletions done (${JSON.stringify(gcRound)})`,
-        );
-        if (flags.compact) await compactAll(rt);
-        const used = new Set<number>();
-        for await (const use of sliceUses(rt.meta)) used.add(use.id);
-        for (const u of await rt.meta.unusedSlices(Number.MAX_SAFE_INTEGER)) used.add(u.id);
-        const leaked: ObjectInfo[] = [];
-        let objects = 0;
-        let bytes = 0;
-        const newest = Date.now() - minAgeSec * 1000;
-        let startAfter: string | undefined;
-        do {
-          const page = await rt.store.list("chunks/", startAfter, 1000);
-          for (const o of page.objects) {
-            objects++;
-            bytes += o.sizeBytes;
-            const ref = parseBlockKey(o.key);
-            if (ref && !used.has(ref.sliceId) && o.mtimeMs < newest) leaked.push(o);
-          }
-          startAfter = page.nextStartAfter;
-        } while (startAfter !== undefined);
-        const leakedBytes = leaked.reduce((sum, o) => sum + o.sizeBytes, 0);
-        console.log(
-          `${objects} objects (${(bytes / Units.MiB).toFixed(1)} MiB), ${used.size} slices in use, ` +
-            `${leaked.length} leaked objects (${(leakedBytes / Units.MiB).toFixed(1)} MiB)`,
-        );
-        if (flags.delete && leaked.length > 0) {
-          const progress = new Progress("deleting leaked", leaked.length);
-          await runPool(
-            leaked.length,
-            DELETE_CONCURRENCY,
-            (i) => rt.store.delete(leaked[i]!.key),
-            progress,
-          );
-          console.log(`deleted ${leaked.length} leaked objects`);
-        }
+        const report = await runGc(rt, flags, minAgeSec);
+        if (flags.json) console.log(JSON.stringify(report, null, 2));
+        else console.log(gcSentences(report, flags.delete === true).join("\n"));
       } finally {
         await rt.close();
       }
     });
 }
 
-async function compactAll(rt: Runtime): Promise<void> {
+async function compactAll(rt: Runtime): Promise<number> {
   let chunks = 0;
   const seen = new Set<string>();
   for await (const use of sliceUses(rt.meta)) {
@@ -100,5 +152,5 @@ async function compactAll(rt: Runtime): Promise<void> {
     }
   }
   await rt.data.collectGarbage();
-  log.info(`gc: compacted ${chunks} chunk(s)`);
+  return chunks;
 }

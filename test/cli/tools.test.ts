@@ -142,6 +142,29 @@ describe("gc", () => {
     expect((await readFile("pieces")).equals(before)).toBe(true);
     expect((await jfs(["fsck", meta])).code).toBe(0);
   });
+
+  test("prints sentences, not raw JSON; --json prints one JSON object", async () => {
+    const leak = join(bucket, "tools", "chunks", "0", "999", "999997_0_100");
+    mkdirSync(dirname(leak), { recursive: true });
+    writeFileSync(leak, Buffer.alloc(100));
+    const text = await jfs(["gc", meta, "--compact", "--min-age", "0"]);
+    expect(text.code).toBe(0);
+    const all = text.stdout + text.stderr;
+    expect(all).not.toMatch(/[{}"]/);
+    expect(text.stdout).toMatch(/^Pending deletions: \d+ files? and \d+ slices? freed\.$/m);
+    expect(text.stdout).toMatch(/^Compacted \d+ chunks?\.$/m);
+    expect(text.stdout).toMatch(/ 1 leaked objects .*\n.*--delete/);
+    const json = await jfs(["gc", meta, "--json", "--delete", "--min-age", "0"]);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout);
+    expect(report).toMatchObject({ leakedObjects: 1, leakedBytes: 100, deletedObjects: 1 });
+    expect(report.pendingDeletions).toEqual({
+      files: expect.any(Number),
+      slices: expect.any(Number),
+      failed: 0,
+    });
+    expect(existsSync(leak)).toBe(false);
+  });
 });
 
 describe("warmup, bench, objbench", () => {
