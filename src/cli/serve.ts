@@ -123,8 +123,19 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
   } catch (error) {
     if (error instanceof UserError) throw error;
     const where = hostPort(config.hostname, config.port);
-    throw new UserError(`Cannot serve NFS on ${where}: ${describeError(error)}`);
+    throw new UserError(`Cannot serve NFS on ${where}: ${explainListenError(error)}`);
   }
+}
+
+/** Bun says "Failed to listen at HOST" whatever went wrong; its code says what. */
+function explainListenError(error: unknown): string {
+  const code = error instanceof Error && "code" in error ? error.code : undefined;
+  if (code === "EADDRINUSE") {
+    return "address already in use (another server has that port: choose another --port, or --port 0)";
+  }
+  if (code === "EACCES") return "permission denied (ports below 1024 need root)";
+  if (code === "EADDRNOTAVAIL") return "address not available (no interface of this host has it)";
+  return describeError(error);
 }
 
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */

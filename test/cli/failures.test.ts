@@ -107,3 +107,25 @@ describe("gc and fsck", () => {
     }
   });
 });
+
+describe("serve", () => {
+  test("on a busy port says 'address already in use'", async () => {
+    const meta = `sqlite3://${dir}/serve.db`;
+    const f = await jfs(["format", meta, "servevol", "--bucket", join(dir, "serve-data")]);
+    expect(f.code).toBe(0);
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const args = ["serve", "--nfs", "--port", String(taken.port), "--cache-dir", "memory", meta];
+      const r = await jfs(args, {}, undefined, 10_000);
+      expect(r.stdout).not.toContain("serving");
+      expectOneLine(
+        r,
+        new RegExp(
+          `^jfs: Cannot serve NFS on 127\\.0\\.0\\.1:${taken.port}: address already in use`,
+        ),
+      );
+    } finally {
+      taken.stop(true);
+    }
+  });
+});
