@@ -5,7 +5,7 @@
 
 import { hostname } from "node:os";
 import type { Command } from "cac";
-import { describeError, UserError } from "../errors.ts";
+import { UserError } from "../errors.ts";
 import { Units } from "../limits.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
@@ -17,7 +17,7 @@ import { VERSION } from "../version.ts";
 import { ChunkFileData, defaultFileDataOptions, type FileDataOptions } from "../vfs/filedata.ts";
 import { JfsVfs } from "../vfs/vfs.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
-import { MARKER_KEY, openStore, openVolume } from "./volume.ts";
+import { describeStoreError, MARKER_KEY, openStore, openVolume } from "./volume.ts";
 
 export interface DataFlags {
   cacheDir?: unknown;
@@ -99,7 +99,7 @@ async function checkStore(store: ObjectStore, format: Format): Promise<void> {
         `${store.description} does not hold volume "${format.name}" (its ${MARKER_KEY} is missing): wrong bucket?`,
       );
     }
-    throw new UserError(`Cannot reach storage ${store.description}: ${describeError(error)}`);
+    throw new UserError(`Cannot reach storage ${store.description}: ${describeStoreError(error)}`);
   }
   if (owner !== format.uuid) {
     throw new UserError(`${store.description} holds volume ${owner}, not ${format.uuid}`);

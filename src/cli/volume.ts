@@ -48,6 +48,18 @@ export function openStore(format: Format, retriesMax?: number): ObjectStore {
 }
 
 /**
+ * A store failure in our words where the SDK's would puzzle: the AWS SDK, given no keys, looks
+ * for them in its own places and says "Could not load credentials from any providers".
+ */
+export function describeStoreError(error: unknown): string {
+  const text = describeError(error);
+  if (/Could not load credentials|CredentialsProviderError/i.test(text)) {
+    return "no S3 credentials: give --access-key and --secret-key, or set ACCESS_KEY and SECRET_KEY";
+  }
+  return text;
+}
+
+/**
  * Put, get, compare and delete a random object: proves the bucket exists and the credentials
  * can write, before any meta is written.
  */
@@ -61,7 +73,7 @@ export async function selfTestStore(store: ObjectStore): Promise<void> {
     await store.delete(key);
   } catch (error) {
     throw new UserError(
-      `Storage ${store.description} failed its self-test: ${describeError(error)}`,
+      `Storage ${store.description} failed its self-test: ${describeStoreError(error)}`,
     );
   }
 }

@@ -129,3 +129,21 @@ describe("serve", () => {
     }
   });
 });
+
+describe("format", () => {
+  test("with --storage s3 and no keys says so in our words", async () => {
+    const meta = `sqlite3://${dir}/nokeys.db`;
+    const noKeys = {
+      ACCESS_KEY: undefined,
+      SECRET_KEY: undefined,
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      AWS_PROFILE: undefined,
+    };
+    // Port 1 never answers: the keys are missing before any request could go out.
+    const args = ["format", meta, "nokeys", "--storage", "s3", "--bucket", "http://127.0.0.1:1/b1"];
+    const r = await jfs(args, noKeys);
+    expectOneLine(r, /no S3 credentials: give --access-key and --secret-key/);
+    expect(r.stderr).not.toContain("Could not load credentials");
+  });
+});
