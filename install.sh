@@ -74,7 +74,8 @@ build_from_source() {
       die "bun install failed"
     say "building $out"
     mkdir -p "$checkout/dist"
-    (cd "$checkout" && bun run build >/dev/null) || die "bun build --compile failed"
+    # --silent: bun run would echo "$ bun build ..." to stderr, the installer says what it does.
+    (cd "$checkout" && bun run --silent build >/dev/null) || die "bun build --compile failed"
     echo "$digest" >"$stamp"
   fi
   install_binary "$out"
