@@ -22,7 +22,7 @@ export function parseMetaUrl(raw: string): MetaUrl {
   const m = /^([a-z0-9]+):\/\/(.*)$/i.exec(raw);
   if (!m) {
     throw new UserError(
-      `Invalid META-URL "${raw}": expected sqlite3://PATH or redis://[[user]:password@]host[:port][/db]`,
+      `Invalid META-URL "${maskPassword(raw)}": expected sqlite3://PATH or redis://[[user]:password@]host[:port][/db]`,
     );
   }
   const scheme = m[1]!.toLowerCase();
@@ -51,15 +51,21 @@ export function parseMetaUrl(raw: string): MetaUrl {
   );
 }
 
-/** redis://user:secret@host -> redis://user:****@host; the password may hold '@' and '/'. */
+/**
+ * Hides the password of anything that may be a URL, parsable or not: everything between the
+ * first ':' of the user info and the last '@' (a password may hold '@' and '/'). User info
+ * without ':' may be a password typed without its user, so all of it goes. What precedes the
+ * user info (the scheme, as typed: "redis://", "redis:/", "redis//") stays.
+ *   redis://user:secret@host -> redis://user:****@host
+ *   redis:/:secret@host      -> redis:/:****@host
+ */
 export function maskPassword(url: string): string {
-  const m = /^([a-z0-9]+:\/\/)([^/]*@)(.*)$/i.exec(url);
-  if (!m) return url;
-  // The userinfo ends at the last '@' before the host; everything after the first ':' in it is
-  // the password.
-  const auth = url.slice(m[1]!.length, url.lastIndexOf("@") + 1);
-  const rest = url.slice(m[1]!.length + auth.length);
-  const colon = auth.indexOf(":");
-  const masked = colon < 0 ? auth : `${auth.slice(0, colon + 1)}****@`;
-  return `${m[1]}${masked}${rest}`;
+  const at = url.lastIndexOf("@");
+  if (at < 0) return url;
+  const lead = /^[a-z0-9+.-]*:?\/*/i.exec(url)?.[0] ?? "";
+  const start = Math.min(lead.length, at);
+  const info = url.slice(start, at);
+  const colon = info.indexOf(":");
+  const masked = colon < 0 ? "****" : `${info.slice(0, colon)}:****`;
+  return `${url.slice(0, start)}${masked}${url.slice(at)}`;
 }

@@ -14,6 +14,20 @@ export interface RedisUrl {
   display: string;
   db: number;
   options: RedisOptions;
+  /** The environment variable the password came from, when the URL had none. */
+  passwordEnv?: string;
+}
+
+/**
+ * The password for a META-URL that has none: META_PASSWORD (JuiceFS's name, any engine), else
+ * REDIS_PASSWORD. Empty counts as unset.
+ */
+export function passwordFromEnv(): { name: string; value: string } | undefined {
+  for (const name of ["META_PASSWORD", "REDIS_PASSWORD"]) {
+    const value = process.env[name];
+    if (value !== undefined && value !== "") return { name, value };
+  }
+  return undefined;
 }
 
 const TLS_PARAMS = ["insecure-skip-verify", "tls-ca-cert-file", "tls-cert-file", "tls-key-file"];
@@ -32,8 +46,11 @@ export function parseRedisUrl(raw: string): RedisUrl {
   if (url.hostname === "") throw bad("no host");
   const dbText = url.pathname.replace(/^\//, "");
   if (!/^\d{0,9}$/.test(dbText)) throw bad("the database must be a number, as in redis://host/1");
-  if (url.username !== "" && url.password === "") {
-    throw bad("a user needs a password (redis://user:password@host, or redis://:password@host)");
+  const envPassword = passwordFromEnv();
+  if (url.username !== "" && url.password === "" && envPassword === undefined) {
+    throw bad(
+      "a user needs a password (redis://user:password@host, redis://:password@host, or META_PASSWORD)",
+    );
   }
   let username: string;
   let password: string;
@@ -43,6 +60,8 @@ export function parseRedisUrl(raw: string): RedisUrl {
   } catch {
     throw bad("bad %-escape in the user or password");
   }
+  // A password in the environment stays out of `ps` and shell history; one in the URL wins.
+  if (password === "" && envPassword !== undefined) password = envPassword.value;
   const db = dbText === "" ? 0 : Number(dbText);
   const port = url.port === "" ? 6379 : Number(url.port);
   const auth = password === "" ? "" : `${url.username}:****@`;
@@ -61,7 +80,8 @@ export function parseRedisUrl(raw: string): RedisUrl {
     ...(password === "" ? {} : { password }),
     ...(scheme === "rediss" ? { tls: tlsOptions(url.searchParams, display) } : {}),
   };
-  return { display, db, options };
+  const fromEnv = url.password === "" && envPassword !== undefined;
+  return { display, db, options, ...(fromEnv ? { passwordEnv: envPassword.name } : {}) };
 }
 
 function tlsOptions(params: URLSearchParams, display: string): ConnectionOptions {
@@ -145,7 +165,8 @@ function explainConnectError(error: unknown, url: RedisUrl): string {
   const text = describeError(error);
   const tls = url.options.tls !== undefined;
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(text)) {
-    return "authentication failed (check the password in the META-URL)";
+    const where = url.passwordEnv === undefined ? "in the META-URL" : `in ${url.passwordEnv}`;
+    return `authentication failed (check the password ${where})`;
   }
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
