@@ -150,6 +150,13 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     await runtime.close().catch(() => undefined);
     throw error;
   }
+  // The session was opened with the port asked for; with --port 0 only now is the real one known.
+  const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}`;
+  if (served !== where) {
+    await runtime.meta.updateSessionMountPoint(served).catch((error: unknown) => {
+      log.warn(`session: cannot record ${served}: ${describeError(error)}`);
+    });
+  }
   const stopped = Promise.withResolvers<string>();
   let signals = 0;
   const onSignal = (signal: string) => {

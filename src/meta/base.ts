@@ -147,6 +147,16 @@ export class BaseMeta implements Meta {
     return this.core.read(async (tx) => tx.listSessions());
   }
 
+  /** Rewrites where this session serves (serve --port 0 learns its port once listening). */
+  async updateSessionMountPoint(mountPoint: string): Promise<void> {
+    const sid = this.core.sid;
+    if (sid === 0) return;
+    await this.core.txn(async (tx) => {
+      const s = await tx.getSession(sid);
+      if (s) tx.setSession({ ...s, mountPoint });
+    });
+  }
+
   async closeSession(): Promise<void> {
     const sid = this.core.sid;
     if (sid === 0) return;
