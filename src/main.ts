@@ -46,10 +46,15 @@ export function buildCli() {
  * directory or a full disk is the user's to fix; a stack trace would only hide the message.
  */
 function isSystemError(error: unknown): boolean {
-  if (!(error instanceof Error) || !("code" in error) || typeof error.code !== "string") {
-    return false;
+  // Or caused by one: an object store that gave up retrying ECONNREFUSED wraps it.
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++, e = e.cause) {
+    const code = "code" in e ? e.code : undefined;
+    if (typeof code === "string" && (/^E[A-Z0-9]+$/.test(code) || code.startsWith("SQLITE_"))) {
+      return true;
+    }
   }
-  return /^E[A-Z0-9]+$/.test(error.code) || error.code.startsWith("SQLITE_");
+  return false;
 }
 
 function isUserFacing(error: unknown): boolean {

@@ -8,6 +8,9 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openRuntime } from "../../src/cli/runtime.ts";
+import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
+import { startS3Server } from "../harness/s3server.ts";
 import { jfs } from "./run.ts";
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -106,6 +109,37 @@ describe("gc and fsck", () => {
       expectOneLine(await jfs([command, meta]), /m\.db/);
     }
   });
+});
+
+describe("S3 down", () => {
+  test(
+    "fsck, gc and bench: one line each, after the store's retries",
+    async () => {
+      const s3 = await startS3Server();
+      const meta = `sqlite3://${dir}/s3down.db`;
+      const env = { ACCESS_KEY: s3.accessKey, SECRET_KEY: s3.secretKey };
+      const bucket = s3.bucketUrl("jfs-down");
+      const f = await jfs(["format", meta, "downvol", "--storage", "s3", "--bucket", bucket], env);
+      expect(f.code).toBe(0);
+      // One block, so fsck has an object to look for.
+      const rt = await openRuntime(meta, { cacheDir: "memory" }, "test");
+      const { inode, fh } = await rt.vfs.create(ctx, 1, Buffer.from("f"), 0o644, 0, 1);
+      await rt.vfs.write(ctx, inode, fh, 0, Buffer.alloc(1000, 1));
+      await rt.vfs.release(ctx, inode, fh);
+      await rt.close();
+      await s3.stop();
+      // In parallel: each waits out the same retry backoff.
+      const [fsck, gc, bench] = await Promise.all([
+        jfs(["fsck", meta], env),
+        jfs(["gc", meta], env),
+        jfs(["bench", meta, "--big-file-size", "1", "--small-file-count", "1"], env),
+      ]);
+      expectOneLine(fsck, /^jfs: fsck failed: HeadObject .* ECONNREFUSED/);
+      expectOneLine(gc, /^jfs: Cannot reach storage .* ECONNREFUSED/);
+      expectOneLine(bench, /^jfs: Cannot reach storage .* ECONNREFUSED/);
+    },
+    { timeout: 60_000 },
+  );
 });
 
 describe("serve", () => {
