@@ -95,7 +95,6 @@ describe("gc and fsck", () => {
     utimesSync(leaked, old, old);
     makeReadOnly(bucket, [chunkDir]);
     const r = await jfs(["gc", meta, "--delete", "--min-age", "0"]);
-    expect(r.stdout).toContain("1 leaked");
     expectOneLine(r, /^jfs: gc failed: (EROFS|EACCES).*77_0_2/);
   });
 
