@@ -16,6 +16,7 @@ import { jfs } from "./run.ts";
 const IS_ROOT = process.getuid?.() === 0;
 let dir: string;
 const mounted: string[] = [];
+const chmodded: string[] = [];
 
 /**
  * A directory that can be made read-only for this process: root ignores file modes, so for
@@ -38,7 +39,10 @@ function makeReadOnly(path: string, subdirs: string[] = []): void {
     if (r.status !== 0) throw new Error(`remount ro: ${r.stderr}`);
     return;
   }
-  for (const d of [path, ...subdirs]) chmodSync(d, 0o555);
+  for (const d of [path, ...subdirs]) {
+    chmodSync(d, 0o555);
+    chmodded.push(d);
+  }
 }
 
 /** Exactly one line on stderr starting with "jfs: ", no stack frame, exit 1. */
@@ -57,6 +61,7 @@ beforeAll(() => {
 
 afterAll(() => {
   for (const path of mounted) spawnSync("umount", ["-l", path]);
+  for (const path of chmodded) chmodSync(path, 0o755);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -105,7 +110,7 @@ describe("gc and fsck", () => {
     expect(f.code).toBe(0);
     makeReadOnly(where);
     for (const command of ["fsck", "gc"]) {
-      expectOneLine(await jfs([command, meta]), /m\.db/);
+      expectOneLine(await jfs([command, meta]), /m\.db|readonly|read-only/);
     }
   });
 });
