@@ -166,6 +166,12 @@ export function parseLine(cli: CAC, words: string[]): ParsedLine {
       parser.args.push(word);
     }
   }
+  // cac's defaults: a declared default, and true for a negated boolean (--no-root-squash).
+  for (const option of optionsOf(cli, command)) {
+    const value = option.config.default;
+    if (value === undefined || parser.options[option.name] !== undefined) continue;
+    for (const name of option.names) parser.options[name] = value;
+  }
   return { command, commandName, args: parser.args, options: parser.options };
 }
 

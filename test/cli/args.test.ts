@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cac } from "cac";
 import { parseLine } from "../../src/cli/args.ts";
 import { buildCli } from "../../src/main.ts";
 import { jfs } from "./run.ts";
@@ -50,7 +51,9 @@ describe("every boolean flag, anywhere among the positionals", () => {
           for (const line of placements(flag, words)) {
             const parsed = parseLine(cli, [command.name, ...line]);
             expect({ line, args: parsed.args }).toEqual({ line, args: words });
-            expect({ line, value: parsed.options[option.name] }).toEqual({ line, value: true });
+            // --no-x sets x to false.
+            const value = !option.negated;
+            expect({ line, value: parsed.options[option.name] }).toEqual({ line, value });
           }
         }
       }
@@ -71,6 +74,22 @@ describe("every boolean flag, anywhere among the positionals", () => {
 
   test("global flags are booleans: the command name is the first other word", () => {
     for (const option of cli.globalCommand.options) expect(option.isBoolean).toBe(true);
+  });
+});
+
+describe("negated booleans, as cac declares them", () => {
+  const own = cac("jfs");
+  own.command("serve [META-URL]", "").option("--no-root-squash", "").option("--nfs", "");
+
+  test("--no-x is false when given, true (cac's default) when not", () => {
+    const given = parseLine(own, ["serve", "--no-root-squash", "sqlite3://a.db"]);
+    expect(given.options.rootSquash).toBe(false);
+    expect(given.args).toEqual(["sqlite3://a.db"]);
+    expect(parseLine(own, ["serve", "sqlite3://a.db"]).options.rootSquash).toBe(true);
+  });
+
+  test("--no-x of any boolean turns it off", () => {
+    expect(parseLine(own, ["serve", "--no-nfs"]).options.nfs).toBe(false);
   });
 });
 
