@@ -143,6 +143,14 @@ export const OBJECT_RETRIES_MAX = 10;
 export const OBJECT_RETRY_BACKOFF_MS_BASE = 100;
 export const OBJECT_RETRY_BACKOFF_MS_MAX = 5_000;
 export const OBJECT_LIST_PAGE_MAX = 1000;
+/** A failed read of one object (the read gets EIO) is logged at most once per this. */
+export const OBJECT_READ_FAILURE_LOG_MS = 60_000;
+/** Objects whose last failure log time is remembered; the oldest are forgotten beyond it. */
+export const OBJECT_READ_FAILURE_KEYS_MAX = 1024;
+/** Read failure lines per OBJECT_OUTAGE_LOG_MS at most; the rest are counted in the next one. */
+export const OBJECT_READ_FAILURE_LINES_MAX = 10;
+/** While object store requests are being retried, one line says so this often. */
+export const OBJECT_OUTAGE_LOG_MS = 10_000;
 
 // ---- Wire (NFS / RPC / FUSE) ----
 export const NFS_IO_BYTES_MAX = 1 * MiB;
@@ -269,6 +277,7 @@ assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
 assert(
   FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,
   "kernel max_pages limit",

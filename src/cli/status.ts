@@ -2,6 +2,7 @@
  * jfs status [META-URL] — settings (secrets masked), usage counters and live sessions.
  */
 import type { CAC } from "cac";
+import { checksumOf } from "../meta/interface.ts";
 import { formatBytes } from "./options.ts";
 import { maskFormat, openVolume } from "./volume.ts";
 
@@ -30,7 +31,7 @@ export function registerStatus(cli: CAC): void {
           `Volume:      ${s.name} (${s.uuid})`,
           `Meta:        ${meta.displayUrl}`,
           `Storage:     ${s.storage} ${s.bucket}${s.accessKey ? ` (access key ${s.accessKey})` : ""}`,
-          `Block size:  ${s.blockSizeKiB} KiB, compression ${s.compression}`,
+          `Block size:  ${s.blockSizeKiB} KiB, compression ${s.compression}, checksum ${checksumOf(s)}`,
           `Capacity:    ${s.capacityBytes ? formatBytes(s.capacityBytes) : "unlimited"}, inodes ${s.inodes || "unlimited"}`,
           `Trash:       ${s.trashDays} day(s)`,
           `Used:        ${formatBytes(counters.usedSpaceBytes)}, ${counters.usedInodes} inodes`,

@@ -10,7 +10,7 @@ import { BLOCK_SIZE_KIB_DEFAULT, TRASH_DAYS_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import { openMeta } from "../meta/index.ts";
-import type { Format } from "../meta/interface.ts";
+import { checksumOf, type Format } from "../meta/interface.ts";
 import { DEFAULT_META_URL } from "../meta/url.ts";
 import { createObjectStore } from "../object/index.ts";
 import type { ObjectStore } from "../object/interface.ts";
@@ -42,6 +42,7 @@ export function openStore(format: Format, retriesMax?: number): ObjectStore {
     bucket: format.bucket,
     accessKey: format.accessKey,
     secretKey: format.secretKey,
+    checksum: checksumOf(format) === "crc32",
     prefix: `${format.name}/`,
     retriesMax,
   });
@@ -92,6 +93,8 @@ export function newFormat(fields: Partial<Format> & Pick<Format, "name">): Forma
     bucket: defaultDataDir(),
     blockSizeKiB: BLOCK_SIZE_KIB_DEFAULT,
     compression: "none",
+    // New volumes checksum every object; old records lack the field and stay plain.
+    checksum: "crc32",
     capacityBytes: 0,
     inodes: 0,
     trashDays: TRASH_DAYS_DEFAULT,

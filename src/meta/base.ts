@@ -24,7 +24,7 @@ import type {
   StatFs,
   UnusedSlice,
 } from "./interface.ts";
-import { FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import { checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
 import { OPEN_LINGER_MS } from "./opens.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
@@ -442,7 +442,7 @@ export class BaseMeta implements Meta {
 }
 
 /** The settings that shape stored data cannot change after format. */
-function checkUnchangeable(old: Format, next: Format): void {
+export function checkUnchangeable(old: Format, next: Format): void {
   const fixed = ["name", "storage", "blockSizeKiB", "compression"] as const;
   for (const key of fixed) {
     if (old[key] !== next[key]) {
@@ -450,6 +450,13 @@ function checkUnchangeable(old: Format, next: Format): void {
         `cannot change ${key} of volume "${old.name}" (${old[key]} -> ${next[key]})`,
       );
     }
+  }
+  // A trailer changes every stored object: objects written without one cannot gain it later.
+  if (checksumOf(old) !== checksumOf(next)) {
+    throw new UserError(
+      `cannot change checksum of volume "${old.name}" (${checksumOf(old)} -> ${checksumOf(next)}): ` +
+        "its objects are already stored that way",
+    );
   }
 }
 

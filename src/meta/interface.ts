@@ -131,12 +131,22 @@ export interface Format {
   secretKey?: string;
   blockSizeKiB: number;
   compression: "none" | "zstd";
+  /**
+   * Every object carries a CRC-32 trailer that reads verify (src/object/checksum.ts). Absent in
+   * the records of volumes formatted before it existed: those read and write plain objects.
+   */
+  checksum?: "crc32" | "none";
   /** 0 means unlimited. */
   capacityBytes: number;
   inodes: number;
   trashDays: number;
   metaVersion: number;
   createdAt: string;
+}
+
+/** The checksum setting of a volume; records written before the setting existed mean "none". */
+export function checksumOf(format: Pick<Format, "checksum">): "crc32" | "none" {
+  return format.checksum ?? "none";
 }
 
 export interface SessionInfo {

@@ -24,7 +24,7 @@ import {
   READ_INODES_TRACKED_MAX,
   Units,
 } from "../limits.ts";
-import type { Format, Ino, Meta } from "../meta/interface.ts";
+import { checksumOf, type Format, type Ino, type Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
 import type { FileData } from "./data.ts";
 import { FileReaders } from "./reader.ts";
@@ -68,7 +68,7 @@ export interface ChunkFileDataConfig {
   meta: Meta;
   /** The volume's object store, already prefixed with the volume name. */
   store: ObjectStore;
-  format: Pick<Format, "blockSizeKiB" | "compression" | "uuid">;
+  format: Pick<Format, "blockSizeKiB" | "compression" | "uuid" | "checksum">;
   options: FileDataOptions;
 }
 
@@ -96,6 +96,7 @@ export class ChunkFileData implements FileData {
       cacheSizeBytes: options.cacheSizeBytes,
       freeSpaceRatio: options.freeSpaceRatio,
       prefetch: options.prefetch,
+      checksummed: checksumOf(format) === "crc32",
       memCacheBytes: options.memCacheBytes,
       writeback: options.writeback === true,
       onBufferPressure: () => this.#writers.relieve(),

@@ -44,7 +44,7 @@ describe("ChecksumObjectStore", () => {
     expect((await store.get("k")).toString()).toBe("123456789");
   });
 
-  test("a corrupted object is detected on a whole-object get", async () => {
+  test("a corrupted object is detected by every get, whole or ranged", async () => {
     const store = new ChecksumObjectStore(raw);
     const data = randomBytes(10_000);
     for (const position of [0, 5000, 9999, 10_000, 10_003]) {
@@ -55,8 +55,11 @@ describe("ChecksumObjectStore", () => {
       const error = await rejection(store.get("obj"));
       expect(error).toBeInstanceOf(ObjectStoreError);
       expect(error.message).toContain("checksum mismatch for obj");
-      // A range covering the whole object is verified as well.
+      // Ranges are verified as well, even a small one far from the flipped bit: the checksum
+      // covers the whole object, and corrupt bytes are never returned.
       expect(await rejection(store.get("obj", 0, 20_000))).toBeInstanceOf(ObjectStoreError);
+      expect(await rejection(store.get("obj", 100, 10))).toBeInstanceOf(ObjectStoreError);
+      expect(await rejection(store.get("obj", 9990))).toBeInstanceOf(ObjectStoreError);
     }
   });
 
