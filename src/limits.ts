@@ -151,6 +151,14 @@ export const OBJECT_READ_FAILURE_KEYS_MAX = 1024;
 export const OBJECT_READ_FAILURE_LINES_MAX = 10;
 /** While object store requests are being retried, one line says so this often. */
 export const OBJECT_OUTAGE_LOG_MS = 10_000;
+/** A stopping serve / mount says what it still waits for after this, then every outage line. */
+export const STOP_FIRST_REPORT_MS = 2_000;
+/**
+ * A stopping serve / mount gives up flushing once the object store has not answered for this
+ * long since the signal (buffered writes not yet uploaded are lost, as with a second signal;
+ * no NFS COMMIT or fsync acknowledged them). A store that answers, however slowly, is waited for.
+ */
+export const STOP_OUTAGE_WAIT_MS = 20_000;
 
 // ---- Wire (NFS / RPC / FUSE) ----
 export const NFS_IO_BYTES_MAX = 1 * MiB;
@@ -278,6 +286,7 @@ assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least on
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
 assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
+assert(STOP_FIRST_REPORT_MS < STOP_OUTAGE_WAIT_MS && OBJECT_OUTAGE_LOG_MS < STOP_OUTAGE_WAIT_MS);
 assert(
   FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,
   "kernel max_pages limit",

@@ -20,6 +20,7 @@ import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
 import { type DataFlags, fileDataOptions, openRuntime, withDataFlags } from "./runtime.ts";
+import { finishStopping } from "./stopping.ts";
 import { openVolume } from "./volume.ts";
 
 export interface MountFlags extends DataFlags {
@@ -107,7 +108,7 @@ async function mountForeground(
   try {
     await session.ended;
     log.info(`${dir} unmounted: flushing and closing the session`);
-    await runtime.close();
+    await finishStopping("flushing and closing the session", runtime.close());
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -5,7 +5,8 @@
  * Ready means: the volume is open, the export resolved and the port bound; then exactly one
  * line "nfs: serving NAME on HOST:PORT" goes to stdout, followed by mount commands. SIGINT or
  * SIGTERM stops accepting, lets in-flight calls finish, flushes every buffered write and closes
- * the session; a second signal exits at once (buffered, uncommitted writes are then lost, which
+ * the session, saying what it waits for and giving up if the object store stays down
+ * (stopping.ts); a second signal exits at once (buffered, uncommitted writes are then lost, which
  * NFS clients notice by the new write verifier and resend).
  */
 import type { CAC } from "cac";
@@ -16,6 +17,7 @@ import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, openRuntime, type Runtime, withDataFlags } from "./runtime.ts";
+import { finishStopping } from "./stopping.ts";
 
 export interface ServeFlags extends DataFlags {
   nfs?: boolean;
@@ -157,8 +159,11 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     process.stdout.write(readyText(runtime.format.name, server, server.export.exportPath));
     const signal = await stopped.promise;
     log.info(`${signal}: stopping the NFS server, then flushing and closing the volume`);
-    await server.stop();
-    await runtime.close();
+    const stopping = (async () => {
+      await server.stop();
+      await runtime.close();
+    })();
+    await finishStopping("stopping the NFS server and flushing the volume", stopping);
     log.info("nfs: stopped");
   } finally {
     process.off("SIGINT", onInt);

@@ -93,8 +93,9 @@ export class OutageTracker {
       oldest.attempts > 1
         ? `retrying ${what} (attempt ${oldest.attempts}, `
         : `waiting for ${what} (`;
-    const waiting =
-      troubled.length === 1 ? "1 request waiting" : `${troubled.length} requests waiting`;
+    // Every call in flight waits for the same store, troubled yet or not.
+    const n = this.#calls.size;
+    const waiting = n === 1 ? "1 request waiting" : `${n} requests waiting`;
     const last = oldest.lastError === undefined ? "" : `; last error: ${oldest.lastError}`;
     return `${verb}${seconds} s; ${waiting}${last})`;
   }
