@@ -100,6 +100,17 @@ export class RedisEngine implements MetaEngine {
     }
   }
 
+  /** TIME of the server: every node of a volume agrees on it, whatever their own clocks say. */
+  async clockMs(): Promise<number> {
+    const conn = await this.#sharedConnection();
+    const reply = bulks(await conn.callBuffer("TIME"));
+    assert(reply.length === 2, "TIME reply");
+    const seconds = Number(reply[0]!.toString("latin1"));
+    const micros = Number(reply[1]!.toString("latin1"));
+    assert(Number.isSafeInteger(seconds) && Number.isSafeInteger(micros), "TIME reply");
+    return seconds * 1000 + Math.floor(micros / 1000);
+  }
+
   async incrCounter(name: CounterName, delta: number): Promise<number> {
     assert(Number.isSafeInteger(delta), "counter delta");
     const conn = await this.#sharedConnection();

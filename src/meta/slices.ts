@@ -82,7 +82,15 @@ export async function write(
 }
 
 export async function readChunk(core: MetaCore, ino: Ino, chunkIndex: number): Promise<Slice[]> {
-  return core.read(async (tx) => tx.getChunk(ino, chunkIndex));
+  return core.read(async (tx) => {
+    const slices = await tx.getChunk(ino, chunkIndex);
+    // A file open here that another node deleted (this session expired, not yet noticed): its
+    // released chunks read as empty, which must not pass for a hole of zeros.
+    if (slices.length === 0 && core.opens.isOpen(ino) && !(await tx.getAttr(ino))) {
+      throw fsError("ESTALE", `inode ${ino} was deleted while open here`);
+    }
+    return slices;
+  });
 }
 
 function sameSlices(a: readonly Slice[], b: readonly Slice[]): boolean {

@@ -9,7 +9,7 @@ import {
   FILE_SIZE_BYTES_MAX,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
-  SESSION_HEARTBEAT_MS,
+  SESSION_EXPIRE_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
 import {
@@ -23,6 +23,7 @@ import {
   type SetAttrRequest,
   type StatFs,
 } from "../meta/interface.ts";
+import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
 import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
@@ -46,6 +47,8 @@ export interface VfsSession {
   pid: number;
   version: string;
   mountPoint: string;
+  /** Session timeout (default SESSION_EXPIRE_MS); heartbeats come five times per timeout. */
+  timeoutMs?: number;
 }
 
 export class JfsVfs implements Vfs {
@@ -77,7 +80,8 @@ export class JfsVfs implements Vfs {
       timer.unref();
       this.#timers.push(timer);
     };
-    every(SESSION_HEARTBEAT_MS, "session heartbeat", () => this.meta.heartbeat());
+    const beatMs = heartbeatIntervalMs(info.timeoutMs ?? SESSION_EXPIRE_MS);
+    every(beatMs, "session heartbeat", () => this.meta.heartbeat());
     every(TRASH_CLEANUP_MS, "trash cleanup", () => this.meta.cleanupTrash());
     return sid;
   }

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
-import { cleanupSession } from "../../../src/meta/gc.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
+import { cleanupSession } from "../../../src/meta/sessions.ts";
 import { formatted, type MetaBackend } from "../fixtures.ts";
 import { expectErrno, n, root } from "./util.ts";
 
