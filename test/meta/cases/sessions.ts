@@ -3,7 +3,7 @@
  * timeout, and a node that was expired while it stalled registering again, with its open files
  * either kept or answering ESTALE (src/meta/sessions.ts).
  */
-import { beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, expect, test } from "bun:test";
 import { ROOT_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type SessionInfo } from "../../../src/meta/interface.ts";
