@@ -4,7 +4,6 @@
  * live node would, so a killed mount is not listed as live forever.
  */
 import type { CAC } from "cac";
-import { log } from "../log.ts";
 import type { SessionInfo } from "../meta/interface.ts";
 import { sessionTimeoutMs } from "../meta/sessions.ts";
 import { formatBytes } from "./options.ts";
@@ -19,8 +18,7 @@ export function registerStatus(cli: CAC): void {
         metaUrl === undefined ? undefined : String(metaUrl),
       );
       try {
-        const expired = await meta.expireSessions();
-        if (expired > 0) log.info(`expired ${expired} dead session(s): no heartbeat in time`);
+        const expiredSessions = await meta.expireSessions();
         const counters = await meta.counters();
         const nowMs = await meta.clockMs();
         const sessions = (await meta.listSessions()).map((x) => ({
@@ -32,6 +30,7 @@ export function registerStatus(cli: CAC): void {
           setting: maskFormat(format),
           usage: { usedSpaceBytes: counters.usedSpaceBytes, usedInodes: counters.usedInodes },
           sessions,
+          expiredSessions,
         };
         if (flags.json) {
           console.log(JSON.stringify(report, null, 2));
@@ -48,6 +47,11 @@ export function registerStatus(cli: CAC): void {
           `Used:        ${formatBytes(counters.usedSpaceBytes)}, ${counters.usedInodes} inodes`,
           `Sessions:    ${sessions.length}`,
           ...sessions.map(sessionLine),
+          ...(expiredSessions > 0
+            ? [
+                `Expired:     ${expiredSessions} dead session(s) just now (no heartbeat within their timeout)`,
+              ]
+            : []),
         ];
         console.log(lines.join("\n"));
       } finally {
