@@ -6,6 +6,7 @@
  * `--session-timeout 1` (the default is 300 s).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { openMeta } from "../../src/meta/index.ts";
 import { makeVolume, spawnServe, type TestVolume } from "../nfs/harness.ts";
 import { jfs } from "./run.ts";
 
@@ -79,6 +80,25 @@ test("destroy expires a dead session itself, without a status first", async () =
       expect(Date.now()).toBeLessThan(deadline);
       await Bun.sleep(100);
     }
+  } finally {
+    again[Symbol.dispose]();
+  }
+});
+
+test("a session silent for 7 minutes (default timeout 5) is expired by status", async () => {
+  const again = await makeVolume();
+  try {
+    const meta = await openMeta(again.metaUrl, { create: false });
+    const info = { hostname: "gone", pid: 1, version: "x", mountPoint: "/mnt/gone" };
+    const sid = await meta.newSession(info);
+    await meta.core.txn(async (tx) => {
+      const s = (await tx.getSession(sid))!;
+      tx.setSession({ ...s, heartbeatAt: s.heartbeatAt - 7 * 60_000 });
+    });
+    await meta.close(); // as a kill -9 would: the session is never closed
+    const r = await jfs(["status", again.metaUrl], { HOME: again.home });
+    expect(r.stdout).toContain("Sessions:    0");
+    expect(r.stdout).toContain("Expired:     1 dead session(s) just now");
   } finally {
     again[Symbol.dispose]();
   }
