@@ -129,6 +129,8 @@ export class BaseMeta implements Meta {
 
   /** What this node registered, to register again if another node expires it. */
   #session: NewSessionInfo | undefined;
+  /** open() transactions adding this session's rows, in flight. */
+  readonly #registering = new Set<Promise<unknown>>();
 
   async newSession(info: NewSessionInfo): Promise<number> {
     const sid = await registerSession(this.core, info);
@@ -164,6 +166,9 @@ export class BaseMeta implements Meta {
     const info = this.#session ?? DEFAULT_SESSION_INFO;
     const sid = await registerSession(this.core, info);
     this.core.sid = sid;
+    // Opens from now on register under the new sid; those still adding rows under the old one
+    // finish first, so the old session's cleanup below finds every row it must remove.
+    await Promise.allSettled([...this.#registering]);
     // Released files lingering under the old sid need no row: the old session's cleanup drops it.
     this.core.opens.takeLingering(Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER);
     const lost = await reregisterOpens(this.core, sid, this.core.opens.openInodes());
@@ -202,7 +207,8 @@ export class BaseMeta implements Meta {
     for (const ino of open) while (!this.core.opens.release(ino)) {}
     this.core.lost.clear();
     if (open.length > 0) await this.#unregister(open);
-    await this.core.txn(async (tx) => tx.deleteSession(sid));
+    // Any row left (an open that failed while the session registered again) goes with it.
+    await cleanupSession(this.core, sid);
     this.core.sid = 0;
   }
 
@@ -373,7 +379,14 @@ export class BaseMeta implements Meta {
         if (register) tx.addOpen(sid, ino);
         return attr;
       };
-      return register ? await this.core.txn(check) : await this.core.read(check);
+      if (!register) return await this.core.read(check);
+      const registering = this.core.txn(check);
+      this.#registering.add(registering);
+      try {
+        return await registering;
+      } finally {
+        this.#registering.delete(registering);
+      }
     } catch (error) {
       this.core.opens.abandon(ino);
       throw error;
