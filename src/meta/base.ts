@@ -136,8 +136,11 @@ export class BaseMeta implements Meta {
     const sid = await registerSession(this.core, info);
     this.core.sid = sid;
     this.#session = info;
-    // Starting is a moment to clean up after the dead: commands like gc and fsck run briefly.
-    await this.expireSessions();
+    // Starting is a moment to clean up after the dead (gc and fsck run briefly); a failure
+    // here must not stop this node from starting: its heartbeats try again.
+    await this.expireSessions().catch((error: unknown) => {
+      log.warn(`expiring dead sessions: ${String(error)}`);
+    });
     return sid;
   }
 
