@@ -3,6 +3,8 @@
  * when it cannot know whether a command ran:
  * - dropNextExecReply(): the next EXEC is forwarded and runs on the server, but its reply never
  *   reaches the client: the proxy waits for that reply, then drops the client's connection.
+ *   With { thenDown: true } the proxy also goes down at that moment, as if the server had
+ *   stopped right after running the EXEC, so that the client's retry cannot get through.
  * - down() / up(): while down, every connection is dropped and new ones are closed at once (an
  *   engine outage without losing the server's data); up() lets clients in again.
  *
@@ -19,7 +21,7 @@ export interface RedisFaultProxy {
   port: number;
   /** "redis://127.0.0.1:PORT/DB" through the proxy. */
   url(db?: number): string;
-  dropNextExecReply(): void;
+  dropNextExecReply(options?: { thenDown?: boolean }): void;
   /** Resolves when an EXEC armed by dropNextExecReply() ran and its reply was dropped. */
   readonly execReplyDropped: Promise<void>;
   down(): void;
@@ -31,6 +33,7 @@ export interface RedisFaultProxy {
 export async function startRedisFaultProxy(upstreamPort: number): Promise<RedisFaultProxy> {
   const pairs = new Set<Pair>();
   let armed = false;
+  let downAfterDrop = false;
   let isDown = false;
   let dropped = Promise.withResolvers<void>();
 
@@ -72,6 +75,10 @@ export async function startRedisFaultProxy(upstreamPort: number): Promise<RedisF
       }
       // Forward the replies before EXEC's (they end at a value boundary), then drop the rest.
       client.write(data.subarray(0, replies.endOf(dropAt - before)));
+      if (downAfterDrop) {
+        isDown = true;
+        dropAll();
+      }
       dropped.resolve();
       close();
     });
@@ -98,8 +105,9 @@ export async function startRedisFaultProxy(upstreamPort: number): Promise<RedisF
   return {
     port: address.port,
     url: (db = 0) => `redis://127.0.0.1:${address.port}/${db}`,
-    dropNextExecReply: () => {
+    dropNextExecReply: (options = {}) => {
       armed = true;
+      downAfterDrop = options.thenDown === true;
       dropped = Promise.withResolvers<void>();
     },
     get execReplyDropped() {
