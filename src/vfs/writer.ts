@@ -19,7 +19,7 @@
 import { assert } from "../assert.ts";
 import { type SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
 import type { ChunkStore } from "../chunk/store.ts";
-import { describeError, FsError, fsError } from "../errors.ts";
+import { describeError, Errno, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
   FILE_SIZE_BYTES_MAX,
@@ -176,7 +176,7 @@ class ChunkWriter {
       });
     } catch (error: unknown) {
       head.upload = undefined;
-      if (head.uploaded && error instanceof FsError) {
+      if (head.uploaded && isRefusal(error)) {
         // Meta refused the slice for good: drop it, and tell every writer.
         await writer.abort().catch(() => undefined);
         this.file.deps.onRefused(this.file.ino, error);
@@ -190,6 +190,14 @@ class ChunkWriter {
     this.file.deps.onCommit(this.file.ino, this.index);
     return true;
   }
+}
+
+/**
+ * An errno from meta is its answer about the data (ENOSPC, the file is gone ...), except EIO:
+ * the engine could not be reached, and the slice is kept to be committed again.
+ */
+function isRefusal(error: unknown): error is FsError {
+  return error instanceof FsError && error.errno !== Errno.EIO;
 }
 
 class FileWriter {

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CreateMode, NfsStat3 } from "../../nfs/nfs3/constants.ts";
+import { startRedis } from "../harness/redis.ts";
+import { startRedisFaultProxy } from "../harness/redisfault.ts";
 import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
 
@@ -32,9 +34,9 @@ afterAll(async () => {
   volume?.[Symbol.dispose]();
 });
 
-async function newFile(name: string): Promise<Buffer> {
+async function newFile(name: string, client = first, dir = root): Promise<Buffer> {
   const how = { mode: CreateMode.UNCHECKED, attributes: { mode: 0o666 } } as const;
-  const fh = ok(await first.create(root, name, how), `CREATE ${name}`).obj;
+  const fh = ok(await client.create(dir, name, how), `CREATE ${name}`).obj;
   if (fh === undefined) throw new Error("CREATE returned no handle");
   return fh;
 }
@@ -76,5 +78,29 @@ describe("UNSTABLE writes that meta refuses", () => {
     const fh = await newFile("small");
     const w = ok(await first.write(fh, 0, Buffer.alloc(4 * KiB, 6)), "WRITE");
     expect(ok(await first.commit(fh), "COMMIT").verf.equals(w.verf)).toBe(true);
+  });
+});
+
+describe("the meta engine down (Redis, behind a proxy that drops every connection)", () => {
+  test("COMMIT fails with IO and the data stays; once Redis is back it commits", async () => {
+    await using redis = await startRedis();
+    await using proxy = await startRedisFaultProxy(redis.port);
+    using vol = await makeVolume({ metaUrl: proxy.url(8) });
+    await using server = await startNfs(vol);
+    const client = await NfsClient.connect(server.port);
+    try {
+      const top = await client.mount("/");
+      const fh = await newFile("down", client, top);
+      const data = Buffer.alloc(64 * KiB, 7);
+      const w = ok(await client.write(fh, 0, data), "WRITE");
+      proxy.down();
+      expect((await client.commit(fh)).status).toBe(NfsStat3.IO);
+      proxy.up();
+      // Nothing was dropped: the verifier is still the WRITE's, nothing needs resending.
+      expect(ok(await client.commit(fh), "COMMIT after").verf.equals(w.verf)).toBe(true);
+      expect((await client.readFile(fh)).equals(data)).toBe(true);
+    } finally {
+      await client.close();
+    }
   });
 });
