@@ -142,6 +142,12 @@ export const COMPACT_QUEUE_MAX = 1000;
 export const COMPACT_CHECK_EVERY_COMMITS = 10;
 /** Inodes whose slice lists and readahead state the reader keeps. */
 export const READ_INODES_TRACKED_MAX = 4096;
+/**
+ * Inodes whose refused writes (meta said ENOSPC, file gone ...) the VFS remembers for stateless
+ * (NFS) writers. Beyond, the oldest are forgotten and every file's write verifier changes, so
+ * NFS clients resend rather than lose data (src/vfs/writeerrors.ts).
+ */
+export const WRITE_ERRORS_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;

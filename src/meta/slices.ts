@@ -62,8 +62,12 @@ export async function write(
   if (end > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
   const capacity = core.format.capacityBytes;
   return core.txn(async (tx) => {
-    const attr = await mustGetAttr(tx, ino);
+    // Read together: a Redis transaction sends both in one round trip.
+    const [attr, current] = await Promise.all([mustGetAttr(tx, ino), tx.getChunk(ino, chunkIndex)]);
     if (attr.type !== FileType.File) throw fsError("EINVAL", "write to a non-file");
+    // Idempotent by slice id: a commit whose reply was lost (a Redis EXEC that ran, then the
+    // connection dropped) is retried by the writer, and must not append the slice twice.
+    if (current.some((s) => s.id === slice.id)) return attr;
     const newSize = Math.max(attr.size, end);
     const spaceDelta = chargedBytes({ type: attr.type, size: newSize }) - chargedBytes(attr);
     if (spaceDelta > 0 && capacity > 0) {

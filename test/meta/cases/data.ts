@@ -38,6 +38,21 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(s2.id).toBeGreaterThan(s1.id);
     });
 
+    test("a slice committed again (a retry after a lost reply) is a no-op success", async () => {
+      const f = await file();
+      const s1 = await slice(0, 100);
+      const s2 = await slice(50, 100);
+      await m.write(f.inode, 0, s1);
+      const after = await m.write(f.inode, 0, s2);
+      const used = (await m.counters()).usedSpaceBytes;
+      // Appended again, s1 would land on top of s2 and bring back the bytes s2 replaced.
+      const again = await m.write(f.inode, 0, s1);
+      expect(await m.readChunk(f.inode, 0)).toEqual([s1, s2]);
+      expect(again.size).toBe(150);
+      expect([again.mtime, again.mtimeNsec]).toEqual([after.mtime, after.mtimeNsec]);
+      expect((await m.counters()).usedSpaceBytes).toBe(used);
+    });
+
     test("truncate drops chunks past the end and covers the rest with a hole", async () => {
       const f = await file();
       const s0 = await slice(0, 1000);
