@@ -68,6 +68,8 @@ describe("ChecksumObjectStore", () => {
     await raw.put("short", Buffer.from([1, 2]));
     expect((await rejection(store.get("short"))).message).toContain("checksum mismatch for short");
     expect(await rejection(store.head("short"))).toBeInstanceOf(ObjectStoreError);
+    // A listing (gc, destroy) is not stopped by it.
+    expect((await store.list("")).objects).toMatchObject([{ key: "short", sizeBytes: 0 }]);
   });
 
   test("ranged gets match slices of the data for every boundary", async () => {
