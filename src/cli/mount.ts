@@ -99,6 +99,8 @@ async function mountForeground(
     throw error;
   }
   let signals = 0;
+  let stopping: Promise<void> | undefined;
+  const requested = Promise.withResolvers<void>();
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) {
@@ -106,16 +108,27 @@ async function mountForeground(
       process.exit(1);
     }
     log.info(`${signal}: unmounting ${dir}`);
-    void session.stop();
+    stopping = session.stop();
+    requested.resolve();
   };
   const onInt = () => onSignal("SIGINT");
   const onTerm = () => onSignal("SIGTERM");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
-    await session.ended;
-    log.info(`${dir} unmounted: flushing and closing the session`);
-    await finishStopping("flushing and closing the session", runtime.close());
+    // Unmounted from outside (jfs umount), or a signal: then stop() returns once the kernel
+    // connection ended, or once it gave up on it (a request stuck in a flush holds it).
+    await Promise.race([session.ended, requested.promise]);
+    const closing = (async () => {
+      if (stopping !== undefined) await stopping;
+      log.info(`${dir} unmounted: flushing and closing the session`);
+      await runtime.close();
+    })();
+    const what =
+      stopping === undefined
+        ? "flushing and closing the session"
+        : "unmounting and flushing the volume";
+    await finishStopping(what, closing);
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
