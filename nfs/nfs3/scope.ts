@@ -10,8 +10,9 @@
  * root or the trash (outside). A file with several hard links is inside when one of its links
  * is. Directories found inside are cached, bounded and for NFS_SCOPE_CACHE_TTL_MS: a file
  * then costs nothing beyond the getattr its call does anyway (its parent is cached), and a
- * directory moved out of the export by another server stops being reachable within the TTL.
- * Renames of directories through this server clear the cache at once (forget()).
+ * directory moved out of the export stops being reachable within the TTL. (Through this
+ * server itself no directory can leave: a rename's target lies inside too, and nothing is
+ * ever renamed into the trash.)
  */
 import { assert } from "../../src/assert.ts";
 import { isFsError } from "../../src/errors.ts";
@@ -74,11 +75,6 @@ export class ExportScope {
       if (await this.directoryInside(parent, undefined)) return true;
     }
     return false;
-  }
-
-  /** Drops what is known: a directory moved, so its descendants may have left the export. */
-  forget(): void {
-    this.known.clear();
   }
 
   /** Walks up from a directory (no recursion: one loop, bounded by NFS_SCOPE_DEPTH_MAX). */

@@ -7,7 +7,6 @@
  *
  * Atomic in the VFS (one meta transaction); a replaced target follows REMOVE's rules.
  */
-import { FileType } from "../../../src/meta/interface.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import type { Nfs3Procedure, Res3 } from "../procedure.ts";
@@ -57,9 +56,7 @@ export const RENAME: Nfs3Procedure<RenameArgs> = {
   async run(op, a, w) {
     const from = await op.resolve(a.from.dir);
     const to = await op.resolve(a.to.dir);
-    const moved = await op.vfs.rename(op.cred, from.inode, a.from.name, to.inode, a.to.name, 0);
-    // A directory that changed parents may have taken cached descendants out of the export.
-    if (moved.attr.type === FileType.Directory && from.inode !== to.inode) op.exp.scope.forget();
+    await op.vfs.rename(op.cred, from.inode, a.from.name, to.inode, a.to.name, 0);
     writeWccData(w, op.pre(from.inode), await op.post(from.inode));
     writeWccData(w, op.pre(to.inode), await op.post(to.inode));
   },
