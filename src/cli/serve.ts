@@ -119,8 +119,9 @@ export function readyText(name: string, server: NfsServer, exportPath: string): 
   return [
     `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
     "mount it with:",
-    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock ${host}:${exportPath} DIR`,
-    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks ${host}:${exportPath} DIR`,
+    // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
     "",
   ].join("\n");
 }
