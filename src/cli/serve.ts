@@ -146,6 +146,10 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */
 export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
   const config = serveConfigOf(flags);
+  if (config.policy.insecure && config.policy.squash === "none") {
+    // Both loosened: any process that can reach the port can send uid 0 and be root.
+    log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
+  }
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
   const runtime = await openRuntime(metaUrl, flags, where);
   let server: NfsServer;
