@@ -63,6 +63,11 @@ export class ExportScope {
     assert(this.cacheEntriesMax >= 1 && this.cacheTtlMs >= 0);
   }
 
+  /** How many directories are known inside (for tests and stats). */
+  get knownDirectories(): number {
+    return this.known.size;
+  }
+
   /** Whether `inode` (whose current attributes are `attr`) lies inside the export. */
   async contains(inode: Ino, attr: Attr): Promise<boolean> {
     if (this.everything || inode === this.exportRoot) return true;

@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
 import { encodeHandle } from "../../nfs/nfs3/handle.ts";
+import { ExportScope } from "../../nfs/nfs3/scope.ts";
 import { NFS_SCOPE_CACHE_TTL_MS, ROOT_INODE, TRASH_INODE } from "../../src/limits.ts";
+import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
 import { makeVolume, spawnServe, startNfs, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
 
@@ -102,6 +104,33 @@ describe("--export /sub", () => {
     }
     expect((await client.getattr(file)).status).toBe(NfsStat3.STALE);
     expect((await client.getattr(dir)).status).toBe(NfsStat3.STALE);
+  });
+});
+
+describe("the cache of directories inside", () => {
+  test("stays within its bound; the trash is never in it", async () => {
+    await using nfs = await startNfs(volume);
+    await using client = await NfsClient.connect(nfs.port);
+    const root = await client.mount("/");
+    const sub = await client.walk(root, "sub");
+    const dirs: Buffer[] = [];
+    for (const name of ["c1", "c2", "c3", "c4"]) {
+      dirs.push(ok(await client.mkdir(sub, name)).obj as Buffer);
+    }
+    const { vfs } = nfs.runtime;
+    const scope = new ExportScope({
+      vfs,
+      exportRoot: ROOT_INODE,
+      exposeTrash: false,
+      cacheEntriesMax: 2,
+    });
+    for (const fh of dirs) {
+      const inode = Number(fh.readBigUInt64BE(20));
+      expect(await scope.contains(inode, await vfs.getattr(ROOT_CREDENTIALS, inode))).toBe(true);
+      expect(scope.knownDirectories).toBeLessThanOrEqual(2);
+    }
+    const trashAttr = await vfs.getattr(ROOT_CREDENTIALS, TRASH_INODE);
+    expect(await scope.contains(TRASH_INODE, trashAttr)).toBe(false);
   });
 });
 
