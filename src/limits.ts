@@ -225,6 +225,18 @@ export const NFS_DIR_FETCH_ENTRIES_MAX = 1024;
 export const NFS_ANON_ID_DEFAULT = 65534;
 /** --allow entries: each is checked on every call, so the list stays short. */
 export const NFS_ALLOW_RULES_MAX = 64;
+/**
+ * Export confinement (nfs/nfs3/scope.ts): directories known to lie inside the export, so that
+ * a handle costs no extra meta round trip once its directory was checked. Bounded, and each
+ * entry expires: a directory another server moved out of the export (or into the trash) stops
+ * being reachable by its old handles within this time.
+ */
+export const NFS_SCOPE_CACHE_ENTRIES_MAX = 65_536;
+export const NFS_SCOPE_CACHE_TTL_MS = 2000;
+/** Parent steps walked from a handle to the export root; deeper is refused (fail closed). */
+export const NFS_SCOPE_DEPTH_MAX = 4096;
+/** Hard links of one file tried when looking for one inside the export. */
+export const NFS_SCOPE_PARENTS_MAX = 64;
 /** MOUNT v3 dirpath<MNTPATHLEN> and name<MNTNAMLEN> (RFC 1813 appendix I). */
 export const MOUNT_PATH_BYTES_MAX = 1024;
 export const MOUNT_NAME_BYTES_MAX = 255;

@@ -33,6 +33,10 @@ export interface ServeFlags extends DataFlags {
   readOnly?: boolean;
   allow?: unknown;
   squash?: unknown;
+  /** cac's "--no-root-squash": false when given. */
+  rootSquash?: boolean;
+  insecure?: boolean;
+  exposeTrash?: boolean;
   anonuid?: unknown;
   anongid?: unknown;
   idleTimeout?: unknown;
@@ -60,14 +64,12 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
     flags.port === undefined ? NFS_PORT_DEFAULT : parseIntFlag("port", flags.port, 0, 65535);
   const exportPath = stringFlag(flags.export) ?? "/";
   const allow = allowOf(flags.allow);
-  const squash: Squash =
-    flags.squash === undefined
-      ? "none"
-      : parseChoiceFlag("squash", flags.squash, ["none", "root", "all"]);
   const policy = new NfsPolicy({
     allow,
-    squash,
+    squash: squashOf(flags),
     readOnly: flags.readOnly === true,
+    insecure: flags.insecure === true,
+    exposeTrash: flags.exposeTrash === true,
     ...(flags.anonuid !== undefined && {
       anonUid: parseIntFlag("anonuid", flags.anonuid, 0, ID_MAX),
     }),
@@ -80,6 +82,19 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
       : parseIntFlag("idle-timeout", flags.idleTimeout, 0, IDLE_TIMEOUT_SEC_MAX) * 1000;
   return { hostname, port, exportPath, policy, idleTimeoutMs };
+}
+
+/** --squash (default root, as knfsd's root_squash); --no-root-squash is --squash none. */
+function squashOf(flags: ServeFlags): Squash {
+  const squash: Squash =
+    flags.squash === undefined
+      ? "root"
+      : parseChoiceFlag("squash", flags.squash, ["none", "root", "all"]);
+  if (flags.rootSquash !== false) return squash;
+  if (flags.squash !== undefined && squash !== "none") {
+    throw new UserError(`--no-root-squash contradicts --squash ${squash}`);
+  }
+  return "none";
 }
 
 /**
@@ -112,8 +127,9 @@ export function readyText(name: string, server: NfsServer, exportPath: string): 
   return [
     `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
     "mount it with:",
-    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock ${host}:${exportPath} DIR`,
-    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks ${host}:${exportPath} DIR`,
+    // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
     "",
   ].join("\n");
 }
@@ -138,6 +154,10 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */
 export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
   const config = serveConfigOf(flags);
+  if (config.policy.insecure && config.policy.squash === "none") {
+    // Both loosened: any process that can reach the port can send uid 0 and be root.
+    log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
+  }
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
   const runtime = await openRuntime(metaUrl, flags, where);
   let server: NfsServer;
@@ -186,7 +206,10 @@ export function registerServe(cli: CAC): void {
     .option("--export <path>", "Directory of the volume to export (default: /)")
     .option("--read-only", "Refuse every change (NFS3ERR_ROFS)")
     .option("--allow <cidrs>", "Clients allowed, comma-separated CIDRs (default: everyone)")
-    .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: none)")
+    .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: root)")
+    .option("--no-root-squash", "Same as --squash none: AUTH_SYS uid 0 acts as root")
+    .option("--insecure", "Accept calls from unreserved source ports >= 1024 (non-root clients)")
+    .option("--expose-trash", "Let an export of / reach /.trash (default: never over NFS)")
     .option("--anonuid <uid>", "uid of AUTH_NONE and squashed users (default: 65534)")
     .option("--anongid <gid>", "gid of AUTH_NONE and squashed users (default: 65534)")
     .option(

@@ -45,6 +45,8 @@ export interface Vfs {
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
   access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
+  /** Directories holding links to ino, with how many each (for files with nlink > 1). */
+  parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>>;
 
   mknod(
     ctx: Credentials,

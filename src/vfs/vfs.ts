@@ -139,6 +139,10 @@ export class JfsVfs implements Vfs {
     return this.meta.readlink(ctx, ino);
   }
 
+  async parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>> {
+    return this.meta.parents(ctx, ino);
+  }
+
   // ---- names ----
 
   async mknod(
