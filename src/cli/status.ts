@@ -41,7 +41,7 @@ export function registerStatus(cli: CAC): void {
           `Volume:      ${s.name} (${s.uuid})`,
           `Meta:        ${meta.displayUrl}`,
           `Storage:     ${s.storage} ${s.bucket}${s.accessKey ? ` (access key ${s.accessKey})` : ""}`,
-          `Block size:  ${s.blockSizeKiB} KiB, compression ${s.compression}, checksum ${checksumOf(s)}`,
+          `Block size:  ${s.blockSizeKiB} KiB, compression ${s.compression}, checksum ${checksumOf(s)}${s.checksumSinceSliceId === undefined ? "" : ` (data written since slice ${s.checksumSinceSliceId})`}`,
           `Capacity:    ${s.capacityBytes ? formatBytes(s.capacityBytes) : "unlimited"}, inodes ${s.inodes || "unlimited"}`,
           `Trash:       ${s.trashDays} day(s)`,
           `Used:        ${formatBytes(counters.usedSpaceBytes)}, ${counters.usedInodes} inodes`,

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { parseBlockKey } from "../chunk/keys.ts";
 import { describeError, UserError } from "../errors.ts";
 import { BLOCK_SIZE_KIB_DEFAULT, TRASH_DAYS_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
@@ -37,15 +38,31 @@ const SELF_TEST_RETRIES_MAX = 2;
 
 /** The object store holding a volume's data, keys prefixed with the volume name. */
 export function openStore(format: Format, retriesMax?: number): ObjectStore {
+  const prefix = `${format.name}/`;
   return createObjectStore({
     storage: format.storage,
     bucket: format.bucket,
     accessKey: format.accessKey,
     secretKey: format.secretKey,
     checksum: checksumOf(format) === "crc32",
-    prefix: `${format.name}/`,
+    checksumCovers: checksumCovers(format, prefix),
+    prefix,
     retriesMax,
   });
+}
+
+/**
+ * Which objects carry a checksum trailer: every one (undefined), or on a volume that turned
+ * checksums on after format, the blocks of slices written since (src/cli/config.ts).
+ */
+function checksumCovers(format: Format, prefix: string): ((key: string) => boolean) | undefined {
+  const since = format.checksumSinceSliceId;
+  if (since === undefined) return undefined;
+  return (key) => {
+    if (!key.startsWith(prefix)) return false;
+    const ref = parseBlockKey(key.slice(prefix.length));
+    return ref !== undefined && ref.sliceId >= since;
+  };
 }
 
 /**

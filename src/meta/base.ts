@@ -525,10 +525,17 @@ export function checkUnchangeable(old: Format, next: Format): void {
     }
   }
   // A trailer changes every stored object: objects written without one cannot gain it later.
-  if (checksumOf(old) !== checksumOf(next)) {
+  // Turning checksums on for the slices written from now on is the one change allowed.
+  const turnedOn =
+    checksumOf(old) === "none" &&
+    checksumOf(next) === "crc32" &&
+    next.checksumSinceSliceId !== undefined;
+  const changed =
+    checksumOf(old) !== checksumOf(next) || old.checksumSinceSliceId !== next.checksumSinceSliceId;
+  if (changed && !turnedOn) {
     throw new UserError(
       `cannot change checksum of volume "${old.name}" (${checksumOf(old)} -> ${checksumOf(next)}): ` +
-        "its objects are already stored that way",
+        "its objects are already stored that way (jfs config --checksum crc32 turns it on for new data)",
     );
   }
 }

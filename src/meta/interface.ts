@@ -136,6 +136,11 @@ export interface Format {
    * the records of volumes formatted before it existed: those read and write plain objects.
    */
   checksum?: "crc32" | "none";
+  /**
+   * Set when checksums were turned on after format (jfs config --checksum crc32): only blocks of
+   * slices with this id or above carry a trailer; older objects (and the volume marker) are plain.
+   */
+  checksumSinceSliceId?: number;
   /** 0 means unlimited. */
   capacityBytes: number;
   inodes: number;

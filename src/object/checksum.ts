@@ -10,8 +10,10 @@
  * ObjectStoreError naming the key: corrupt bytes are never returned. head and list report the
  * data size, without the trailer.
  *
- * The trailer changes the stored bytes, so whether a volume uses it is fixed when it is
- * formatted: reading a checksummed volume without this decorator, or the reverse, is wrong.
+ * The trailer changes the stored bytes, so which objects carry it is a setting of the volume:
+ * all of them (formatted with checksums), or, on a volume that turned checksums on later, the
+ * ones `covers` names (blocks of slices written since; the rest pass through as they are).
+ * Reading a checksummed object without this decorator, or the reverse, is wrong.
  */
 import { assertSafeUint } from "../assert.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
@@ -22,13 +24,18 @@ export const CHECKSUM_TRAILER_BYTES = 4;
 export class ChecksumObjectStore implements ObjectStore {
   readonly description: string;
 
-  constructor(readonly inner: ObjectStore) {
+  constructor(
+    readonly inner: ObjectStore,
+    /** Which keys carry a trailer; all by default. */
+    private readonly covers: (key: string) => boolean = () => true,
+  ) {
     this.description = inner.description;
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {
     assertSafeUint(offset, "offset");
     if (length !== undefined) assertSafeUint(length, "length");
+    if (!this.covers(key)) return this.inner.get(key, offset, length);
     const data = verified(key, await this.inner.get(key));
     if (offset === 0 && length === undefined) return data;
     const start = Math.min(offset, data.length);
@@ -39,6 +46,7 @@ export class ChecksumObjectStore implements ObjectStore {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    if (!this.covers(key)) return this.inner.put(key, data);
     const stored = Buffer.allocUnsafe(data.length + CHECKSUM_TRAILER_BYTES);
     stored.set(data, 0);
     stored.writeUInt32BE(Bun.hash.crc32(data), data.length);
@@ -51,17 +59,18 @@ export class ChecksumObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const info = await this.inner.head(key);
-    return info === undefined ? undefined : dataInfo(info);
+    return info === undefined || !this.covers(key) ? info : dataInfo(info);
   }
 
   async list(prefix: string, startAfter?: string, limit?: number): Promise<ListPage> {
     const page = await this.inner.list(prefix, startAfter, limit);
     // A listing goes on past an object too short for a trailer (a stray one under the prefix):
     // it reads as empty here, and fails with a checksum mismatch when read or headed.
-    const objects = page.objects.map((info) => ({
-      ...info,
-      sizeBytes: Math.max(0, info.sizeBytes - CHECKSUM_TRAILER_BYTES),
-    }));
+    const objects = page.objects.map((info) =>
+      this.covers(info.key)
+        ? { ...info, sizeBytes: Math.max(0, info.sizeBytes - CHECKSUM_TRAILER_BYTES) }
+        : info,
+    );
     return page.nextStartAfter === undefined
       ? { objects }
       : { objects, nextStartAfter: page.nextStartAfter };

@@ -25,8 +25,10 @@ export interface ObjectStoreOptions {
   region?: string | undefined;
   /** "file" only: fsync objects and directories before put returns. */
   fsync?: boolean | undefined;
-  /** Append and verify a CRC-32 trailer on every object (see checksum.ts). */
+  /** Append and verify a CRC-32 trailer on every object (see checksum.ts)... */
   checksum?: boolean | undefined;
+  /** ...or only on the objects this names (keys as the checksum store sees them: prefixed). */
+  checksumCovers?: ((key: string) => boolean) | undefined;
   /** Keys live under this prefix, e.g. the volume name plus "/". */
   prefix?: string | undefined;
   requestTimeoutMs?: number | undefined;
@@ -35,7 +37,7 @@ export interface ObjectStoreOptions {
 
 export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
   let store = createBase(options);
-  if (options.checksum === true) store = new ChecksumObjectStore(store);
+  if (options.checksum === true) store = new ChecksumObjectStore(store, options.checksumCovers);
   if (options.prefix !== undefined && options.prefix !== "") {
     store = new PrefixedObjectStore(store, options.prefix);
   }

@@ -72,6 +72,29 @@ describe("ChecksumObjectStore", () => {
     expect((await store.list("")).objects).toMatchObject([{ key: "short", sizeBytes: 0 }]);
   });
 
+  test("with `covers`, only the keys it names carry a trailer; the rest pass through", async () => {
+    const store = new ChecksumObjectStore(raw, (key) => key.startsWith("new/"));
+    await raw.put("old/a", Buffer.from("plain"));
+    await store.put("old/b", Buffer.from("plain too"));
+    await store.put("new/c", Buffer.from("checked"));
+    expect((await raw.get("old/b")).toString()).toBe("plain too");
+    expect((await raw.get("new/c")).length).toBe(7 + CHECKSUM_TRAILER_BYTES);
+    expect((await store.get("old/a", 1, 3)).toString()).toBe("lai");
+    expect((await store.get("new/c", 1, 3)).toString()).toBe("hec");
+    expect((await store.head("old/a"))?.sizeBytes).toBe(5);
+    expect((await store.head("new/c"))?.sizeBytes).toBe(7);
+    const sizes = (await store.list("")).objects.map((o) => [o.key, o.sizeBytes]);
+    expect(sizes).toEqual([
+      ["new/c", 7],
+      ["old/a", 5],
+      ["old/b", 9],
+    ]);
+    const stored = Buffer.from(await raw.get("new/c"));
+    stored[0]! ^= 1;
+    await raw.put("new/c", stored);
+    expect(await rejection(store.get("new/c"))).toBeInstanceOf(ObjectStoreError);
+  });
+
   test("ranged gets match slices of the data for every boundary", async () => {
     const store = new ChecksumObjectStore(raw);
     for (let size = 0; size <= 9; size++) {

@@ -281,4 +281,70 @@ describe("volumes formatted without checksums", () => {
       rmSync(volume.dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  test("jfs config --checksum crc32 turns checksums on for data written from then on", async () => {
+    const volume = await makeVolume({}, true);
+    const home = join(volume.dir, "home");
+    const blockPath = (key: string) => join(volume.format.bucket, NAME, key);
+    try {
+      const old = randomBytes(3000);
+      let rt = await open(volume, "memory");
+      let oldKey: string;
+      try {
+        oldKey = await keyOfFile(rt, await writeFile(rt, "old", old));
+        // A running node would go on writing plain objects: refused while it runs.
+        const busy = await jfs(["config", "--checksum", "crc32", volume.metaUrl], { HOME: home });
+        expect(busy.code).toBe(1);
+        expect(busy.stderr).toContain("1 live session(s)");
+      } finally {
+        await rt.close();
+      }
+      const on = await jfs(["config", "--checksum", "crc32", volume.metaUrl], { HOME: home });
+      expect(on.stderr).toBe("");
+      expect(on.code).toBe(0);
+      const status = await jfs(["status", volume.metaUrl], { HOME: home });
+      expect(status.stdout).toMatch(/checksum crc32 \(data written since slice \d+\)/);
+
+      rt = await open(volume, "memory");
+      const fresh = randomBytes(4000);
+      let freshKey: string;
+      try {
+        // Old data stays plain and reads as before; new data carries a trailer.
+        expect((await readFile(rt, "old", old.length)).equals(old)).toBe(true);
+        expect(readFileSync(blockPath(oldKey)).equals(old)).toBe(true);
+        freshKey = await keyOfFile(rt, await writeFile(rt, "fresh", fresh));
+        const stored = readFileSync(blockPath(freshKey));
+        expect(stored.length).toBe(fresh.length + CHECKSUM_TRAILER_BYTES);
+        expect(stored.readUInt32BE(fresh.length)).toBe(Bun.hash.crc32(fresh));
+      } finally {
+        await rt.close();
+      }
+      const stored = readFileSync(blockPath(freshKey));
+      stored[10]! ^= 0x01;
+      writeFileSync(blockPath(freshKey), stored);
+      rt = await open(volume, "memory");
+      try {
+        const { result } = await logged(() => readFile(rt, "fresh", fresh.length));
+        expectEio(result);
+        expect((await readFile(rt, "old", old.length)).equals(old)).toBe(true);
+      } finally {
+        await rt.close();
+      }
+      const again = await jfs(["config", "--checksum", "crc32", volume.metaUrl], { HOME: home });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("already checksums");
+      const off = await jfs(["format", "--force", "--checksum", "none", volume.metaUrl, NAME], {
+        HOME: home,
+      });
+      expect(off.code).toBe(1);
+      expect(off.stderr).toContain("cannot change checksum");
+      // Maintenance sees both kinds of objects with their data sizes.
+      const fsck = await jfs(["fsck", volume.metaUrl], { HOME: home });
+      expect(fsck.code).toBe(0);
+      const gc = await jfs(["gc", volume.metaUrl], { HOME: home });
+      expect(gc.code).toBe(0);
+    } finally {
+      rmSync(volume.dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
