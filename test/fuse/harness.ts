@@ -23,12 +23,16 @@ export interface TestVolume {
   cleanup(): void;
 }
 
-export async function createVolume(name = "fusetest"): Promise<TestVolume> {
+export async function createVolume(
+  name = "fusetest",
+  options: { trashDays?: number } = {},
+): Promise<TestVolume> {
   const root = mkdtempSync(join(tmpdir(), "jfs-fuse-"));
   const metaUrl = `sqlite3://${root}/meta.db`;
   const meta = await openMeta(metaUrl, { create: true });
   try {
-    await formatVolume(meta, newFormat({ name, bucket: join(root, "data") }), false);
+    const format = newFormat({ name, bucket: join(root, "data"), ...options });
+    await formatVolume(meta, format, false);
   } finally {
     await meta.close();
   }

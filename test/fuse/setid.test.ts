@@ -50,7 +50,7 @@ describe.skipIf(!HAVE_FUSE || !IS_ROOT)("FUSE set-id bits", () => {
   afterAll(async () => {
     if (m) await stopMount(m).catch(() => forceCleanup(m));
     volume.cleanup();
-  });
+  }, 60_000);
 
   function file(name: string, mode: number, uid = 0, gid = 0): string {
     const path = join(dir, name);
