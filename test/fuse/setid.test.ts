@@ -94,6 +94,14 @@ describe.skipIf(!HAVE_FUSE || !IS_ROOT)("FUSE set-id bits", () => {
     expect(statSync(path).size).toBe(2);
   });
 
+  test("a non-owner's open with O_TRUNC drops both bits", async () => {
+    const path = file("otrunc", 0o6777);
+    const r = await asUser(`: > ${path}`);
+    expect(r.code).toBe(0);
+    expect(modeOf(path)).toBe("777");
+    expect(statSync(path).size).toBe(0);
+  });
+
   test("chown by the non-root owner, even to the same ids, drops both bits", async () => {
     const path = file("chown", 0o6777, USER, GROUP);
     const r = await asUser(`chown ${USER}:${GROUP} ${path}`);

@@ -55,6 +55,18 @@ describe("NFS set-id bits", () => {
     expect(await modeOf(fh)).toBe(0o777);
   });
 
+  test("another user's truncate drops them; root's WRITE keeps them", async () => {
+    const fh = await setidFile("truncate");
+    const size = { size: 1n };
+    ok(await other.setattr({ object: fh, attributes: size, guard: undefined }));
+    expect(await modeOf(fh)).toBe(0o777);
+    const kept = await setidFile("root-write");
+    // As root (through the VFS: the server may squash an AUTH_SYS root).
+    const inode = Number(ok(await owner.getattr(kept)).fileid);
+    await nfs.runtime.vfs.write(ROOT_CREDENTIALS, inode, undefined, 0, Buffer.from("x"));
+    expect(await modeOf(kept)).toBe(0o6777);
+  });
+
   test("a SETATTR of the current uid and gid from a non-owner is EPERM and changes nothing", async () => {
     const fh = await setidFile("chown-other");
     const ids = { uid: OWNER, gid: OWNER };
