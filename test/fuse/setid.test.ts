@@ -94,6 +94,13 @@ describe.skipIf(!HAVE_FUSE || !IS_ROOT)("FUSE set-id bits", () => {
     expect(statSync(path).size).toBe(2);
   });
 
+  test("a non-owner's fallocate drops both bits", async () => {
+    const path = file("fallocate", 0o6777);
+    const r = await asUser(`fallocate -l 8192 ${path}`);
+    expect(r.code).toBe(0);
+    expect(modeOf(path)).toBe("777");
+  });
+
   test("a non-owner's open with O_TRUNC drops both bits", async () => {
     const path = file("otrunc", 0o6777);
     const r = await asUser(`: > ${path}`);

@@ -82,6 +82,9 @@ export function attrCases(backend: () => MetaBackend): void {
       await m.setattr(alice, f.inode, { mode: 0o6777 });
       expect((await m.setattr(root, f.inode, { size: 1 })).mode).toBe(0o6777);
       expect((await m.setattr(carol, f.inode, { size: 0 })).mode).toBe(0o777);
+      await m.setattr(alice, f.inode, { mode: 0o6777 });
+      expect((await m.fallocate(root, f.inode, 0, 0, 4096)).mode).toBe(0o6777);
+      expect((await m.fallocate(carol, f.inode, 0, 0, 8192)).mode).toBe(0o777);
     });
 
     test("truncate: grows and shrinks files, refuses directories, needs write access", async () => {
