@@ -87,9 +87,27 @@ const getattr: Handler = async (s, r) => {
 };
 
 const setattr: Handler = async (s, r) => {
-  const attr = await s.vfs.setattr(r.ctx, r.header.nodeid, decodeSetattr(r.body, s.killprivV2));
-  return [s.attr(r.header.nodeid, attr)];
+  const ino = r.header.nodeid;
+  const request = decodeSetattr(r.body, s.killprivV2);
+  if (s.config.writeback) await kernelTimesAsNow(s, r, request);
+  const attr = await s.vfs.setattr(r.ctx, ino, request);
+  return [s.attr(ino, attr)];
 };
+
+/**
+ * With the writeback cache the kernel keeps mtime itself and sends it as an explicit time
+ * after a truncate, fallocate or touch by anyone allowed to write. Explicit times by a
+ * non-owner never come from the user: default_permissions (always on) makes the kernel refuse
+ * those first. So for a non-owner they are the kernel's "now", which needs write access only.
+ */
+async function kernelTimesAsNow(s: OpState, r: Request, request: SetAttrRequest): Promise<void> {
+  const explicit = (t: TimeSpec | undefined) => t !== undefined && t !== "now";
+  if (r.ctx.uid === 0 || !(explicit(request.atime) || explicit(request.mtime))) return;
+  const attr = await s.vfs.getattr(r.ctx, r.header.nodeid);
+  if (attr.uid === r.ctx.uid) return;
+  if (request.atime !== undefined) request.atime = "now";
+  if (request.mtime !== undefined) request.mtime = "now";
+}
 
 const readlink: Handler = async (s, r) => [await s.vfs.readlink(r.ctx, r.header.nodeid)];
 
