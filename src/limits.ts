@@ -51,9 +51,16 @@ export const REDIS_TXN_CONNECTIONS_MAX = 16;
 /** TCP connect, and separately the whole open (connect, AUTH, SELECT, PING). */
 export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 export const REDIS_OPEN_TIMEOUT_MS = 10_000;
+/** Heartbeat interval cap; a shorter session timeout beats five times per timeout. */
 export const SESSION_HEARTBEAT_MS = 12_000;
-/** A session whose heartbeat is older than this is dead; a live one cleans up after it. */
+/**
+ * Default session timeout (`--session-timeout`): a session whose heartbeat is older than its
+ * timeout, by the engine's clock, is dead; a live node or `jfs status`/`destroy` expires it.
+ */
 export const SESSION_EXPIRE_MS = 5 * 60_000;
+/** Shortest `--session-timeout` (tests use it; real volumes keep minutes). */
+export const SESSION_TIMEOUT_MS_MIN = 1000;
+export const SESSION_TIMEOUT_MS_MAX = 24 * 3_600_000;
 export const TRASH_DAYS_DEFAULT = 1;
 
 // ---- Data path defaults (flags of serve / mount) ----
@@ -135,6 +142,12 @@ export const COMPACT_QUEUE_MAX = 1000;
 export const COMPACT_CHECK_EVERY_COMMITS = 10;
 /** Inodes whose slice lists and readahead state the reader keeps. */
 export const READ_INODES_TRACKED_MAX = 4096;
+/**
+ * Inodes whose refused writes (meta said ENOSPC, file gone ...) the VFS remembers for stateless
+ * (NFS) writers. Beyond, the oldest are forgotten and every file's write verifier changes, so
+ * NFS clients resend rather than lose data (src/vfs/writeerrors.ts).
+ */
+export const WRITE_ERRORS_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -269,6 +282,7 @@ assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(SESSION_TIMEOUT_MS_MIN <= SESSION_EXPIRE_MS && SESSION_EXPIRE_MS <= SESSION_TIMEOUT_MS_MAX);
 assert(
   FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,
   "kernel max_pages limit",

@@ -36,6 +36,7 @@ export class NfsExport {
   /**
    * writeverf3 (RFC 1813 section 3.3.7): new on every start of the server, so a client whose
    * UNSTABLE writes were acknowledged by a previous instance sees it change and sends them again.
+   * Per file it is mixed with the file's write epoch (writeVerifierOf).
    */
   readonly writeVerifier: Buffer = randomBytes(NFS3_VERIFIER_BYTES);
 
@@ -46,6 +47,18 @@ export class NfsExport {
     this.exportRoot = options.exportRoot;
     this.volume = volumeKey(options.vfs.volumeId);
     this.fsid = this.volume.readBigUInt64BE(0);
+  }
+
+  /**
+   * The verifier of one file: the server's, changed by each refusal of the file's buffered data
+   * (vfs.writeErrorEpoch). A client whose UNSTABLE writes were dropped that way sees COMMIT
+   * answer another verifier than its WRITEs got, and sends them again, as after a restart.
+   */
+  writeVerifierOf(inode: Ino): Buffer {
+    const epoch = BigInt(this.vfs.writeErrorEpoch(inode));
+    const out = Buffer.alloc(NFS3_VERIFIER_BYTES);
+    out.writeBigUInt64BE(this.writeVerifier.readBigUInt64BE(0) ^ epoch);
+    return out;
   }
 
   handleOf(inode: Ino, attr: Attr): Buffer {

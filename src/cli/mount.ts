@@ -19,7 +19,14 @@ import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
 import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
-import { type DataFlags, fileDataOptions, openRuntime, withDataFlags } from "./runtime.ts";
+import {
+  type DataFlags,
+  fileDataOptions,
+  openRuntime,
+  sessionTimeoutMsOf,
+  withDataFlags,
+  withSessionFlags,
+} from "./runtime.ts";
 import { openVolume } from "./volume.ts";
 
 export interface MountFlags extends DataFlags {
@@ -132,6 +139,7 @@ async function mountBackground(
 ): Promise<void> {
   fuseConfigOf(flags);
   fileDataOptions(flags);
+  sessionTimeoutMsOf(flags);
   prepareMountPoint(dir);
   // Open the volume here too: a bad URL or an unformatted volume is one line on this terminal.
   const { meta } = await openVolume(metaUrl);
@@ -175,7 +183,7 @@ export function registerMount(cli: CAC): void {
     "mount [...args]",
     "Mount a volume with FUSE: jfs mount [META-URL] DIR",
   );
-  withDataFlags(mount)
+  withSessionFlags(withDataFlags(mount))
     .option("-d, --background", "Run in the background once the mount is live")
     .option("--log <path>", `Log file in the background (default: ${DEFAULT_LOG})`)
     .option("--attr-cache <sec>", "Kernel attribute cache timeout (default: 1)")

@@ -15,7 +15,13 @@ import { describeError, UserError } from "../errors.ts";
 import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
-import { type DataFlags, openRuntime, type Runtime, withDataFlags } from "./runtime.ts";
+import {
+  type DataFlags,
+  openRuntime,
+  type Runtime,
+  withDataFlags,
+  withSessionFlags,
+} from "./runtime.ts";
 
 export interface ServeFlags extends DataFlags {
   nfs?: boolean;
@@ -182,7 +188,7 @@ export function registerServe(cli: CAC): void {
       "--idle-timeout <sec>",
       `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
     );
-  withDataFlags(command)
+  withSessionFlags(withDataFlags(command))
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
     .action(async (metaUrl: unknown, flags: ServeFlags) => {

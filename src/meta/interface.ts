@@ -153,8 +153,13 @@ export interface SessionInfo {
   pid: number;
   version: string;
   mountPoint: string;
+  /** Engine clock (MetaEngine.clockMs), ms since the epoch, like heartbeatAt. */
   startedAt: number;
   heartbeatAt: number;
+  /** Dead once heartbeatAt is older than this (absent in older records: SESSION_EXPIRE_MS). */
+  timeoutMs?: number;
+  /** Set when another node expired it; such a session never comes back (sessions.ts). */
+  expiredAt?: number;
 }
 
 export interface Counters {
@@ -187,10 +192,22 @@ export interface Meta {
   close(): Promise<void>;
 
   // ---- sessions ----
-  newSession(info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt">): Promise<number>;
-  /** Refreshes this session's heartbeat and cleans up after expired sessions. */
+  /** Registers this node's session (timeoutMs: SESSION_EXPIRE_MS unless given). */
+  newSession(
+    info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt" | "expiredAt">,
+  ): Promise<number>;
+  /**
+   * Refreshes this session's heartbeat and cleans up after expired sessions. When another node
+   * expired this one meanwhile (it stalled past its timeout), registers a new session and
+   * re-registers the open files; those already deleted answer ESTALE from then on.
+   */
   heartbeat(): Promise<void>;
+  /** Every stored session, dead ones included until someone expires them. */
   listSessions(): Promise<SessionInfo[]>;
+  /** Expires the sessions (other than this node's) dead by the engine clock; returns how many. */
+  expireSessions(): Promise<number>;
+  /** The engine's clock in ms since the epoch (Redis TIME, the SQLite host's clock). */
+  clockMs(): Promise<number>;
   closeSession(): Promise<void>;
   /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
   cleanupTrash(): Promise<number>;

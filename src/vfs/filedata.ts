@@ -26,7 +26,7 @@ import {
 } from "../limits.ts";
 import type { Format, Ino, Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
-import type { FileData } from "./data.ts";
+import type { FileData, RefusalListener } from "./data.ts";
 import { FileReaders } from "./reader.ts";
 import { FileWriters } from "./writer.ts";
 
@@ -81,6 +81,7 @@ export class ChunkFileData implements FileData {
   readonly #collector: SliceCollector;
   /** Commits per chunk since its last compaction check ("ino:index" -> count). */
   readonly #commits = new Map<string, number>();
+  #onRefused: RefusalListener | undefined;
 
   constructor(config: ChunkFileDataConfig) {
     const { meta, format, options } = config;
@@ -104,6 +105,7 @@ export class ChunkFileData implements FileData {
       meta,
       store: this.chunks,
       onCommit: (ino, index) => this.#committed(ino, index),
+      onRefused: (ino, error) => this.#onRefused?.(ino, error),
     });
     this.#readers = new FileReaders({
       meta,
@@ -139,6 +141,10 @@ export class ChunkFileData implements FileData {
 
   flush(ino: Ino): Promise<void> {
     return this.#writers.flush(ino);
+  }
+
+  setRefusalListener(listener: RefusalListener): void {
+    this.#onRefused = listener;
   }
 
   bufferedEnd(ino: Ino): number | undefined {

@@ -107,6 +107,11 @@ export interface Vfs {
   /** Data (and with !dataOnly also attributes) durable in object storage and meta. */
   fsync(ctx: Credentials, ino: Ino, fh: number | undefined, dataOnly: boolean): Promise<void>;
   release(ctx: Credentials, ino: Ino, fh: number): Promise<void>;
+  /**
+   * Changes whenever meta refused buffered data of `ino` (and may change otherwise): part of
+   * the file's NFS write verifier, so that clients resend what they had not committed.
+   */
+  writeErrorEpoch(ino: Ino): number;
   fallocate(
     ctx: Credentials,
     ino: Ino,

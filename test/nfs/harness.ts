@@ -35,8 +35,14 @@ export interface TestVolume {
   [Symbol.dispose](): void;
 }
 
-/** A fresh volume: SQLite meta and a file bucket in a temp dir; trash off unless asked. */
-export async function makeVolume(options: { trashDays?: number; metaUrl?: string } = {}) {
+/**
+ * A fresh volume: SQLite meta and a file bucket in a temp dir; trash off unless asked.
+ * `capacityBytes` sets the space quota below `jfs format --capacity`'s whole GiB, so that a
+ * test reaches ENOSPC in a few KiB.
+ */
+export async function makeVolume(
+  options: { trashDays?: number; metaUrl?: string; capacityBytes?: number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "jfs-nfs-"));
   const metaUrl = options.metaUrl ?? `sqlite3://${join(dir, "meta.db")}`;
   const bucket = join(dir, "bucket");
@@ -44,7 +50,12 @@ export async function makeVolume(options: { trashDays?: number; metaUrl?: string
   const home = join(dir, "home");
   const meta = await openMeta(metaUrl);
   try {
-    const format = newFormat({ name, bucket, trashDays: options.trashDays ?? 0 });
+    const format = newFormat({
+      name,
+      bucket,
+      trashDays: options.trashDays ?? 0,
+      capacityBytes: options.capacityBytes ?? 0,
+    });
     await formatVolume(meta, format, false);
   } finally {
     await meta.close();
