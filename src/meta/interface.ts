@@ -80,6 +80,14 @@ export interface SetAttrRequest {
   size?: number;
   atime?: TimeSpec;
   mtime?: TimeSpec;
+  /**
+   * Drop the set-id bits as a write does (setidDroppedByWrite): the front end found the writer
+   * without CAP_FSETID (FUSE_WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID, an NFS WRITE by non-root).
+   * Alone it needs ownership or write permission. With `mode` it also lets a non-owner's
+   * request through when that mode only clears set-id bits: the kernel's own kill-priv SETATTR
+   * on a FUSE connection without HANDLE_KILLPRIV_V2.
+   */
+  killSuidgid?: boolean;
   /** NFS SETATTR guard (RFC 1813 3.3.2): apply only if ctime still equals this, else ENOTSYNC. */
   ctimeGuard?: { sec: number; nsec: number };
 }

@@ -15,7 +15,14 @@ import {
   type Slice,
   type UnusedSlice,
 } from "./interface.ts";
-import { chargedBytes, checkAccess, now, setCtime, setMtime } from "./policy.ts";
+import {
+  chargedBytes,
+  checkAccess,
+  now,
+  setCtime,
+  setidDroppedByWrite,
+  setMtime,
+} from "./policy.ts";
 import type { MetaTxn } from "./txn.ts";
 
 /** Drops one reference per listed slice; slices left without any are queued as unused. */
@@ -171,6 +178,8 @@ export async function fallocate(
     if (attr.type === FileType.Directory) throw fsError("EISDIR");
     if (attr.type !== FileType.File) throw fsError("ENODEV");
     checkAccess(ctx, attr, AccessMask.W);
+    // Like a write, for every mode (Linux's file_modified in fallocate).
+    attr.mode &= ~setidDroppedByWrite(ctx, attr);
     const zeroing = (mode & (FALLOC_FL.PUNCH_HOLE | FALLOC_FL.ZERO_RANGE)) !== 0;
     const newSize = mode & FALLOC_FL.KEEP_SIZE ? attr.size : Math.max(attr.size, end);
     if (zeroing) {

@@ -4,7 +4,7 @@
  * and the housekeeping timers of a session.
  */
 import { assert } from "../assert.ts";
-import { type FsError, fsError } from "../errors.ts";
+import { type FsError, fsError, isFsError } from "../errors.ts";
 import {
   FILE_SIZE_BYTES_MAX,
   READDIR_ENTRIES_MAX,
@@ -23,6 +23,7 @@ import {
   type SetAttrRequest,
   type StatFs,
 } from "../meta/interface.ts";
+import { setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
@@ -288,16 +289,31 @@ export class JfsVfs implements Vfs {
       const h = this.#handle(fh, ino, false);
       if ((h.flags & O_ACCMODE) === 0) throw fsError("EBADF", "not open for writing");
     }
-    const attr = await this.#sizeForIo(ctx, ino);
+    let attr = await this.#sizeForIo(ctx, ino);
     // Stateless (NFS) writes check permission per call; the owner may always write, as knfsd.
     if (fh === undefined && ctx.uid !== attr.uid) {
       await this.meta.access(ctx, ino, AccessMask.W);
     }
     if (bytes.length === 0) return 0;
+    if (setidDroppedByWrite(ctx, attr) !== 0) attr = await this.#killSetid(ctx, ino, attr);
     await this.data.write(ino, offset, bytes);
     const end = offset + bytes.length;
     if (end > attr.size) this.#attrs.set(ino, { ...attr, size: end });
     return bytes.length;
+  }
+
+  /**
+   * A write by anyone but root drops the file's set-id bits first, as Linux's file_remove_privs
+   * (the FUSE kernel leaves it to us under HANDLE_KILLPRIV_V2; knfsd does it for NFS writers).
+   */
+  async #killSetid(ctx: Credentials, ino: Ino, attr: Attr): Promise<Attr> {
+    try {
+      return await this.setattr(ctx, ino, { killSuidgid: true });
+    } catch (error) {
+      // A handle opened for writing before a chmod took the permission away keeps writing.
+      if (isFsError(error, "EACCES")) return attr;
+      throw error;
+    }
   }
 
   async flush(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
