@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { STOP_OUTAGE_WAIT_MS } from "../../src/limits.ts";
@@ -20,6 +20,7 @@ import {
   jfs,
   type Mounted,
   startMount,
+  stopMount,
   type TestVolume,
   waitFor,
 } from "./harness.ts";
@@ -53,6 +54,21 @@ describe.skipIf(!HAVE_FUSE)("jfs mount during an object store outage", () => {
     await s3?.stop();
     rmSync(root, { recursive: true, force: true });
   });
+
+  test("without an outage, SIGINT unmounts, flushes and exits 0", async () => {
+    const dir = join(root, "mnt-ok");
+    const env = { ACCESS_KEY: s3.accessKey, SECRET_KEY: s3.secretKey };
+    current = await startMount(volume, dir, [], env);
+    const data = Buffer.alloc(300_000, 3);
+    await writeFile(join(dir, "ok"), data);
+    current.proc.kill("SIGINT");
+    expect(await current.proc.exited).toBe(0);
+    expect(await current.log()).toContain("unmounted: flushing and closing the session");
+    current = await startMount({ ...volume, cacheDir: join(root, "cache-ok") }, dir, [], env);
+    expect((await readFile(join(dir, "ok"))).equals(data)).toBe(true);
+    await stopMount(current);
+    current = undefined;
+  }, 60_000);
 
   test("SIGINT says what it waits for and gives up", async () => {
     const dir = join(root, "mnt");
