@@ -2,8 +2,9 @@
  * Builds the object store a volume's flags describe:
  *   --storage file --bucket /var/jfs          objects as files under a directory
  *   --storage s3   --bucket http://h:9000/b   objects in an S3-compatible bucket (path-style)
- * then wraps it: checksum trailers (when the volume was formatted with them), then the volume's
- * key prefix ("NAME/"), outermost, so the checksum never sees or depends on the prefix.
+ * then wraps it: checksum trailers (when the volume has them), then the volume's key prefix
+ * ("NAME/"), outermost. The checksum store sees prefixed keys (checksumCovers gets them so), but
+ * a trailer covers only the data, never the key.
  */
 import { UserError } from "../errors.ts";
 import { ChecksumObjectStore } from "./checksum.ts";
