@@ -119,7 +119,18 @@ async function startJfs(dir: string): Promise<Server> {
     false,
   );
   await meta.close();
-  const args = ["serve", "--nfs", "--port", "0", "--cache-dir", join(dir, "cache"), metaUrl];
+  // --insecure: the VM's kernel client comes through qemu's NAT from an unreserved port.
+  const loose = ["--insecure", "--squash", "none"];
+  const args = [
+    "serve",
+    "--nfs",
+    "--port",
+    "0",
+    ...loose,
+    "--cache-dir",
+    join(dir, "cache"),
+    metaUrl,
+  ];
   const proc = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), ...args], {
     env: { ...process.env, HOME: dir },
     stdout: "pipe",

@@ -1,7 +1,14 @@
 /**
- * Who may use the export and as whom: the --allow CIDR list, --squash with --anonuid/--anongid,
- * and --read-only. MOUNT and NFS both ask it, per call (no state is kept per client: a client
- * that was allowed at MNT is still checked at every NFS call).
+ * Who may use the export and as whom: the --allow CIDR list, the reserved source port rule
+ * (--insecure), --squash with --anonuid/--anongid, --read-only and --expose-trash. MOUNT and
+ * NFS both ask it, per call (no state is kept per client: a client that was allowed at MNT is
+ * still checked at every NFS call).
+ *
+ * The defaults are the Linux kernel server's: root_squash, and calls only from a reserved
+ * source port (< 1024). The port rule authenticates nothing on a network of hosts whose root
+ * you do not trust, but on one host it keeps every unprivileged local process (anything that
+ * can reach 127.0.0.1) from sending AUTH_SYS with whatever uid it likes: only root can bind
+ * such a port. A call from a higher port gets AUTH_TOOWEAK (NFS) or MNT3ERR_ACCES (MOUNT).
  *
  * Refusals are protocol-level: MNT answers MNT3ERR_ACCES and every NFS procedure but NULL
  * answers NFS3ERR_ACCES with its failure body (no attributes). A client then reports
@@ -18,13 +25,23 @@ import { AuthFlavor } from "./rpc/constants.ts";
 
 export type Squash = "none" | "root" | "all";
 
+/** Source ports below this are reserved: only root can bind them (knfsd's "secure" port). */
+export const RESERVED_PORT_LIMIT = 1024;
+/** AUTH_SYS uid/gid (unsigned) -1: Linux's INVALID_UID, which knfsd maps to the anonymous id. */
+const INVALID_ID = 0xffff_ffff;
+
 export interface NfsPolicyOptions {
   /** CIDRs ("10.0.0.0/8", "::1", "127.0.0.1/32"); empty or absent: everyone. */
   allow?: readonly string[];
+  /** Default "root" (root_squash). */
   squash?: Squash;
   anonUid?: number;
   anonGid?: number;
   readOnly?: boolean;
+  /** Accept calls from unreserved source ports (>= 1024); default false. */
+  insecure?: boolean;
+  /** Let an export of "/" reach the trash (/.trash); default false. */
+  exposeTrash?: boolean;
 }
 
 interface CidrRule {
@@ -39,6 +56,8 @@ export class NfsPolicy {
   readonly squash: Squash;
   readonly anonUid: number;
   readonly anonGid: number;
+  readonly insecure: boolean;
+  readonly exposeTrash: boolean;
   private readonly rules: CidrRule[];
 
   constructor(options: NfsPolicyOptions = {}) {
@@ -48,7 +67,9 @@ export class NfsPolicy {
     }
     this.rules = allow.map(parseCidr);
     this.readOnly = options.readOnly === true;
-    this.squash = options.squash ?? "none";
+    this.squash = options.squash ?? "root";
+    this.insecure = options.insecure === true;
+    this.exposeTrash = options.exposeTrash === true;
     this.anonUid = options.anonUid ?? NFS_ANON_ID_DEFAULT;
     this.anonGid = options.anonGid ?? NFS_ANON_ID_DEFAULT;
   }
@@ -65,21 +86,31 @@ export class NfsPolicy {
     return this.rules.some((rule) => matches(rule, bytes));
   }
 
+  /** Whether the source port passes: reserved, or any with --insecure. */
+  isPortAllowed(port: number): boolean {
+    return this.insecure || port < RESERVED_PORT_LIMIT;
+  }
+
   /** The identity a call acts as, after AUTH_NONE and squash mapping. */
   credentialsOf(credentials: RpcCredentials): FsCredentials {
     const anon: FsCredentials = { uid: this.anonUid, gid: this.anonGid, groups: [], pid: 0 };
     if (credentials.flavor !== AuthFlavor.AUTH_SYS || this.squash === "all") return anon;
     const { uid, gid, groups } = credentials;
+    // An invalid id (-1) is anonymous in every mode, as knfsd does (nfsd_setuser).
+    const validUid = uid === INVALID_ID ? this.anonUid : uid;
+    const validGid = gid === INVALID_ID ? this.anonGid : gid;
     if (this.squash === "root") {
-      // root_squash: uid 0 and gid 0 lose their powers, group 0 membership too (as knfsd).
+      // root_squash (knfsd's nfsd_setuser): uid 0 and gid 0 each map to the anonymous ids,
+      // independently (uid 1000 with gid 0 loses gid 0), and group 0 in the supplementary
+      // list becomes anongid, so no membership of group 0 survives.
       return {
-        uid: uid === 0 ? this.anonUid : uid,
-        gid: gid === 0 ? this.anonGid : gid,
-        groups: groups.map((g) => (g === 0 ? this.anonGid : g)),
+        uid: validUid === 0 ? this.anonUid : validUid,
+        gid: validGid === 0 ? this.anonGid : validGid,
+        groups: groups.map((g) => (g === 0 || g === INVALID_ID ? this.anonGid : g)),
         pid: 0,
       };
     }
-    return { uid, gid, groups, pid: 0 };
+    return { uid: validUid, gid: validGid, groups, pid: 0 };
   }
 }
 

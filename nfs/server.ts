@@ -8,6 +8,7 @@
  *
  * The VFS stays the caller's: stop() does not flush or close it (runtime.close() does).
  */
+import { UserError } from "../src/errors.ts";
 import { ROOT_CREDENTIALS } from "../src/meta/interface.ts";
 import type { Vfs } from "../src/vfs/interface.ts";
 import { mountProgram } from "./mount/mount.ts";
@@ -16,7 +17,9 @@ import { NfsExport } from "./nfs3/context.ts";
 import { nfs3Program } from "./nfs3/program.ts";
 import { NfsPolicy, type NfsPolicyOptions } from "./policy.ts";
 import { portmapProgram } from "./portmap/portmap.ts";
-import { Dispatcher, type RpcLogger } from "./rpc/dispatcher.ts";
+import type { AccessDecision } from "./rpc/connection.ts";
+import { AuthStat, RpcProgramNumber } from "./rpc/constants.ts";
+import { Dispatcher, type RpcCall, type RpcLogger } from "./rpc/dispatcher.ts";
 import { RpcServer, type RpcServerOptions } from "./rpc/server.ts";
 
 export interface NfsServerOptions {
@@ -50,6 +53,9 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
   const policy =
     options.policy instanceof NfsPolicy ? options.policy : new NfsPolicy(options.policy);
   const root = await resolveExport(options.vfs, ROOT_CREDENTIALS, options.exportPath ?? "/");
+  if (!policy.exposeTrash && (root.path === TRASH_PATH || root.path.startsWith(`${TRASH_PATH}/`))) {
+    throw new UserError(`--export ${root.path}: the trash is served only with --expose-trash`);
+  }
   const exp = new NfsExport({
     vfs: options.vfs,
     policy,
@@ -67,6 +73,7 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
     port: options.port ?? 0,
     // Per connection as well as per call: a refused address then holds no connection slot.
     acceptConnection: (address) => policy.isAllowed(address),
+    allow: (call) => nfsPortDecision(policy, call),
     ...options.connections,
     ...logOption,
   });
@@ -79,4 +86,17 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+const TRASH_PATH = "/.trash";
+const ALLOWED: AccessDecision = { action: "allow" };
+const TOO_WEAK: AccessDecision = { action: "deny", authStat: AuthStat.AUTH_TOOWEAK };
+
+/**
+ * The reserved-port rule for NFS calls (MOUNT answers MNT3ERR_ACCES itself, PORTMAP and NULL
+ * stay open): AUTH_TOOWEAK, which the Linux client reports as EACCES, as knfsd does.
+ */
+function nfsPortDecision(policy: NfsPolicy, call: RpcCall): AccessDecision {
+  if (call.prog !== RpcProgramNumber.NFS || call.proc === 0) return ALLOWED;
+  return policy.isPortAllowed(call.client.port) ? ALLOWED : TOO_WEAK;
 }

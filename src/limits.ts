@@ -51,9 +51,16 @@ export const REDIS_TXN_CONNECTIONS_MAX = 16;
 /** TCP connect, and separately the whole open (connect, AUTH, SELECT, PING). */
 export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 export const REDIS_OPEN_TIMEOUT_MS = 10_000;
+/** Heartbeat interval cap; a shorter session timeout beats five times per timeout. */
 export const SESSION_HEARTBEAT_MS = 12_000;
-/** A session whose heartbeat is older than this is dead; a live one cleans up after it. */
+/**
+ * Default session timeout (`--session-timeout`): a session whose heartbeat is older than its
+ * timeout, by the engine's clock, is dead; a live node or `jfs status`/`destroy` expires it.
+ */
 export const SESSION_EXPIRE_MS = 5 * 60_000;
+/** Shortest `--session-timeout` (tests use it; real volumes keep minutes). */
+export const SESSION_TIMEOUT_MS_MIN = 1000;
+export const SESSION_TIMEOUT_MS_MAX = 24 * 3_600_000;
 export const TRASH_DAYS_DEFAULT = 1;
 
 // ---- Data path defaults (flags of serve / mount) ----
@@ -135,6 +142,12 @@ export const COMPACT_QUEUE_MAX = 1000;
 export const COMPACT_CHECK_EVERY_COMMITS = 10;
 /** Inodes whose slice lists and readahead state the reader keeps. */
 export const READ_INODES_TRACKED_MAX = 4096;
+/**
+ * Inodes whose refused writes (meta said ENOSPC, file gone ...) the VFS remembers for stateless
+ * (NFS) writers. Beyond, the oldest are forgotten and every file's write verifier changes, so
+ * NFS clients resend rather than lose data (src/vfs/writeerrors.ts).
+ */
+export const WRITE_ERRORS_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -143,6 +156,22 @@ export const OBJECT_RETRIES_MAX = 10;
 export const OBJECT_RETRY_BACKOFF_MS_BASE = 100;
 export const OBJECT_RETRY_BACKOFF_MS_MAX = 5_000;
 export const OBJECT_LIST_PAGE_MAX = 1000;
+/** A failed read of one object (the read gets EIO) is logged at most once per this. */
+export const OBJECT_READ_FAILURE_LOG_MS = 60_000;
+/** Objects whose last failure log time is remembered; the oldest are forgotten beyond it. */
+export const OBJECT_READ_FAILURE_KEYS_MAX = 1024;
+/** Read failure lines per OBJECT_OUTAGE_LOG_MS at most; the rest are counted in the next one. */
+export const OBJECT_READ_FAILURE_LINES_MAX = 10;
+/** While object store requests are being retried, one line says so this often. */
+export const OBJECT_OUTAGE_LOG_MS = 10_000;
+/** A stopping serve / mount says what it still waits for after this, then every outage line. */
+export const STOP_FIRST_REPORT_MS = 2_000;
+/**
+ * A stopping serve / mount gives up flushing once the object store has not answered for this
+ * long since the signal (buffered writes not yet uploaded are lost, as with a second signal;
+ * no NFS COMMIT or fsync acknowledged them). A store that answers, however slowly, is waited for.
+ */
+export const STOP_OUTAGE_WAIT_MS = 20_000;
 
 // ---- Wire (NFS / RPC / FUSE) ----
 export const NFS_IO_BYTES_MAX = 1 * MiB;
@@ -196,6 +225,18 @@ export const NFS_DIR_FETCH_ENTRIES_MAX = 1024;
 export const NFS_ANON_ID_DEFAULT = 65534;
 /** --allow entries: each is checked on every call, so the list stays short. */
 export const NFS_ALLOW_RULES_MAX = 64;
+/**
+ * Export confinement (nfs/nfs3/scope.ts): directories known to lie inside the export, so that
+ * a handle costs no extra meta round trip once its directory was checked. Bounded, and each
+ * entry expires: a directory another server moved out of the export (or into the trash) stops
+ * being reachable by its old handles within this time.
+ */
+export const NFS_SCOPE_CACHE_ENTRIES_MAX = 65_536;
+export const NFS_SCOPE_CACHE_TTL_MS = 2000;
+/** Parent steps walked from a handle to the export root; deeper is refused (fail closed). */
+export const NFS_SCOPE_DEPTH_MAX = 4096;
+/** Hard links of one file tried when looking for one inside the export. */
+export const NFS_SCOPE_PARENTS_MAX = 64;
 /** MOUNT v3 dirpath<MNTPATHLEN> and name<MNTNAMLEN> (RFC 1813 appendix I). */
 export const MOUNT_PATH_BYTES_MAX = 1024;
 export const MOUNT_NAME_BYTES_MAX = 255;
@@ -269,6 +310,9 @@ assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
+assert(STOP_FIRST_REPORT_MS < STOP_OUTAGE_WAIT_MS && OBJECT_OUTAGE_LOG_MS < STOP_OUTAGE_WAIT_MS);
+assert(SESSION_TIMEOUT_MS_MIN <= SESSION_EXPIRE_MS && SESSION_EXPIRE_MS <= SESSION_TIMEOUT_MS_MAX);
 assert(
   FUSE_MAX_WRITE_BYTES % FUSE_PAGE_BYTES === 0 && FUSE_MAX_PAGES <= 256,
   "kernel max_pages limit",

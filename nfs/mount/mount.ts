@@ -14,7 +14,8 @@
  *
  * MNT answers the export's root handle for the export path, and a subdirectory's handle for a
  * path beneath it; the flavors offered are AUTH_SYS (AUTH_UNIX) then AUTH_NONE. A client
- * outside --allow gets MNT3ERR_ACCES. EXPORT lists the export with the --allow CIDRs as its
+ * outside --allow, or calling from an unreserved source port without --insecure, gets
+ * MNT3ERR_ACCES. EXPORT lists the export with the --allow CIDRs as its
  * groups (an empty list: everyone).
  */
 import { Errno, FsError } from "../../src/errors.ts";
@@ -132,6 +133,7 @@ async function resolveMount(
   requested: string,
 ): Promise<MountStat3 | { path: string; fhandle: Buffer }> {
   if (!exp.policy.isAllowed(call.client.address)) return MountStat3.ACCES;
+  if (!exp.policy.isPortAllowed(call.client.port)) return MountStat3.ACCES;
   const path = normalizeExportPath(requested);
   if (path === undefined) return MountStat3.INVAL;
   const components = componentsBelow(exp.exportPath, path);
@@ -139,6 +141,8 @@ async function resolveMount(
   const cred = exp.policy.credentialsOf(call.credentials);
   try {
     const { inode, attr } = await walk(exp.vfs, cred, exp.exportRoot, components);
+    // MNT /.trash of an export of "/": the trash is outside unless --expose-trash.
+    if (!(await exp.scope.contains(inode, attr))) return MountStat3.NOENT;
     return { path, fhandle: exp.handleOf(inode, attr) };
   } catch (error) {
     if (!(error instanceof FsError)) throw error;

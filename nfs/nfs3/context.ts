@@ -12,6 +12,7 @@ import type { NfsPolicy } from "../policy.ts";
 import type { RpcCall } from "../rpc/dispatcher.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3 } from "./constants.ts";
 import { decodeHandle, encodeHandle, volumeKey } from "./handle.ts";
+import { ExportScope } from "./scope.ts";
 import { NfsError } from "./status.ts";
 import { type Fattr3, fattr3Of, type WccAttr, wccAttrOf } from "./types.ts";
 
@@ -29,6 +30,8 @@ export class NfsExport {
   readonly policy: NfsPolicy;
   readonly exportPath: string;
   readonly exportRoot: Ino;
+  /** Which inodes lie inside the export: handles of any other answer STALE. */
+  readonly scope: ExportScope;
   /** 16 bytes naming the volume in every handle. */
   readonly volume: Buffer;
   /** fattr3.fsid: the first 8 bytes of the volume key, the same on every server of it. */
@@ -36,6 +39,7 @@ export class NfsExport {
   /**
    * writeverf3 (RFC 1813 section 3.3.7): new on every start of the server, so a client whose
    * UNSTABLE writes were acknowledged by a previous instance sees it change and sends them again.
+   * Per file it is mixed with the file's write epoch (writeVerifierOf).
    */
   readonly writeVerifier: Buffer = randomBytes(NFS3_VERIFIER_BYTES);
 
@@ -44,8 +48,25 @@ export class NfsExport {
     this.policy = options.policy;
     this.exportPath = options.exportPath;
     this.exportRoot = options.exportRoot;
+    this.scope = new ExportScope({
+      vfs: options.vfs,
+      exportRoot: options.exportRoot,
+      exposeTrash: options.policy.exposeTrash,
+    });
     this.volume = volumeKey(options.vfs.volumeId);
     this.fsid = this.volume.readBigUInt64BE(0);
+  }
+
+  /**
+   * The verifier of one file: the server's, changed by each refusal of the file's buffered data
+   * (vfs.writeErrorEpoch). A client whose UNSTABLE writes were dropped that way sees COMMIT
+   * answer another verifier than its WRITEs got, and sends them again, as after a restart.
+   */
+  writeVerifierOf(inode: Ino): Buffer {
+    const epoch = BigInt(this.vfs.writeErrorEpoch(inode));
+    const out = Buffer.alloc(NFS3_VERIFIER_BYTES);
+    out.writeBigUInt64BE(this.writeVerifier.readBigUInt64BE(0) ^ epoch);
+    return out;
   }
 
   handleOf(inode: Ino, attr: Attr): Buffer {
@@ -84,8 +105,8 @@ export class Nfs3Op {
 
   /**
    * The inode behind a handle, with its current attributes, which also become its pre_op_attr.
-   * BADHANDLE for a malformed handle or another volume's; STALE for an inode that is gone or
-   * was given out again (another generation).
+   * BADHANDLE for a malformed handle or another volume's; STALE for an inode that is gone, was
+   * given out again (another generation), or lies outside the export (the trash included).
    */
   async resolve(fh: Uint8Array): Promise<Resolved> {
     const { inode, generation } = decodeHandle(this.exp.volume, fh);
@@ -98,6 +119,9 @@ export class Nfs3Op {
     }
     if (attr.generation !== generation) {
       throw new NfsError(NfsStat3.STALE, `inode ${inode} has another generation`);
+    }
+    if (!(await this.exp.scope.contains(inode, attr))) {
+      throw new NfsError(NfsStat3.STALE, `inode ${inode} is outside the export`);
     }
     this.preOp.set(inode, wccAttrOf(attr));
     return { inode, attr };
@@ -134,6 +158,7 @@ export class Nfs3Op {
     try {
       const attr = await this.vfs.getattr(this.cred, fields.inode);
       if (attr.generation !== fields.generation) return undefined;
+      if (!(await this.exp.scope.contains(fields.inode, attr))) return undefined;
       return { inode: fields.inode, after: this.exp.fattr(fields.inode, attr) };
     } catch (error) {
       if (isFsError(error)) return undefined;

@@ -12,7 +12,9 @@
  *   28      4     generation, uint32: differs from the inode's → STALE
  *
  * 32 bytes: a multiple of four (no XDR padding) and half of NFS3_FHSIZE. An inode that no longer
- * exists is STALE too (checked by the caller, which needs the attributes anyway).
+ * exists is STALE too (checked by the caller, which needs the attributes anyway), and so is one
+ * outside the export or in the trash: anyone can build a handle, so where it points is checked
+ * on use (scope.ts), not trusted from the handle.
  */
 import { createHash } from "node:crypto";
 import { assert, assertSafeUint } from "../../src/assert.ts";

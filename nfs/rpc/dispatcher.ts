@@ -21,7 +21,7 @@ import type { Credentials } from "./auth.ts";
 import { AcceptStat } from "./constants.ts";
 import { type ReplyBody, RpcError, type RpcReply } from "./reply.ts";
 
-/** Where a call came from; the source port is reported, never checked. */
+/** Where a call came from; the NFS policy checks the source port (reserved or --insecure). */
 export interface ClientAddress {
   address: string;
   port: number;

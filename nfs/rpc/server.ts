@@ -5,10 +5,10 @@
  *
  * Built on Bun.listen rather than node:net: its write() reports how much the kernel took,
  * so our own queue is the only user-space buffer and back-pressure is exact (see
- * connection.ts). The client's source port is never checked (no "secure port" rule): that
- * rule authenticates nothing. Access policy belongs to the `allow` hook, run per call, and to
- * `acceptConnection`, run once per connection: a refused address is closed at once and never
- * takes a connection slot.
+ * connection.ts). This layer checks no source port itself: access policy belongs to the
+ * `allow` hook, run per call (the NFS server's refuses unreserved ports, see nfs/policy.ts and
+ * nfs/server.ts), and to `acceptConnection`, run once per connection: a refused address is
+ * closed at once and never takes a connection slot.
  *
  * What connections hold is bounded for the whole server: bytes by a HeldBytesBudget
  * (budget.ts), time by a sweep that closes idle connections and stalled records (connection.ts),

@@ -16,7 +16,7 @@
  */
 import { assert } from "../assert.ts";
 import { DOWNLOADS_MAX } from "../limits.ts";
-import type { ObjectStore } from "../object/interface.ts";
+import { ObjectNotFoundError, type ObjectStore } from "../object/interface.ts";
 import { type BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import type { BlockCodec } from "./codec.ts";
 import type { DiskCache } from "./diskcache.ts";
@@ -35,6 +35,11 @@ export interface BlockReaderDeps {
   wholeBlocks: boolean;
   /** Queues a write-through copy of a downloaded block into the disk cache. */
   cacheOnDisk(key: string, block: Buffer): void;
+  /**
+   * A get failed (not "not found": the VFS retries those with a fresh slice list), e.g. a
+   * checksum mismatch or a store that stays unreachable. Logs it; the error still propagates.
+   */
+  onReadFailure(key: string, error: unknown): void;
 }
 
 /** Part of a block a reader waits for; the load copies it, so the block never escapes. */
@@ -85,8 +90,7 @@ export class BlockReader {
       if (this.#copyCached(key, copy)) return; // (loaded by someone else meanwhile)
       return this.#join(this.#loading.get(key) ?? this.#startLoad(ref, key), copy);
     }
-    const part = await this.#downloads.run(() => this.deps.objects.get(key, offset, len));
-    this.stats.downloads++;
+    const part = await this.#get(key, offset, len);
     if (part.length !== len) throw new Error(`object ${key} is shorter than its key says`);
     target.set(part, targetOffset);
     if (isWholeBuffer(part)) freeBuffer(part);
@@ -160,12 +164,23 @@ export class BlockReader {
   }
 
   async #download(key: string, bytes: number): Promise<Buffer> {
-    const stored = await this.#downloads.run(() => this.deps.objects.get(key));
-    this.stats.downloads++;
+    // A corrupt or unreadable block throws here: it never reaches the caches or a reader.
+    const stored = await this.#get(key);
     const block = this.deps.codec.decode(stored, bytes);
     assert(block.length === bytes, "decoded block length");
     if (block !== stored && isWholeBuffer(stored)) freeBuffer(stored);
     this.deps.pool.adopt(block);
     return block;
+  }
+
+  async #get(key: string, offset?: number, len?: number): Promise<Buffer> {
+    try {
+      return await this.#downloads.run(() => this.deps.objects.get(key, offset, len));
+    } catch (error: unknown) {
+      if (!(error instanceof ObjectNotFoundError)) this.deps.onReadFailure(key, error);
+      throw error;
+    } finally {
+      this.stats.downloads++;
+    }
   }
 }

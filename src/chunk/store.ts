@@ -23,7 +23,7 @@ import {
   WRITE_PAGE_BYTES,
   WRITE_POOL_BYTES_MAX,
 } from "../limits.ts";
-import type { ObjectStore } from "../object/interface.ts";
+import type { ObjectNotFoundError, ObjectStore } from "../object/interface.ts";
 import { BlockReader } from "./blockread.ts";
 import { BufferPool } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
@@ -31,6 +31,7 @@ import { DiskCache, type DiskCacheStats } from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
 import { ByteBudget, Semaphore } from "./limiter.ts";
 import { MemCache } from "./memcache.ts";
+import { ReadFailureLog } from "./readfailures.ts";
 import { type BlockSink, SliceWriter } from "./slicewriter.ts";
 import { Writeback } from "./writeback.ts";
 
@@ -44,6 +45,11 @@ export interface ChunkStoreOptions {
   cacheSizeBytes: number;
   freeSpaceRatio: number;
   prefetch: number;
+  /**
+   * Objects carry a checksum of the whole object (src/object/checksum.ts): every read of a
+   * block fetches all of it to verify it, so partial reads load and cache whole blocks.
+   */
+  checksummed?: boolean;
   memCacheBytes: number;
   /** Stage flushed blocks in the disk cache and upload them in the background. */
   writeback?: boolean;
@@ -74,6 +80,7 @@ export class ChunkStore implements BlockSink {
   readonly #uploads: Semaphore;
   readonly #reader: BlockReader;
   readonly #writeback: Writeback | undefined;
+  readonly #readFailures: ReadFailureLog;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -119,6 +126,7 @@ export class ChunkStore implements BlockSink {
       options.writeback !== true || this.diskCache !== undefined,
       "writeback stages blocks in the disk cache",
     );
+    this.#readFailures = new ReadFailureLog(objects.description);
     this.#writeback =
       options.writeback === true
         ? new Writeback({
@@ -136,8 +144,10 @@ export class ChunkStore implements BlockSink {
       memCache: this.memCache,
       diskCache: this.diskCache,
       pool: this.#pool,
-      wholeBlocks: options.prefetch > 0 || this.codec.wholeBlocksOnly,
+      wholeBlocks:
+        options.prefetch > 0 || this.codec.wholeBlocksOnly || options.checksummed === true,
       cacheOnDisk: (key, block) => this.#cacheOnDisk(key, block),
+      onReadFailure: (key, error) => this.#readFailures.report(key, error),
     });
   }
 
@@ -264,6 +274,14 @@ export class ChunkStore implements BlockSink {
     targetOffset: number,
   ): Promise<void> {
     return this.#reader.readBlock(ref, offset, len, target, targetOffset);
+  }
+
+  /**
+   * Logs a block that stayed missing after the VFS's retries with fresh slice lists: the read
+   * fails with EIO (other failed gets are logged where they happen; readfailures.ts).
+   */
+  reportMissing(error: ObjectNotFoundError): void {
+    this.#readFailures.report(error.key, error);
   }
 
   /** Starts loading blocks into the memory cache (readahead; see blockread.ts). */

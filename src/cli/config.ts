@@ -4,7 +4,10 @@
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { log } from "../log.ts";
+import type { BaseMeta } from "../meta/base.ts";
+import { checksumOf, type Format } from "../meta/interface.ts";
 import { applyFormatFlags, type FormatFlags } from "./format.ts";
+import { parseChoiceFlag } from "./options.ts";
 import { formatVolume, maskFormat, openVolume } from "./volume.ts";
 
 export function registerConfig(cli: CAC): void {
@@ -16,6 +19,10 @@ export function registerConfig(cli: CAC): void {
     .option("--capacity <GiB>", "Space quota in GiB, 0 = unlimited")
     .option("--inodes <count>", "Inode quota, 0 = unlimited")
     .option("--trash-days <days>", "Days deleted files stay in .trash, 0 = no trash")
+    .option(
+      "--checksum <algorithm>",
+      "crc32: checksum data written from now on (volumes formatted without; every node stopped)",
+    )
     .example("jfs config sqlite3://myjfs.db --capacity 100")
     .action(async (metaUrl: string | undefined, flags: FormatFlags) => {
       const { meta, format } = await openVolume(
@@ -31,6 +38,7 @@ export function registerConfig(cli: CAC): void {
           trashDays: flags.trashDays,
         };
         const next = applyFormatFlags(format, changeable);
+        if (flags.checksum !== undefined) await turnChecksumsOn(meta, format, next, flags.checksum);
         const changed = Object.keys(next).filter(
           (k) =>
             JSON.stringify(next[k as keyof typeof next]) !==
@@ -38,7 +46,7 @@ export function registerConfig(cli: CAC): void {
         );
         if (changed.length === 0) {
           throw new UserError(
-            "nothing to change: give --capacity, --inodes, --trash-days, --bucket or keys",
+            "nothing to change: give --capacity, --inodes, --trash-days, --checksum, --bucket or keys",
           );
         }
         const storageChanged = ["bucket", "accessKey", "secretKey"].some((k) =>
@@ -52,4 +60,33 @@ export function registerConfig(cli: CAC): void {
         await meta.close();
       }
     });
+}
+
+/**
+ * On a volume formatted without checksums, objects of slices written from now on get them:
+ * slice ids only grow, so the first id no node has reserved yet marks where they start. A node
+ * running now would go on writing plain objects with ids it reserved, so every node must be
+ * stopped. Older data stays plain (and unverified) until rewritten or compacted.
+ */
+async function turnChecksumsOn(
+  meta: BaseMeta,
+  format: Format,
+  next: Format,
+  value: unknown,
+): Promise<void> {
+  parseChoiceFlag("checksum", value, ["crc32"]);
+  if (checksumOf(format) === "crc32") {
+    throw new UserError(`volume "${format.name}" already checksums its data`);
+  }
+  await meta.expireSessions();
+  const sessions = await meta.listSessions();
+  if (sessions.length > 0) {
+    throw new UserError(
+      `volume "${format.name}" has ${sessions.length} live session(s): stop every mount and serve first, ` +
+        "they would go on writing data without checksums",
+    );
+  }
+  // The counter holds the last slice id reserved (src/meta/core.ts).
+  next.checksum = "crc32";
+  next.checksumSinceSliceId = (await meta.counters()).nextSliceId + 1;
 }

@@ -29,6 +29,8 @@ export function registerDestroy(cli: CAC): void {
         if (format.uuid !== String(uuid)) {
           throw new UserError(`UUID mismatch: ${meta.displayUrl} holds volume ${format.uuid}`);
         }
+        // Sessions of killed nodes are expired first (by heartbeat age against their timeout).
+        await meta.expireSessions();
         const sessions = await meta.listSessions();
         if (sessions.length > 0 && !flags.force) {
           throw new UserError(

@@ -6,6 +6,7 @@ import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { BLOCK_SIZE_KIB_MAX, BLOCK_SIZE_KIB_MIN, Units } from "../limits.ts";
 import { log } from "../log.ts";
+import { checkUnchangeable } from "../meta/base.ts";
 import { openMeta } from "../meta/index.ts";
 import type { Format } from "../meta/interface.ts";
 import { expandHome, parseMetaUrl } from "../meta/url.ts";
@@ -22,6 +23,7 @@ export interface FormatFlags {
   secretKey?: unknown;
   blockSize?: unknown;
   compress?: unknown;
+  checksum?: unknown;
   capacity?: unknown;
   inodes?: unknown;
   trashDays?: unknown;
@@ -52,6 +54,9 @@ export function applyFormatFlags(base: Format, flags: FormatFlags): Format {
   if (flags.compress !== undefined) {
     next.compression = parseChoiceFlag("compress", flags.compress, ["none", "zstd"]);
   }
+  if (flags.checksum !== undefined) {
+    next.checksum = parseChoiceFlag("checksum", flags.checksum, ["crc32", "none"]);
+  }
   if (flags.capacity !== undefined) {
     next.capacityBytes = parseIntFlag("capacity", flags.capacity, 0) * Units.GiB;
   }
@@ -77,6 +82,10 @@ export function registerFormat(cli: CAC): void {
       `Block size in KiB, ${BLOCK_SIZE_KIB_MIN}..${BLOCK_SIZE_KIB_MAX} (default: 4096)`,
     )
     .option("--compress <algorithm>", "Block compression: none or zstd (default: none)")
+    .option(
+      "--checksum <algorithm>",
+      "Checksum every object, verified on read: crc32 or none (default: crc32)",
+    )
     .option("--capacity <GiB>", "Space quota in GiB, 0 = unlimited (default: 0)")
     .option("--inodes <count>", "Inode quota, 0 = unlimited (default: 0)")
     .option("--trash-days <days>", "Days deleted files stay in .trash, 0 = no trash (default: 1)")
@@ -109,8 +118,10 @@ export function registerFormat(cli: CAC): void {
             `${meta.displayUrl} already holds volume "${old.name}" (use --force to update its settings)`,
           );
         }
-        const format =
-          existing !== undefined ? applyFormatFlags(JSON.parse(existing) as Format, flags) : fresh;
+        const old = existing === undefined ? undefined : (JSON.parse(existing) as Format);
+        const format = old !== undefined ? applyFormatFlags(old, flags) : fresh;
+        // Before the store is touched: a changed checksum setting would misread the marker.
+        if (old !== undefined) checkUnchangeable(old, format);
         if (format.storage === "s3" && flags.bucket === undefined && existing === undefined) {
           throw new UserError("--storage s3 needs --bucket http(s)://host:port/bucket");
         }

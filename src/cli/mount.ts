@@ -19,7 +19,15 @@ import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
 import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
-import { type DataFlags, fileDataOptions, openRuntime, withDataFlags } from "./runtime.ts";
+import {
+  type DataFlags,
+  fileDataOptions,
+  openRuntime,
+  sessionTimeoutMsOf,
+  withDataFlags,
+  withSessionFlags,
+} from "./runtime.ts";
+import { finishStopping } from "./stopping.ts";
 import { openVolume } from "./volume.ts";
 
 export interface MountFlags extends DataFlags {
@@ -92,6 +100,8 @@ async function mountForeground(
     throw error;
   }
   let signals = 0;
+  let stopping: Promise<void> | undefined;
+  const requested = Promise.withResolvers<void>();
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) {
@@ -99,16 +109,27 @@ async function mountForeground(
       process.exit(1);
     }
     log.info(`${signal}: unmounting ${dir}`);
-    void session.stop();
+    stopping = session.stop();
+    requested.resolve();
   };
   const onInt = () => onSignal("SIGINT");
   const onTerm = () => onSignal("SIGTERM");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
-    await session.ended;
-    log.info(`${dir} unmounted: flushing and closing the session`);
-    await runtime.close();
+    // Unmounted from outside (jfs umount), or a signal: then stop() returns once the kernel
+    // connection ended, or once it gave up on it (a request stuck in a flush holds it).
+    await Promise.race([session.ended, requested.promise]);
+    const closing = (async () => {
+      if (stopping !== undefined) await stopping;
+      log.info(`${dir} unmounted: flushing and closing the session`);
+      await runtime.close();
+    })();
+    const what =
+      stopping === undefined
+        ? "flushing and closing the session"
+        : "unmounting and flushing the volume";
+    await finishStopping(what, closing);
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
@@ -133,6 +154,7 @@ async function mountBackground(
 ): Promise<void> {
   fuseConfigOf(flags);
   fileDataOptions(flags);
+  sessionTimeoutMsOf(flags);
   prepareMountPoint(dir);
   // Open the volume here too: a bad URL or an unformatted volume is one line on this terminal.
   const { meta } = await openVolume(metaUrl);
@@ -176,7 +198,7 @@ export function registerMount(cli: CAC): void {
     "mount [...args]",
     "Mount a volume with FUSE: jfs mount [META-URL] DIR",
   );
-  withDataFlags(mount)
+  withSessionFlags(withDataFlags(mount))
     .option("-d, --background", "Run in the background once the mount is live")
     .option("--log <path>", `Log file in the background (default: ${DEFAULT_LOG})`)
     .option("--attr-cache <sec>", "Kernel attribute cache timeout (default: 1)")

@@ -6,7 +6,13 @@
 import { hostname } from "node:os";
 import type { Command } from "cac";
 import { UserError } from "../errors.ts";
-import { Units } from "../limits.ts";
+import {
+  SESSION_EXPIRE_MS,
+  SESSION_HEARTBEAT_MS,
+  SESSION_TIMEOUT_MS_MAX,
+  SESSION_TIMEOUT_MS_MIN,
+  Units,
+} from "../limits.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import type { Format } from "../meta/interface.ts";
@@ -28,6 +34,8 @@ export interface DataFlags {
   prefetch?: unknown;
   maxReadahead?: unknown;
   writeback?: boolean;
+  /** Only serve and mount have it (withSessionFlags); the others keep the default. */
+  sessionTimeout?: unknown;
 }
 
 /** The data-path flags of serve and mount (JuiceFS's names and units). */
@@ -44,6 +52,22 @@ export function withDataFlags(command: Command): Command {
       "--writeback",
       "Upload blocks in the background: close returns once they are in the cache dir",
     );
+}
+
+/** The session flag of the long-running commands (serve, mount). */
+export function withSessionFlags(command: Command): Command {
+  return command.option(
+    "--session-timeout <sec>",
+    `Other nodes expire this session after this long without a heartbeat; heartbeats come every min(${SESSION_HEARTBEAT_MS / 1000}, timeout/5) s (default: ${SESSION_EXPIRE_MS / 1000})`,
+  );
+}
+
+/** The session timeout in ms from --session-timeout (seconds), checked before anything opens. */
+export function sessionTimeoutMsOf(flags: DataFlags): number {
+  if (flags.sessionTimeout === undefined) return SESSION_EXPIRE_MS;
+  const min = SESSION_TIMEOUT_MS_MIN / 1000;
+  const max = SESSION_TIMEOUT_MS_MAX / 1000;
+  return parseIntFlag("session-timeout", flags.sessionTimeout, min, max) * 1000;
 }
 
 export function fileDataOptions(flags: DataFlags): FileDataOptions {
@@ -112,6 +136,7 @@ export async function openRuntime(
   mountPoint: string,
 ): Promise<Runtime> {
   const options = fileDataOptions(flags);
+  const timeoutMs = sessionTimeoutMsOf(flags);
   const { meta, format, metaUrl: url } = await openVolume(metaUrl);
   const store = openStore(format);
   try {
@@ -122,7 +147,8 @@ export async function openRuntime(
   }
   const data = new ChunkFileData({ meta, store, format, options });
   const vfs = new JfsVfs(meta, data, format);
-  await vfs.startSession({ hostname: hostname(), pid: process.pid, version: VERSION, mountPoint });
+  const info = { hostname: hostname(), pid: process.pid, version: VERSION, mountPoint, timeoutMs };
+  await vfs.startSession(info);
   log.debug(`session opened on ${meta.displayUrl}, data in ${store.description}`);
   let closing: Promise<void> | undefined;
   return {

@@ -5,7 +5,8 @@
  * Ready means: the volume is open, the export resolved and the port bound; then exactly one
  * line "nfs: serving NAME on HOST:PORT" goes to stdout, followed by mount commands. SIGINT or
  * SIGTERM stops accepting, lets in-flight calls finish, flushes every buffered write and closes
- * the session; a second signal exits at once (buffered, uncommitted writes are then lost, which
+ * the session, saying what it waits for and giving up if the object store stays down
+ * (stopping.ts); a second signal exits at once (buffered, uncommitted writes are then lost, which
  * NFS clients notice by the new write verifier and resend).
  */
 import type { CAC } from "cac";
@@ -15,7 +16,14 @@ import { describeError, UserError } from "../errors.ts";
 import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
-import { type DataFlags, openRuntime, type Runtime, withDataFlags } from "./runtime.ts";
+import {
+  type DataFlags,
+  openRuntime,
+  type Runtime,
+  withDataFlags,
+  withSessionFlags,
+} from "./runtime.ts";
+import { finishStopping } from "./stopping.ts";
 
 export interface ServeFlags extends DataFlags {
   nfs?: boolean;
@@ -25,6 +33,10 @@ export interface ServeFlags extends DataFlags {
   readOnly?: boolean;
   allow?: unknown;
   squash?: unknown;
+  /** cac's "--no-root-squash": false when given. */
+  rootSquash?: boolean;
+  insecure?: boolean;
+  exposeTrash?: boolean;
   anonuid?: unknown;
   anongid?: unknown;
   idleTimeout?: unknown;
@@ -52,14 +64,12 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
     flags.port === undefined ? NFS_PORT_DEFAULT : parseIntFlag("port", flags.port, 0, 65535);
   const exportPath = stringFlag(flags.export) ?? "/";
   const allow = allowOf(flags.allow);
-  const squash: Squash =
-    flags.squash === undefined
-      ? "none"
-      : parseChoiceFlag("squash", flags.squash, ["none", "root", "all"]);
   const policy = new NfsPolicy({
     allow,
-    squash,
+    squash: squashOf(flags),
     readOnly: flags.readOnly === true,
+    insecure: flags.insecure === true,
+    exposeTrash: flags.exposeTrash === true,
     ...(flags.anonuid !== undefined && {
       anonUid: parseIntFlag("anonuid", flags.anonuid, 0, ID_MAX),
     }),
@@ -72,6 +82,19 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
       : parseIntFlag("idle-timeout", flags.idleTimeout, 0, IDLE_TIMEOUT_SEC_MAX) * 1000;
   return { hostname, port, exportPath, policy, idleTimeoutMs };
+}
+
+/** --squash (default root, as knfsd's root_squash); --no-root-squash is --squash none. */
+function squashOf(flags: ServeFlags): Squash {
+  const squash: Squash =
+    flags.squash === undefined
+      ? "root"
+      : parseChoiceFlag("squash", flags.squash, ["none", "root", "all"]);
+  if (flags.rootSquash !== false) return squash;
+  if (flags.squash !== undefined && squash !== "none") {
+    throw new UserError(`--no-root-squash contradicts --squash ${squash}`);
+  }
+  return "none";
 }
 
 /**
@@ -104,8 +127,9 @@ export function readyText(name: string, server: NfsServer, exportPath: string): 
   return [
     `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
     "mount it with:",
-    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock ${host}:${exportPath} DIR`,
-    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks ${host}:${exportPath} DIR`,
+    // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
     "",
   ].join("\n");
 }
@@ -141,6 +165,10 @@ function explainListenError(error: unknown): string {
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */
 export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
   const config = serveConfigOf(flags);
+  if (config.policy.insecure && config.policy.squash === "none") {
+    // Both loosened: any process that can reach the port can send uid 0 and be root.
+    log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
+  }
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
   const runtime = await openRuntime(metaUrl, flags, where);
   let server: NfsServer;
@@ -175,8 +203,11 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     process.stdout.write(readyText(runtime.format.name, server, server.export.exportPath));
     const signal = await stopped.promise;
     log.info(`${signal}: stopping the NFS server, then flushing and closing the volume`);
-    await server.stop();
-    await runtime.close();
+    const stopping = (async () => {
+      await server.stop();
+      await runtime.close();
+    })();
+    await finishStopping("stopping the NFS server and flushing the volume", stopping);
     log.info("nfs: stopped");
   } finally {
     process.off("SIGINT", onInt);
@@ -193,14 +224,17 @@ export function registerServe(cli: CAC): void {
     .option("--export <path>", "Directory of the volume to export (default: /)")
     .option("--read-only", "Refuse every change (NFS3ERR_ROFS)")
     .option("--allow <cidrs>", "Clients allowed, comma-separated CIDRs (default: everyone)")
-    .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: none)")
+    .option("--squash <mode>", "Map users to anonuid/anongid: none, root or all (default: root)")
+    .option("--no-root-squash", "Same as --squash none: AUTH_SYS uid 0 acts as root")
+    .option("--insecure", "Accept calls from unreserved source ports >= 1024 (non-root clients)")
+    .option("--expose-trash", "Let an export of / reach /.trash (default: never over NFS)")
     .option("--anonuid <uid>", "uid of AUTH_NONE and squashed users (default: 65534)")
     .option("--anongid <gid>", "gid of AUTH_NONE and squashed users (default: 65534)")
     .option(
       "--idle-timeout <sec>",
       `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
     );
-  withDataFlags(command)
+  withSessionFlags(withDataFlags(command))
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
     .action(async (metaUrl: unknown, flags: ServeFlags) => {

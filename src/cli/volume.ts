@@ -5,12 +5,13 @@
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { parseBlockKey } from "../chunk/keys.ts";
 import { describeError, UserError } from "../errors.ts";
 import { BLOCK_SIZE_KIB_DEFAULT, TRASH_DAYS_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import { openMeta } from "../meta/index.ts";
-import type { Format } from "../meta/interface.ts";
+import { checksumOf, type Format } from "../meta/interface.ts";
 import { DEFAULT_META_URL } from "../meta/url.ts";
 import { createObjectStore } from "../object/index.ts";
 import type { ObjectStore } from "../object/interface.ts";
@@ -37,12 +38,15 @@ const SELF_TEST_RETRIES_MAX = 2;
 
 /** The object store holding a volume's data, keys prefixed with the volume name. */
 export function openStore(format: Format, retriesMax?: number): ObjectStore {
+  const prefix = `${format.name}/`;
   return createObjectStore({
     storage: format.storage,
     bucket: format.bucket,
     accessKey: format.accessKey,
     secretKey: format.secretKey,
-    prefix: `${format.name}/`,
+    checksum: checksumOf(format) === "crc32",
+    checksumCovers: checksumCovers(format, prefix),
+    prefix,
     retriesMax,
   });
 }
@@ -57,6 +61,20 @@ export function describeStoreError(error: unknown): string {
     return "no S3 credentials: give --access-key and --secret-key, or set ACCESS_KEY and SECRET_KEY";
   }
   return text;
+}
+
+/**
+ * Which objects carry a checksum trailer: every one (undefined), or on a volume that turned
+ * checksums on after format, the blocks of slices written since (src/cli/config.ts).
+ */
+function checksumCovers(format: Format, prefix: string): ((key: string) => boolean) | undefined {
+  const since = format.checksumSinceSliceId;
+  if (since === undefined) return undefined;
+  return (key) => {
+    if (!key.startsWith(prefix)) return false;
+    const ref = parseBlockKey(key.slice(prefix.length));
+    return ref !== undefined && ref.sliceId >= since;
+  };
 }
 
 /**
@@ -104,6 +122,8 @@ export function newFormat(fields: Partial<Format> & Pick<Format, "name">): Forma
     bucket: defaultDataDir(),
     blockSizeKiB: BLOCK_SIZE_KIB_DEFAULT,
     compression: "none",
+    // New volumes checksum every object; old records lack the field and stay plain.
+    checksum: "crc32",
     capacityBytes: 0,
     inodes: 0,
     trashDays: TRASH_DAYS_DEFAULT,

@@ -13,7 +13,7 @@ import { dirOps } from "./ops_dir.ts";
 import { fileOps } from "./ops_file.ts";
 import { nodeOps } from "./ops_node.ts";
 import { xattrOps } from "./ops_xattr.ts";
-import { IN_HEADER_BYTES, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
+import { IN_HEADER_BYTES, InitFlag, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
 import type { Handler, OpState, Reply } from "./state.ts";
 import { decodeInHeader, encodeOutHeader, type InHeader, InReader } from "./structs.ts";
 
@@ -134,8 +134,9 @@ export class Dispatcher {
   }
 
   #init(body: InReader): Reply {
-    const { reply, minor } = negotiateInit(body, this.state.config);
+    const { reply, minor, flags } = negotiateInit(body, this.state.config);
     this.state.minor = minor;
+    this.state.killprivV2 = (flags & InitFlag.HANDLE_KILLPRIV_V2) !== 0;
     this.#initialized = true;
     return [reply];
   }

@@ -5,7 +5,13 @@
 import { isFsError } from "../errors.ts";
 import { FUSE_COPY_RANGE_BYTES_MAX } from "../limits.ts";
 import { nameArg } from "./ops_node.ts";
-import { Fopen, FUSE_FSYNC_FDATASYNC, Opcode, WRITE_IN_BYTES } from "./protocol.ts";
+import {
+  Fopen,
+  FUSE_FSYNC_FDATASYNC,
+  FUSE_WRITE_KILL_SUIDGID,
+  Opcode,
+  WRITE_IN_BYTES,
+} from "./protocol.ts";
 import type { Handler, OpState, Reply, Request } from "./state.ts";
 import { openOut, u32Out, u64Out } from "./structs.ts";
 
@@ -86,9 +92,16 @@ const write: Handler = async (s, r) => {
   const fh = r.body.u64Number("fh");
   const offset = r.body.u64Number("offset");
   const size = r.body.u32();
-  r.body.skip(s.minor >= 9 ? WRITE_IN_BYTES - 20 : 4);
+  const writeFlags = r.body.u32();
+  r.body.skip(s.minor >= 9 ? WRITE_IN_BYTES - 24 : 0);
   const data = r.body.take(size);
-  const n = await s.vfs.write(r.ctx, r.header.nodeid, fh, offset, data);
+  const ino = r.header.nodeid;
+  // The VFS drops set-id bits for non-root writers; the kernel's flag also covers a root
+  // process without CAP_FSETID.
+  if (writeFlags & FUSE_WRITE_KILL_SUIDGID && r.ctx.uid === 0) {
+    await s.vfs.setattr(r.ctx, ino, { killSuidgid: true });
+  }
+  const n = await s.vfs.write(r.ctx, ino, fh, offset, data);
   return [u32Out(n)];
 };
 

@@ -21,7 +21,7 @@ const NONE: Reply = [];
  * struct fuse_setattr_in { uint32_t valid, padding; uint64_t fh, size, lock_owner, atime,
  * mtime, ctime; uint32_t atimensec, mtimensec, ctimensec, mode, unused4, uid, gid, unused5; }
  */
-export function decodeSetattr(body: InReader): SetAttrRequest {
+export function decodeSetattr(body: InReader, killprivV2 = true): SetAttrRequest {
   const valid = body.u32();
   body.skip(4 + 8); // padding, fh (truncate through a handle needs no other check here)
   const size = body.u64Number("size");
@@ -46,6 +46,13 @@ export function decodeSetattr(body: InReader): SetAttrRequest {
   const mt = timeSpec(valid, Fattr.MTIME, Fattr.MTIME_NOW, mtime, mtimeNsec);
   if (at !== undefined) request.atime = at;
   if (mt !== undefined) request.mtime = mt;
+  if (valid & Fattr.KILL_SUIDGID) request.killSuidgid = true;
+  // Without HANDLE_KILLPRIV_V2 the kernel drops set-id bits itself, by a SETATTR of the mode
+  // sent as the writer (who may not own the file). With default_permissions, always on, the
+  // kernel refuses a real chmod by a non-owner before it reaches us, so such a request is that.
+  if (!killprivV2 && valid & Fattr.MODE && !(valid & (Fattr.UID | Fattr.GID))) {
+    request.killSuidgid = true;
+  }
   return request;
 }
 
@@ -80,9 +87,27 @@ const getattr: Handler = async (s, r) => {
 };
 
 const setattr: Handler = async (s, r) => {
-  const attr = await s.vfs.setattr(r.ctx, r.header.nodeid, decodeSetattr(r.body));
-  return [s.attr(r.header.nodeid, attr)];
+  const ino = r.header.nodeid;
+  const request = decodeSetattr(r.body, s.killprivV2);
+  if (s.config.writeback) await kernelTimesAsNow(s, r, request);
+  const attr = await s.vfs.setattr(r.ctx, ino, request);
+  return [s.attr(ino, attr)];
 };
+
+/**
+ * With the writeback cache the kernel keeps mtime itself and sends it as an explicit time
+ * after a truncate, fallocate or touch by anyone allowed to write. Explicit times by a
+ * non-owner never come from the user: default_permissions (always on) makes the kernel refuse
+ * those first. So for a non-owner they are the kernel's "now", which needs write access only.
+ */
+async function kernelTimesAsNow(s: OpState, r: Request, request: SetAttrRequest): Promise<void> {
+  const explicit = (t: TimeSpec | undefined) => t !== undefined && t !== "now";
+  if (r.ctx.uid === 0 || !(explicit(request.atime) || explicit(request.mtime))) return;
+  const attr = await s.vfs.getattr(r.ctx, r.header.nodeid);
+  if (attr.uid === r.ctx.uid) return;
+  if (request.atime !== undefined) request.atime = "now";
+  if (request.mtime !== undefined) request.mtime = "now";
+}
 
 const readlink: Handler = async (s, r) => [await s.vfs.readlink(r.ctx, r.header.nodeid)];
 

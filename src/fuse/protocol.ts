@@ -80,6 +80,7 @@ export const InitFlag = {
   ABORT_ERROR: 1 << 21,
   MAX_PAGES: 1 << 22,
   CACHE_SYMLINKS: 1 << 23,
+  HANDLE_KILLPRIV_V2: 1 << 28,
   INIT_EXT: 1 << 30,
 } as const;
 
@@ -98,6 +99,9 @@ export const Fattr = {
   CTIME: 1 << 10,
   KILL_SUIDGID: 1 << 11,
 } as const;
+
+/** fuse_write_in.write_flags: the writer lacks CAP_FSETID, drop set-id bits (7.31+). */
+export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 
 /** fuse_open_out.open_flags bits. */
 export const Fopen = {

@@ -84,6 +84,8 @@ interface OpenSeen {
 export class OpState {
   /** Protocol minor in use; set by INIT, before any other request arrives. */
   minor = FUSE_KERNEL_MINOR_VERSION;
+  /** Granted FUSE_HANDLE_KILLPRIV_V2: set-id bits are dropped on the kernel's word (see INIT). */
+  killprivV2 = false;
   readonly attrOptions: AttrOptions = { blksizeBytes: FUSE_BLKSIZE_BYTES };
   /** open(2) flags of each open file handle (the VFS checks them; FUSE needs O_ACCMODE). */
   readonly fileFlags = new Map<number, number>();

@@ -5,10 +5,10 @@
 import { hostname } from "node:os";
 import { assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
-import { ROOT_INODE, SESSION_EXPIRE_MS, TRASH_INODE } from "../limits.ts";
+import { ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { log } from "../log.ts";
 import { MetaCore, mustGetAttr } from "./core.ts";
-import { cleanupTrash, sessionStep } from "./gc.ts";
+import { cleanupTrash } from "./gc.ts";
 import type {
   Attr,
   Counters,
@@ -24,12 +24,21 @@ import type {
   StatFs,
   UnusedSlice,
 } from "./interface.ts";
-import { FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import { checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
 import { OPEN_LINGER_MS } from "./opens.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";
+import {
+  cleanupSession,
+  expireSessions,
+  type NewSessionInfo,
+  refreshSession,
+  registerSession,
+  reregisterOpens,
+  sessionTimeoutMs,
+} from "./sessions.ts";
 import { setattr } from "./setattr.ts";
 import * as data from "./slices.ts";
 import type { MetaEngine, MetaTxn } from "./txn.ts";
@@ -118,25 +127,68 @@ export class BaseMeta implements Meta {
 
   // ---- sessions ----
 
-  async newSession(info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt">): Promise<number> {
-    const sid = await this.engineImpl.incrCounter("nextSession", 1);
-    const t = Date.now();
-    const session: SessionInfo = { ...info, sid, startedAt: t, heartbeatAt: t };
-    await this.core.txn(async (tx) => tx.setSession(session));
+  /** What this node registered, to register again if another node expires it. */
+  #session: NewSessionInfo | undefined;
+  /** open() transactions adding this session's rows, in flight. */
+  readonly #registering = new Set<Promise<unknown>>();
+
+  async newSession(info: NewSessionInfo): Promise<number> {
+    const sid = await registerSession(this.core, info);
     this.core.sid = sid;
+    this.#session = info;
+    // Starting is a moment to clean up after the dead (gc and fsck run briefly); a failure
+    // here must not stop this node from starting: its heartbeats try again.
+    await this.expireSessions().catch((error: unknown) => {
+      log.warn(`expiring dead sessions: ${String(error)}`);
+    });
     return sid;
   }
 
-  async heartbeat(): Promise<void> {
+  #beating: Promise<void> | undefined;
+
+  /** One heartbeat at a time: two that both found the session expired would register twice. */
+  heartbeat(): Promise<void> {
+    this.#beating ??= this.#beat().finally(() => {
+      this.#beating = undefined;
+    });
+    return this.#beating;
+  }
+
+  async #beat(): Promise<void> {
     const sid = this.core.sid;
-    if (sid !== 0) {
-      await this.core.txn(async (tx) => {
-        const s = await tx.getSession(sid);
-        if (s) tx.setSession({ ...s, heartbeatAt: Date.now() });
-      });
-    }
+    if (sid !== 0 && !(await refreshSession(this.core, sid))) await this.#registerAgain(sid);
     await this.unregisterReleased(Date.now() - OPEN_LINGER_MS);
-    await sessionStep(this.core, Date.now() - SESSION_EXPIRE_MS);
+    await this.expireSessions();
+  }
+
+  /**
+   * Another node expired `oldSid` (this node stalled past its timeout): a new session takes its
+   * place, holding what is still open here; what was deleted meanwhile is lost (ESTALE).
+   */
+  async #registerAgain(oldSid: number): Promise<void> {
+    const info = this.#session ?? DEFAULT_SESSION_INFO;
+    const sid = await registerSession(this.core, info);
+    this.core.sid = sid;
+    // Opens from now on register under the new sid; those still adding rows under the old one
+    // finish first, so the old session's cleanup below finds every row it must remove.
+    await Promise.allSettled([...this.#registering]);
+    // Released files lingering under the old sid need no row: the old session's cleanup drops it.
+    this.core.opens.takeLingering(Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER);
+    const lost = await reregisterOpens(this.core, sid, this.core.opens.openInodes());
+    for (const ino of lost) this.core.lost.add(ino);
+    log.warn(
+      `session ${oldSid} was expired by another node (no heartbeat for over ${sessionTimeoutMs(info) / 1000} s): ` +
+        `registered again as session ${sid}${lost.length > 0 ? `; ${lost.length} open file(s) were deleted meanwhile and now give ESTALE` : ""}`,
+    );
+    await cleanupSession(this.core, oldSid);
+  }
+
+  expireSessions(): Promise<number> {
+    return expireSessions(this.core, this.core.sid);
+  }
+
+  clockMs(): Promise<number> {
+    return this.engineImpl.clockMs();
   }
 
   cleanupTrash(): Promise<number> {
@@ -166,9 +218,18 @@ export class BaseMeta implements Meta {
     // Files still open here are closed with the session.
     const open = this.core.opens.openInodes();
     for (const ino of open) while (!this.core.opens.release(ino)) {}
+    this.core.lost.clear();
     if (open.length > 0) await this.#unregister(open);
-    await this.core.txn(async (tx) => tx.deleteSession(sid));
+    // Any row left (an open that failed while the session registered again) goes with it.
+    await cleanupSession(this.core, sid);
     this.core.sid = 0;
+  }
+
+  /** ESTALE for a file open here whose data another node deleted while this one was expired. */
+  #checkLost(ino: Ino): void {
+    if (this.core.lost.size > 0 && this.core.lost.has(ino)) {
+      throw fsError("ESTALE", `inode ${ino} was deleted while this node's session was expired`);
+    }
   }
 
   // ---- namespace ----
@@ -196,10 +257,12 @@ export class BaseMeta implements Meta {
 
   async getattr(_ctx: Credentials, ino: Ino): Promise<Attr> {
     assertSafeUint(ino, "inode");
+    this.#checkLost(ino);
     return this.core.read(async (tx) => mustGetAttr(tx, ino));
   }
 
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr> {
+    this.#checkLost(ino);
     return setattr(this.core, ctx, ino, request);
   }
 
@@ -329,7 +392,14 @@ export class BaseMeta implements Meta {
         if (register) tx.addOpen(sid, ino);
         return attr;
       };
-      return register ? await this.core.txn(check) : await this.core.read(check);
+      if (!register) return await this.core.read(check);
+      const registering = this.core.txn(check);
+      this.#registering.add(registering);
+      try {
+        return await registering;
+      } finally {
+        this.#registering.delete(registering);
+      }
     } catch (error) {
       this.core.opens.abandon(ino);
       throw error;
@@ -338,6 +408,7 @@ export class BaseMeta implements Meta {
 
   async release(ino: Ino): Promise<void> {
     if (!this.core.opens.release(ino)) return;
+    this.core.lost.delete(ino);
     if (this.core.sid === 0) return;
     // An unlinked file is finished now; any other keeps its registration a while (opens.ts).
     const attr = await this.core.read(async (tx) => tx.getAttr(ino));
@@ -397,11 +468,13 @@ export class BaseMeta implements Meta {
     return this.core.sliceIds.next();
   }
 
-  readChunk(ino: Ino, chunkIndex: number): Promise<Slice[]> {
+  async readChunk(ino: Ino, chunkIndex: number): Promise<Slice[]> {
+    this.#checkLost(ino);
     return data.readChunk(this.core, ino, chunkIndex);
   }
 
-  write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr> {
+  async write(ino: Ino, chunkIndex: number, slice: Slice): Promise<Attr> {
+    this.#checkLost(ino);
     return data.write(this.core, ino, chunkIndex, slice);
   }
 
@@ -452,7 +525,7 @@ export class BaseMeta implements Meta {
 }
 
 /** The settings that shape stored data cannot change after format. */
-function checkUnchangeable(old: Format, next: Format): void {
+export function checkUnchangeable(old: Format, next: Format): void {
   const fixed = ["name", "storage", "blockSizeKiB", "compression"] as const;
   for (const key of fixed) {
     if (old[key] !== next[key]) {
@@ -461,9 +534,23 @@ function checkUnchangeable(old: Format, next: Format): void {
       );
     }
   }
+  // A trailer changes every stored object: objects written without one cannot gain it later.
+  // Turning checksums on for the slices written from now on is the one change allowed.
+  const turnedOn =
+    checksumOf(old) === "none" &&
+    checksumOf(next) === "crc32" &&
+    next.checksumSinceSliceId !== undefined;
+  const changed =
+    checksumOf(old) !== checksumOf(next) || old.checksumSinceSliceId !== next.checksumSinceSliceId;
+  if (changed && !turnedOn) {
+    throw new UserError(
+      `cannot change checksum of volume "${old.name}" (${checksumOf(old)} -> ${checksumOf(next)}): ` +
+        "its objects are already stored that way (jfs config --checksum crc32 turns it on for new data)",
+    );
+  }
 }
 
-export const DEFAULT_SESSION_INFO = {
+export const DEFAULT_SESSION_INFO: NewSessionInfo = {
   hostname: hostname(),
   pid: process.pid,
   version: "",

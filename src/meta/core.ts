@@ -59,6 +59,8 @@ export class MetaCore {
   sid = 0;
   /** Local opens, and which of them are registered with the engine. */
   readonly opens = new OpenFiles();
+  /** Inodes open here whose data another node deleted while this session was expired. */
+  readonly lost = new Set<Ino>();
   /** Hour name -> inode of that trash subdirectory, for this session. */
   readonly trashDirs = new Map<string, Ino>();
 

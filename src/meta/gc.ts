@@ -1,39 +1,14 @@
 /**
- * Housekeeping that some live session must do: clean up after sessions that died without
- * closing (their open-but-unlinked files), and empty trash older than the volume keeps it.
+ * Housekeeping that some live session must do: empty trash older than the volume keeps it
+ * (sessions.ts cleans up after sessions that died without closing).
  */
 import { TRASH_INODE } from "../limits.ts";
 import type { MetaCore } from "./core.ts";
 import { ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
-import { deleteInode, rmdir, unlink } from "./remove.ts";
+import { rmdir, unlink } from "./remove.ts";
 
 const HOUR_MS = 3_600_000;
-
-/** Removes sessions whose heartbeat is older than `expiredBeforeMs`, with what they held. */
-export async function sessionStep(core: MetaCore, expiredBeforeMs: number): Promise<number> {
-  const sessions = await core.read(async (tx) => tx.listSessions());
-  let cleaned = 0;
-  for (const s of sessions) {
-    if (s.sid === core.sid || s.heartbeatAt >= expiredBeforeMs) continue;
-    await cleanupSession(core, s.sid);
-    cleaned++;
-  }
-  return cleaned;
-}
-
-export async function cleanupSession(core: MetaCore, sid: number): Promise<void> {
-  const inodes = await core.read(async (tx) => tx.listOpenInodes(sid));
-  for (const ino of inodes) {
-    await core.txn(async (tx) => {
-      const attr = await tx.getAttr(ino);
-      const others = (await tx.listOpenSessions(ino)).filter((s) => s !== sid);
-      tx.deleteOpen(sid, ino);
-      if (attr && attr.nlink === 0 && others.length === 0) deleteInode(tx, ino, attr);
-    });
-  }
-  await core.txn(async (tx) => tx.deleteSession(sid));
-}
 
 /** Parses a trash hour name (YYYY-MM-DD-HH, UTC) into its start time in ms. */
 export function parseTrashHour(name: string): number | undefined {

@@ -80,6 +80,14 @@ export interface SetAttrRequest {
   size?: number;
   atime?: TimeSpec;
   mtime?: TimeSpec;
+  /**
+   * Drop the set-id bits as a write does (setidDroppedByWrite): the front end found the writer
+   * without CAP_FSETID (FUSE_WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID, an NFS WRITE by non-root).
+   * Alone it needs ownership or write permission. With `mode` it also lets a non-owner's
+   * request through when that mode only clears set-id bits: the kernel's own kill-priv SETATTR
+   * on a FUSE connection without HANDLE_KILLPRIV_V2.
+   */
+  killSuidgid?: boolean;
   /** NFS SETATTR guard (RFC 1813 3.3.2): apply only if ctime still equals this, else ENOTSYNC. */
   ctimeGuard?: { sec: number; nsec: number };
 }
@@ -131,6 +139,16 @@ export interface Format {
   secretKey?: string;
   blockSizeKiB: number;
   compression: "none" | "zstd";
+  /**
+   * Every object carries a CRC-32 trailer that reads verify (src/object/checksum.ts). Absent in
+   * the records of volumes formatted before it existed: those read and write plain objects.
+   */
+  checksum?: "crc32" | "none";
+  /**
+   * Set when checksums were turned on after format (jfs config --checksum crc32): only blocks of
+   * slices with this id or above carry a trailer; older objects (and the volume marker) are plain.
+   */
+  checksumSinceSliceId?: number;
   /** 0 means unlimited. */
   capacityBytes: number;
   inodes: number;
@@ -139,14 +157,24 @@ export interface Format {
   createdAt: string;
 }
 
+/** The checksum setting of a volume; records written before the setting existed mean "none". */
+export function checksumOf(format: Pick<Format, "checksum">): "crc32" | "none" {
+  return format.checksum ?? "none";
+}
+
 export interface SessionInfo {
   sid: number;
   hostname: string;
   pid: number;
   version: string;
   mountPoint: string;
+  /** Engine clock (MetaEngine.clockMs), ms since the epoch, like heartbeatAt. */
   startedAt: number;
   heartbeatAt: number;
+  /** Dead once heartbeatAt is older than this (absent in older records: SESSION_EXPIRE_MS). */
+  timeoutMs?: number;
+  /** Set when another node expired it; such a session never comes back (sessions.ts). */
+  expiredAt?: number;
 }
 
 export interface Counters {
@@ -179,10 +207,22 @@ export interface Meta {
   close(): Promise<void>;
 
   // ---- sessions ----
-  newSession(info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt">): Promise<number>;
-  /** Refreshes this session's heartbeat and cleans up after expired sessions. */
+  /** Registers this node's session (timeoutMs: SESSION_EXPIRE_MS unless given). */
+  newSession(
+    info: Omit<SessionInfo, "sid" | "startedAt" | "heartbeatAt" | "expiredAt">,
+  ): Promise<number>;
+  /**
+   * Refreshes this session's heartbeat and cleans up after expired sessions. When another node
+   * expired this one meanwhile (it stalled past its timeout), registers a new session and
+   * re-registers the open files; those already deleted answer ESTALE from then on.
+   */
   heartbeat(): Promise<void>;
+  /** Every stored session, dead ones included until someone expires them. */
   listSessions(): Promise<SessionInfo[]>;
+  /** Expires the sessions (other than this node's) dead by the engine clock; returns how many. */
+  expireSessions(): Promise<number>;
+  /** The engine's clock in ms since the epoch (Redis TIME, the SQLite host's clock). */
+  clockMs(): Promise<number>;
   closeSession(): Promise<void>;
   /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
   cleanupTrash(): Promise<number>;

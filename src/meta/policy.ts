@@ -9,6 +9,7 @@ import { AccessMask, type Attr, type Credentials, FileType, Mode } from "./inter
 const SLASH = 0x2f;
 const NUL = 0x00;
 const DOT = 0x2e;
+const GROUP_EXEC = 0o010;
 
 export function isDot(name: Buffer): boolean {
   return name.length === 1 && name[0] === DOT;
@@ -49,6 +50,35 @@ export function permittedBits(ctx: Credentials, attr: Attr): number {
 
 export function checkAccess(ctx: Credentials, attr: Attr, mask: number): void {
   if ((permittedBits(ctx, attr) & mask) !== mask) throw fsError("EACCES");
+}
+
+/**
+ * The set-id bits a write or truncate by `ctx` drops from a file, as Linux's
+ * setattr_should_drop_suidgid (fs/attr.c, 6.x): S_ISUID always; S_ISGID when group-exec is
+ * set (without it the bit only marks mandatory locking), or when the writer is outside the
+ * file's group. Regular files only, and never for root (CAP_FSETID) unless `unprivileged`
+ * says the kernel found the caller without that capability (FUSE_WRITE_KILL_SUIDGID).
+ */
+export function setidDroppedByWrite(ctx: Credentials, attr: Attr, unprivileged = false): number {
+  if (attr.type !== FileType.File || (ctx.uid === 0 && !unprivileged)) return 0;
+  let drop = attr.mode & Mode.SUID;
+  if (attr.mode & Mode.SGID && (attr.mode & GROUP_EXEC || !inGroup(ctx, attr.gid))) {
+    drop |= Mode.SGID;
+  }
+  return drop;
+}
+
+/**
+ * The set-id bits a chown drops from a non-directory, for root too (Linux chown_common and
+ * knfsd's nfsd_sanitize_attrs): S_ISUID always; S_ISGID with group-exec, or when a non-root
+ * caller is outside the file's group.
+ */
+export function setidDroppedByChown(ctx: Credentials, attr: Attr): number {
+  if (attr.type === FileType.Directory) return 0;
+  let drop = attr.mode & Mode.SUID;
+  const outside = ctx.uid !== 0 && !inGroup(ctx, attr.gid);
+  if (attr.mode & Mode.SGID && (attr.mode & GROUP_EXEC || outside)) drop |= Mode.SGID;
+  return drop;
 }
 
 export function requireDirectory(attr: Attr): void {

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import { assert } from "../assert.ts";
-import { describeError, UserError } from "../errors.ts";
+import { AssertionError, assert } from "../assert.ts";
+import { describeError, Errno, FsError, UserError } from "../errors.ts";
 import { REDIS_TXN_CONNECTIONS_MAX, TXN_RETRIES_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
 import {
   ConnectionPool,
@@ -72,9 +72,22 @@ export class RedisEngine implements MetaEngine {
 
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
     assert(!this.#closed, "engine closed");
-    if (options?.readOnly === true)
-      return fn(new RedisTxn(await this.#sharedConnection(), undefined));
-    const conn = await this.#pool.acquire();
+    if (options?.readOnly === true) {
+      const shared = await this.#reach(() => this.#sharedConnection());
+      return fn(new RedisTxn(shared, undefined)).catch((error: unknown) => {
+        throw this.#lost(shared, error);
+      });
+    }
+    const conn = await this.#reach(() => this.#pool.acquire());
+    try {
+      return await this.#attempts(conn, fn);
+    } catch (error: unknown) {
+      throw this.#lost(conn, error);
+    }
+  }
+
+  /** Runs `fn` on `conn` until it commits without conflict. */
+  async #attempts<T>(conn: Redis, fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
     let reusable = false;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -100,10 +113,53 @@ export class RedisEngine implements MetaEngine {
     }
   }
 
+  /** TIME of the server: every node of a volume agrees on it, whatever their own clocks say. */
+  async clockMs(): Promise<number> {
+    const conn = await this.#sharedConnection();
+    const reply = bulks(await conn.callBuffer("TIME"));
+    assert(reply.length === 2, "TIME reply");
+    const seconds = Number(reply[0]!.toString("latin1"));
+    const micros = Number(reply[1]!.toString("latin1"));
+    assert(Number.isSafeInteger(seconds) && Number.isSafeInteger(micros), "TIME reply");
+    return seconds * 1000 + Math.floor(micros / 1000);
+  }
+
   async incrCounter(name: CounterName, delta: number): Promise<number> {
     assert(Number.isSafeInteger(delta), "counter delta");
-    const conn = await this.#sharedConnection();
-    return integerReply(await conn.callBuffer("INCRBY", name, delta));
+    const conn = await this.#reach(() => this.#sharedConnection());
+    try {
+      return integerReply(await conn.callBuffer("INCRBY", name, delta));
+    } catch (error: unknown) {
+      throw this.#lost(conn, error);
+    }
+  }
+
+  /**
+   * A server that cannot be reached is EIO for the caller, in one line: the front ends report
+   * it as such (FUSE EIO, NFS3ERR_IO), and writers keep their data to retry (an EIO is never a
+   * refusal of the data itself).
+   */
+  #unreachable(error: unknown): FsError {
+    return new FsError(Errno.EIO, `metadata engine ${this.#url.display}: ${describeError(error)}`);
+  }
+
+  async #reach(connect: () => Promise<Redis>): Promise<Redis> {
+    try {
+      return await connect();
+    } catch (error: unknown) {
+      throw this.#unreachable(error);
+    }
+  }
+
+  /** `error` as is, unless it is the loss of `conn` (not an errno, a conflict or a bug). */
+  #lost(conn: Redis, error: unknown): unknown {
+    const ours =
+      error instanceof FsError ||
+      error instanceof TxnConflictError ||
+      error instanceof AssertionError;
+    // The stream stops being writable before ioredis gets to change the status.
+    const usable = conn.status === "ready" && conn.stream.writable;
+    return ours || usable ? error : this.#unreachable(error);
   }
 
   /** UNLINKs every key of the schema (not FLUSHDB: keys that are not ours stay). */

@@ -22,11 +22,15 @@ import {
   now,
   setAtime,
   setCtime,
+  setidDroppedByChown,
+  setidDroppedByWrite,
   setMtime,
   type Timestamp,
 } from "./policy.ts";
 import { releaseSlices } from "./slices.ts";
 import type { MetaTxn } from "./txn.ts";
+
+const GROUP_EXEC = 0o010;
 
 export async function setattr(
   core: MetaCore,
@@ -47,44 +51,79 @@ export async function setattr(
     const t = now();
     const ownershipChanged = applyOwnership(ctx, attr, req);
     const changed = applyMode(ctx, attr, req) || ownershipChanged;
+    if (ownershipChanged && req.mode !== undefined && attr.type !== FileType.Directory) {
+      // A mode set together with a chown loses its set-id bits too (knfsd).
+      attr.mode &= ~Mode.SUID;
+      if (attr.mode & GROUP_EXEC) attr.mode &= ~Mode.SGID;
+    }
+    const alone = req.size === undefined && req.mode === undefined;
+    const killed = req.killSuidgid === true && alone && killSetid(ctx, attr);
     let timesChanged = applyTimes(ctx, attr, req, t);
     if (req.size !== undefined) {
-      await truncate(tx, ctx, ino, attr, req.size, capacity);
+      await truncate(tx, ctx, ino, attr, req.size, capacity, req.killSuidgid === true);
       if (req.mtime === undefined) setMtime(attr, t);
       timesChanged = true;
     }
-    if (changed || timesChanged || req.size !== undefined) setCtime(attr, t);
+    if (changed || killed || timesChanged || req.size !== undefined) setCtime(attr, t);
     tx.setAttr(ino, attr);
     return attr;
   });
 }
 
+/**
+ * Linux chown_ok/chgrp_ok: without CAP_CHOWN, setting the owner needs ownership and the same
+ * owner, setting the group needs ownership and membership of it (or the same group). Even a
+ * request that changes nothing is refused to a non-owner: the Linux NFS client sends the
+ * current ids for `chown` run by someone else, and knfsd answers EPERM.
+ */
 function applyOwnership(ctx: Credentials, attr: Attr, req: SetAttrRequest): boolean {
-  const uidChanges = req.uid !== undefined && req.uid !== attr.uid;
-  const gidChanges = req.gid !== undefined && req.gid !== attr.gid;
   if (req.uid === undefined && req.gid === undefined) return false;
   if (ctx.uid !== 0) {
-    if (uidChanges) throw fsError("EPERM", "only root changes owners");
-    if (gidChanges && (ctx.uid !== attr.uid || !inGroup(ctx, req.gid as number))) {
+    const owner = ctx.uid === attr.uid;
+    if (req.uid !== undefined && (!owner || req.uid !== attr.uid)) {
+      throw fsError("EPERM", "only root changes owners");
+    }
+    if (req.gid !== undefined && (!owner || (req.gid !== attr.gid && !inGroup(ctx, req.gid)))) {
       throw fsError("EPERM", "chgrp needs ownership and membership of the group");
     }
   }
+  // Judged on the group before the change, as chown_common does.
+  const drop = setidDroppedByChown(ctx, attr);
   if (req.uid !== undefined) attr.uid = req.uid;
   if (req.gid !== undefined) attr.gid = req.gid;
-  // chown of a non-directory drops set-id bits, for root too (Linux since 2.2.13).
-  if (attr.type !== FileType.Directory && (uidChanges || gidChanges || ctx.uid !== 0)) {
-    attr.mode &= ~Mode.SUID;
-    if (attr.mode & 0o010) attr.mode &= ~Mode.SGID;
-  }
+  attr.mode &= ~drop;
   return true;
 }
 
 function applyMode(ctx: Credentials, attr: Attr, req: SetAttrRequest): boolean {
   if (req.mode === undefined) return false;
-  if (ctx.uid !== 0 && ctx.uid !== attr.uid) throw fsError("EPERM", "chmod needs ownership");
   let mode = req.mode & Mode.PERMS;
+  if (ctx.uid !== 0 && ctx.uid !== attr.uid) {
+    if (!(req.killSuidgid === true && onlyClearsSetid(attr.mode, mode))) {
+      throw fsError("EPERM", "chmod needs ownership");
+    }
+    checkAccess(ctx, attr, AccessMask.W);
+    attr.mode = mode;
+    return true;
+  }
   if (ctx.uid !== 0 && !inGroup(ctx, attr.gid)) mode &= ~Mode.SGID;
   attr.mode = mode;
+  return true;
+}
+
+/** `to` is `from` with some of S_ISUID and S_ISGID cleared, and nothing else changed. */
+function onlyClearsSetid(from: number, to: number): boolean {
+  const setid = Mode.SUID | Mode.SGID;
+  const perms = from & Mode.PERMS;
+  return to !== perms && (to & ~perms) === 0 && (to & ~setid) === (perms & ~setid);
+}
+
+/** A write's kill-priv on its own: true when bits were dropped. */
+function killSetid(ctx: Credentials, attr: Attr): boolean {
+  const drop = setidDroppedByWrite(ctx, attr, true);
+  if (drop === 0) return false;
+  if (ctx.uid !== attr.uid) checkAccess(ctx, attr, AccessMask.W);
+  attr.mode &= ~drop;
   return true;
 }
 
@@ -112,6 +151,7 @@ async function truncate(
   attr: Attr,
   size: number,
   capacityBytes: number,
+  unprivileged: boolean,
 ): Promise<void> {
   if (attr.type === FileType.Directory) throw fsError("EISDIR");
   if (attr.type !== FileType.File) throw fsError("EINVAL", "truncate of a special file");
@@ -137,10 +177,7 @@ async function truncate(
       tx.appendSlice(ino, boundary, { id: 0, size: len, off: 0, len, pos });
     }
   }
-  if (ctx.uid !== 0) {
-    attr.mode &= ~Mode.SUID;
-    if (attr.mode & 0o010) attr.mode &= ~Mode.SGID;
-  }
+  attr.mode &= ~setidDroppedByWrite(ctx, attr, unprivileged);
   attr.size = size;
   tx.addCounter("usedSpace", spaceDelta);
 }

@@ -15,7 +15,14 @@ import {
   type Slice,
   type UnusedSlice,
 } from "./interface.ts";
-import { chargedBytes, checkAccess, now, setCtime, setMtime } from "./policy.ts";
+import {
+  chargedBytes,
+  checkAccess,
+  now,
+  setCtime,
+  setidDroppedByWrite,
+  setMtime,
+} from "./policy.ts";
 import type { MetaTxn } from "./txn.ts";
 
 /** Drops one reference per listed slice; slices left without any are queued as unused. */
@@ -62,8 +69,12 @@ export async function write(
   if (end > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
   const capacity = core.format.capacityBytes;
   return core.txn(async (tx) => {
-    const attr = await mustGetAttr(tx, ino);
+    // Read together: a Redis transaction sends both in one round trip.
+    const [attr, current] = await Promise.all([mustGetAttr(tx, ino), tx.getChunk(ino, chunkIndex)]);
     if (attr.type !== FileType.File) throw fsError("EINVAL", "write to a non-file");
+    // Idempotent by slice id: a commit whose reply was lost (a Redis EXEC that ran, then the
+    // connection dropped) is retried by the writer, and must not append the slice twice.
+    if (current.some((s) => s.id === slice.id)) return attr;
     const newSize = Math.max(attr.size, end);
     const spaceDelta = chargedBytes({ type: attr.type, size: newSize }) - chargedBytes(attr);
     if (spaceDelta > 0 && capacity > 0) {
@@ -82,7 +93,15 @@ export async function write(
 }
 
 export async function readChunk(core: MetaCore, ino: Ino, chunkIndex: number): Promise<Slice[]> {
-  return core.read(async (tx) => tx.getChunk(ino, chunkIndex));
+  return core.read(async (tx) => {
+    const slices = await tx.getChunk(ino, chunkIndex);
+    // A file open here that another node deleted (this session expired, not yet noticed): its
+    // released chunks read as empty, which must not pass for a hole of zeros.
+    if (slices.length === 0 && core.opens.isOpen(ino) && !(await tx.getAttr(ino))) {
+      throw fsError("ESTALE", `inode ${ino} was deleted while open here`);
+    }
+    return slices;
+  });
 }
 
 function sameSlices(a: readonly Slice[], b: readonly Slice[]): boolean {
@@ -159,6 +178,8 @@ export async function fallocate(
     if (attr.type === FileType.Directory) throw fsError("EISDIR");
     if (attr.type !== FileType.File) throw fsError("ENODEV");
     checkAccess(ctx, attr, AccessMask.W);
+    // Like a write, for every mode (Linux's file_modified in fallocate).
+    attr.mode &= ~setidDroppedByWrite(ctx, attr);
     const zeroing = (mode & (FALLOC_FL.PUNCH_HOLE | FALLOC_FL.ZERO_RANGE)) !== 0;
     const newSize = mode & FALLOC_FL.KEEP_SIZE ? attr.size : Math.max(attr.size, end);
     if (zeroing) {

@@ -540,6 +540,11 @@ export class SqliteEngine implements MetaEngine {
     }
   }
 
+  /** SQLite is a local file: the host that opens it is the only clock there is. */
+  async clockMs(): Promise<number> {
+    return Date.now();
+  }
+
   async incrCounter(name: CounterName, delta: number): Promise<number> {
     return this.txn(async () => {
       const row = this.#stmts

@@ -112,6 +112,12 @@ export interface MetaEngine {
   readonly displayUrl: string;
   /** Runs `fn` atomically, re-running it on conflict up to TXN_RETRIES_MAX times. */
   txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T>;
+  /**
+   * The engine's own clock in ms since the epoch: what session heartbeats are stamped with and
+   * expired by, so that no host's wall clock decides whether another host is alive (Redis:
+   * TIME of the server; SQLite: the clock of the one host that opens the file).
+   */
+  clockMs(): Promise<number>;
   /** Atomic increment outside any transaction; returns the new value. */
   incrCounter(name: CounterName, delta: number): Promise<number>;
   /** Removes every record of the volume. */

@@ -2,8 +2,9 @@
  * Builds the object store a volume's flags describe:
  *   --storage file --bucket /var/jfs          objects as files under a directory
  *   --storage s3   --bucket http://h:9000/b   objects in an S3-compatible bucket (path-style)
- * then wraps it: checksum trailers (when the volume was formatted with them), then the volume's
- * key prefix ("NAME/"), outermost, so the checksum never sees or depends on the prefix.
+ * then wraps it: checksum trailers (when the volume has them), then the volume's key prefix
+ * ("NAME/"), outermost. The checksum store sees prefixed keys (checksumCovers gets them so), but
+ * a trailer covers only the data, never the key.
  */
 import { UserError } from "../errors.ts";
 import { ChecksumObjectStore } from "./checksum.ts";
@@ -25,8 +26,10 @@ export interface ObjectStoreOptions {
   region?: string | undefined;
   /** "file" only: fsync objects and directories before put returns. */
   fsync?: boolean | undefined;
-  /** Append and verify a CRC-32 trailer on every object (see checksum.ts). */
+  /** Append and verify a CRC-32 trailer on every object (see checksum.ts)... */
   checksum?: boolean | undefined;
+  /** ...or only on the objects this names (keys as the checksum store sees them: prefixed). */
+  checksumCovers?: ((key: string) => boolean) | undefined;
   /** Keys live under this prefix, e.g. the volume name plus "/". */
   prefix?: string | undefined;
   requestTimeoutMs?: number | undefined;
@@ -35,7 +38,7 @@ export interface ObjectStoreOptions {
 
 export function createObjectStore(options: ObjectStoreOptions): ObjectStore {
   let store = createBase(options);
-  if (options.checksum === true) store = new ChecksumObjectStore(store);
+  if (options.checksum === true) store = new ChecksumObjectStore(store, options.checksumCovers);
   if (options.prefix !== undefined && options.prefix !== "") {
     store = new PrefixedObjectStore(store, options.prefix);
   }

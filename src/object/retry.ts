@@ -48,11 +48,14 @@ export async function withRetries<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
   isTransient: (error: unknown) => boolean,
   giveUp: (error: unknown, attempts: number) => Error,
+  /** Sees every failed attempt (its own deadline's AttemptTimeoutError included). */
+  onFailure?: (error: unknown) => void,
 ): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
       return await withDeadline(policy.requestTimeoutMs, attempt);
     } catch (error: unknown) {
+      onFailure?.(error);
       const transient = error instanceof AttemptTimeoutError || isTransient(error);
       if (!transient || retry >= policy.retriesMax) throw giveUp(error, retry + 1);
     }

@@ -31,8 +31,9 @@ import {
 } from "../limits.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
+import { type OutageTracker, outages } from "./outage.ts";
 import type { RetryPolicy } from "./retry.ts";
-import { assertRetryPolicy, TransientError, withRetries } from "./retry.ts";
+import { AttemptTimeoutError, assertRetryPolicy, TransientError, withRetries } from "./retry.ts";
 import { describeS3Error, httpStatus, isTransientS3Error } from "./s3errors.ts";
 import type { S3BucketUrl } from "./s3url.ts";
 import { parseS3BucketUrl } from "./s3url.ts";
@@ -48,6 +49,8 @@ export interface S3ObjectStoreOptions {
   retriesMax?: number;
   retryBackoffMsBase?: number;
   retryBackoffMsMax?: number;
+  /** Where calls report while they run (the outage log); the process's own by default. */
+  outages?: OutageTracker;
 }
 
 export class S3ObjectStore implements ObjectStore {
@@ -55,6 +58,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly #url: S3BucketUrl;
   readonly #client: S3Client;
   readonly #policy: RetryPolicy;
+  readonly #outages: OutageTracker;
 
   constructor(options: S3ObjectStoreOptions) {
     this.#url = parseS3BucketUrl(options.bucketUrl);
@@ -66,6 +70,7 @@ export class S3ObjectStore implements ObjectStore {
       backoffMsMax: options.retryBackoffMsMax ?? OBJECT_RETRY_BACKOFF_MS_MAX,
     };
     assertRetryPolicy(this.#policy);
+    this.#outages = options.outages ?? outages;
     if ((options.accessKey === undefined) !== (options.secretKey === undefined)) {
       throw new UserError("give both --access-key and --secret-key, or neither");
     }
@@ -226,9 +231,31 @@ export class S3ObjectStore implements ObjectStore {
     key: string | undefined,
     attempt: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    return withRetries(this.#policy, attempt, isTransientS3Error, (error, attempts) =>
-      describeS3Error(error, { operation, key, attempts, url: this.#url }),
-    );
+    const outages = this.#outages;
+    const call = outages.begin(this.description, verbOf(operation), this.#fullKey(key));
+    // "Answered" is any answer from the store, a 404 or a 403 too: only transient failures are
+    // an outage.
+    let answered = true;
+    return withRetries(
+      this.#policy,
+      attempt,
+      isTransientS3Error,
+      (error, attempts) => describeS3Error(error, { operation, key, attempts, url: this.#url }),
+      (error) => {
+        answered = !(error instanceof AttemptTimeoutError || isTransientS3Error(error));
+        if (!answered) outages.failed(call, error);
+      },
+    )
+      .then((value) => {
+        answered = true;
+        return value;
+      })
+      .finally(() => outages.end(call, answered));
+  }
+
+  /** The key as the bucket names it, for logs. */
+  #fullKey(key: string | undefined): string | undefined {
+    return key === undefined ? undefined : this.#url.keyPrefix + key;
   }
 }
 
@@ -262,4 +289,17 @@ async function readBody(output: GetOutput, signal: AbortSignal): Promise<Buffer>
 
 function isNamed(error: unknown, name: string): boolean {
   return error instanceof Error && error.name === name;
+}
+
+/** "PutObject" -> "PUT": what the outage log says is being retried. */
+function verbOf(operation: string): string {
+  const verbs: Record<string, string> = {
+    GetObject: "GET",
+    PutObject: "PUT",
+    HeadObject: "HEAD",
+    DeleteObject: "DELETE",
+    ListObjectsV2: "LIST",
+    CreateBucket: "CREATE BUCKET",
+  };
+  return verbs[operation] ?? operation;
 }

@@ -2,7 +2,11 @@
  * The data path as the VFS sees it: per-inode buffered writes and cached reads over the chunk
  * store. The VFS owns permissions, handles and attributes; FileData owns bytes.
  */
+import type { FsError } from "../errors.ts";
 import type { Ino } from "../meta/interface.ts";
+
+/** Meta refused buffered data of `ino` for good (ENOSPC, file gone): it is dropped. */
+export type RefusalListener = (ino: Ino, error: FsError) => void;
 
 export interface FileData {
   /**
@@ -13,8 +17,13 @@ export interface FileData {
   read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer>;
   /** Copies the data into the write buffer; waits (back-pressure) when the buffer is full. */
   write(ino: Ino, offset: number, data: Uint8Array): Promise<void>;
-  /** Uploads every buffered byte of `ino` and commits its slices to meta. */
+  /**
+   * Uploads every buffered byte of `ino` and commits its slices to meta. Rejects (EIO) while
+   * data cannot be stored yet; data meta refuses is dropped and reported to the listener only.
+   */
   flush(ino: Ino): Promise<void>;
+  /** Who hears of data meta refused (the VFS, which tells each writer). */
+  setRefusalListener(listener: RefusalListener): void;
   /** End offset of this process's buffered writes of `ino`, if any are pending. */
   bufferedEnd(ino: Ino): number | undefined;
   /** Forgets cached slice lists of `ino` (another client may have changed it). */

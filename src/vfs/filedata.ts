@@ -24,9 +24,9 @@ import {
   READ_INODES_TRACKED_MAX,
   Units,
 } from "../limits.ts";
-import type { Format, Ino, Meta } from "../meta/interface.ts";
+import { checksumOf, type Format, type Ino, type Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
-import type { FileData } from "./data.ts";
+import type { FileData, RefusalListener } from "./data.ts";
 import { FileReaders } from "./reader.ts";
 import { FileWriters } from "./writer.ts";
 
@@ -68,7 +68,7 @@ export interface ChunkFileDataConfig {
   meta: Meta;
   /** The volume's object store, already prefixed with the volume name. */
   store: ObjectStore;
-  format: Pick<Format, "blockSizeKiB" | "compression" | "uuid">;
+  format: Pick<Format, "blockSizeKiB" | "compression" | "uuid" | "checksum">;
   options: FileDataOptions;
 }
 
@@ -81,6 +81,7 @@ export class ChunkFileData implements FileData {
   readonly #collector: SliceCollector;
   /** Commits per chunk since its last compaction check ("ino:index" -> count). */
   readonly #commits = new Map<string, number>();
+  #onRefused: RefusalListener | undefined;
 
   constructor(config: ChunkFileDataConfig) {
     const { meta, format, options } = config;
@@ -96,6 +97,7 @@ export class ChunkFileData implements FileData {
       cacheSizeBytes: options.cacheSizeBytes,
       freeSpaceRatio: options.freeSpaceRatio,
       prefetch: options.prefetch,
+      checksummed: checksumOf(format) === "crc32",
       memCacheBytes: options.memCacheBytes,
       writeback: options.writeback === true,
       onBufferPressure: () => this.#writers.relieve(),
@@ -104,6 +106,7 @@ export class ChunkFileData implements FileData {
       meta,
       store: this.chunks,
       onCommit: (ino, index) => this.#committed(ino, index),
+      onRefused: (ino, error) => this.#onRefused?.(ino, error),
     });
     this.#readers = new FileReaders({
       meta,
@@ -139,6 +142,10 @@ export class ChunkFileData implements FileData {
 
   flush(ino: Ino): Promise<void> {
     return this.#writers.flush(ino);
+  }
+
+  setRefusalListener(listener: RefusalListener): void {
+    this.#onRefused = listener;
   }
 
   bufferedEnd(ino: Ino): number | undefined {

@@ -45,6 +45,8 @@ export interface Vfs {
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
   access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
+  /** Directories holding links to ino, with how many each (for files with nlink > 1). */
+  parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>>;
 
   mknod(
     ctx: Credentials,
@@ -107,6 +109,11 @@ export interface Vfs {
   /** Data (and with !dataOnly also attributes) durable in object storage and meta. */
   fsync(ctx: Credentials, ino: Ino, fh: number | undefined, dataOnly: boolean): Promise<void>;
   release(ctx: Credentials, ino: Ino, fh: number): Promise<void>;
+  /**
+   * Changes whenever meta refused buffered data of `ino` (and may change otherwise): part of
+   * the file's NFS write verifier, so that clients resend what they had not committed.
+   */
+  writeErrorEpoch(ino: Ino): number;
   fallocate(
     ctx: Credentials,
     ino: Ino,

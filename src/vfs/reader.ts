@@ -129,6 +129,7 @@ export class FileReaders {
           out.fill(0, outOffset, outOffset + (end - start));
           continue;
         }
+        if (error instanceof ObjectNotFoundError) this.deps.store.reportMissing(error);
         throw asReadError(error, ino, index);
       }
     }

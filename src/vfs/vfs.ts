@@ -4,12 +4,12 @@
  * and the housekeeping timers of a session.
  */
 import { assert } from "../assert.ts";
-import { fsError } from "../errors.ts";
+import { type FsError, fsError, isFsError } from "../errors.ts";
 import {
   FILE_SIZE_BYTES_MAX,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
-  SESSION_HEARTBEAT_MS,
+  SESSION_EXPIRE_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
 import {
@@ -23,10 +23,13 @@ import {
   type SetAttrRequest,
   type StatFs,
 } from "../meta/interface.ts";
+import { setidDroppedByWrite } from "../meta/policy.ts";
+import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
 import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
 import { Whence } from "./interface.ts";
+import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
 const O_TRUNC = 0o1000;
 const O_ACCMODE = 3;
@@ -35,7 +38,7 @@ const DOT_COOKIES = 2;
 const TRASH_CLEANUP_MS = 3_600_000;
 const COPY_PIECE_BYTES = 4 << 20;
 
-interface Handle {
+interface Handle extends ErrorSink {
   ino: Ino;
   flags: number;
   directory: boolean;
@@ -46,6 +49,8 @@ export interface VfsSession {
   pid: number;
   version: string;
   mountPoint: string;
+  /** Session timeout (default SESSION_EXPIRE_MS); heartbeats come five times per timeout. */
+  timeoutMs?: number;
 }
 
 export class JfsVfs implements Vfs {
@@ -53,6 +58,7 @@ export class JfsVfs implements Vfs {
   readonly #openPerInode = new Map<Ino, number>();
   readonly #attrs = new AttrCache();
   readonly #stamps = new ChangeStamps();
+  readonly #writeErrors = new WriteErrors();
   #nextFh = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
@@ -61,7 +67,9 @@ export class JfsVfs implements Vfs {
     readonly meta: Meta,
     readonly data: FileData,
     readonly format: Format,
-  ) {}
+  ) {
+    data.setRefusalListener((ino, error) => this.#writeErrors.refused(ino, error));
+  }
 
   get volumeId(): string {
     return this.format.uuid;
@@ -77,7 +85,8 @@ export class JfsVfs implements Vfs {
       timer.unref();
       this.#timers.push(timer);
     };
-    every(SESSION_HEARTBEAT_MS, "session heartbeat", () => this.meta.heartbeat());
+    const beatMs = heartbeatIntervalMs(info.timeoutMs ?? SESSION_EXPIRE_MS);
+    every(beatMs, "session heartbeat", () => this.meta.heartbeat());
     every(TRASH_CLEANUP_MS, "trash cleanup", () => this.meta.cleanupTrash());
     return sid;
   }
@@ -129,6 +138,10 @@ export class JfsVfs implements Vfs {
 
   async readlink(ctx: Credentials, ino: Ino): Promise<Buffer> {
     return this.meta.readlink(ctx, ino);
+  }
+
+  async parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>> {
+    return this.meta.parents(ctx, ino);
   }
 
   // ---- names ----
@@ -220,8 +233,10 @@ export class JfsVfs implements Vfs {
 
   #addHandle(ino: Ino, flags: number, directory: boolean): number {
     const fh = this.#nextFh++;
-    this.#handles.set(fh, { ino, flags, directory });
+    const h: Handle = { ino, flags, directory, writeError: undefined };
+    this.#handles.set(fh, h);
     if (!directory) this.#openPerInode.set(ino, (this.#openPerInode.get(ino) ?? 0) + 1);
+    if (!directory && (flags & O_ACCMODE) !== 0) this.#writeErrors.addWriter(ino, h);
     return fh;
   }
 
@@ -274,42 +289,70 @@ export class JfsVfs implements Vfs {
       const h = this.#handle(fh, ino, false);
       if ((h.flags & O_ACCMODE) === 0) throw fsError("EBADF", "not open for writing");
     }
-    const attr = await this.#sizeForIo(ctx, ino);
+    let attr = await this.#sizeForIo(ctx, ino);
     // Stateless (NFS) writes check permission per call; the owner may always write, as knfsd.
     if (fh === undefined && ctx.uid !== attr.uid) {
       await this.meta.access(ctx, ino, AccessMask.W);
     }
     if (bytes.length === 0) return 0;
+    if (setidDroppedByWrite(ctx, attr) !== 0) attr = await this.#killSetid(ctx, ino, attr);
     await this.data.write(ino, offset, bytes);
     const end = offset + bytes.length;
     if (end > attr.size) this.#attrs.set(ino, { ...attr, size: end });
     return bytes.length;
   }
 
-  async flush(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
-    this.#handle(fh, ino, false);
-    await this.data.flush(ino);
+  /**
+   * A write by anyone but root drops the file's set-id bits first, as Linux's file_remove_privs
+   * (the FUSE kernel leaves it to us under HANDLE_KILLPRIV_V2; knfsd does it for NFS writers).
+   */
+  async #killSetid(ctx: Credentials, ino: Ino, attr: Attr): Promise<Attr> {
+    try {
+      return await this.setattr(ctx, ino, { killSuidgid: true });
+    } catch (error) {
+      // A handle opened for writing before a chmod took the permission away keeps writing.
+      if (isFsError(error, "EACCES")) return attr;
+      throw error;
+    }
   }
 
+  async flush(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
+    const h = this.#handle(fh, ino, false);
+    await this.data.flush(ino);
+    throwIfSet(this.#writeErrors.take(h));
+  }
+
+  /**
+   * With a handle (FUSE) it hears what meta refused of its data; without one (NFS COMMIT and
+   * stable WRITEs, which have no handles) the first stateless fsync after a refusal hears it.
+   */
   async fsync(
     _ctx: Credentials,
     ino: Ino,
-    _fh: number | undefined,
+    fh: number | undefined,
     _dataOnly: boolean,
   ): Promise<void> {
+    const h = fh === undefined ? undefined : this.#handle(fh, ino, false);
     // Attributes are committed with the data; both are durable when flush returns.
     await this.data.flush(ino);
+    throwIfSet(h ? this.#writeErrors.take(h) : this.#writeErrors.takeStateless(ino));
+  }
+
+  writeErrorEpoch(ino: Ino): number {
+    return this.#writeErrors.epoch(ino);
   }
 
   async release(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
-    this.#handle(fh, ino, false);
+    const h = this.#handle(fh, ino, false);
     this.#handles.delete(fh);
     const left = (this.#openPerInode.get(ino) ?? 1) - 1;
     if (left > 0) this.#openPerInode.set(ino, left);
     else this.#openPerInode.delete(ino);
     try {
       if (left === 0) await this.data.flush(ino);
+      throwIfSet(this.#writeErrors.take(h));
     } finally {
+      this.#writeErrors.removeWriter(ino, h);
       await this.meta.release(ino);
     }
   }
@@ -466,4 +509,8 @@ export class JfsVfs implements Vfs {
       await this.meta.close();
     }
   }
+}
+
+function throwIfSet(error: FsError | undefined): void {
+  if (error !== undefined) throw error;
 }

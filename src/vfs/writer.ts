@@ -10,15 +10,16 @@
  * objects. Commits of one chunk happen strictly in list order (a later slice may overwrite an
  * earlier one), so a slice waits for every older slice of its chunk to commit first.
  *
- * A slice that cannot be uploaded keeps its data in memory and blocks the slices after it:
- * flush rejects with EIO, and later flushes (or the background tick) retry. A commit that meta
- * refuses with an FsError (ENOSPC, file gone) drops the slice and reports that error to the
- * next flush of the inode, like a write-back error reported at fsync.
+ * A slice that cannot be uploaded or committed (object store or meta engine down) keeps its data
+ * in memory and blocks the slices after it: flush rejects with EIO, and later flushes (or the
+ * background tick) retry. A commit that meta refuses with an FsError (ENOSPC, file gone) drops
+ * the slice and tells onRefused, which makes every writer of the inode hear it (writeerrors.ts),
+ * like a write-back error reported at fsync.
  */
 import { assert } from "../assert.ts";
 import { type SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
 import type { ChunkStore } from "../chunk/store.ts";
-import { describeError, FsError, fsError } from "../errors.ts";
+import { describeError, Errno, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
   FILE_SIZE_BYTES_MAX,
@@ -35,6 +36,8 @@ export interface WriterDeps {
   store: ChunkStore;
   /** A slice of (ino, chunk) was committed to meta. */
   onCommit(ino: Ino, chunkIndex: number): void;
+  /** Meta refused a slice of `ino` for good: its data is gone, its writers must hear it. */
+  onRefused(ino: Ino, error: FsError): void;
 }
 
 /** Buffered bytes of a chunk for a reader, at chunk positions, oldest first. */
@@ -173,10 +176,10 @@ class ChunkWriter {
       });
     } catch (error: unknown) {
       head.upload = undefined;
-      if (head.uploaded && error instanceof FsError) {
-        // Meta refused the slice for good: drop it, report at the next flush.
-        this.file.pendingError ??= error;
+      if (head.uploaded && isRefusal(error)) {
+        // Meta refused the slice for good: drop it, and tell every writer.
         await writer.abort().catch(() => undefined);
+        this.file.deps.onRefused(this.file.ino, error);
         return true;
       }
       head.error = error;
@@ -189,9 +192,16 @@ class ChunkWriter {
   }
 }
 
+/**
+ * An errno from meta is its answer about the data (ENOSPC, the file is gone ...), except EIO:
+ * the engine could not be reached, and the slice is kept to be committed again.
+ */
+function isRefusal(error: unknown): error is FsError {
+  return error instanceof FsError && error.errno !== Errno.EIO;
+}
+
 class FileWriter {
   readonly chunks = new Map<number, ChunkWriter>();
-  pendingError: FsError | undefined;
 
   constructor(
     readonly ino: Ino,
@@ -281,9 +291,6 @@ export class FileWriters {
     const results = await Promise.allSettled(drains);
     const failed = results.find((r) => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;
-    const error = file.pendingError;
-    file.pendingError = undefined;
-    if (error !== undefined) throw error;
   }
 
   async flushAll(): Promise<void> {
@@ -359,7 +366,7 @@ export class FileWriters {
         if (head?.error !== undefined && nowMs - head.failedAtMs >= FLUSH_AGE_MS) chunk.kick();
         if (!chunk.busy) file.chunks.delete(index);
       }
-      if (file.chunks.size === 0 && file.pendingError === undefined) this.#files.delete(ino);
+      if (file.chunks.size === 0) this.#files.delete(ino);
     }
   }
 }

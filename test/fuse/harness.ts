@@ -23,12 +23,22 @@ export interface TestVolume {
   cleanup(): void;
 }
 
-export async function createVolume(name = "fusetest"): Promise<TestVolume> {
+/**
+ * `capacityBytes` sets the space quota below `jfs format --capacity`'s whole GiB, so that a
+ * test reaches ENOSPC in a few KiB; `trashDays` as `jfs format --trash-days`.
+ */
+export async function createVolume(
+  name = "fusetest",
+  options: { capacityBytes?: number; trashDays?: number } = {},
+): Promise<TestVolume> {
   const root = mkdtempSync(join(tmpdir(), "jfs-fuse-"));
   const metaUrl = `sqlite3://${root}/meta.db`;
   const meta = await openMeta(metaUrl, { create: true });
   try {
-    await formatVolume(meta, newFormat({ name, bucket: join(root, "data") }), false);
+    const capacityBytes = options.capacityBytes ?? 0;
+    const trash = options.trashDays === undefined ? {} : { trashDays: options.trashDays };
+    const format = newFormat({ name, bucket: join(root, "data"), capacityBytes, ...trash });
+    await formatVolume(meta, format, false);
   } finally {
     await meta.close();
   }

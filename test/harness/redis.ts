@@ -29,6 +29,12 @@ export interface RedisServerOptions {
   port?: number;
   /** Serve TLS only, on `port`. */
   tls?: boolean;
+  /**
+   * Keep the data in this directory, in an append-only file synced at every write, and leave
+   * it there at stop: a server started again with the same port and directory has the data
+   * (a real outage and recovery of the engine).
+   */
+  dataDir?: string;
 }
 
 const REDIS_SERVER_PATH = "/usr/bin/redis-server";
@@ -55,7 +61,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
 class PortTakenError extends Error {}
 
 async function startOnce(port: number, options: RedisServerOptions): Promise<RedisServer> {
-  const directory = await mkdtemp(join(tmpdir(), "jfs-redis-"));
+  const directory = options.dataDir ?? (await mkdtemp(join(tmpdir(), "jfs-redis-")));
+  const persistence = options.dataDir === undefined ? ["no"] : ["yes", "--appendfsync", "always"];
   const tls = options.tls === true ? await makeCertificate(directory) : undefined;
   const listen = tls
     ? ["--port", "0", "--tls-port", String(port), "--tls-auth-clients", "no"]
@@ -71,7 +78,7 @@ async function startOnce(port: number, options: RedisServerOptions): Promise<Red
     "--save",
     "",
     "--appendonly",
-    "no",
+    ...persistence,
     "--daemonize",
     "no",
     "--loglevel",
@@ -91,7 +98,7 @@ async function startOnce(port: number, options: RedisServerOptions): Promise<Red
       process.off("exit", killOnExit);
       child.kill();
       await child.exited;
-      await rm(directory, { recursive: true, force: true });
+      if (options.dataDir === undefined) await rm(directory, { recursive: true, force: true });
     })();
     return stopped;
   };

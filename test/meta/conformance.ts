@@ -6,6 +6,7 @@ import { attrCases } from "./cases/attrs.ts";
 import { dataCases } from "./cases/data.ts";
 import { namespaceCases } from "./cases/namespace.ts";
 import { renameCases } from "./cases/rename.ts";
+import { sessionCases } from "./cases/sessions.ts";
 import { formatted, type MetaBackend } from "./fixtures.ts";
 import { runModel } from "./model.ts";
 
@@ -27,6 +28,7 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     describe("rename", () => renameCases(get));
     describe("attributes", () => attrCases(get));
     describe("data", () => dataCases(get));
+    describe("sessions", () => sessionCases(get));
     describe("model", () => {
       for (const seed of [1, 2, 3]) {
         test(`random namespace operations agree with the model (seed ${seed})`, async () => {

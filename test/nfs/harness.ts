@@ -2,6 +2,10 @@
  * NFS servers for tests, on temp SQLite volumes: in this process (startNfs: fast, and the test
  * can reach the VFS), or as a real `jfs serve --nfs --port 0` child (spawnServe: the CLI, its
  * output and its signal handling), stopped by its own PID.
+ *
+ * Both loosen the server's safe defaults unless told not to (`secure: true`): test clients
+ * (the RPC client, libnfs as non-root, the VM's kernel client behind qemu's NAT) connect from
+ * unreserved ports, and most tests act as root. TEST_LOOSE_POLICY / TEST_LOOSE_ARGS say how.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +21,10 @@ import { openMeta } from "../../src/meta/index.ts";
 const MAIN = join(import.meta.dir, "../../src/main.ts");
 const READY = /^nfs: serving (\S+) on (\S+):(\d+)$/m;
 const START_TIMEOUT_MS = 30_000;
+
+/** What tests run with unless they test the defaults: any source port, uid 0 is root. */
+export const TEST_LOOSE_POLICY: NfsPolicyOptions = { insecure: true, squash: "none" };
+export const TEST_LOOSE_ARGS = ["--insecure", "--squash", "none"];
 
 export const quietLog: RpcLogger = {
   error: (...args: unknown[]) => console.error(...args),
@@ -35,8 +43,14 @@ export interface TestVolume {
   [Symbol.dispose](): void;
 }
 
-/** A fresh volume: SQLite meta and a file bucket in a temp dir; trash off unless asked. */
-export async function makeVolume(options: { trashDays?: number; metaUrl?: string } = {}) {
+/**
+ * A fresh volume: SQLite meta and a file bucket in a temp dir; trash off unless asked.
+ * `capacityBytes` sets the space quota below `jfs format --capacity`'s whole GiB, so that a
+ * test reaches ENOSPC in a few KiB.
+ */
+export async function makeVolume(
+  options: { trashDays?: number; metaUrl?: string; capacityBytes?: number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "jfs-nfs-"));
   const metaUrl = options.metaUrl ?? `sqlite3://${join(dir, "meta.db")}`;
   const bucket = join(dir, "bucket");
@@ -44,7 +58,12 @@ export async function makeVolume(options: { trashDays?: number; metaUrl?: string
   const home = join(dir, "home");
   const meta = await openMeta(metaUrl);
   try {
-    const format = newFormat({ name, bucket, trashDays: options.trashDays ?? 0 });
+    const format = newFormat({
+      name,
+      bucket,
+      trashDays: options.trashDays ?? 0,
+      capacityBytes: options.capacityBytes ?? 0,
+    });
     await formatVolume(meta, format, false);
   } finally {
     await meta.close();
@@ -71,14 +90,15 @@ export interface InProcessNfs {
 
 export async function startNfs(
   volume: TestVolume,
-  options: { policy?: NfsPolicyOptions; exportPath?: string } = {},
+  options: { policy?: NfsPolicyOptions; exportPath?: string; secure?: boolean } = {},
 ): Promise<InProcessNfs> {
   const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
+  const loose = options.secure === true ? {} : TEST_LOOSE_POLICY;
   const server = await startNfsServer({
     vfs: runtime.vfs,
     port: 0,
     log: quietLog,
-    ...(options.policy !== undefined && { policy: options.policy }),
+    policy: { ...loose, ...options.policy },
     ...(options.exportPath !== undefined && { exportPath: options.exportPath }),
   });
   let stopping: Promise<void> | undefined;
@@ -101,16 +121,17 @@ export interface ServeProcess {
 }
 
 /**
- * `jfs serve --nfs --port PORT ...args META-URL` as a child (port 0 unless given); resolves once
- * it is serving.
+ * `jfs serve --nfs --port PORT [TEST_LOOSE_ARGS] ...args META-URL` as a child (port 0 unless
+ * given); resolves once it is serving.
  */
 export async function spawnServe(
   volume: Pick<TestVolume, "metaUrl" | "home">,
   args: string[] = [],
-  options: { port?: number; openFilesMax?: number } = {},
+  options: { port?: number; openFilesMax?: number; secure?: boolean } = {},
 ): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
   const serveArgv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  if (options.secure !== true) serveArgv.push(...TEST_LOOSE_ARGS);
   // `exec` keeps the PID: stop() and /proc/PID are the server's own.
   const argv =
     options.openFilesMax === undefined

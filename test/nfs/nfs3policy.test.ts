@@ -14,7 +14,7 @@ import { Dispatcher } from "../../nfs/rpc/dispatcher.ts";
 import { RpcServer } from "../../nfs/rpc/server.ts";
 import { openRuntime } from "../../src/cli/runtime.ts";
 import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
-import { makeVolume, quietLog, startNfs, type TestVolume } from "./harness.ts";
+import { makeVolume, quietLog, startNfs, TEST_LOOSE_POLICY, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
 import { RawConnection, settlesWithin } from "./rpcclient.ts";
 
@@ -78,7 +78,7 @@ async function perCallOnlyServer(policyOptions: NfsPolicyOptions) {
   const root = await resolveExport(runtime.vfs, ROOT_CREDENTIALS, "/");
   const exp = new NfsExport({
     vfs: runtime.vfs,
-    policy: new NfsPolicy(policyOptions),
+    policy: new NfsPolicy({ ...TEST_LOOSE_POLICY, ...policyOptions }),
     exportPath: root.path,
     exportRoot: root.inode,
   });

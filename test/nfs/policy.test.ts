@@ -69,8 +69,34 @@ describe("identity mapping", () => {
     expect(custom.credentialsOf(none)).toMatchObject({ uid: 99, gid: 98 });
   });
 
+  test("root_squash is the default, and gid 0 goes even for a non-root uid", () => {
+    const policy = new NfsPolicy();
+    expect(policy.squash).toBe("root");
+    expect(policy.credentialsOf(sys(0, 0, [5]))).toEqual({
+      uid: 65534,
+      gid: 65534,
+      groups: [5],
+      pid: 0,
+    });
+    expect(policy.credentialsOf(sys(1000, 0, [0, 7]))).toEqual({
+      uid: 1000,
+      gid: 65534,
+      groups: [65534, 7],
+      pid: 0,
+    });
+    expect(policy.credentialsOf(sys(0xffff_ffff, 100, []))).toMatchObject({ uid: 65534 });
+  });
+
+  test("only reserved source ports by default; --insecure takes any", () => {
+    const policy = new NfsPolicy();
+    expect(policy.isPortAllowed(1023)).toBe(true);
+    expect(policy.isPortAllowed(1024)).toBe(false);
+    expect(policy.isPortAllowed(40000)).toBe(false);
+    expect(new NfsPolicy({ insecure: true }).isPortAllowed(40000)).toBe(true);
+  });
+
   test("squash none keeps AUTH_SYS as sent, root included", () => {
-    expect(new NfsPolicy().credentialsOf(sys(0, 0, [5]))).toEqual({
+    expect(new NfsPolicy({ squash: "none" }).credentialsOf(sys(0, 0, [5]))).toEqual({
       uid: 0,
       gid: 0,
       groups: [5],

@@ -27,10 +27,10 @@ describe("jfs serve --nfs", () => {
     expect(ready).toEqual([`nfs: serving ${volume.name} on 127.0.0.1:${serve.port}`]);
     const p = serve.port;
     expect(serve.stdout()).toContain(
-      `mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock 127.0.0.1:/ DIR`,
+      `mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev 127.0.0.1:/ DIR`,
     );
     expect(serve.stdout()).toContain(
-      `mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks 127.0.0.1:/ DIR`,
+      `mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev 127.0.0.1:/ DIR`,
     );
     expect(await serve.stop("SIGINT")).toBe(0);
   });

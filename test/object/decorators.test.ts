@@ -44,7 +44,7 @@ describe("ChecksumObjectStore", () => {
     expect((await store.get("k")).toString()).toBe("123456789");
   });
 
-  test("a corrupted object is detected on a whole-object get", async () => {
+  test("a corrupted object is detected by every get, whole or ranged", async () => {
     const store = new ChecksumObjectStore(raw);
     const data = randomBytes(10_000);
     for (const position of [0, 5000, 9999, 10_000, 10_003]) {
@@ -55,8 +55,11 @@ describe("ChecksumObjectStore", () => {
       const error = await rejection(store.get("obj"));
       expect(error).toBeInstanceOf(ObjectStoreError);
       expect(error.message).toContain("checksum mismatch for obj");
-      // A range covering the whole object is verified as well.
+      // Ranges are verified as well, even a small one far from the flipped bit: the checksum
+      // covers the whole object, and corrupt bytes are never returned.
       expect(await rejection(store.get("obj", 0, 20_000))).toBeInstanceOf(ObjectStoreError);
+      expect(await rejection(store.get("obj", 100, 10))).toBeInstanceOf(ObjectStoreError);
+      expect(await rejection(store.get("obj", 9990))).toBeInstanceOf(ObjectStoreError);
     }
   });
 
@@ -65,6 +68,31 @@ describe("ChecksumObjectStore", () => {
     await raw.put("short", Buffer.from([1, 2]));
     expect((await rejection(store.get("short"))).message).toContain("checksum mismatch for short");
     expect(await rejection(store.head("short"))).toBeInstanceOf(ObjectStoreError);
+    // A listing (gc, destroy) is not stopped by it.
+    expect((await store.list("")).objects).toMatchObject([{ key: "short", sizeBytes: 0 }]);
+  });
+
+  test("with `covers`, only the keys it names carry a trailer; the rest pass through", async () => {
+    const store = new ChecksumObjectStore(raw, (key) => key.startsWith("new/"));
+    await raw.put("old/a", Buffer.from("plain"));
+    await store.put("old/b", Buffer.from("plain too"));
+    await store.put("new/c", Buffer.from("checked"));
+    expect((await raw.get("old/b")).toString()).toBe("plain too");
+    expect((await raw.get("new/c")).length).toBe(7 + CHECKSUM_TRAILER_BYTES);
+    expect((await store.get("old/a", 1, 3)).toString()).toBe("lai");
+    expect((await store.get("new/c", 1, 3)).toString()).toBe("hec");
+    expect((await store.head("old/a"))?.sizeBytes).toBe(5);
+    expect((await store.head("new/c"))?.sizeBytes).toBe(7);
+    const sizes = (await store.list("")).objects.map((o) => [o.key, o.sizeBytes]);
+    expect(sizes).toEqual([
+      ["new/c", 7],
+      ["old/a", 5],
+      ["old/b", 9],
+    ]);
+    const stored = Buffer.from(await raw.get("new/c"));
+    stored[0]! ^= 1;
+    await raw.put("new/c", stored);
+    expect(await rejection(store.get("new/c"))).toBeInstanceOf(ObjectStoreError);
   });
 
   test("ranged gets match slices of the data for every boundary", async () => {

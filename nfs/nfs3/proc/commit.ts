@@ -7,8 +7,10 @@
  *
  * Makes every buffered byte of the file durable (upload, then meta commit), whatever the
  * range: committing more than asked is allowed and the data path flushes per file anyway.
- * The verifier is the one WRITE returned, unless the server restarted in between: then the
- * client sees another verifier and sends its uncommitted writes again.
+ * The verifier is the one WRITE returned, unless the server restarted in between, or meta
+ * refused some of the file's buffered data (ENOSPC, EDQUOT, file gone): then the client sees
+ * another verifier and sends its uncommitted writes again. The first COMMIT after such a
+ * refusal also fails with its status (NOSPC, DQUOT ...), so the writer hears it.
  */
 
 import { FileType } from "../../../src/meta/interface.ts";
@@ -63,6 +65,6 @@ export const COMMIT: Nfs3Procedure<CommitArgs> = {
     const { inode, attr } = await op.resolve(a.file);
     if (attr.type === FileType.File) await op.vfs.fsync(op.cred, inode, undefined, false);
     writeWccData(w, op.pre(inode), await op.post(inode));
-    w.opaqueFixed(op.exp.writeVerifier, NFS3_VERIFIER_BYTES);
+    w.opaqueFixed(op.exp.writeVerifierOf(inode), NFS3_VERIFIER_BYTES);
   },
 };

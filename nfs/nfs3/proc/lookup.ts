@@ -5,7 +5,8 @@
  *   struct LOOKUP3resok { nfs_fh3 object; post_op_attr obj_attributes; post_op_attr dir_attributes; };
  *   struct LOOKUP3resfail { post_op_attr dir_attributes; };
  *
- * ".." of the export's root is the root itself: a client never walks out of its export.
+ * ".." of the export's root is the root itself: a client never walks out of its export, and
+ * never into the trash ("/.trash" of an export of "/" is NOENT unless --expose-trash).
  */
 import { FileType } from "../../../src/meta/interface.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
@@ -66,6 +67,8 @@ export const LOOKUP: Nfs3Procedure<DirOpArgs3> = {
     if (dir.attr.type !== FileType.Directory) throw new NfsError(NfsStat3.NOTDIR);
     const atRoot = dir.inode === op.exp.exportRoot && a.name.equals(DOTDOT);
     const found = atRoot ? dir : await op.vfs.lookup(op.cred, dir.inode, a.name);
+    // "/.trash" (and nothing else below an export, but the check is cheap: dir is cached).
+    if (!(await op.exp.scope.contains(found.inode, found.attr))) throw new NfsError(NfsStat3.NOENT);
     writeLookupOk(w, {
       object: op.handle(found.inode, found.attr),
       objAttributes: op.fattr(found.inode, found.attr),

@@ -9,7 +9,8 @@
  * UNSTABLE data goes into the VFS write buffer and is acknowledged as UNSTABLE: it becomes
  * durable at COMMIT (or when the data path flushes it on its own). DATA_SYNC and FILE_SYNC are
  * made durable, data and attributes together, before the reply, and both answer FILE_SYNC.
- * Every reply carries this server instance's verifier; see context.ts.
+ * Every reply carries the file's verifier (context.ts), taken before the data is buffered: if
+ * meta refuses the buffered data afterwards, the verifier COMMIT answers differs.
  */
 import { NFS_IO_BYTES_MAX } from "../../../src/limits.ts";
 import { FileType } from "../../../src/meta/interface.ts";
@@ -95,6 +96,7 @@ export const WRITE: Nfs3Procedure<WriteArgs> = {
       throw new NfsError(NfsStat3.FBIG);
     }
     const data = a.data.subarray(0, a.count);
+    const verf = op.exp.writeVerifierOf(inode);
     const written = await op.vfs.write(op.cred, inode, undefined, Number(a.offset), data);
     let committed: StableHow = StableHow.UNSTABLE;
     if (a.stable !== StableHow.UNSTABLE) {
@@ -105,7 +107,7 @@ export const WRITE: Nfs3Procedure<WriteArgs> = {
       wcc: { before: op.pre(inode), after: await op.post(inode) },
       count: written,
       committed,
-      verf: op.exp.writeVerifier,
+      verf,
     });
   },
 };

@@ -44,6 +44,49 @@ export function attrCases(backend: () => MetaBackend): void {
       expect((await m.setattr(bob, d.inode, { gid: 1000 })).gid).toBe(1000);
     });
 
+    test("chown: a non-owner is refused even for the current ids; the owner's drops set-id bits", async () => {
+      const f = await aliceFile(0o6777);
+      const same = { uid: alice.uid, gid: alice.gid };
+      await expectErrno(m.setattr(bob, f.inode, same), "EPERM");
+      await expectErrno(m.setattr(bob, f.inode, { uid: alice.uid }), "EPERM");
+      await expectErrno(m.setattr(bob, f.inode, { gid: alice.gid }), "EPERM");
+      expect((await m.getattr(root, f.inode)).mode).toBe(0o6777);
+      expect((await m.setattr(alice, f.inode, same)).mode).toBe(0o777);
+      // Without group-exec, setgid stays for root's chown and goes for a caller outside the group.
+      await m.setattr(alice, f.inode, { mode: 0o6767 });
+      expect((await m.setattr(root, f.inode, { uid: alice.uid })).mode).toBe(0o2767);
+      await m.setattr(root, f.inode, { gid: 5000 });
+      await m.setattr(root, f.inode, { mode: 0o2767 });
+      expect((await m.setattr(alice, f.inode, { gid: alice.gid })).mode).toBe(0o767);
+      // A mode set along with a chown loses the bits too (knfsd).
+      expect((await m.setattr(root, f.inode, { uid: bob.uid, mode: 0o6777 })).mode).toBe(0o777);
+    });
+
+    test("killSuidgid: a writer's kill-priv drops set-id bits as Linux does on write", async () => {
+      const f = await aliceFile(0o6777);
+      await expectErrno(m.setattr(carol, f.inode, { mode: 0o777 }), "EPERM");
+      await m.setattr(alice, f.inode, { mode: 0o6775 });
+      await expectErrno(m.setattr(carol, f.inode, { killSuidgid: true }), "EACCES");
+      expect((await m.setattr(bob, f.inode, { killSuidgid: true })).mode).toBe(0o775);
+      // Without group-exec, setgid is a locking mark for group members and goes for others.
+      await m.setattr(alice, f.inode, { mode: 0o2767 });
+      expect((await m.setattr(bob, f.inode, { killSuidgid: true })).mode).toBe(0o2767);
+      expect((await m.setattr(carol, f.inode, { killSuidgid: true })).mode).toBe(0o767);
+      // The kernel's own SETATTR of the mode, as a non-owning writer: only clearing is allowed.
+      await m.setattr(alice, f.inode, { mode: 0o6777 });
+      await expectErrno(m.setattr(carol, f.inode, { mode: 0o6777, killSuidgid: true }), "EPERM");
+      await expectErrno(m.setattr(carol, f.inode, { mode: 0o4666, killSuidgid: true }), "EPERM");
+      const k = { mode: 0o777, killSuidgid: true };
+      expect((await m.setattr(carol, f.inode, k)).mode).toBe(0o777);
+      // A truncate by a non-root writer drops them too; root's keeps them.
+      await m.setattr(alice, f.inode, { mode: 0o6777 });
+      expect((await m.setattr(root, f.inode, { size: 1 })).mode).toBe(0o6777);
+      expect((await m.setattr(carol, f.inode, { size: 0 })).mode).toBe(0o777);
+      await m.setattr(alice, f.inode, { mode: 0o6777 });
+      expect((await m.fallocate(root, f.inode, 0, 0, 4096)).mode).toBe(0o6777);
+      expect((await m.fallocate(carol, f.inode, 0, 0, 8192)).mode).toBe(0o777);
+    });
+
     test("truncate: grows and shrinks files, refuses directories, needs write access", async () => {
       const f = await aliceFile();
       expect((await m.setattr(alice, f.inode, { size: 1 << 20 })).size).toBe(1 << 20);

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
-import { cleanupSession } from "../../../src/meta/gc.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
+import { cleanupSession } from "../../../src/meta/sessions.ts";
 import { formatted, type MetaBackend } from "../fixtures.ts";
 import { expectErrno, n, root } from "./util.ts";
 
@@ -36,6 +36,21 @@ export function dataCases(backend: () => MetaBackend): void {
       expect((await m.write(f.inode, 2, s3)).size).toBe(2 * CHUNK_BYTES + 10);
       expect(await m.readChunk(f.inode, 1)).toEqual([]);
       expect(s2.id).toBeGreaterThan(s1.id);
+    });
+
+    test("a slice committed again (a retry after a lost reply) is a no-op success", async () => {
+      const f = await file();
+      const s1 = await slice(0, 100);
+      const s2 = await slice(50, 100);
+      await m.write(f.inode, 0, s1);
+      const after = await m.write(f.inode, 0, s2);
+      const used = (await m.counters()).usedSpaceBytes;
+      // Appended again, s1 would land on top of s2 and bring back the bytes s2 replaced.
+      const again = await m.write(f.inode, 0, s1);
+      expect(await m.readChunk(f.inode, 0)).toEqual([s1, s2]);
+      expect(again.size).toBe(150);
+      expect([again.mtime, again.mtimeNsec]).toEqual([after.mtime, after.mtimeNsec]);
+      expect((await m.counters()).usedSpaceBytes).toBe(used);
     });
 
     test("truncate drops chunks past the end and covers the rest with a hole", async () => {

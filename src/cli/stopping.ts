@@ -1,0 +1,55 @@
+/**
+ * The last part of stopping `jfs serve` and `jfs mount` after SIGINT/SIGTERM: flushing buffered
+ * writes and closing the volume. It used to wait in silence for as long as the object store
+ * kept failing (minutes: every upload retries). Now it says what it waits for (after
+ * STOP_FIRST_REPORT_MS, then every OBJECT_OUTAGE_LOG_MS), and gives up once the object store has
+ * not answered for STOP_OUTAGE_WAIT_MS since the signal: the command then fails with one line
+ * and the process exits (a second signal still exits at once).
+ */
+import { UserError } from "../errors.ts";
+import { OBJECT_OUTAGE_LOG_MS, STOP_FIRST_REPORT_MS, STOP_OUTAGE_WAIT_MS } from "../limits.ts";
+import { log } from "../log.ts";
+import { outages } from "../object/outage.ts";
+
+/** How often the wait looks at the object store's state. */
+const POLL_MS = 250;
+
+/** Waits for `work` (`what`, e.g. "flushing and closing the volume"), within the bound above. */
+export async function finishStopping(what: string, work: Promise<void>): Promise<void> {
+  const signalAtMs = Date.now();
+  let finished = false;
+  const settled = work.then(
+    () => {
+      finished = true;
+    },
+    () => {
+      finished = true;
+    },
+  );
+  let reportAtMs = signalAtMs + STOP_FIRST_REPORT_MS;
+  while (!finished) {
+    await Promise.race([settled, Bun.sleep(POLL_MS)]);
+    if (finished) break;
+    const now = Date.now();
+    const since = outages.troubledSinceMs();
+    const outageMs = since === undefined ? 0 : now - Math.max(since, signalAtMs);
+    const waiting = outages.describe();
+    if (outageMs >= STOP_OUTAGE_WAIT_MS) {
+      throw new UserError(
+        `gave up ${what}: the object store did not answer for ${Math.round(outageMs / 1000)} s ` +
+          `(${waiting ?? "no answer"}); writes not yet uploaded are lost`,
+      );
+    }
+    if (now >= reportAtMs) {
+      reportAtMs = now + OBJECT_OUTAGE_LOG_MS;
+      const left = Math.ceil((STOP_OUTAGE_WAIT_MS - outageMs) / 1000);
+      log.warn(
+        waiting === undefined
+          ? `still ${what} (signal again to exit now)`
+          : `still ${what}: the object store is not answering, ${waiting}; giving up in ${left} s ` +
+              "(signal again to exit now)",
+      );
+    }
+  }
+  await work;
+}
