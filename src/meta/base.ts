@@ -203,6 +203,8 @@ export class BaseMeta implements Meta {
   async updateSessionMountPoint(mountPoint: string): Promise<void> {
     const sid = this.core.sid;
     if (sid === 0) return;
+    // A session registered again after expiry must carry the same mount point.
+    if (this.#session) this.#session = { ...this.#session, mountPoint };
     await this.core.txn(async (tx) => {
       const s = await tx.getSession(sid);
       if (s) tx.setSession({ ...s, mountPoint });
