@@ -19,8 +19,8 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { UserError } from "../src/errors.ts";
 import { NFS_ALLOW_RULES_MAX, NFS_ANON_ID_DEFAULT } from "../src/limits.ts";
-import type { Credentials as FsCredentials } from "../src/meta/interface.ts";
-import type { Credentials as RpcCredentials } from "./rpc/auth.ts";
+import type { Credentials } from "../src/posix.ts";
+import type { RpcCredentials } from "./rpc/auth.ts";
 import { AuthFlavor } from "./rpc/constants.ts";
 
 export type Squash = "none" | "root" | "all";
@@ -92,8 +92,8 @@ export class NfsPolicy {
   }
 
   /** The identity a call acts as, after AUTH_NONE and squash mapping. */
-  credentialsOf(credentials: RpcCredentials): FsCredentials {
-    const anon: FsCredentials = { uid: this.anonUid, gid: this.anonGid, groups: [], pid: 0 };
+  credentialsOf(credentials: RpcCredentials): Credentials {
+    const anon: Credentials = { uid: this.anonUid, gid: this.anonGid, groups: [], pid: 0 };
     if (credentials.flavor !== AuthFlavor.AUTH_SYS || this.squash === "all") return anon;
     const { uid, gid, groups } = credentials;
     // An invalid id (-1) is anonymous in every mode, as knfsd does (nfsd_setuser).

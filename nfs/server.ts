@@ -9,7 +9,7 @@
  * The VFS stays the caller's: stop() does not flush or close it (runtime.close() does).
  */
 import { UserError } from "../src/errors.ts";
-import { ROOT_CREDENTIALS } from "../src/meta/interface.ts";
+import { ROOT_CREDENTIALS } from "../src/posix.ts";
 import type { Vfs } from "../src/vfs/interface.ts";
 import { mountProgram } from "./mount/mount.ts";
 import { resolveExport } from "./mount/path.ts";

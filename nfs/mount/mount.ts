@@ -18,8 +18,9 @@
  * MNT3ERR_ACCES. EXPORT lists the export with the --allow CIDRs as its
  * groups (an empty list: everyone).
  */
-import { Errno, FsError } from "../../src/errors.ts";
+import { FsError } from "../../src/errors.ts";
 import { MOUNT_NAME_BYTES_MAX, MOUNT_PATH_BYTES_MAX } from "../../src/limits.ts";
+import { Errno } from "../../src/posix.ts";
 import type { NfsExport } from "../nfs3/context.ts";
 import { AuthFlavor, RpcProgramNumber } from "../rpc/constants.ts";
 import {

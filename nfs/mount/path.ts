@@ -5,7 +5,7 @@
  */
 import { FsError, fsError, UserError } from "../../src/errors.ts";
 import { MOUNT_PATH_BYTES_MAX, ROOT_INODE } from "../../src/limits.ts";
-import { type Attr, type Credentials, FileType, type Ino } from "../../src/meta/interface.ts";
+import { type Attr, type Credentials, FileType, type Ino } from "../../src/posix.ts";
 import type { Vfs } from "../../src/vfs/interface.ts";
 
 /**

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { assert } from "../../src/assert.ts";
 import { isFsError } from "../../src/errors.ts";
-import type { Attr, Credentials, Ino } from "../../src/meta/interface.ts";
+import type { Attr, Credentials, Ino } from "../../src/posix.ts";
 import type { Vfs } from "../../src/vfs/interface.ts";
 import type { NfsPolicy } from "../policy.ts";
 import type { RpcCall } from "../rpc/dispatcher.ts";

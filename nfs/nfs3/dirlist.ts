@@ -1,5 +1,5 @@
 import { NFS_DIR_FETCH_ENTRIES_MAX } from "../../src/limits.ts";
-import type { Attr } from "../../src/meta/interface.ts";
+import type { Attr } from "../../src/posix.ts";
 import type { VfsDirEntry } from "../../src/vfs/interface.ts";
 import { xdrPaddingBytes } from "../xdr/reader.ts";
 import { FATTR3_BYTES, NfsStat3, POST_OP_ATTR_BYTES } from "./constants.ts";

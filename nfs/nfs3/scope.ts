@@ -24,7 +24,7 @@ import {
   ROOT_INODE,
   TRASH_INODE,
 } from "../../src/limits.ts";
-import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
+import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../../src/posix.ts";
 import type { Vfs } from "../../src/vfs/interface.ts";
 
 export interface ExportScopeOptions {

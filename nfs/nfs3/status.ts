@@ -6,7 +6,8 @@
  * into the closest errno: EAGAIN/EBUSY → JUKEBOX (the client waits and retries, as it should
  * for a transient "try again"), EOPNOTSUPP/ENOSYS → NOTSUPP, anything unknown → IO.
  */
-import { Errno, FsError } from "../../src/errors.ts";
+import { FsError } from "../../src/errors.ts";
+import { Errno } from "../../src/posix.ts";
 import { NfsStat3 } from "./constants.ts";
 
 /** A failure the NFS layer itself decides (bad handle, stale, bad cookie ...). */
@@ -58,6 +59,9 @@ const ERRNO_TO_NFSSTAT3 = new Map<number, NfsStat3>([
   [Errno.EFAULT, NfsStat3.SERVERFAULT],
   [Errno.ENFILE, NfsStat3.JUKEBOX],
   [Errno.EMFILE, NfsStat3.JUKEBOX],
+  // Errors of the FUSE channel itself; the core never throws them, and IO is the default anyway.
+  [Errno.EPROTO, NfsStat3.IO],
+  [Errno.ECONNABORTED, NfsStat3.IO],
 ]);
 
 export function errnoToNfsStat3(errno: number): NfsStat3 {

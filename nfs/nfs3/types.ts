@@ -9,12 +9,7 @@
 import { assert } from "../../src/assert.ts";
 import { fsError } from "../../src/errors.ts";
 import { FILE_SIZE_BYTES_MAX, PATH_BYTES_MAX } from "../../src/limits.ts";
-import {
-  type Attr,
-  FileType,
-  type SetAttrRequest,
-  type TimeSpec,
-} from "../../src/meta/interface.ts";
+import { type Attr, FileType, type SetAttrRequest, type TimeSpec } from "../../src/posix.ts";
 import { XdrError } from "../xdr/error.ts";
 import type { XdrReader } from "../xdr/reader.ts";
 import type { XdrWriter } from "../xdr/writer.ts";

@@ -44,7 +44,8 @@ export interface AuthSysCredentials {
   groups: number[];
 }
 
-export type Credentials = AuthNoneCredentials | AuthSysCredentials;
+/** What an RPC call says about its caller; nfs/policy.ts maps it to POSIX Credentials. */
+export type RpcCredentials = AuthNoneCredentials | AuthSysCredentials;
 
 /** Reads an opaque_auth; a body above 400 bytes is an XdrError (the caller picks the stat). */
 export function readOpaqueAuth(reader: XdrReader): OpaqueAuth {
@@ -59,7 +60,7 @@ export function writeOpaqueAuth(writer: XdrWriter, auth: OpaqueAuth): void {
 }
 
 export type CredentialsResult =
-  | { ok: true; credentials: Credentials }
+  | { ok: true; credentials: RpcCredentials }
   | { ok: false; authStat: AuthStat };
 
 /** The credentials of a call, or the auth_stat to reject it with (RFC 5531 section 9). */

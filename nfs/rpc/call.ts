@@ -17,9 +17,9 @@ import { XdrError } from "../xdr/error.ts";
 import { XdrReader } from "../xdr/reader.ts";
 import type { XdrWriter } from "../xdr/writer.ts";
 import {
-  type Credentials,
   type OpaqueAuth,
   parseCredentials,
+  type RpcCredentials,
   readOpaqueAuth,
   writeOpaqueAuth,
 } from "./auth.ts";
@@ -45,7 +45,7 @@ export type DecodedCall =
       prog: number;
       vers: number;
       proc: number;
-      credentials: Credentials;
+      credentials: RpcCredentials;
       /** Positioned at the procedure's arguments, which end where the record ends. */
       args: XdrReader;
     }

@@ -17,7 +17,7 @@ import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
 import { XdrError } from "../xdr/error.ts";
 import type { XdrReader } from "../xdr/reader.ts";
-import type { Credentials } from "./auth.ts";
+import type { RpcCredentials } from "./auth.ts";
 import { AcceptStat } from "./constants.ts";
 import { type ReplyBody, RpcError, type RpcReply } from "./reply.ts";
 
@@ -34,7 +34,7 @@ export interface RpcCall {
   prog: number;
   vers: number;
   proc: number;
-  credentials: Credentials;
+  credentials: RpcCredentials;
   client: ClientAddress;
   /** The server port the client connected to (what PORTMAP GETPORT announces). */
   localPort: number;

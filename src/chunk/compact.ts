@@ -10,7 +10,8 @@
  */
 import { assert } from "../assert.ts";
 import { CHUNK_BYTES, COMPACT_QUEUE_MAX } from "../limits.ts";
-import type { Ino, Meta, Slice } from "../meta/interface.ts";
+import type { Meta, Slice } from "../meta/interface.ts";
+import type { Ino } from "../posix.ts";
 import { readChunkRange } from "./chunkread.ts";
 import { sliceBlocks } from "./keys.ts";
 import { dataExtent, resolveSlices } from "./resolve.ts";

@@ -3,7 +3,8 @@
  * the files that are in no directory yet hold data). The basis of `jfs fsck` and `jfs gc`.
  */
 import { ROOT_INODE, TRASH_INODE } from "../limits.ts";
-import { FileType, type Ino, type Meta, ROOT_CREDENTIALS } from "../meta/interface.ts";
+import type { Meta } from "../meta/interface.ts";
+import { FileType, type Ino, ROOT_CREDENTIALS } from "../posix.ts";
 
 export interface SliceUse {
   ino: Ino;

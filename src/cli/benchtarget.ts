@@ -7,9 +7,8 @@ import { mkdir, open, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fsError } from "../errors.ts";
 import { type Credentials, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
+import { OpenFlags } from "../posix.ts";
 import type { Vfs } from "../vfs/interface.ts";
-
-const O_WRONLY = 1;
 
 export interface BenchTarget {
   readonly description: string;
@@ -93,7 +92,14 @@ export async function vfsTarget(
     description: `/${dirName.toString()} in volume ${vfs.format.name}`,
     async write(name, sizeBytes, ioBytes, onIo) {
       const data = payload(ioBytes);
-      const { inode, fh } = await vfs.create(ctx, dir, Buffer.from(name), 0o644, 0, O_WRONLY);
+      const { inode, fh } = await vfs.create(
+        ctx,
+        dir,
+        Buffer.from(name),
+        0o644,
+        0,
+        OpenFlags.WRONLY,
+      );
       inodes.set(name, inode);
       try {
         for (let at = 0; at < sizeBytes; at += ioBytes) {
@@ -108,7 +114,7 @@ export async function vfsTarget(
     },
     async read(name, ioBytes, onIo) {
       const inode = await lookup(name);
-      const { fh } = await vfs.open(ctx, inode, 0);
+      const { fh } = await vfs.open(ctx, inode, OpenFlags.RDONLY);
       try {
         for (let at = 0; ; ) {
           const bytes = await vfs.read(ctx, inode, fh, at, ioBytes);

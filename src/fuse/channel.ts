@@ -11,7 +11,8 @@ import { Worker } from "node:worker_threads";
 import { assert } from "../assert.ts";
 import { FUSE_READER_THREADS } from "../limits.ts";
 import { log } from "../log.ts";
-import { cloneFuseFd, closeFd, Errno, writevFd } from "./libc.ts";
+import { Errno } from "../posix.ts";
+import { cloneFuseFd, closeFd, writevFd } from "./libc.ts";
 import {
   type ReaderData,
   SHARED_IN_FLIGHT,

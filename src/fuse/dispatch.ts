@@ -4,9 +4,9 @@
  * handler's FsError becomes -errno in fuse_out_header; anything else is a bug: logged, EIO.
  * Opcodes without a handler get ENOSYS (the kernel then stops sending most of them).
  */
-import { Errno, FsError } from "../errors.ts";
+import { FsError } from "../errors.ts";
 import { log } from "../log.ts";
-import type { Credentials } from "../meta/interface.ts";
+import { type Credentials, Errno } from "../posix.ts";
 import type { GroupsCache } from "./groups.ts";
 import { negotiateInit } from "./init.ts";
 import { dirOps } from "./ops_dir.ts";

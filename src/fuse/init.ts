@@ -11,6 +11,7 @@ import {
   FUSE_MAX_WRITE_BYTES,
 } from "../limits.ts";
 import { log } from "../log.ts";
+import { Errno } from "../posix.ts";
 import {
   COMPAT_22_INIT_OUT_BYTES,
   COMPAT_INIT_OUT_BYTES,
@@ -22,8 +23,6 @@ import {
 } from "./protocol.ts";
 import type { FuseConfig } from "./state.ts";
 import type { InReader } from "./structs.ts";
-
-const EPROTO = 71;
 
 /** What we ask for; the kernel grants the subset it supports. */
 export function wantedInitFlags(config: Pick<FuseConfig, "writeback">): number {
@@ -63,7 +62,7 @@ export function negotiateInit(body: InReader, config: Pick<FuseConfig, "writebac
     log.error(
       `FUSE kernel protocol ${major}.${kernelMinor} is too old (need 7.${FUSE_MINOR_VERSION_MIN}+)`,
     );
-    throw new FsError(EPROTO);
+    throw new FsError(Errno.EPROTO);
   }
   if (major > FUSE_KERNEL_VERSION) {
     // A newer major: answer with ours only; the kernel sends INIT again with major 7.

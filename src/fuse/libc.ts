@@ -8,6 +8,7 @@
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import { assert } from "../assert.ts";
+import { Errno, OpenFlags } from "../posix.ts";
 
 const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
@@ -77,8 +78,6 @@ function check(call: string, result: number | bigint): number {
   return n;
 }
 
-export const O_RDWR = 2;
-export const O_CLOEXEC = 0o2000000;
 const F_GETFD = 1;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
@@ -90,7 +89,6 @@ const SCM_RIGHTS = 1;
 const FUSE_DEV_IOC_CLONE = 0x8004e500;
 export const MNT_FORCE = 1;
 export const MNT_DETACH = 2;
-export const Errno = { EINTR: 4, EAGAIN: 11, ENOENT: 2, ENODEV: 19 } as const;
 
 export function openPath(path: string, flags: number): number {
   return check(`open ${path}`, lib().open(ptr(cstr(path)), flags, 0));
@@ -122,7 +120,7 @@ export function writevFd(fd: number, pieces: readonly Uint8Array[]): number {
 
 /** A new fd on the same FUSE connection as `fd`, with its own request queue for a reader. */
 export function cloneFuseFd(fd: number): number {
-  const clone = openPath("/dev/fuse", O_RDWR | O_CLOEXEC);
+  const clone = openPath("/dev/fuse", OpenFlags.RDWR | OpenFlags.CLOEXEC);
   const arg = new Uint32Array([fd]);
   try {
     check("ioctl FUSE_DEV_IOC_CLONE", lib().ioctl(clone, FUSE_DEV_IOC_CLONE, ptr(arg)));

@@ -18,13 +18,12 @@ import {
 } from "node:fs";
 import { UserError } from "../errors.ts";
 import { log } from "../log.ts";
+import { Errno, errnoName, OpenFlags } from "../posix.ts";
 import { umountInWorker } from "./channel.ts";
 import {
   closeFd,
   MNT_DETACH,
   mountSyscall,
-  O_CLOEXEC,
-  O_RDWR,
   openPath,
   receiveFd,
   SyscallError,
@@ -36,10 +35,6 @@ import { findMount, JFS_FSTYPE } from "./mountinfo.ts";
 
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
-const EPERM = 1;
-const EACCES = 13;
-const EBUSY = 16;
-const EINVAL = 22;
 
 export interface MountRequest {
   /** Absolute path of the mount point. */
@@ -137,7 +132,7 @@ export async function mountFuse(req: MountRequest): Promise<{ fd: number; via: s
       return { fd, via: "mount(2)" };
     } catch (error) {
       closeFd(fd);
-      if (!(error instanceof SyscallError && error.errno === EPERM)) {
+      if (!(error instanceof SyscallError && error.errno === Errno.EPERM)) {
         throw new UserError(`cannot mount ${req.dir}: ${describeSyscall(error)}`);
       }
       log.debug("mount(2) refused (no CAP_SYS_ADMIN here): trying fusermount3");
@@ -148,9 +143,12 @@ export async function mountFuse(req: MountRequest): Promise<{ fd: number; via: s
 
 function openDevice(): number {
   try {
-    return openPath("/dev/fuse", O_RDWR | O_CLOEXEC);
+    return openPath("/dev/fuse", OpenFlags.RDWR | OpenFlags.CLOEXEC);
   } catch (error) {
-    if (error instanceof SyscallError && (error.errno === EACCES || error.errno === EPERM)) {
+    if (
+      error instanceof SyscallError &&
+      (error.errno === Errno.EACCES || error.errno === Errno.EPERM)
+    ) {
       throw new UserError("no permission to open /dev/fuse");
     }
     throw new UserError(`cannot open /dev/fuse: ${describeSyscall(error)}`);
@@ -159,15 +157,7 @@ function openDevice(): number {
 
 function describeSyscall(error: unknown): string {
   if (error instanceof SyscallError) {
-    const names: Record<number, string> = {
-      1: "EPERM",
-      13: "EACCES",
-      16: "EBUSY",
-      22: "EINVAL",
-      19: "ENODEV",
-      2: "ENOENT",
-    };
-    return `${error.call} failed: ${names[error.errno] ?? `errno ${error.errno}`}`;
+    return `${error.call} failed: ${errnoName(error.errno)}`;
   }
   return String(error);
 }
@@ -230,13 +220,13 @@ export function unmountNow(dir: string, lazy: boolean): void {
       return;
     } catch (error) {
       if (!(error instanceof SyscallError)) throw error;
-      if (error.errno === EBUSY) {
+      if (error.errno === Errno.EBUSY) {
         throw new UserError(
           `${dir} is busy: close the files open in it, or use jfs umount --force`,
         );
       }
-      if (error.errno === EINVAL) throw new UserError(`${dir} is not mounted`);
-      if (error.errno !== EPERM)
+      if (error.errno === Errno.EINVAL) throw new UserError(`${dir} is not mounted`);
+      if (error.errno !== Errno.EPERM)
         throw new UserError(`cannot unmount ${dir}: ${describeSyscall(error)}`);
     }
   }
@@ -261,15 +251,15 @@ export function unmountNow(dir: string, lazy: boolean): void {
 export async function unmountServed(dir: string, lazy: boolean): Promise<number> {
   if (isRoot()) {
     const errno = await umountInWorker(dir, lazy ? MNT_DETACH : 0);
-    if (errno !== EPERM) return errno;
+    if (errno !== Errno.EPERM) return errno;
   }
   const helper = helperPath();
-  if (helper === undefined) return EPERM;
+  if (helper === undefined) return Errno.EPERM;
   const child = spawn(helper, lazy ? ["-u", "-z", "--", dir] : ["-u", "--", dir], {
     stdio: "ignore",
   });
   const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
-  return code === 0 ? 0 : EBUSY;
+  return code === 0 ? 0 : Errno.EBUSY;
 }
 
 /**

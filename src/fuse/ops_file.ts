@@ -4,6 +4,7 @@
  */
 import { isFsError } from "../errors.ts";
 import { FUSE_COPY_RANGE_BYTES_MAX } from "../limits.ts";
+import { OpenFlags } from "../posix.ts";
 import { nameArg } from "./ops_node.ts";
 import {
   Fopen,
@@ -16,9 +17,6 @@ import type { Handler, OpState, Reply, Request } from "./state.ts";
 import { openOut, u32Out, u64Out } from "./structs.ts";
 
 const NONE: Reply = [];
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-const O_EXCL = 0o200;
 
 function openFlagsOut(s: OpState, ino: number, attr: Parameters<OpState["keepCache"]>[1]): number {
   return s.keepCache(ino, attr) ? Fopen.KEEP_CACHE : 0;
@@ -52,7 +50,7 @@ const create: Handler = async (s, r) => {
   } catch (error) {
     // The kernel sends CREATE for a name it believed absent; without O_EXCL a file that
     // appeared meanwhile (another client) is opened as open(2) would.
-    if (!isFsError(error, "EEXIST") || flags & O_EXCL) throw error;
+    if (!isFsError(error, "EEXIST") || flags & OpenFlags.EXCL) throw error;
   }
   const found = await s.vfs.lookup(r.ctx, parent, name);
   const { fh, attr } = await s.vfs.open(r.ctx, found.inode, flags);
@@ -64,7 +62,11 @@ const create: Handler = async (s, r) => {
 /** The fh to read through: the kernel's writeback cache reads through write-only handles. */
 function readHandle(s: OpState, fh: number): number | undefined {
   const flags = s.fileFlags.get(fh);
-  if (s.config.writeback && flags !== undefined && (flags & O_ACCMODE) === O_WRONLY) {
+  if (
+    s.config.writeback &&
+    flags !== undefined &&
+    (flags & OpenFlags.ACCMODE) === OpenFlags.WRONLY
+  ) {
     return undefined;
   }
   return fh;

@@ -4,7 +4,7 @@
  */
 import { fsError } from "../errors.ts";
 import { FUSE_STATFS_BLOCK_BYTES, NAME_BYTES_MAX } from "../limits.ts";
-import { RenameFlags, type SetAttrRequest, type TimeSpec } from "../meta/interface.ts";
+import { RenameFlags, type SetAttrRequest, type TimeSpec } from "../posix.ts";
 import {
   COMPAT_STATFS_OUT_BYTES,
   Fattr,

@@ -8,6 +8,7 @@
  */
 import { FUSE_READAHEAD_KIB, FUSE_STOP_GRACE_MS } from "../limits.ts";
 import { log } from "../log.ts";
+import { Errno } from "../posix.ts";
 import type { Vfs } from "../vfs/interface.ts";
 import { FuseChannel } from "./channel.ts";
 import { Dispatcher } from "./dispatch.ts";
@@ -22,9 +23,6 @@ import {
 } from "./mount.ts";
 import { findMount } from "./mountinfo.ts";
 import { type FuseConfig, OpState } from "./state.ts";
-
-const EBUSY = 16;
-const EINVAL = 22;
 
 export interface FuseSessionOptions extends FuseConfig, Omit<MountRequest, "dir"> {}
 
@@ -79,11 +77,11 @@ export class FuseSession {
 
   async #stop(): Promise<void> {
     let errno = await unmountServed(this.dir, false);
-    if (errno === EBUSY) {
+    if (errno === Errno.EBUSY) {
       log.warn(`${this.dir} is busy: detaching it; open files are served for a while`);
       errno = await unmountServed(this.dir, true);
     }
-    if (errno !== 0 && errno !== EINVAL) log.warn(`unmount ${this.dir}: errno ${errno}`);
+    if (errno !== 0 && errno !== Errno.EINVAL) log.warn(`unmount ${this.dir}: errno ${errno}`);
     if ((await Promise.race([this.channel.ended, sleep(FUSE_STOP_GRACE_MS)])) === "timeout") {
       log.warn("FUSE connection still in use: aborting it");
       if (this.deviceMinor === undefined || !(await abortConnection(this.deviceMinor))) {

@@ -13,8 +13,7 @@ import {
   FUSE_OPEN_CACHE_SEC_DEFAULT,
   FUSE_READER_THREADS,
 } from "../limits.ts";
-import type { Attr, Credentials } from "../meta/interface.ts";
-import { FileType } from "../meta/interface.ts";
+import { type Attr, type Credentials, FileType } from "../posix.ts";
 import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
 import { FUSE_KERNEL_MINOR_VERSION } from "./protocol.ts";
 import {

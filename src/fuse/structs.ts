@@ -5,7 +5,7 @@
  */
 import { assert } from "../assert.ts";
 import { fsError } from "../errors.ts";
-import { type Attr, FileType } from "../meta/interface.ts";
+import { type Attr, FileType } from "../posix.ts";
 import {
   ATTR_BYTES,
   ATTR_OUT_BYTES,

@@ -10,7 +10,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { FUSE_IN_FLIGHT_MAX, FUSE_READ_BUFFER_BYTES } from "../limits.ts";
-import { Errno, readFd, SyscallError, umount2 } from "./libc.ts";
+import { Errno } from "../posix.ts";
+import { readFd, SyscallError, umount2 } from "./libc.ts";
 
 export interface ReaderData {
   role: "reader";
@@ -35,8 +36,6 @@ export const SHARED_STOP = 1;
 
 const OPCODE_FORGET = 2;
 const OPCODE_BATCH_FORGET = 42;
-/** ECONNABORTED: the connection was aborted (FUSE_ABORT_ERROR semantics). */
-const ECONNABORTED = 103;
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(message, transfer);
@@ -61,7 +60,7 @@ function readLoop(data: ReaderData): void {
       // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: just retry.
       if (e === Errno.ENOENT || e === Errno.EINTR || e === Errno.EAGAIN) continue;
       // ENODEV: unmounted; ECONNABORTED: aborted; anything else ends this reader too.
-      post({ kind: "end", fd: data.fd, errno: e === ECONNABORTED ? Errno.ENODEV : e });
+      post({ kind: "end", fd: data.fd, errno: e === Errno.ECONNABORTED ? Errno.ENODEV : e });
       return;
     }
     if (n < 8) continue;

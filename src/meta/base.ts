@@ -24,7 +24,7 @@ import type {
   StatFs,
   UnusedSlice,
 } from "./interface.ts";
-import { checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
 import { OPEN_LINGER_MS } from "./opens.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
@@ -388,7 +388,7 @@ export class BaseMeta implements Meta {
     try {
       const check = async (tx: MetaTxn) => {
         const attr = await mustGetAttr(tx, ino);
-        if (attr.type === FT.Directory && mask & 2) throw fsError("EISDIR");
+        if (attr.type === FT.Directory && mask & AccessMask.W) throw fsError("EISDIR");
         if (!justCreated) checkAccess(ctx, attr, mask);
         // Registered before open returns, so other sessions keep the data if they unlink it.
         if (register) tx.addOpen(sid, ino);

@@ -5,92 +5,23 @@
  * Names and symlink targets are bytes (Buffer): NFS and FUSE hand us opaque byte strings and a
  * file system must give back exactly what it was given.
  */
+import type { Attr, Credentials, FileType, Ino, SetAttrRequest } from "../posix.ts";
 
-export type Ino = number;
-
-/** JuiceFS's type numbering; also the order of the NFS ftype3 values shifted by one. */
-export const FileType = {
-  File: 1,
-  Directory: 2,
-  Symlink: 3,
-  Fifo: 4,
-  BlockDevice: 5,
-  CharDevice: 6,
-  Socket: 7,
-} as const;
-export type FileType = (typeof FileType)[keyof typeof FileType];
-
-export function isFileType(value: number): value is FileType {
-  return Number.isInteger(value) && value >= 1 && value <= 7;
-}
-
-/** Permission bits as in st_mode & 07777. */
-export const Mode = {
-  SUID: 0o4000,
-  SGID: 0o2000,
-  STICKY: 0o1000,
-  PERMS: 0o7777,
-} as const;
-
-/** Access masks, as access(2). */
-export const AccessMask = { R: 4, W: 2, X: 1, F: 0 } as const;
-
-export interface Attr {
-  type: FileType;
-  /** Permission bits only (07777); the file type lives in `type`. */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Seconds since the epoch, and the nanoseconds within that second. */
-  atime: number;
-  atimeNsec: number;
-  mtime: number;
-  mtimeNsec: number;
-  ctime: number;
-  ctimeNsec: number;
-  nlink: number;
-  /** Bytes for files, the target length for symlinks, 4096-ish for directories. */
-  size: number;
-  /** Device number (major << 8 | minor, Linux old_encode_dev style) of char/block devices. */
-  rdev: number;
-  /** Parent directory; 0 for a file with several hard links (see Meta.parents). */
-  parent: Ino;
-  /** Changes if an inode number is ever given out again; part of NFS file handles. */
-  generation: number;
-}
-
-export interface Credentials {
-  uid: number;
-  gid: number;
-  /** Supplementary groups, not including gid. */
-  groups: readonly number[];
-  pid: number;
-}
-
-export const ROOT_CREDENTIALS: Credentials = Object.freeze({ uid: 0, gid: 0, groups: [], pid: 0 });
-
-/** A time to set: an explicit value, or the server's clock ("now", as UTIME_NOW). */
-export type TimeSpec = { sec: number; nsec: number } | "now";
-
-/** setattr(2)-like request; absent fields stay as they are. */
-export interface SetAttrRequest {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  atime?: TimeSpec;
-  mtime?: TimeSpec;
-  /**
-   * Drop the set-id bits as a write does (setidDroppedByWrite): the front end found the writer
-   * without CAP_FSETID (FUSE_WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID, an NFS WRITE by non-root).
-   * Alone it needs ownership or write permission. With `mode` it also lets a non-owner's
-   * request through when that mode only clears set-id bits: the kernel's own kill-priv SETATTR
-   * on a FUSE connection without HANDLE_KILLPRIV_V2.
-   */
-  killSuidgid?: boolean;
-  /** NFS SETATTR guard (RFC 1813 3.3.2): apply only if ctime still equals this, else ENOTSYNC. */
-  ctimeGuard?: { sec: number; nsec: number };
-}
+// Meta speaks the shared POSIX vocabulary (src/posix.ts); meta/ code names it from here.
+export {
+  AccessMask,
+  type Attr,
+  type Credentials,
+  FileType,
+  type Ino,
+  isFileType,
+  Mode,
+  RenameFlags,
+  ROOT_CREDENTIALS,
+  type SetAttrRequest,
+  type TimeSpec,
+  XattrFlags,
+} from "../posix.ts";
 
 export interface Entry {
   name: Buffer;
@@ -125,9 +56,6 @@ export interface StatFs {
   availInodes: number;
   usedInodes: number;
 }
-
-export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
-export const XattrFlags = { CREATE: 1, REPLACE: 2 } as const;
 
 /** Volume settings, stored in meta as JSON (JuiceFS's "setting"). */
 export interface Format {

@@ -4,6 +4,7 @@
  */
 import { fsError } from "../errors.ts";
 import { NAME_BYTES_MAX } from "../limits.ts";
+import { OpenFlags } from "../posix.ts";
 import { AccessMask, type Attr, type Credentials, FileType, Mode } from "./interface.ts";
 
 const SLASH = 0x2f;
@@ -181,19 +182,17 @@ export function newAttr(
 
 /** O_ACCMODE of open(2) flags as an access mask. */
 export function accessMaskOfOpenFlags(flags: number): number {
-  const O_ACCMODE = 3;
-  const O_TRUNC = 0o1000;
   let mask = 0;
-  switch (flags & O_ACCMODE) {
-    case 0:
+  switch (flags & OpenFlags.ACCMODE) {
+    case OpenFlags.RDONLY:
       mask = AccessMask.R;
       break;
-    case 1:
+    case OpenFlags.WRONLY:
       mask = AccessMask.W;
       break;
     default:
       mask = AccessMask.R | AccessMask.W;
   }
-  if ((flags & O_TRUNC) !== 0) mask |= AccessMask.W;
+  if ((flags & OpenFlags.TRUNC) !== 0) mask |= AccessMask.W;
   return mask;
 }

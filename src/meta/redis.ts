@@ -1,7 +1,8 @@
 import type { Redis } from "ioredis";
 import { AssertionError, assert } from "../assert.ts";
-import { describeError, Errno, FsError, UserError } from "../errors.ts";
+import { describeError, FsError, UserError } from "../errors.ts";
 import { REDIS_TXN_CONNECTIONS_MAX, TXN_RETRIES_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { Errno } from "../posix.ts";
 import {
   ConnectionPool,
   connect,

@@ -1,8 +1,8 @@
+import type { Attr, Ino } from "../posix.ts";
 /**
  * Recently seen attributes, so a read or write does not cost a meta round trip each. Entries
  * live ATTR_CACHE_MS (JuiceFS's attr-cache default, 1 s); the map is bounded, oldest first out.
  */
-import type { Attr, Ino } from "../meta/interface.ts";
 
 export const ATTR_CACHE_MS = 1000;
 export const ATTR_CACHE_ENTRIES_MAX = 100_000;

@@ -3,7 +3,7 @@
  * store. The VFS owns permissions, handles and attributes; FileData owns bytes.
  */
 import type { FsError } from "../errors.ts";
-import type { Ino } from "../meta/interface.ts";
+import type { Ino } from "../posix.ts";
 
 /** Meta refused buffered data of `ino` for good (ENOSPC, file gone): it is dropped. */
 export type RefusalListener = (ino: Ino, error: FsError) => void;

@@ -24,8 +24,9 @@ import {
   READ_INODES_TRACKED_MAX,
   Units,
 } from "../limits.ts";
-import { checksumOf, type Format, type Ino, type Meta } from "../meta/interface.ts";
+import { checksumOf, type Format, type Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
+import type { Ino } from "../posix.ts";
 import type { FileData, RefusalListener } from "./data.ts";
 import { FileReaders } from "./reader.ts";
 import { FileWriters } from "./writer.ts";

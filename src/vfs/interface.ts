@@ -3,15 +3,8 @@
  * and throws FsError with an errno. Open handles (fh) exist for FUSE; NFS, being stateless,
  * passes no fh and the VFS manages the data path of the inode on its own.
  */
-import type {
-  Attr,
-  Credentials,
-  FileType,
-  Format,
-  Ino,
-  SetAttrRequest,
-  StatFs,
-} from "../meta/interface.ts";
+import type { Format, StatFs } from "../meta/interface.ts";
+import type { Attr, Credentials, FileType, Ino, SetAttrRequest } from "../posix.ts";
 
 export interface VfsEntry {
   inode: Ino;

@@ -31,8 +31,9 @@ import {
   READ_INODES_TRACKED_MAX,
   READ_STALE_RETRIES_MAX,
 } from "../limits.ts";
-import type { Ino, Meta, Slice } from "../meta/interface.ts";
+import type { Meta, Slice } from "../meta/interface.ts";
 import { ObjectNotFoundError } from "../object/interface.ts";
+import type { Ino } from "../posix.ts";
 import type { OverlayPart } from "./writer.ts";
 
 export interface ReaderDeps {

@@ -12,27 +12,24 @@ import {
   SESSION_EXPIRE_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
+import type { Format, Meta, StatFs } from "../meta/interface.ts";
+import { setidDroppedByWrite } from "../meta/policy.ts";
+import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import {
   AccessMask,
   type Attr,
   type Credentials,
   FileType,
-  type Format,
   type Ino,
-  type Meta,
+  OpenFlags,
   type SetAttrRequest,
-  type StatFs,
-} from "../meta/interface.ts";
-import { setidDroppedByWrite } from "../meta/policy.ts";
-import { heartbeatIntervalMs } from "../meta/sessions.ts";
+} from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
 import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
 import { Whence } from "./interface.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
-const O_TRUNC = 0o1000;
-const O_ACCMODE = 3;
 /** "." and ".." take cookies 1 and 2; an entry of sequence s gets cookie s + 2. */
 const DOT_COOKIES = 2;
 const TRASH_CLEANUP_MS = 3_600_000;
@@ -225,7 +222,11 @@ export class JfsVfs implements Vfs {
     // Close-to-open: whatever another client committed before our open is what we read.
     this.data.invalidate(ino);
     const fh = this.#addHandle(ino, flags, false);
-    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0 && attr.type === FileType.File) {
+    if (
+      flags & OpenFlags.TRUNC &&
+      (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY &&
+      attr.type === FileType.File
+    ) {
       attr = await this.setattr(ctx, ino, { size: 0 });
     }
     return { fh, attr: this.#remember(ino, attr) };
@@ -236,7 +237,8 @@ export class JfsVfs implements Vfs {
     const h: Handle = { ino, flags, directory, writeError: undefined };
     this.#handles.set(fh, h);
     if (!directory) this.#openPerInode.set(ino, (this.#openPerInode.get(ino) ?? 0) + 1);
-    if (!directory && (flags & O_ACCMODE) !== 0) this.#writeErrors.addWriter(ino, h);
+    if (!directory && (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY)
+      this.#writeErrors.addWriter(ino, h);
     return fh;
   }
 
@@ -265,7 +267,8 @@ export class JfsVfs implements Vfs {
     if (offset < 0 || size < 0) throw fsError("EINVAL");
     if (fh !== undefined) {
       const h = this.#handle(fh, ino, false);
-      if ((h.flags & O_ACCMODE) === 1) throw fsError("EBADF", "not open for reading");
+      if ((h.flags & OpenFlags.ACCMODE) === OpenFlags.WRONLY)
+        throw fsError("EBADF", "not open for reading");
     }
     const attr = await this.#sizeForIo(ctx, ino);
     if (fh === undefined && ctx.uid !== attr.uid) {
@@ -287,7 +290,8 @@ export class JfsVfs implements Vfs {
     if (offset + bytes.length > FILE_SIZE_BYTES_MAX) throw fsError("EFBIG");
     if (fh !== undefined) {
       const h = this.#handle(fh, ino, false);
-      if ((h.flags & O_ACCMODE) === 0) throw fsError("EBADF", "not open for writing");
+      if ((h.flags & OpenFlags.ACCMODE) === OpenFlags.RDONLY)
+        throw fsError("EBADF", "not open for writing");
     }
     let attr = await this.#sizeForIo(ctx, ino);
     // Stateless (NFS) writes check permission per call; the owner may always write, as knfsd.

@@ -16,7 +16,7 @@
 import { assert } from "../assert.ts";
 import type { FsError } from "../errors.ts";
 import { WRITE_ERRORS_TRACKED_MAX } from "../limits.ts";
-import type { Ino } from "../meta/interface.ts";
+import type { Ino } from "../posix.ts";
 
 export interface ErrorSink {
   writeError: FsError | undefined;

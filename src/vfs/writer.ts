@@ -19,7 +19,7 @@
 import { assert } from "../assert.ts";
 import { type SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
 import type { ChunkStore } from "../chunk/store.ts";
-import { describeError, Errno, FsError, fsError } from "../errors.ts";
+import { describeError, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
   FILE_SIZE_BYTES_MAX,
@@ -29,7 +29,8 @@ import {
   WRITABLE_SLICES_PER_CHUNK_MAX,
   WRITE_PIECE_BYTES_MAX,
 } from "../limits.ts";
-import type { Ino, Meta } from "../meta/interface.ts";
+import type { Meta } from "../meta/interface.ts";
+import { Errno, type Ino } from "../posix.ts";
 
 export interface WriterDeps {
   meta: Meta;

@@ -4,10 +4,11 @@
  * and the whole tree is compared at intervals and at the end.
  */
 import { expect } from "bun:test";
-import { Errno, type ErrnoName, FsError } from "../../src/errors.ts";
+import { FsError } from "../../src/errors.ts";
 import { ROOT_INODE } from "../../src/limits.ts";
 import type { BaseMeta } from "../../src/meta/base.ts";
 import { FileType, RenameFlags } from "../../src/meta/interface.ts";
+import { Errno, type ErrnoName } from "../../src/posix.ts";
 
 const ctx = { uid: 0, gid: 0, groups: [], pid: 1 };
 const NAMES = ["a", "b", "c", "d", "e"];

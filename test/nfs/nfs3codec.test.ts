@@ -31,8 +31,9 @@ import {
 import { XdrError } from "../../nfs/xdr/error.ts";
 import { XdrReader } from "../../nfs/xdr/reader.ts";
 import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { Errno, fsError } from "../../src/errors.ts";
+import { fsError } from "../../src/errors.ts";
 import { type Attr, FileType } from "../../src/meta/interface.ts";
+import { Errno } from "../../src/posix.ts";
 
 /** Hex with spaces and newlines ignored, so goldens can be laid out one field per line. */
 const bytes = (hex: string) => Buffer.from(hex.replace(/\s+/g, ""), "hex");

@@ -9,8 +9,9 @@ import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRuntime, type Runtime } from "../../src/cli/runtime.ts";
-import { Errno, FsError } from "../../src/errors.ts";
+import { FsError } from "../../src/errors.ts";
 import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
+import { Errno } from "../../src/posix.ts";
 import { jfs } from "../cli/run.ts";
 import { rng } from "../meta/model.ts";
 

@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import type { ConsolaReporter } from "consola";
-import { Errno, FsError } from "../../src/errors.ts";
+import { FsError } from "../../src/errors.ts";
 import { log } from "../../src/log.ts";
 import { PrefixedObjectStore } from "../../src/object/prefix.ts";
 import { S3ObjectStore } from "../../src/object/s3.ts";
+import { Errno } from "../../src/posix.ts";
 import { dataFixture } from "../chunk/fixture.ts";
 import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";

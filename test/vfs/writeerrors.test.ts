@@ -3,9 +3,10 @@
  * dropped; every writer of the file must hear it once, not only whoever flushes first.
  */
 import { describe, expect, test } from "bun:test";
-import { type ErrnoName, fsError, isFsError } from "../../src/errors.ts";
+import { fsError, isFsError } from "../../src/errors.ts";
 import { ROOT_INODE } from "../../src/limits.ts";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
+import type { ErrnoName } from "../../src/posix.ts";
 import { JfsVfs } from "../../src/vfs/vfs.ts";
 import { WriteErrors } from "../../src/vfs/writeerrors.ts";
 import { dataFixture } from "../chunk/fixture.ts";

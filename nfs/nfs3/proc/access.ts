@@ -11,7 +11,7 @@
  * granted (as knfsd). On a read-only export MODIFY, EXTEND and DELETE are never granted.
  */
 import { isFsError } from "../../../src/errors.ts";
-import { AccessMask, FileType } from "../../../src/meta/interface.ts";
+import { AccessMask, FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { Access3 } from "../constants.ts";

@@ -13,7 +13,7 @@
  * refusal also fails with its status (NOSPC, DQUOT ...), so the writer hears it.
  */
 
-import { FileType } from "../../../src/meta/interface.ts";
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NFS3_VERIFIER_BYTES } from "../constants.ts";

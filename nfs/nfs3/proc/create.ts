@@ -15,7 +15,7 @@
  * client then sets the real mode and times with SETATTR, which also retires the verifier.
  */
 import { isFsError } from "../../../src/errors.ts";
-import { type Attr, FileType, type Ino } from "../../../src/meta/interface.ts";
+import { type Attr, FileType, type Ino } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { CreateMode, NFS3_VERIFIER_BYTES, NfsStat3 } from "../constants.ts";

@@ -6,7 +6,8 @@
  *
  * and the attributes of a sattr3 that creation itself does not set.
  */
-import type { Attr, Ino } from "../../../src/meta/interface.ts";
+
+import type { Attr, Ino } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import type { Nfs3Op } from "../context.ts";

@@ -8,7 +8,8 @@
  * ".." of the export's root is the root itself: a client never walks out of its export, and
  * never into the trash ("/.trash" of an export of "/" is NOENT unless --expose-trash).
  */
-import { FileType } from "../../../src/meta/interface.ts";
+
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";

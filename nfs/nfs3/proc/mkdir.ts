@@ -4,7 +4,8 @@
  *   struct MKDIR3args { diropargs3 where; sattr3 attributes; };
  *   result: see created.ts
  */
-import { FileType } from "../../../src/meta/interface.ts";
+
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";

@@ -11,7 +11,8 @@
  *
  * Regular files, directories and symlinks have their own procedures: BADTYPE here.
  */
-import { FileType } from "../../../src/meta/interface.ts";
+
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { Ftype3, NfsStat3 } from "../constants.ts";

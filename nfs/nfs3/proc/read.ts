@@ -10,7 +10,7 @@
  * data is sent as the buffer the data path returned, not copied.
  */
 import { FILE_SIZE_BYTES_MAX, NFS_IO_BYTES_MAX } from "../../../src/limits.ts";
-import { AccessMask, FileType } from "../../../src/meta/interface.ts";
+import { AccessMask, FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";

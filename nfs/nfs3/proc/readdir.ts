@@ -10,7 +10,7 @@
  * Cookies and size accounting: see dirlist.ts.
  */
 import { NAME_BYTES_MAX, NFS_DIR_REPLY_BYTES_MAX } from "../../../src/limits.ts";
-import { FileType } from "../../../src/meta/interface.ts";
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3 } from "../constants.ts";

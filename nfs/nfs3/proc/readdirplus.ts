@@ -17,7 +17,7 @@
  * trips for nothing: it sized its buffers by maxcount). Cookies: see dirlist.ts.
  */
 import { NAME_BYTES_MAX, NFS_DIR_REPLY_BYTES_MAX } from "../../../src/limits.ts";
-import { FileType } from "../../../src/meta/interface.ts";
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3 } from "../constants.ts";

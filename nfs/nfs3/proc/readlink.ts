@@ -6,7 +6,7 @@
  *   struct READLINK3resfail { post_op_attr symlink_attributes; };
  */
 import { SYMLINK_TARGET_BYTES_MAX } from "../../../src/limits.ts";
-import { FileType } from "../../../src/meta/interface.ts";
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";

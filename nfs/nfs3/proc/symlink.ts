@@ -7,7 +7,8 @@
  *
  * A symlink's mode is always 0777 (Linux ignores it); owner and group from the sattr3 apply.
  */
-import { FileType } from "../../../src/meta/interface.ts";
+
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";

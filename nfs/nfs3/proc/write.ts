@@ -13,7 +13,7 @@
  * meta refuses the buffered data afterwards, the verifier COMMIT answers differs.
  */
 import { NFS_IO_BYTES_MAX } from "../../../src/limits.ts";
-import { FileType } from "../../../src/meta/interface.ts";
+import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3, StableHow } from "../constants.ts";

@@ -1,6 +1,7 @@
 import { expect } from "bun:test";
-import { Errno, type ErrnoName, FsError } from "../../../src/errors.ts";
+import { FsError } from "../../../src/errors.ts";
 import type { Credentials } from "../../../src/meta/interface.ts";
+import { Errno, type ErrnoName } from "../../../src/posix.ts";
 
 export const n = (s: string): Buffer => Buffer.from(s);
 
