@@ -62,6 +62,14 @@ export const SESSION_EXPIRE_MS = 5 * 60_000;
 export const SESSION_TIMEOUT_MS_MIN = 1000;
 export const SESSION_TIMEOUT_MS_MAX = 24 * 3_600_000;
 export const TRASH_DAYS_DEFAULT = 1;
+/** A serving process empties the trash of entries older than the trash days this often. */
+export const TRASH_CLEANUP_MS = 3_600_000;
+/** How long a released file stays registered before a batch removes its row. */
+export const OPEN_LINGER_MS = 1000;
+/** Open-file rows removed per transaction. */
+export const OPEN_LINGER_BATCH = 128;
+/** Directory entries asked per readdir by tree walks (fsck, gc's inventory, warmup). */
+export const TREE_WALK_PAGE_ENTRIES = 1000;
 
 // ---- Data path defaults (flags of serve / mount) ----
 export const BUFFER_SIZE_MIB_DEFAULT = 300;
@@ -148,6 +156,13 @@ export const READ_INODES_TRACKED_MAX = 4096;
  * NFS clients resend rather than lose data (src/vfs/writeerrors.ts).
  */
 export const WRITE_ERRORS_TRACKED_MAX = 4096;
+/** Attributes the VFS reuses this long (JuiceFS's attr-cache default, 1 s), at most this many. */
+export const ATTR_CACHE_MS = 1000;
+export const ATTR_CACHE_ENTRIES_MAX = 100_000;
+/** Inodes whose last seen change time the VFS remembers, to notice changes by others. */
+export const CHANGE_STAMPS_MAX = 65_536;
+/** copy_file_range copies through memory in pieces of at most this. */
+export const COPY_PIECE_BYTES = 4 * MiB;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -156,6 +171,17 @@ export const OBJECT_RETRIES_MAX = 10;
 export const OBJECT_RETRY_BACKOFF_MS_BASE = 100;
 export const OBJECT_RETRY_BACKOFF_MS_MAX = 5_000;
 export const OBJECT_LIST_PAGE_MAX = 1000;
+/**
+ * The file store's put: a delete pruning empty directories races with puts into them (the write
+ * finds its directory gone, or a recursive mkdir sees it exist, then vanish). Both heal by
+ * starting over; a real key/directory clash fails every attempt.
+ */
+export const FILE_PUT_ATTEMPTS_MAX = 5;
+/** Concurrent object deletes (gc --delete, destroy) and HEADs (fsck). */
+export const OBJECT_DELETE_CONCURRENCY = 16;
+export const OBJECT_HEAD_CONCURRENCY = 32;
+/** gc's default --min-age: younger objects may belong to a slice whose upload is uncommitted. */
+export const LEAK_AGE_SEC_MIN_DEFAULT = 3600;
 /** A failed read of one object (the read gets EIO) is logged at most once per this. */
 export const OBJECT_READ_FAILURE_LOG_MS = 60_000;
 /** Objects whose last failure log time is remembered; the oldest are forgotten beyond it. */
@@ -322,4 +348,5 @@ assert(FUSE_READDIR_BATCH <= READDIR_ENTRIES_MAX);
 assert(NFS_IO_PREF_BYTES <= NFS_IO_BYTES_MAX && NFS_DIR_PREF_BYTES <= NFS_DIR_REPLY_BYTES_MAX);
 assert(NFS_DIR_REPLY_BYTES_MAX < RPC_RECORD_BYTES_MAX, "a READDIR reply fits one record");
 assert(NFS_DIR_FETCH_ENTRIES_MAX <= READDIR_ENTRIES_MAX);
+assert(TREE_WALK_PAGE_ENTRIES <= READDIR_ENTRIES_MAX);
 assert(NFS_FILE_HANDLE_BYTES_MAX === 64, "NFS3_FHSIZE (RFC 1813 section 2.4)");

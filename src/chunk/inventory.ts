@@ -2,7 +2,7 @@
  * Every slice the volume's metadata refers to, found by walking the tree (and the trash, and
  * the files that are in no directory yet hold data). The basis of `jfs fsck` and `jfs gc`.
  */
-import { ROOT_INODE, TRASH_INODE } from "../limits.ts";
+import { ROOT_INODE, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
 import type { Meta } from "../meta/interface.ts";
 import { FileType, type Ino, ROOT_CREDENTIALS } from "../posix.ts";
 
@@ -13,8 +13,6 @@ export interface SliceUse {
   size: number;
 }
 
-const PAGE = 1000;
-
 /** Regular files of the volume, without recursion. */
 export async function* allFiles(meta: Meta): AsyncGenerator<Ino> {
   const ctx = ROOT_CREDENTIALS;
@@ -24,7 +22,7 @@ export async function* allFiles(meta: Meta): AsyncGenerator<Ino> {
     const dir = stack.pop()!;
     let cookie = 0;
     for (;;) {
-      const page = await meta.readdir(ctx, dir, cookie, PAGE, false);
+      const page = await meta.readdir(ctx, dir, cookie, TREE_WALK_PAGE_ENTRIES, false);
       if (page.length === 0) break;
       cookie = page.at(-1)!.cookie;
       for (const e of page) {

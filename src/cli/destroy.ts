@@ -3,11 +3,10 @@
  */
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
+import { OBJECT_DELETE_CONCURRENCY } from "../limits.ts";
 import { log } from "../log.ts";
 import { openMeta } from "../meta/index.ts";
 import { openStore } from "./volume.ts";
-
-const DELETE_CONCURRENCY = 16;
 
 async function confirm(question: string): Promise<boolean> {
   process.stdout.write(`${question} [y/N] `);
@@ -49,8 +48,8 @@ export function registerDestroy(cli: CAC): void {
           let startAfter: string | undefined;
           do {
             const page = await store.list("", startAfter, 1000);
-            for (let i = 0; i < page.objects.length; i += DELETE_CONCURRENCY) {
-              const batch = page.objects.slice(i, i + DELETE_CONCURRENCY);
+            for (let i = 0; i < page.objects.length; i += OBJECT_DELETE_CONCURRENCY) {
+              const batch = page.objects.slice(i, i + OBJECT_DELETE_CONCURRENCY);
               await Promise.all(batch.map((o) => store.delete(o.key)));
               removed += batch.length;
             }

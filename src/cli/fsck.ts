@@ -6,13 +6,12 @@ import type { CAC } from "cac";
 import { sliceUses } from "../chunk/inventory.ts";
 import { blockKey, sliceBlocks } from "../chunk/keys.ts";
 import { UserError } from "../errors.ts";
-import { Units } from "../limits.ts";
+import { OBJECT_HEAD_CONCURRENCY, Units } from "../limits.ts";
 import { log } from "../log.ts";
 import { checkNamespace } from "../meta/check.ts";
 import { runPool } from "./progress.ts";
 import { openStore, openVolume } from "./volume.ts";
 
-const HEAD_CONCURRENCY = 32;
 const PROBLEMS_SHOWN_MAX = 50;
 
 export function registerFsck(cli: CAC): void {
@@ -32,7 +31,7 @@ export function registerFsck(cli: CAC): void {
         const pending: Array<{ key: string; bytes: number; ino: number }> = [];
         const drain = async () => {
           const batch = pending.splice(0);
-          await runPool(batch.length, HEAD_CONCURRENCY, async (i) => {
+          await runPool(batch.length, OBJECT_HEAD_CONCURRENCY, async (i) => {
             const b = batch[i]!;
             const info = await store.head(b.key);
             if (!info) problems.push(`inode ${b.ino}: block ${b.key} is missing`);

@@ -7,15 +7,17 @@ import type { CAC } from "cac";
 import type { GcRound } from "../chunk/gc.ts";
 import { sliceUses } from "../chunk/inventory.ts";
 import { parseBlockKey } from "../chunk/keys.ts";
-import { Units } from "../limits.ts";
+import {
+  DELETED_FILES_BATCH,
+  LEAK_AGE_SEC_MIN_DEFAULT,
+  OBJECT_DELETE_CONCURRENCY,
+  OBJECT_LIST_PAGE_MAX,
+  Units,
+} from "../limits.ts";
 import type { ObjectInfo } from "../object/interface.ts";
 import { parseIntFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, openRuntime, type Runtime } from "./runtime.ts";
-
-const DELETE_CONCURRENCY = 16;
-/** Objects younger than this may belong to a slice whose upload has not been committed yet. */
-const LEAK_AGE_MIN_DEFAULT = 3600;
 
 interface GcFlags extends DataFlags {
   delete?: boolean;
@@ -68,7 +70,7 @@ async function findLeaks(rt: Runtime, minAgeSec: number) {
   const newest = Date.now() - minAgeSec * 1000;
   let startAfter: string | undefined;
   do {
-    const page = await rt.store.list("chunks/", startAfter, 1000);
+    const page = await rt.store.list("chunks/", startAfter, OBJECT_LIST_PAGE_MAX);
     for (const o of page.objects) {
       objects++;
       bytes += o.sizeBytes;
@@ -82,7 +84,7 @@ async function findLeaks(rt: Runtime, minAgeSec: number) {
 
 async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<GcReport> {
   const trashFilesRemoved = await rt.meta.cleanupTrash();
-  while ((await rt.meta.releaseDeletedFiles(100)) > 0) {}
+  while ((await rt.meta.releaseDeletedFiles(DELETED_FILES_BATCH)) > 0) {}
   const pendingDeletions = await rt.data.collectGarbage();
   const chunksCompacted = flags.compact ? await compactAll(rt) : null;
   const found = await findLeaks(rt, minAgeSec);
@@ -92,7 +94,7 @@ async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<Gc
     const progress = new Progress("deleting leaked", leaked.length);
     await runPool(
       leaked.length,
-      DELETE_CONCURRENCY,
+      OBJECT_DELETE_CONCURRENCY,
       (i) => rt.store.delete(leaked[i]!.key),
       progress,
     );
@@ -118,11 +120,11 @@ export function registerGc(cli: CAC): void {
     .option("--compact", "Compact every chunk that holds more than one slice")
     .option(
       "--min-age <seconds>",
-      `Ignore objects younger than this (default: ${LEAK_AGE_MIN_DEFAULT})`,
+      `Ignore objects younger than this (default: ${LEAK_AGE_SEC_MIN_DEFAULT})`,
     )
     .option("--json", "Print one JSON object, for scripts")
     .action(async (metaUrl: string | undefined, flags: GcFlags) => {
-      const minAgeSec = parseIntFlag("min-age", flags.minAge ?? LEAK_AGE_MIN_DEFAULT, 0);
+      const minAgeSec = parseIntFlag("min-age", flags.minAge ?? LEAK_AGE_SEC_MIN_DEFAULT, 0);
       const rt = await openRuntime(
         metaUrl === undefined ? undefined : String(metaUrl),
         { ...flags, cacheDir: "memory" },

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { CAC } from "cac";
 import { fsError, UserError } from "../errors.ts";
-import { Units } from "../limits.ts";
+import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import type { Vfs } from "../vfs/interface.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
@@ -15,7 +15,6 @@ import { type DataFlags, openRuntime, withDataFlags } from "./runtime.ts";
 
 const ctx = ROOT_CREDENTIALS;
 const READ_PIECE_BYTES = 4 * Units.MiB;
-const PAGE = 1000;
 
 interface WarmupFlags extends DataFlags {
   file?: unknown;
@@ -50,7 +49,7 @@ async function collectFiles(
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
     for (let cookie = 0; ; ) {
-      const page = await vfs.readdir(ctx, dir, cookie, PAGE, true);
+      const page = await vfs.readdir(ctx, dir, cookie, TREE_WALK_PAGE_ENTRIES, true);
       const entries = page.filter((e) => e.name.toString() !== "." && e.name.toString() !== "..");
       if (page.length === 0) break;
       cookie = page.at(-1)!.cookie;

@@ -5,7 +5,7 @@
 import { hostname } from "node:os";
 import { assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
-import { ROOT_INODE, TRASH_INODE } from "../limits.ts";
+import { OPEN_LINGER_MS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { log } from "../log.ts";
 import { MetaCore, mustGetAttr } from "./core.ts";
 import { cleanupTrash } from "./gc.ts";
@@ -26,7 +26,6 @@ import type {
 } from "./interface.ts";
 import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
 import * as ns from "./namespace.ts";
-import { OPEN_LINGER_MS } from "./opens.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";

@@ -4,7 +4,7 @@
  * in nlink and point back to their parent, files have as many entries as links, and the inode
  * counter agrees with what the walk found. Used by `jfs fsck` and by the crash tests.
  */
-import { ROOT_INODE, TRASH_INODE } from "../limits.ts";
+import { ROOT_INODE, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
 import type { BaseMeta } from "./base.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "./interface.ts";
 
@@ -15,8 +15,6 @@ export interface CheckReport {
   usedInodesCounter: number;
   problems: string[];
 }
-
-const PAGE = 1000;
 
 export async function checkNamespace(meta: BaseMeta): Promise<CheckReport> {
   const ctx = ROOT_CREDENTIALS;
@@ -31,7 +29,7 @@ export async function checkNamespace(meta: BaseMeta): Promise<CheckReport> {
     let subdirs = dir === ROOT_INODE ? 1 : 0; // the trash hangs under the root
     let cookie = 0;
     for (;;) {
-      const page = await meta.readdir(ctx, dir, cookie, PAGE, true);
+      const page = await meta.readdir(ctx, dir, cookie, TREE_WALK_PAGE_ENTRIES, true);
       if (page.length === 0) break;
       cookie = page.at(-1)!.cookie;
       for (const e of page) {

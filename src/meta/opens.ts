@@ -6,12 +6,8 @@
  * released files are removed in batches, off the close path.
  */
 import { assert } from "../assert.ts";
+import { OPEN_LINGER_BATCH } from "../limits.ts";
 import type { Ino } from "./interface.ts";
-
-/** How long a released file stays registered before a batch removes its row. */
-export const OPEN_LINGER_MS = 1000;
-/** Rows removed per transaction. */
-export const OPEN_LINGER_BATCH = 128;
 
 export class OpenFiles {
   /** Local opens per inode; every inode here is registered (or being registered). */

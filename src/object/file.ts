@@ -12,18 +12,12 @@ import type { Dirent } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { OBJECT_LIST_PAGE_MAX } from "../limits.ts";
+import { FILE_PUT_ATTEMPTS_MAX, OBJECT_LIST_PAGE_MAX } from "../limits.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
 import { compareKeys } from "./keys.ts";
 
 const TEMP_PREFIX = ".jfs-tmp-";
-/**
- * A delete pruning empty directories races with puts into them: the write finds its directory
- * gone (ENOENT), or a recursive mkdir sees it exist, then vanish (Bun reports EEXIST). Both
- * heal by starting over; a real key/directory clash fails every attempt.
- */
-const PUT_ATTEMPTS_MAX = 5;
 
 export interface FileObjectStoreOptions {
   /** fsync each object and its directory before put returns (power-loss durability). */
@@ -62,7 +56,7 @@ export class FileObjectStore implements ObjectStore {
         await this.#writeAtomic(path, data);
         return;
       } catch (error: unknown) {
-        if (isDirectoryRace(error) && attempt < PUT_ATTEMPTS_MAX) continue;
+        if (isDirectoryRace(error) && attempt < FILE_PUT_ATTEMPTS_MAX) continue;
         if (isShapeConflict(error)) {
           throw new ObjectStoreError(
             `cannot put "${key}" in ${this.description}: a key and a directory of keys collide`,

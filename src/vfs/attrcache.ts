@@ -1,11 +1,9 @@
-import type { Attr, Ino } from "../posix.ts";
 /**
  * Recently seen attributes, so a read or write does not cost a meta round trip each. Entries
  * live ATTR_CACHE_MS (JuiceFS's attr-cache default, 1 s); the map is bounded, oldest first out.
  */
-
-export const ATTR_CACHE_MS = 1000;
-export const ATTR_CACHE_ENTRIES_MAX = 100_000;
+import { ATTR_CACHE_ENTRIES_MAX, ATTR_CACHE_MS, CHANGE_STAMPS_MAX } from "../limits.ts";
+import type { Attr, Ino } from "../posix.ts";
 
 export class AttrCache {
   readonly #entries = new Map<Ino, { attr: Attr; expiresAt: number }>();
@@ -38,9 +36,6 @@ export class AttrCache {
     this.#entries.delete(ino);
   }
 }
-
-/** Inodes whose last seen change time the VFS remembers, to notice changes by others. */
-export const CHANGE_STAMPS_MAX = 65_536;
 
 /**
  * The (mtime, ctime) last seen per inode, bounded (oldest forgotten first). A forgotten inode

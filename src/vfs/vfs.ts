@@ -6,10 +6,12 @@
 import { assert } from "../assert.ts";
 import { type FsError, fsError, isFsError } from "../errors.ts";
 import {
+  COPY_PIECE_BYTES,
   FILE_SIZE_BYTES_MAX,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
   SESSION_EXPIRE_MS,
+  TRASH_CLEANUP_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
 import type { Format, Meta, StatFs } from "../meta/interface.ts";
@@ -32,8 +34,6 @@ import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
 /** "." and ".." take cookies 1 and 2; an entry of sequence s gets cookie s + 2. */
 const DOT_COOKIES = 2;
-const TRASH_CLEANUP_MS = 3_600_000;
-const COPY_PIECE_BYTES = 4 << 20;
 
 interface Handle extends ErrorSink {
   ino: Ino;
