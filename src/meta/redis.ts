@@ -1,3 +1,51 @@
+/**
+ * Redis engine (ioredis): this file runs transactions; redis/keys.ts names the keys below,
+ * redis/txn.ts reads and writes them, redis/connect.ts opens connections. A volume owns its
+ * Redis database, as in JuiceFS: every key below belongs to it, and destroy() removes exactly
+ * the keys this schema names (SCAN + UNLINK, no FLUSHDB), so a stray key of another application
+ * survives. Key schema:
+ *
+ *   setting              string   the volume's JSON settings ("format")
+ *   nextInode nextSliceId nextEntrySeq nextSession usedSpace usedInodes
+ *                        string   counters (decimal; INCRBY)
+ *   i{ino}               string   attr (codec.ts encodeAttr)
+ *   d{ino}               hash     name (bytes) -> entry (codec.ts encodeEntry: inode, type, seq)
+ *   ds{ino}              zset     member name (bytes), score seq: readdir order and cookie
+ *   s{ino}               string   symlink target (bytes)
+ *   x{ino}               hash     xattr name -> value (bytes)
+ *   p{ino}               hash     parent inode -> links, for hard-linked files (attr.parent 0)
+ *   c{ino}_{indx}        string   slices of chunk indx: 24-byte records (codec.ts), APPENDed
+ *   ci{ino}              set      chunk indexes of ino that have slices (no SCAN for a file)
+ *   r{id}                string   extra references of a shared slice (absent = 0)
+ *   unusedSlices         zset     member "{id}:{size}", score id: slices whose objects may go
+ *   delfiles             zset     member "{ino}:{size}", score ino: files awaiting chunk release
+ *   o{ino}               set      sids that hold ino open
+ *   so{sid}              set      inodes session sid holds open
+ *   sessions             hash     sid -> SessionInfo JSON
+ *
+ * Departures from JuiceFS's redis.go, and why:
+ * - A chunk is one string grown by APPEND, not a list of RPUSHed slices: one GET returns the
+ *   exact bytes decodeSlices() takes, and a string costs less memory than list nodes.
+ * - Slice references are one key per shared slice, not one "sliceRef" hash: WATCH is per key,
+ *   so a single hash would make every transaction that frees slices conflict with every other.
+ * - readdir is one Lua script (ZRANGEBYSCORE on ds, HGET on d per name): one round trip per
+ *   page instead of two, and the page is read atomically.
+ *
+ * Transactions are optimistic, like JuiceFS's: a write transaction takes a connection of its own
+ * (WATCH state belongs to a connection) from a pool of at most REDIS_TXN_CONNECTIONS_MAX; every
+ * read WATCHes its keys and reads them in one pipelined round trip; writes are buffered and sent
+ * as MULTI ... EXEC at the end. EXEC answering nil means a watched key changed: the function runs
+ * again, up to TXN_RETRIES_MAX times with jittered backoff. A function that throws is checked
+ * the same way (an empty MULTI/EXEC) before its error is believed: an error derived from a torn
+ * read is retried, not reported. Counters are read without WATCH: they only change by INCRBY,
+ * which commutes, and watching usedSpace would make every write conflict with every other; the
+ * only decisions taken on them (capacity and inode quotas) are soft limits, as in JuiceFS.
+ *
+ * Read-only transactions use one shared connection (no WATCH, no MULTI) and are read-committed:
+ * every value read was committed, each key read atomically (a readdir page too), but two reads
+ * may see different commits. That is JuiceFS's behaviour for reads; base.ts's read paths treat
+ * "entry found, inode gone" as ENOENT, which is also what a racing unlink would give.
+ */
 import type { Redis } from "ioredis";
 import { AssertionError, assert } from "../assert.ts";
 import { describeError, FsError, UserError } from "../errors.ts";
@@ -198,4 +246,5 @@ export class RedisEngine implements MetaEngine {
     return this.#sharedReplacing;
   }
 }
+
 export { parseRedisUrl } from "./redis/connect.ts";

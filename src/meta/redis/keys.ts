@@ -1,5 +1,6 @@
 /**
- * Redis key schema (see redis.ts for the layout and its reasons) and reply decoding helpers.
+ * Redis key names (the schema, with each key's type and value, and the reasons for it, is the
+ * header of ../redis.ts) and reply decoding helpers.
  */
 import { createHash } from "node:crypto";
 import { assert, assertSafeUint } from "../../assert.ts";

@@ -1,6 +1,7 @@
 /**
  * One optimistic Redis transaction: a read WATCHes its keys and reads them in one pipelined round
- * trip; writes are buffered and sent as MULTI ... EXEC by commit(). See redis.ts for the schema.
+ * trip; writes are buffered and sent as MULTI ... EXEC by commit(). See ../redis.ts for the
+ * key schema.
  */
 import type { Redis } from "ioredis";
 import { assert, assertSafeUint } from "../../assert.ts";
