@@ -11,6 +11,9 @@
  */
 import { assert, assertSafeUint } from "../assert.ts";
 
+/** Every block object's key starts with this; nothing else of the volume does. */
+export const BLOCKS_PREFIX = "chunks/";
+
 export interface BlockRef {
   sliceId: number;
   index: number;
@@ -24,7 +27,7 @@ export function blockKey(sliceId: number, index: number, bytes: number): string 
   assert(Number.isSafeInteger(bytes) && bytes > 0, `block bytes must be positive, got ${bytes}`);
   const top = Math.floor(sliceId / 1_000_000);
   const mid = Math.floor(sliceId / 1000);
-  return `chunks/${top}/${mid}/${sliceId}_${index}_${bytes}`;
+  return `${BLOCKS_PREFIX}${top}/${mid}/${sliceId}_${index}_${bytes}`;
 }
 
 export function refKey(ref: BlockRef): string {
@@ -56,7 +59,7 @@ export function keyOfBlockName(name: string): string | undefined {
   if (!m) return undefined;
   const sliceId = Number(m[1]);
   if (!Number.isSafeInteger(sliceId) || sliceId <= 0) return undefined;
-  const key = `chunks/${Math.floor(sliceId / 1_000_000)}/${Math.floor(sliceId / 1000)}/${name}`;
+  const key = `${BLOCKS_PREFIX}${Math.floor(sliceId / 1_000_000)}/${Math.floor(sliceId / 1000)}/${name}`;
   return parseBlockKey(key) === undefined ? undefined : key;
 }
 

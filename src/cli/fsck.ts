@@ -3,8 +3,7 @@
  * refers to exists in the object store (with the right size when blocks are not compressed).
  */
 import type { CAC } from "cac";
-import { sliceUses } from "../chunk/inventory.ts";
-import { blockKey, sliceBlocks } from "../chunk/keys.ts";
+import { sliceObjects, sliceUses } from "../chunk/index.ts";
 import { UserError } from "../errors.ts";
 import { OBJECT_HEAD_CONCURRENCY, Units } from "../limits.ts";
 import { log } from "../log.ts";
@@ -45,12 +44,8 @@ export function registerFsck(cli: CAC): void {
         for await (const use of sliceUses(meta)) {
           if (checked.has(use.id)) continue;
           checked.add(use.id);
-          for (const ref of sliceBlocks(use.id, use.size, blockBytes)) {
-            pending.push({
-              key: blockKey(ref.sliceId, ref.index, ref.bytes),
-              bytes: ref.bytes,
-              ino: use.ino,
-            });
+          for (const block of sliceObjects(use.id, use.size, blockBytes)) {
+            pending.push({ ...block, ino: use.ino });
             blocks++;
           }
           if (pending.length >= 1000) await drain();

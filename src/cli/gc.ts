@@ -4,17 +4,13 @@
  * pending deletions and expired trash.
  */
 import type { CAC } from "cac";
-import type { GcRound } from "../chunk/gc.ts";
-import { sliceUses } from "../chunk/inventory.ts";
-import { parseBlockKey } from "../chunk/keys.ts";
+import { type BlockObject, blockObjects, type GcRound, sliceUses } from "../chunk/index.ts";
 import {
   DELETED_FILES_BATCH,
   LEAK_AGE_SEC_MIN_DEFAULT,
   OBJECT_DELETE_CONCURRENCY,
-  OBJECT_LIST_PAGE_MAX,
   Units,
 } from "../limits.ts";
-import type { ObjectInfo } from "../object/interface.ts";
 import { parseIntFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, openRuntime, type Runtime } from "./runtime.ts";
@@ -64,21 +60,15 @@ async function findLeaks(rt: Runtime, minAgeSec: number) {
   const used = new Set<number>();
   for await (const use of sliceUses(rt.meta)) used.add(use.id);
   for (const u of await rt.meta.unusedSlices(Number.MAX_SAFE_INTEGER)) used.add(u.id);
-  const leaked: ObjectInfo[] = [];
+  const leaked: BlockObject[] = [];
   let objects = 0;
   let bytes = 0;
   const newest = Date.now() - minAgeSec * 1000;
-  let startAfter: string | undefined;
-  do {
-    const page = await rt.store.list("chunks/", startAfter, OBJECT_LIST_PAGE_MAX);
-    for (const o of page.objects) {
-      objects++;
-      bytes += o.sizeBytes;
-      const ref = parseBlockKey(o.key);
-      if (ref && !used.has(ref.sliceId) && o.mtimeMs < newest) leaked.push(o);
-    }
-    startAfter = page.nextStartAfter;
-  } while (startAfter !== undefined);
+  for await (const o of blockObjects(rt.store)) {
+    objects++;
+    bytes += o.sizeBytes;
+    if (o.sliceId !== undefined && !used.has(o.sliceId) && o.mtimeMs < newest) leaked.push(o);
+  }
   return { used: used.size, leaked, objects, bytes };
 }
 

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseBlockKey } from "../chunk/keys.ts";
+import { sliceIdOfKey } from "../chunk/index.ts";
 import { describeError, UserError } from "../errors.ts";
 import { BLOCK_SIZE_KIB_DEFAULT, TRASH_DAYS_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
@@ -72,8 +72,8 @@ function checksumCovers(format: Format, prefix: string): ((key: string) => boole
   if (since === undefined) return undefined;
   return (key) => {
     if (!key.startsWith(prefix)) return false;
-    const ref = parseBlockKey(key.slice(prefix.length));
-    return ref !== undefined && ref.sliceId >= since;
+    const sliceId = sliceIdOfKey(key.slice(prefix.length));
+    return sliceId !== undefined && sliceId >= since;
   };
 }
 

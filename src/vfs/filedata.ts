@@ -6,9 +6,15 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { Compactor, type CompactResult, compactChunk } from "../chunk/compact.ts";
-import { type GcRound, SliceCollector } from "../chunk/gc.ts";
-import { ChunkStore, type ChunkStoreStats } from "../chunk/store.ts";
+import {
+  ChunkStore,
+  type ChunkStoreStats,
+  Compactor,
+  type CompactResult,
+  compactChunk,
+  type GcRound,
+  SliceCollector,
+} from "../chunk/index.ts";
 import {
   BUFFER_SIZE_MIB_DEFAULT,
   CACHE_SIZE_MIB_DEFAULT,

@@ -21,9 +21,13 @@
  * read resets the window.
  */
 import { assert } from "../assert.ts";
-import { allocUnowned } from "../chunk/buffers.ts";
-import { blocksOfRange, readChunkRange } from "../chunk/chunkread.ts";
-import type { ChunkStore } from "../chunk/store.ts";
+import {
+  allocUnowned,
+  blocksOfRange,
+  type ChunkStore,
+  isMissingBlock,
+  readChunkRange,
+} from "../chunk/index.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
@@ -32,7 +36,6 @@ import {
   READ_STALE_RETRIES_MAX,
 } from "../limits.ts";
 import type { Meta, Slice } from "../meta/interface.ts";
-import { ObjectNotFoundError } from "../object/interface.ts";
 import type { Ino } from "../posix.ts";
 import type { OverlayPart } from "./writer.ts";
 
@@ -126,11 +129,11 @@ export class FileReaders {
         await readChunkRange(this.deps.store, slices, start, end, out, outOffset);
         break;
       } catch (error: unknown) {
-        if (error instanceof ObjectNotFoundError && attempt < READ_STALE_RETRIES_MAX) {
+        if (isMissingBlock(error) && attempt < READ_STALE_RETRIES_MAX) {
           out.fill(0, outOffset, outOffset + (end - start));
           continue;
         }
-        if (error instanceof ObjectNotFoundError) this.deps.store.reportMissing(error);
+        if (isMissingBlock(error)) this.deps.store.reportMissing(error);
         throw asReadError(error, ino, index);
       }
     }

@@ -17,8 +17,7 @@
  * like a write-back error reported at fsync.
  */
 import { assert } from "../assert.ts";
-import { type SlicePart, SliceWriter } from "../chunk/slicewriter.ts";
-import type { ChunkStore } from "../chunk/store.ts";
+import { type ChunkStore, type SlicePart, SliceWriter } from "../chunk/index.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
