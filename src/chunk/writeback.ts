@@ -5,8 +5,9 @@
  *
  * What it trades: until its upload, a block lives only in this machine's cache directory. Other
  * clients of the volume (another mount on the same Redis) cannot read it yet, and losing the
- * cache disk loses it. A crash of jfs does not: staged blocks are found again at the next start
- * with the same cache directory and uploaded then.
+ * cache disk loses it. A crash of jfs or a power cut does not: staged blocks are found again at
+ * the next start with the same cache directory and uploaded then, whether or not that start
+ * stages new blocks (the store runs this uploader whenever it has a disk cache).
  *
  * Uploads are retried with backoff for as long as the process runs; close() waits for the
  * queue, and what fails while closing stays staged for the next start.
