@@ -36,6 +36,8 @@ export class Writeback {
   /** Staged keys whose upload has not finished, with the task that uploads them. */
   readonly #pending = new Map<string, Promise<void>>();
   #closing = false;
+  /** resume() until its uploads are queued: a close right after a start must wait for them. */
+  #resuming: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: WritebackDeps) {}
 
@@ -45,7 +47,12 @@ export class Writeback {
   }
 
   /** Queues the uploads of blocks a previous run staged and did not upload. */
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    this.#resuming = this.#resume();
+    return this.#resuming;
+  }
+
+  async #resume(): Promise<void> {
     await this.deps.cache.ready();
     const found = this.deps.cache.takeFoundStaged();
     if (found.length > 0) log.info(`uploading ${blocks(found.length)} staged by an earlier run`);
@@ -77,6 +84,7 @@ export class Writeback {
   /** Waits for every queued upload; failures from now on leave blocks staged. */
   async close(): Promise<void> {
     this.#closing = true;
+    await this.#resuming;
     if (this.#pending.size > 0)
       log.info(`uploading ${blocks(this.#pending.size)} staged for upload`);
     while (this.#pending.size > 0) await Promise.all(this.#pending.values());
