@@ -6,8 +6,10 @@
  * cache dir) on a virtual ext4 disk. Two embedded default volumes (HOME=a, HOME=b), formatted on
  * the host and copied into the disk image with mkfs.ext4 -d:
  *
- *   boot 1: mount a, and b with --writeback; sync (the volumes exist); then powercut.py writes
- *           and fsyncs files through both mounts, logging each acknowledged state to a host
+ *   boot 1: mount a, and b with --writeback; sync (the volumes exist); b's bucket becomes
+ *           read-only (a bind mount), as if its store were down, so b's blocks stay staged in its
+ *           cache dir instead of being uploaded within a few ms; then powercut.py writes and
+ *           fsyncs files through both mounts, logging each acknowledged state to a host
  *           directory; then $NFS_VM_POWER_CUT pulls the plug. The ext4 journal commit interval
  *           and the page cache's background writeback are stretched past the run, so only what
  *           jfs fsynced itself is on the disk.
@@ -61,16 +63,24 @@ async function mustRun(argv: string[], env: Record<string, string> = {}): Promis
   return result.output;
 }
 
-/** Guest shell: start `jfs mount` in the background (log in the share) and wait for it. */
-function mountLines(jfs: string, home: string, dir: string, log: string, flags = ""): string[] {
-  const pid = `PID_${dir.replace(/\W/g, "_")}`;
+/** Guest shell: `jfs mount` of the embedded default volume of HOME in the background. */
+function startMount(jfs: string, home: string, dir: string, log: string, flags = ""): string[] {
   return [
     `mkdir -p ${dir}`,
-    `HOME=${home} ${jfs} mount ${dir} ${flags} >${log} 2>&1 & ${pid}=$!`,
-    `for i in $(seq 1200); do mountpoint -q ${dir} && break; kill -0 $${pid} 2>/dev/null || break; sleep 0.1; done`,
-    `mountpoint -q ${dir} || { echo "jfs mount ${dir} failed:"; cat ${log}; exit 1; }`,
+    `HOME=${home} ${jfs} mount ${dir} --fuse-threads 1 ${flags} >${log} 2>&1 & ${pidOf(dir)}=$!`,
   ];
 }
+
+/** Guest shell: wait until the mount started by startMount is live. */
+function awaitMount(dir: string, log: string): string[] {
+  return [
+    `for i in $(seq 1200); do mountpoint -q ${dir} && break; kill -0 $${pidOf(dir)} 2>/dev/null || break; sleep 0.1; done`,
+    `mountpoint -q ${dir} || { echo "jfs mount ${dir} failed:"; cat ${log}; exit 1; }`,
+    `echo "t=$SECONDS s: mounted ${dir}"`,
+  ];
+}
+
+const pidOf = (dir: string) => `PID${dir.replace(/\W/g, "_")}`;
 
 test.skipIf(!available && !required)(
   "fsynced writes survive a power cut: embedded default and --writeback (then resumed without it)",
@@ -113,7 +123,7 @@ test.skipIf(!available && !required)(
           script,
         ]);
       const [a, b] = [join(disk, "a"), join(disk, "b")];
-      const manifests = `/mnt/a ${share}/a.acked /mnt/b ${share}/b.acked`;
+      const [ackedA, ackedB] = [`/mnt/a ${share}/a.acked`, `/mnt/b ${share}/b.acked`];
 
       const boot1 = [
         "set -e",
@@ -122,32 +132,49 @@ test.skipIf(!available && !required)(
         `mount -o commit=600 /dev/vda ${disk}`,
         "echo 0 > /proc/sys/vm/dirty_writeback_centisecs",
         "echo 360000 > /proc/sys/vm/dirty_expire_centisecs",
-        ...mountLines(jfs, a, "/mnt/a", `${share}/a1.log`),
-        ...mountLines(jfs, b, "/mnt/b", `${share}/b1.log`, "--writeback"),
+        ...startMount(jfs, a, "/mnt/a", `${share}/a1.log`),
+        ...startMount(jfs, b, "/mnt/b", `${share}/b1.log`, "--writeback"),
+        ...awaitMount("/mnt/a", `${share}/a1.log`),
+        ...awaitMount("/mnt/b", `${share}/b1.log`),
         "sync", // the volumes and their sessions are on the disk; from here only fsync counts
-        `${PYTHON} ${WORKLOAD} write ${manifests}`,
+        `mount --bind ${b}/.jfs/data ${b}/.jfs/data`,
+        `mount -o remount,bind,ro ${b}/.jfs/data`,
+        // One writer per volume, side by side (a process start costs seconds in the guest).
+        `${PYTHON} ${WORKLOAD} write ${ackedA} & WA=$!`,
+        `${PYTHON} ${WORKLOAD} write ${ackedB} & WB=$!`,
+        "wait $WA && wait $WB",
+        'echo "t=$SECONDS s: written"',
         "$NFS_VM_POWER_CUT",
       ].join("\n");
       const first = await vm(boot1);
-      expect(existsSync(join(share, "a.acked")) && existsSync(join(share, "b.acked"))).toBe(true);
       if (first.code !== 0) console.error(first.output);
       expect(first.code).toBe(0);
       expect(first.output).toContain("write /mnt/a: OK");
       expect(first.output).toContain("write /mnt/b: OK");
       expect(first.output).not.toContain("verify"); // boot 1 ended at the power cut
+      // b's uploads failed: at the cut its blocks were only staged.
+      expect(readFileSync(join(share, "b1.log"), "utf8")).toContain("upload of staged block");
 
       const boot2 = [
         "rc=0",
         `mount /dev/vda ${disk}`,
-        ...mountLines(jfs, a, "/mnt/a", `${share}/a2.log`),
-        ...mountLines(jfs, b, "/mnt/b", `${share}/b2.log`), // no --writeback now
-        `${PYTHON} ${WORKLOAD} verify ${manifests} || rc=1`,
+        ...startMount(jfs, a, "/mnt/a", `${share}/a2.log`),
+        ...startMount(jfs, b, "/mnt/b", `${share}/b2.log`), // no --writeback now
+        ...awaitMount("/mnt/a", `${share}/a2.log`),
+        ...awaitMount("/mnt/b", `${share}/b2.log`),
+        `${PYTHON} ${WORKLOAD} verify ${ackedA} & VA=$!`,
+        `${PYTHON} ${WORKLOAD} verify ${ackedB} & VB=$!`,
+        "wait $VA || rc=1",
+        "wait $VB || rc=1",
         "umount /mnt/a /mnt/b",
-        "wait $PID__mnt_a $PID__mnt_b", // b's close waits for its staged uploads
-        `HOME=${a} ${jfs} fsck || rc=1`,
-        `HOME=${b} ${jfs} fsck || rc=1`,
+        `wait $${pidOf("/mnt/a")} $${pidOf("/mnt/b")}`, // b's close waits for its staged uploads
+        'echo "t=$SECONDS s: unmounted"',
+        `HOME=${a} ${jfs} fsck & FA=$!`,
+        `HOME=${b} ${jfs} fsck & FB=$!`,
+        "wait $FA || rc=1",
+        "wait $FB || rc=1",
         `left=$(ls ${b}/.jfs/cache/*/staging | wc -l)`,
-        `echo "staged blocks left: $left"`,
+        `echo "t=$SECONDS s: staged blocks left: $left"`,
         '[ "$left" = 0 ] || rc=1',
         "exit $rc",
       ].join("\n");
@@ -159,7 +186,9 @@ test.skipIf(!available && !required)(
       if (second.code !== 0) console.error(`${second.output}\n${logs.join("\n")}`);
       expect(second.output).toContain("verify /mnt/a: OK");
       expect(second.output).toContain("verify /mnt/b: OK");
-      expect(second.output).toContain("staged blocks left: 0");
+      expect(second.output).toContain(": staged blocks left: 0");
+      // Uploaded by the second boot (run without --writeback), not before the cut.
+      expect(readFileSync(join(share, "b2.log"), "utf8")).toContain("staged by an earlier run");
       expect(second.code).toBe(0);
     } finally {
       rmSync(work, { recursive: true, force: true });
