@@ -213,11 +213,12 @@ export class FileObjectStore implements ObjectStore {
     if (this.#durableDirs.size > DURABLE_DIRS_MAX) this.#durableDirs.clear();
     const chain: string[] = [];
     for (let d = dir; d.length > this.#root.length; d = dirname(d)) chain.push(d);
+    chain.push(this.#root); // a put creates a missing root, as create() does
     let previous: Promise<void> = Promise.resolve();
     for (const d of chain.reverse()) {
       let ready = this.#durableDirs.get(d);
       if (ready === undefined) {
-        ready = previous.then(() => makeDurableDir(d));
+        ready = d === this.#root ? this.create() : previous.then(() => makeDurableDir(d));
         this.#durableDirs.set(d, ready);
         const settled = ready;
         ready.catch(() => {
@@ -230,7 +231,7 @@ export class FileObjectStore implements ObjectStore {
   }
 
   #forgetDirs(dir: string): void {
-    for (let d = dir; d.length > this.#root.length; d = dirname(d)) this.#durableDirs.delete(d);
+    for (let d = dir; d.length >= this.#root.length; d = dirname(d)) this.#durableDirs.delete(d);
   }
 
   /** Removes directories left empty by a delete; stops at the first one still in use. */
