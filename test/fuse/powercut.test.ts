@@ -17,8 +17,8 @@
  *           (sha256); unmount (which waits for the uploads of b's staged blocks); jfs fsck is
  *           clean on both (so b's blocks are in its bucket now) and b's staging directory empty.
  *
- * Skipped on a developer machine without nfs-vm or qemu; in CI (CI=true; test/run.sh installs
- * qemu) their absence is a failure.
+ * Skipped on a developer machine without nfs-vm, qemu or mkfs.ext4; in CI (CI=true; test/run.sh
+ * installs qemu and e2fsprogs) their absence is a failure.
  */
 import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -34,8 +34,16 @@ const NFS_VM =
   ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
 const PYTHON = "/usr/bin/python3";
 const WORKLOAD = join(import.meta.dir, "powercut.py");
+/** mkfs.ext4 lives in /usr/sbin, often not on a user's PATH. */
+const MKFS =
+  [Bun.which("mkfs.ext4"), "/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"].find(
+    (p): p is string => typeof p === "string" && existsSync(p),
+  ) ?? "mkfs.ext4";
 const available =
-  existsSync(NFS_VM) && existsSync(PYTHON) && Bun.which("qemu-system-x86_64") !== null;
+  existsSync(NFS_VM) &&
+  existsSync(PYTHON) &&
+  existsSync(MKFS) &&
+  Bun.which("qemu-system-x86_64") !== null;
 const required = process.env.CI === "true";
 const VM_TIMEOUT_SEC = 240;
 const DISK_BYTES = 256 * 1024 * 1024;
@@ -107,7 +115,7 @@ test.skipIf(!available && !required)(
         await mustRun([jfs, "status"], { HOME: join(disk, v) }); // formats the embedded default
       }
       await mustRun(["truncate", "-s", String(DISK_BYTES), image]);
-      await mustRun(["mkfs.ext4", "-q", "-F", "-d", disk, image]);
+      await mustRun([MKFS, "-q", "-F", "-d", disk, image]);
 
       const vm = (script: string) =>
         run([
@@ -129,7 +137,7 @@ test.skipIf(!available && !required)(
         "set -e",
         // Nothing reaches the disk unless someone asks: no journal commit every 5 s, no
         // background writeback of dirty pages within the run.
-        `mount -o commit=600 /dev/vda ${disk}`,
+        `mkdir -p ${disk} && mount -o commit=600 /dev/vda ${disk}`,
         "echo 0 > /proc/sys/vm/dirty_writeback_centisecs",
         "echo 360000 > /proc/sys/vm/dirty_expire_centisecs",
         ...startMount(jfs, a, "/mnt/a", `${share}/a1.log`),
@@ -157,7 +165,7 @@ test.skipIf(!available && !required)(
 
       const boot2 = [
         "rc=0",
-        `mount /dev/vda ${disk}`,
+        `mkdir -p ${disk} && mount /dev/vda ${disk}`,
         ...startMount(jfs, a, "/mnt/a", `${share}/a2.log`),
         ...startMount(jfs, b, "/mnt/b", `${share}/b2.log`), // no --writeback now
         ...awaitMount("/mnt/a", `${share}/a2.log`),
