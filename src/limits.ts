@@ -177,6 +177,8 @@ export const OBJECT_LIST_PAGE_MAX = 1000;
  * starting over; a real key/directory clash fails every attempt.
  */
 export const FILE_PUT_ATTEMPTS_MAX = 5;
+/** Directories the file store remembers as durable before the memo is cleared (few levels). */
+export const FILE_DURABLE_DIRS_MAX = 4096;
 /** Concurrent object deletes (gc --delete, destroy) and HEADs (fsck). */
 export const OBJECT_DELETE_CONCURRENCY = 16;
 export const OBJECT_HEAD_CONCURRENCY = 32;

@@ -16,6 +16,8 @@ command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+# The power-cut test builds its VM's disk image with mkfs.ext4 -d (in /usr/sbin).
+[ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
 # The DataLoader test uses Debian's PyTorch with Debian's python (/usr/bin/python3).
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || need_apt+=(python3-torch)
 need_rpcinfo=false

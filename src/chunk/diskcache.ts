@@ -16,11 +16,12 @@
  * name, a hard link DIR/staging/<block name>. The link marks the block for upload across
  * restarts and keeps its bytes even if the cache name goes; a staged block is never evicted, and
  * staging is refused once staged blocks would fill the cache, so readers always find it here.
+ * Its bytes and its link are fsynced before stage() returns: the slice that names it is
+ * committed next, and must find it after a power cut.
  */
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
-  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -218,22 +219,30 @@ export class DiskCache {
 
   /**
    * Writes the cache file of `key` whole: to a temp file (hard-linked as `marker` when given),
-   * renamed into place. Small files with blocking calls (DISK_CACHE_SYNC_IO_BYTES_MAX): five
-   * trips through the I/O thread pool cost more CPU than the writes themselves. False, with
-   * nothing left behind, when the disk fails.
+   * renamed into place. Small cached blocks use blocking calls (DISK_CACHE_SYNC_IO_BYTES_MAX):
+   * five trips through the I/O thread pool cost more CPU than the writes themselves. False,
+   * with nothing left behind, when the disk fails.
+   *
+   * A staged block (`marker` given) is in no object store yet, and the slice that names it is
+   * committed once this returns, so its bytes and its staging link are fsynced first (off the
+   * event loop). The link is its durable name: the raw/ name needs no fsync, since a start that
+   * finds the link without it links it again (#loadStaged).
    */
   async #writeFile(key: string, block: Uint8Array, marker?: string): Promise<boolean> {
     const temp = `${this.#tmp}/${randomBytes(8).toString("hex")}`;
     const path = `${this.#raw}/${key}`;
     try {
-      if (block.length + cacheTrailerBytes(block.length) <= DISK_CACHE_SYNC_IO_BYTES_MAX) {
+      const small = block.length + cacheTrailerBytes(block.length) <= DISK_CACHE_SYNC_IO_BYTES_MAX;
+      if (marker === undefined && small) {
         writeTempSync(temp, block);
-        if (marker !== undefined) linkSync(temp, marker);
         mkdirSync(dirname(path), { recursive: true });
         renameSync(temp, path);
       } else {
-        await writeTemp(temp, block);
-        if (marker !== undefined) await link(temp, marker);
+        await writeTemp(temp, block, marker !== undefined);
+        if (marker !== undefined) {
+          await link(temp, marker);
+          await fsyncDir(this.#staging);
+        }
         await mkdir(dirname(path), { recursive: true });
         await rename(temp, path);
       }
@@ -350,7 +359,8 @@ export class DiskCache {
       await rm(this.#tmp, { recursive: true, force: true });
       await mkdir(this.#tmp, { recursive: true });
       await mkdir(this.#raw, { recursive: true });
-      await mkdir(this.#staging, { recursive: true });
+      // Staging links must outlive a power cut, so must the directory holding them.
+      await fsyncCreated(this.#staging, await mkdir(this.#staging, { recursive: true }));
       const found = await scanBlocks(this.#raw);
       found.sort((a, b) => a.usedAtMs - b.usedAtMs);
       for (const f of found) {
@@ -409,15 +419,35 @@ function writeTempSync(path: string, block: Uint8Array): void {
   }
 }
 
-/** Writes block + trailer without copying the block into a new buffer. */
-async function writeTemp(path: string, block: Uint8Array): Promise<void> {
+/** Writes block + trailer without copying the block into a new buffer; fsyncs when asked. */
+async function writeTemp(path: string, block: Uint8Array, fsync: boolean): Promise<void> {
   const handle = await open(path, "wx");
   try {
     const trailer = cacheFileTrailer(block);
     const { bytesWritten } = await handle.writev([block, trailer]);
     if (bytesWritten !== block.length + trailer.length) throw new Error(`short write to ${path}`);
+    if (fsync) await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsyncs the parents of `dir` up to and including that of `firstCreated` (mkdir's answer). */
+async function fsyncCreated(dir: string, firstCreated: string | undefined): Promise<void> {
+  if (firstCreated === undefined) return;
+  assert(dir.startsWith(firstCreated), "mkdir creates ancestors of the directory");
+  for (let created = dir; ; created = dirname(created)) {
+    await fsyncDir(dirname(created));
+    if (created === firstCreated) break;
   }
 }
 

@@ -81,6 +81,8 @@ export class ChunkStore implements BlockSink {
   readonly #reader: BlockReader;
   readonly #writeback: Writeback | undefined;
   readonly #readFailures: ReadFailureLog;
+  /** --writeback: flushed blocks are staged, not uploaded before the flush returns. */
+  readonly #staging: boolean;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -127,16 +129,19 @@ export class ChunkStore implements BlockSink {
       "writeback stages blocks in the disk cache",
     );
     this.#readFailures = new ReadFailureLog(objects.description);
+    // The uploader runs whenever there is a disk cache: blocks an earlier run staged (with
+    // --writeback) are uploaded by this one, with or without it. Only staging needs the flag.
     this.#writeback =
-      options.writeback === true
-        ? new Writeback({
-            cache: this.diskCache!,
+      this.diskCache === undefined
+        ? undefined
+        : new Writeback({
+            cache: this.diskCache,
             objects,
             codec: this.codec,
             uploads: this.#uploads,
             onUploaded: () => this.#uploadCount++,
-          })
-        : undefined;
+          });
+    this.#staging = options.writeback === true;
     void this.#writeback?.resume();
     this.#reader = new BlockReader({
       objects,
@@ -184,7 +189,7 @@ export class ChunkStore implements BlockSink {
       assert(block.length === ref.bytes, "a block is as long as its key says");
       return block;
     };
-    if (this.#writeback !== undefined && (await this.#writeback.stage(key, contiguous()))) return;
+    if (this.#staging && (await this.#writeback!.stage(key, contiguous()))) return;
     await this.#uploads.run(() => {
       const block = contiguous();
       this.#cacheOnDisk(key, block);

@@ -5,8 +5,9 @@
  *
  * What it trades: until its upload, a block lives only in this machine's cache directory. Other
  * clients of the volume (another mount on the same Redis) cannot read it yet, and losing the
- * cache disk loses it. A crash of jfs does not: staged blocks are found again at the next start
- * with the same cache directory and uploaded then.
+ * cache disk loses it. A crash of jfs or a power cut does not: staged blocks are found again at
+ * the next start with the same cache directory and uploaded then, whether or not that start
+ * stages new blocks (the store runs this uploader whenever it has a disk cache).
  *
  * Uploads are retried with backoff for as long as the process runs; close() waits for the
  * queue, and what fails while closing stays staged for the next start.
@@ -35,6 +36,8 @@ export class Writeback {
   /** Staged keys whose upload has not finished, with the task that uploads them. */
   readonly #pending = new Map<string, Promise<void>>();
   #closing = false;
+  /** resume() until its uploads are queued: a close right after a start must wait for them. */
+  #resuming: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: WritebackDeps) {}
 
@@ -44,7 +47,12 @@ export class Writeback {
   }
 
   /** Queues the uploads of blocks a previous run staged and did not upload. */
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    this.#resuming = this.#resume();
+    return this.#resuming;
+  }
+
+  async #resume(): Promise<void> {
     await this.deps.cache.ready();
     const found = this.deps.cache.takeFoundStaged();
     if (found.length > 0) log.info(`uploading ${blocks(found.length)} staged by an earlier run`);
@@ -76,6 +84,7 @@ export class Writeback {
   /** Waits for every queued upload; failures from now on leave blocks staged. */
   async close(): Promise<void> {
     this.#closing = true;
+    await this.#resuming;
     if (this.#pending.size > 0)
       log.info(`uploading ${blocks(this.#pending.size)} staged for upload`);
     while (this.#pending.size > 0) await Promise.all(this.#pending.values());

@@ -19,9 +19,14 @@
  * One connection per process; transactions are serialized by an async lock (a transaction
  * awaits between statements, and SQLite transactions belong to the connection). Writers of
  * other processes are kept out by BEGIN IMMEDIATE and the busy timeout.
+ *
+ * Durability: WAL with synchronous=FULL, so every COMMIT fsyncs the WAL before it returns. A
+ * committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync acknowledge, so it must
+ * survive a power cut; NORMAL (sync only at checkpoints) would keep the database consistent
+ * but could lose the last commits. A new database file's directory entry is fsynced too.
  */
 import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { assert } from "../assert.ts";
 import { describeError, UserError } from "../errors.ts";
@@ -478,18 +483,28 @@ export class SqliteEngine implements MetaEngine {
     this.#stmts = new Statements(db);
   }
 
-  /** Opens (creating if needed) the database file; an unusable path is a UserError. */
-  static open(path: string, displayUrl: string): SqliteEngine {
+  /**
+   * Opens (creating if needed) the database file; an unusable path is a UserError.
+   * `synchronous` "NORMAL" is for benches measuring what durability costs, nothing else.
+   */
+  static open(
+    path: string,
+    displayUrl: string,
+    synchronous: "FULL" | "NORMAL" = "FULL",
+  ): SqliteEngine {
     let db: Database;
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+      const isFile = path !== ":memory:";
+      const isNew = isFile && !existsSync(path);
+      const firstCreatedDir = isFile ? mkdirSync(dirname(path), { recursive: true }) : undefined;
       db = new Database(path, { create: true, strict: true });
       // Opening may wait for another process's lock (nothing else runs yet)...
       db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS_MAX}`);
       db.exec("PRAGMA journal_mode = WAL");
-      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec(`PRAGMA synchronous = ${synchronous}`);
       db.exec("PRAGMA foreign_keys = OFF");
       db.exec(DDL);
+      if (isNew) syncNewEntries(path, firstCreatedDir);
       // ...but later no busy_timeout: SQLite would sleep the whole thread (the event loop)
       // while another connection holds the lock; txn() retries SQLITE_BUSY asynchronously.
       db.exec("PRAGMA busy_timeout = 0");
@@ -574,5 +589,29 @@ export class SqliteEngine implements MetaEngine {
     } finally {
       release();
     }
+  }
+}
+
+/**
+ * fsyncs the directory holding a new database file and, when `firstCreatedDir` is set, the
+ * parents of the directories created for it (SQLite syncs the directory of its WAL and
+ * journals, not of the database file itself).
+ */
+function syncNewEntries(path: string, firstCreatedDir: string | undefined): void {
+  const syncDir = (dir: string) => {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  let dir = dirname(path);
+  syncDir(dir);
+  if (firstCreatedDir === undefined) return;
+  assert(dir.startsWith(firstCreatedDir), "mkdir creates ancestors of the database's directory");
+  for (; ; dir = dirname(dir)) {
+    syncDir(dirname(dir));
+    if (dir === firstCreatedDir) break;
   }
 }

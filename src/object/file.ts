@@ -12,7 +12,7 @@ import type { Dirent } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { FILE_PUT_ATTEMPTS_MAX, OBJECT_LIST_PAGE_MAX } from "../limits.ts";
+import { FILE_DURABLE_DIRS_MAX, FILE_PUT_ATTEMPTS_MAX, OBJECT_LIST_PAGE_MAX } from "../limits.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
 import { compareKeys } from "./keys.ts";
@@ -20,7 +20,11 @@ import { compareKeys } from "./keys.ts";
 const TEMP_PREFIX = ".jfs-tmp-";
 
 export interface FileObjectStoreOptions {
-  /** fsync each object and its directory before put returns (power-loss durability). */
+  /**
+   * fsync each object and the directory entries leading to it before put returns, so an object
+   * a committed slice names survives a power cut (default true). false is for throw-away
+   * stores only (benches of the store itself); no flag turns it off.
+   */
   fsync?: boolean;
 }
 
@@ -28,11 +32,17 @@ export class FileObjectStore implements ObjectStore {
   readonly description: string;
   readonly #root: string;
   readonly #fsync: boolean;
+  /**
+   * Directories whose entry chain up to the root is durable (or being made so), by path. A put
+   * awaits its directory's entry here: a directory another put just created is not durable
+   * until that put has fsynced its parent. Bounded by clearing (that only costs fsyncs again).
+   */
+  readonly #durableDirs = new Map<string, Promise<void>>();
 
   constructor(rootDir: string, options: FileObjectStoreOptions = {}) {
     assert(rootDir.length > 0, "FileObjectStore needs a directory");
     this.#root = resolve(rootDir);
-    this.#fsync = options.fsync ?? false;
+    this.#fsync = options.fsync ?? true;
     this.description = `file://${this.#root}/`;
   }
 
@@ -56,6 +66,7 @@ export class FileObjectStore implements ObjectStore {
         await this.#writeAtomic(path, data);
         return;
       } catch (error: unknown) {
+        this.#forgetDirs(dirname(path)); // they may be gone, or never have been directories
         if (isDirectoryRace(error) && attempt < FILE_PUT_ATTEMPTS_MAX) continue;
         if (isShapeConflict(error)) {
           throw new ObjectStoreError(
@@ -138,7 +149,12 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async create(): Promise<void> {
-    await mkdir(this.#root, { recursive: true });
+    const firstCreated = await mkdir(this.#root, { recursive: true });
+    if (!this.#fsync || firstCreated === undefined) return;
+    for (let created = this.#root; ; created = dirname(created)) {
+      await fsyncDir(dirname(created));
+      if (created === firstCreated) break;
+    }
   }
 
   async close(): Promise<void> {}
@@ -153,7 +169,8 @@ export class FileObjectStore implements ObjectStore {
 
   async #writeAtomic(path: string, data: Uint8Array): Promise<void> {
     const dir = dirname(path);
-    const firstCreated = await mkdir(dir, { recursive: true });
+    if (this.#fsync) await this.#durableDir(dir);
+    else await mkdir(dir, { recursive: true });
     const temp = `${dir}/${TEMP_PREFIX}${randomBytes(8).toString("hex")}`;
     try {
       const handle = await open(temp, "wx");
@@ -165,24 +182,56 @@ export class FileObjectStore implements ObjectStore {
       }
       await rename(temp, path);
     } catch (error: unknown) {
-      await rm(temp, { force: true });
+      // Best effort: when `dir` is a file, Bun's rm fails (EFAULT) and would hide the cause.
+      await rm(temp, { force: true }).catch(() => undefined);
       throw error;
     }
     if (!this.#fsync) return;
-    // The new name lives in `dir`; directories we created live in their parents.
-    await fsyncDir(dir);
-    if (firstCreated === undefined) return;
-    assert(dir.startsWith(firstCreated), "mkdir creates ancestors of the object's directory");
-    for (let created = dir; ; created = dirname(created)) {
-      await fsyncDir(dirname(created));
-      if (created === firstCreated) break;
+    await fsyncDir(dir); // the new name
+    // A delete may have pruned `dir` after we awaited it and another put recreated it, not yet
+    // durable; now that our object is in it, it cannot be pruned: wait for whoever made it.
+    await this.#durableDir(dir);
+  }
+
+  /**
+   * Creates `dir` and its missing ancestors (below the root) and makes each one's entry durable
+   * by fsyncing its parent, once per directory per process; concurrent puts share the work.
+   */
+  async #durableDir(dir: string): Promise<void> {
+    assert(
+      dir === this.#root || dir.startsWith(`${this.#root}/`),
+      "object directories lie inside the root",
+    );
+    if (this.#durableDirs.size > FILE_DURABLE_DIRS_MAX) this.#durableDirs.clear();
+    const chain: string[] = [];
+    for (let d = dir; d.length > this.#root.length; d = dirname(d)) chain.push(d);
+    chain.push(this.#root); // a put creates a missing root, as create() does
+    let previous: Promise<void> = Promise.resolve();
+    for (const d of chain.reverse()) {
+      let ready = this.#durableDirs.get(d);
+      if (ready === undefined) {
+        ready = d === this.#root ? this.create() : previous.then(() => makeDurableDir(d));
+        this.#durableDirs.set(d, ready);
+        const settled = ready;
+        ready.catch(() => {
+          if (this.#durableDirs.get(d) === settled) this.#durableDirs.delete(d);
+        });
+      }
+      previous = ready;
     }
+    await previous;
+  }
+
+  #forgetDirs(dir: string): void {
+    for (let d = dir; d.length >= this.#root.length; d = dirname(d)) this.#durableDirs.delete(d);
   }
 
   /** Removes directories left empty by a delete; stops at the first one still in use. */
   async #pruneEmptyParents(dir: string): Promise<void> {
     for (let current = dir; current.length > this.#root.length; current = dirname(current)) {
       assert(current.startsWith(`${this.#root}/`), "pruning stays inside the root");
+      // Forgotten before it goes: a put that finds no entry makes the directory durable again.
+      this.#durableDirs.delete(current);
       try {
         await rmdir(current);
       } catch {
@@ -261,6 +310,16 @@ async function readRange(path: string, offset: number, length?: number): Promise
   } finally {
     await handle.close();
   }
+}
+
+/** mkdir (already there is fine), then fsync the parent that holds its entry. */
+async function makeDurableDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error: unknown) {
+    if (errorCode(error) !== "EEXIST") throw error;
+  }
+  await fsyncDir(dirname(dir));
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -24,7 +24,7 @@ export interface ObjectStoreOptions {
   accessKey?: string | undefined;
   secretKey?: string | undefined;
   region?: string | undefined;
-  /** "file" only: fsync objects and directories before put returns. */
+  /** "file" only: fsync objects and directories before put returns (default true). */
   fsync?: boolean | undefined;
   /** Append and verify a CRC-32 trailer on every object (see checksum.ts)... */
   checksum?: boolean | undefined;
@@ -53,7 +53,7 @@ function createBase(options: ObjectStoreOptions): ObjectStore {
     if (dir === "" || /^[a-z][a-z0-9+.-]*:\/\//i.test(dir)) {
       throw new UserError(`--bucket for file must be a directory, e.g. /var/jfs, got "${bucket}"`);
     }
-    return new FileObjectStore(dir, { fsync: options.fsync ?? false });
+    return new FileObjectStore(dir, { fsync: options.fsync ?? true });
   }
   if (storage === "s3") {
     return new S3ObjectStore({

@@ -98,6 +98,32 @@ describe("writeback", () => {
     expect(await cold.read(ino, 0, data.length, data.length)).toEqual(data);
   });
 
+  test("the next run uploads blocks staged by an earlier one even without writeback", async () => {
+    await using fx = await probedFixture();
+    const probe = fx.probe;
+    probe.failPuts = true;
+    const ino = await fx.newFile("f");
+    const data = rng(7).bytes(100 * KiB);
+    await fx.data.write(ino, 0, data);
+    await fx.data.flush(ino);
+    await fx.data.close();
+    expect(readdirSync(stagingOf(fx.options.cacheDir))).toHaveLength(2);
+
+    probe.failPuts = false;
+    const next = await fx.reopen({ writeback: false });
+    await waitFor(async () => (await fx.keys()).length === 2);
+    await waitFor(() => readdirSync(stagingOf(fx.options.cacheDir)).length === 0);
+    expect(next.chunks.stats().writebackPending).toBe(0);
+    // New writes of this run are uploaded before their flush returns, as without writeback.
+    const other = await fx.newFile("g");
+    await next.write(other, 0, rng(8).bytes(10 * KiB));
+    await next.flush(other);
+    expect(await fx.keys()).toHaveLength(3);
+    expect(readdirSync(stagingOf(fx.options.cacheDir))).toEqual([]);
+    const cold = await fx.reopen({ cacheDir: join(fx.dir, "other-cache"), writeback: false });
+    expect(await cold.read(ino, 0, data.length, data.length)).toEqual(data);
+  });
+
   test("a staged file lost from the cache name is found again through its staging link", async () => {
     await using fx = await probedFixture();
     const probe = fx.probe;

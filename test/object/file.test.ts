@@ -192,6 +192,15 @@ describe("FileObjectStore", () => {
     expect(await allFiles(root)).toEqual(["sync/new/dirs/obj"]);
   });
 
+  test("a put into a missing root creates it, as before fsync was the default", async () => {
+    const late = new FileObjectStore(join(parent, "late", "root"));
+    await late.put("k/v", Buffer.from("x"));
+    expect((await late.get("k/v")).toString()).toBe("x");
+    await rm(join(parent, "late"), { recursive: true });
+    await late.put("k/v", Buffer.from("y")); // removed behind its back: made again
+    expect((await late.get("k/v")).toString()).toBe("y");
+  });
+
   test("description names the directory", async () => {
     expect(store.description).toBe(`file://${root}/`);
     const nested = new FileObjectStore(join(parent, "not", "yet"));

@@ -1,0 +1,141 @@
+/**
+ * bench/durability — what power-loss durability costs: small files created, written, fsynced
+ * and closed one after another through the VFS (SQLite meta, file object store, disk cache, all
+ * in one temp dir on the same disk), once as shipped and once with the fsyncs taken out (SQLite
+ * synchronous=NORMAL, object store without fsync), in the same run, alternating rounds.
+ *
+ *   bun bench/durability.ts [--files 300] [--size-kib 4] [--rounds 3] [--dir /path/on/disk]
+ *                           [--write docs/benchmarks.md]
+ *
+ * Each file is one block: one object put (fsync of the object and its directory) and the meta
+ * transactions of create, slice commit and close (one WAL fsync each with FULL). A last row
+ * runs the durable setting with --writeback (the block is staged: cache file and staging link
+ * fsynced, the upload follows in the background).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, hostname, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { BaseMeta } from "../src/meta/base.ts";
+import { ROOT_CREDENTIALS as ctx } from "../src/meta/interface.ts";
+import { SqliteEngine } from "../src/meta/sqlite.ts";
+import { FileObjectStore } from "../src/object/file.ts";
+import { PrefixedObjectStore } from "../src/object/prefix.ts";
+import { ChunkFileData, defaultFileDataOptions } from "../src/vfs/filedata.ts";
+import { JfsVfs } from "../src/vfs/vfs.ts";
+import { writeSection } from "./report.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined =>
+  args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+const FILES = Number(flag("--files") ?? 300);
+const SIZE_BYTES = Number(flag("--size-kib") ?? 4) * 1024;
+const ROUNDS = Number(flag("--rounds") ?? 3);
+const PARENT = flag("--dir") ?? tmpdir();
+const writeTo = flag("--write");
+const O_WRONLY = 1;
+
+interface Mode {
+  label: string;
+  metaFull: boolean;
+  objectFsync: boolean;
+  writeback?: boolean;
+}
+const MODES: readonly Mode[] = [
+  {
+    label: "fsyncs taken out (synchronous=NORMAL, no object fsync)",
+    metaFull: false,
+    objectFsync: false,
+  },
+  { label: "SQLite synchronous=FULL only", metaFull: true, objectFsync: false },
+  { label: "object + directory fsync only", metaFull: false, objectFsync: true },
+  { label: "durable, as shipped (both)", metaFull: true, objectFsync: true },
+  {
+    label: "durable with --writeback (staged block + link fsynced)",
+    metaFull: true,
+    objectFsync: true,
+    writeback: true,
+  },
+];
+
+/** Files per second for one round in a fresh volume. */
+async function round(mode: Mode): Promise<number> {
+  const dir = await mkdtemp(join(PARENT, "jfs-durability-"));
+  try {
+    const engine = SqliteEngine.open(`${dir}/meta.db`, "bench", mode.metaFull ? "FULL" : "NORMAL");
+    const meta = new BaseMeta(engine);
+    const format = {
+      name: "bench",
+      uuid: crypto.randomUUID(),
+      storage: "file" as const,
+      bucket: `${dir}/data`,
+      blockSizeKiB: 4096,
+      compression: "none" as const,
+      capacityBytes: 0,
+      inodes: 0,
+      trashDays: 0,
+      metaVersion: 1,
+      createdAt: new Date().toISOString(),
+    };
+    await meta.format(format, false);
+    const base = new FileObjectStore(format.bucket, { fsync: mode.objectFsync });
+    await base.create();
+    const store = new PrefixedObjectStore(base, "bench/");
+    const options = {
+      ...defaultFileDataOptions(),
+      cacheDir: `${dir}/cache`,
+      writeback: mode.writeback === true,
+    };
+    const data = new ChunkFileData({ meta, store, format, options });
+    const vfs = new JfsVfs(meta, data, format);
+    await vfs.startSession({
+      hostname: hostname(),
+      pid: process.pid,
+      version: "bench",
+      mountPoint: dir,
+    });
+    const payload = Buffer.from(crypto.getRandomValues(new Uint8Array(SIZE_BYTES)));
+    const start = performance.now();
+    for (let i = 0; i < FILES; i++) {
+      const { inode, fh } = await vfs.create(ctx, 1, Buffer.from(`f${i}`), 0o644, 0, O_WRONLY);
+      await vfs.write(ctx, inode, fh, 0, payload);
+      await vfs.fsync(ctx, inode, fh, false);
+      await vfs.release(ctx, inode, fh);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    await vfs.close();
+    return FILES / seconds;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const load = () => loadavg()[0]!.toFixed(2);
+const loadBefore = load();
+const rates = MODES.map(() => [] as number[]);
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [i, mode] of MODES.entries()) {
+    const rate = await round(mode);
+    rates[i]!.push(rate);
+    console.error(`round ${r + 1}: ${rate.toFixed(0).padStart(5)} files/s  ${mode.label}`);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const medians = rates.map(median);
+const baseline = medians[0]!;
+const date = new Date().toISOString().slice(0, 10);
+const lines = [
+  `Command: \`${["bun bench/durability.ts", ...args].join(" ")}\` (${date}, ${cpus().length} cores,` +
+    ` Bun ${Bun.version}; 1-minute load average ${loadBefore} → ${load()}).`,
+  `${FILES} files of ${SIZE_BYTES / 1024} KiB, each created, written, fsynced and closed in`,
+  `turn through the VFS (SQLite meta + file store + disk cache on one disk, ${PARENT});`,
+  `median of ${ROUNDS} rounds (modes alternate within each round).`,
+  "",
+  "| setting | files/s | vs no fsync |",
+  "|---|---:|---:|",
+  ...MODES.map(
+    (mode, i) =>
+      `| ${mode.label} | ${medians[i]!.toFixed(0)} | ${(medians[i]! / baseline).toFixed(2)} |`,
+  ),
+];
+console.log(lines.join("\n"));
+if (writeTo !== undefined) writeSection(writeTo, "Durability: the cost of fsync", lines.join("\n"));

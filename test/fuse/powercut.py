@@ -1,0 +1,102 @@
+"""Guest side of the power-cut test (powercut.test.ts), run by Debian's python3 in the VM.
+
+  powercut.py write  DIR MANIFEST [DIR MANIFEST...]
+                                    files written and fsynced in DIR; after each fsync returns,
+                                    a line "name size sha256" is appended to MANIFEST (on the
+                                    host, through a --share directory) and flushed, so MANIFEST
+                                    lists exactly what was acknowledged. One last file is
+                                    written without fsync: it may be lost, never corrupt meta.
+  powercut.py verify DIR MANIFEST [DIR MANIFEST...]
+                                    every file's last acknowledged state reads back in DIR.
+
+One process for all files: under emulation each process start costs ~70 ms.
+"""
+
+import hashlib
+import os
+import random
+import sys
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def payload(name: str, size: int) -> bytes:
+    return random.Random(name).randbytes(size)
+
+
+def write(root: str, manifest: str) -> None:
+    with open(manifest, "a") as acks:
+
+        def acknowledged(name: str, data: bytes) -> None:
+            acks.write(f"{name} {len(data)} {hashlib.sha256(data).hexdigest()}\n")
+            acks.flush()
+            os.fsync(acks.fileno())
+
+        def put(name: str, data: bytes) -> None:
+            fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            acknowledged(name, data)
+
+        os.mkdir(os.path.join(root, "dir"))
+        for i in range(6):  # small files: one block each, a new inode each
+            put(f"dir/small-{i}", payload(f"small-{i}", (i + 1) * 13 * KIB))
+        put("big", payload("big", 4 * MIB + 777))  # two blocks (4 MiB blocks), the last short
+        # One file grown by three fsynced appends (three slices) and fsynced after each.
+        grown = b""
+        fd = os.open(os.path.join(root, "appended"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for step in range(3):
+                piece = payload(f"append-{step}", 100 * KIB + step)
+                os.write(fd, piece)
+                os.fsync(fd)
+                grown += piece
+                acknowledged("appended", grown)
+        finally:
+            os.close(fd)
+        # Written, never fsynced: what the power cut may take.
+        with open(os.path.join(root, "unacknowledged"), "wb") as f:
+            f.write(payload("unacknowledged", 512 * KIB))
+    print(f"write {root}: OK", flush=True)
+
+
+def verify(root: str, manifest: str) -> None:
+    expected: dict[str, tuple[int, str]] = {}
+    with open(manifest) as acks:
+        for line in acks:
+            name, size, digest = line.split()
+            expected[name] = (int(size), digest)
+    if not expected:
+        sys.exit(f"verify {root}: the manifest is empty")
+    bad = []
+    for name, (size, digest) in sorted(expected.items()):
+        path = os.path.join(root, name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as error:
+            bad.append(f"{name}: {error}")
+            continue
+        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+            bad.append(f"{name}: {len(data)} bytes read back, sha256 differs from the {size} acknowledged")
+    if bad:
+        sys.exit(f"verify {root}: {len(bad)} of {len(expected)} files lost or wrong:\n  " + "\n  ".join(bad))
+    print(f"verify {root}: OK, {len(expected)} files", flush=True)
+
+
+if __name__ == "__main__":
+    mode, pairs = sys.argv[1], sys.argv[2:]
+    if mode not in ("write", "verify") or not pairs or len(pairs) % 2 != 0:
+        sys.exit(__doc__)
+    failures = []
+    for root, manifest in zip(pairs[::2], pairs[1::2]):
+        try:
+            {"write": write, "verify": verify}[mode](root, manifest)
+        except SystemExit as failed:  # check every volume, report all
+            print(failed.code, file=sys.stderr, flush=True)
+            failures.append(root)
+    sys.exit(1 if failures else 0)
