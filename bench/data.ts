@@ -29,7 +29,7 @@ import {
   ChunkFileData,
   defaultFileDataOptions,
   type FileDataOptions,
-} from "../src/vfs/filedata.ts";
+} from "../src/volume/filedata.ts";
 import { writeSection } from "./report.ts";
 
 const MiB = 1024 * 1024;

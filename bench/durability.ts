@@ -20,8 +20,8 @@ import { ROOT_CREDENTIALS as ctx } from "../src/meta/interface.ts";
 import { SqliteEngine } from "../src/meta/sqlite.ts";
 import { FileObjectStore } from "../src/object/file.ts";
 import { PrefixedObjectStore } from "../src/object/prefix.ts";
-import { ChunkFileData, defaultFileDataOptions } from "../src/vfs/filedata.ts";
 import { JfsVfs } from "../src/vfs/vfs.ts";
+import { ChunkFileData, defaultFileDataOptions } from "../src/volume/filedata.ts";
 import { writeSection } from "./report.ts";
 
 const args = process.argv.slice(2);

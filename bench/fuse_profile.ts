@@ -13,12 +13,12 @@
  * phase (requests count towards the phase current at their arrival) and GET /stats returns
  * {phase: {opcode: {count, totalMs, maxMs}}} as JSON. SIGTERM unmounts, flushes and exits.
  */
-import { openRuntime } from "../src/cli/runtime.ts";
 import { FuseChannel } from "../src/fuse/channel.ts";
 import { Dispatcher } from "../src/fuse/dispatch.ts";
 import { opcodeName } from "../src/fuse/protocol.ts";
 import { FuseSession } from "../src/fuse/session.ts";
 import { DEFAULT_FUSE_CONFIG } from "../src/fuse/state.ts";
+import { openRuntime } from "../src/volume/runtime.ts";
 
 interface OpStats {
   count: number;

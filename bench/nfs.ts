@@ -21,8 +21,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { formatVolume, newFormat } from "../src/cli/volume.ts";
 import { openMeta } from "../src/meta/index.ts";
+import { formatVolume, newFormat } from "../src/volume/open.ts";
 import { GUEST_SCRIPT } from "./nfsguest.ts";
 import { writeSection } from "./report.ts";
 

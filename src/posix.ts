@@ -91,6 +91,22 @@ export interface SetAttrRequest {
   ctimeGuard?: { sec: number; nsec: number };
 }
 
+/**
+ * One entry of a chunk's slice list: jfs's own record, not POSIX, but spoken by meta (which
+ * stores the lists) and chunk (which reads them) alike.
+ */
+export interface Slice {
+  /** Slice id; 0 is a hole that reads as zeros. */
+  id: number;
+  /** Total bytes of the stored slice. */
+  size: number;
+  /** The part of the slice in use: [off, off + len). */
+  off: number;
+  len: number;
+  /** Where that part starts within the chunk. */
+  pos: number;
+}
+
 /** rename(2) (renameat2 RENAME_*) and setxattr(2) (XATTR_*) flags. */
 export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
 export const XattrFlags = { CREATE: 1, REPLACE: 2 } as const;

@@ -3,7 +3,7 @@
  * segment in parallel straight into the caller's buffer, and zero the holes.
  */
 import { assert } from "../assert.ts";
-import type { Slice } from "../meta/interface.ts";
+import type { Slice } from "../posix.ts";
 import type { BlockRef } from "./keys.ts";
 import { resolveSlices, type Segment } from "./resolve.ts";
 import type { ChunkStore } from "./store.ts";

@@ -4,9 +4,9 @@
  * every decode checks (a block that decodes to another length is corrupt, not short).
  */
 import { assert } from "../assert.ts";
-import type { Format } from "../meta/interface.ts";
 
-export type Compression = Format["compression"];
+/** The volume's `compression` setting (Format.compression). */
+export type Compression = "none" | "zstd";
 
 /** zstd level 1: JuiceFS's choice too; the data path is bound by throughput, not ratio. */
 const ZSTD_LEVEL = 1;

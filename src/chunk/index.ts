@@ -5,15 +5,15 @@
  */
 export { allocUnowned } from "./buffers.ts";
 export { blocksOfRange, readChunkRange } from "./chunkread.ts";
-export { Compactor, type CompactResult, compactChunk } from "./compact.ts";
-export { type GcRound, SliceCollector } from "./gc.ts";
-export { allFiles, type SliceUse, sliceUses } from "./inventory.ts";
+export { Semaphore } from "./limiter.ts";
 export {
   type BlockObject,
   blockObjects,
   isMissingBlock,
   sliceIdOfKey,
   sliceObjects,
+  storeSlice,
 } from "./objects.ts";
+export { dataExtent, resolveSlices } from "./resolve.ts";
 export { type SlicePart, SliceWriter } from "./slicewriter.ts";
 export { ChunkStore, type ChunkStoreOptions, type ChunkStoreStats } from "./store.ts";

@@ -1,12 +1,14 @@
 /**
- * The block objects of a volume as the maintenance tools see them (gc's leak scan, fsck, the
- * checksum cover of `jfs config`): listed, named and parsed here, so nothing above the chunk
- * layer knows the key layout of keys.ts.
+ * The block objects of a volume as the maintenance tools see them (gc's leak scan, fsck,
+ * compaction, the checksum cover of `jfs config`): listed, named, parsed and stored here, so
+ * nothing above the chunk layer knows the key layout of keys.ts.
  */
+import { assert } from "../assert.ts";
 import { OBJECT_LIST_PAGE_MAX } from "../limits.ts";
 import type { ObjectStore } from "../object/interface.ts";
 import { ObjectNotFoundError } from "../object/interface.ts";
 import { BLOCKS_PREFIX, blockKey, parseBlockKey, sliceBlocks } from "./keys.ts";
+import type { ChunkStore } from "./store.ts";
 
 export interface BlockObject {
   /** The object's key: opaque above the chunk layer (shown to users, passed back to delete). */
@@ -50,4 +52,17 @@ export function sliceIdOfKey(key: string): number | undefined {
 /** A read failed because the block's object is gone (a stale slice list, or a lost object). */
 export function isMissingBlock(error: unknown): error is ObjectNotFoundError {
   return error instanceof ObjectNotFoundError;
+}
+
+/** Uploads a whole slice held in one buffer (compaction), its blocks in parallel. */
+export async function storeSlice(store: ChunkStore, id: number, data: Buffer): Promise<void> {
+  const bs = store.blockSizeBytes;
+  const refs = sliceBlocks(id, data.length, bs);
+  await Promise.all(
+    refs.map((ref) => {
+      const block = data.subarray(ref.index * bs, ref.index * bs + ref.bytes);
+      assert(block.length === ref.bytes, "block cut from the slice");
+      return store.putBlock(ref, () => block);
+    }),
+  );
 }

@@ -6,7 +6,7 @@
  */
 import { assert } from "../assert.ts";
 import { CHUNK_BYTES } from "../limits.ts";
-import type { Slice } from "../meta/interface.ts";
+import type { Slice } from "../posix.ts";
 
 /** A visible run of a chunk: `len` bytes at chunk position `pos`, from slice `id` at `off`. */
 export interface Segment {

@@ -8,10 +8,11 @@ import { existsSync, statSync } from "node:fs";
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { Units } from "../limits.ts";
+import { openRuntime } from "../volume/runtime.ts";
 import { type BenchTarget, pathTarget, vfsTarget } from "./benchtarget.ts";
 import { parseIntFlag } from "./options.ts";
 import { Progress, table } from "./progress.ts";
-import { type DataFlags, openRuntime, withDataFlags } from "./runtime.ts";
+import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 
 interface BenchFlags extends DataFlags {
   bigFileSize?: unknown;
@@ -145,7 +146,7 @@ export function registerBench(cli: CAC): void {
       console.log(formatPhases(await runBench(target, plan)));
       return;
     }
-    const rt = await openRuntime(arg, flags, "bench");
+    const rt = await openRuntime(arg, runtimeOptions(flags), "bench");
     try {
       const target = await vfsTarget(rt.vfs);
       console.log(`bench in ${target.description} (through the VFS, no front end)`);

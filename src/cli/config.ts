@@ -6,9 +6,9 @@ import { UserError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import { checksumOf, type Format } from "../meta/interface.ts";
+import { formatVolume, maskFormat, openVolume } from "../volume/open.ts";
 import { applyFormatFlags, type FormatFlags } from "./format.ts";
 import { parseChoiceFlag } from "./options.ts";
-import { formatVolume, maskFormat, openVolume } from "./volume.ts";
 
 export function registerConfig(cli: CAC): void {
   cli

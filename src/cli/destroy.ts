@@ -6,7 +6,7 @@ import { UserError } from "../errors.ts";
 import { OBJECT_DELETE_CONCURRENCY } from "../limits.ts";
 import { log } from "../log.ts";
 import { openMeta } from "../meta/index.ts";
-import { openStore } from "./volume.ts";
+import { openStore } from "../volume/open.ts";
 
 async function confirm(question: string): Promise<boolean> {
   process.stdout.write(`${question} [y/N] `);

@@ -10,8 +10,8 @@ import { checkUnchangeable } from "../meta/base.ts";
 import { openMeta } from "../meta/index.ts";
 import type { Format } from "../meta/interface.ts";
 import { expandHome, parseMetaUrl } from "../meta/url.ts";
+import { defaultDataDir, formatVolume, maskFormat, newFormat } from "../volume/open.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
-import { defaultDataDir, formatVolume, maskFormat, newFormat } from "./volume.ts";
 
 /** JuiceFS's rule: 3 to 63 of [a-z0-9-], starting and ending alphanumeric. */
 const VOLUME_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;

@@ -1,19 +1,21 @@
 /**
  * jfs gc [META-URL] — finds objects no slice refers to (leaked by crashes between upload and
  * commit), removes them with --delete, compacts every chunk with --compact, and finishes
- * pending deletions and expired trash.
+ * pending deletions and expired trash. The work is src/volume/gc.ts's; this is flags and output.
  */
 import type { CAC } from "cac";
-import { type BlockObject, blockObjects, type GcRound, sliceUses } from "../chunk/index.ts";
 import {
   DELETED_FILES_BATCH,
   LEAK_AGE_SEC_MIN_DEFAULT,
   OBJECT_DELETE_CONCURRENCY,
   Units,
 } from "../limits.ts";
+import { compactAll, findLeaks } from "../volume/gc.ts";
+import { openRuntime, type Runtime } from "../volume/runtime.ts";
+import type { GcRound } from "../volume/slicegc.ts";
 import { parseIntFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
-import { type DataFlags, openRuntime, type Runtime } from "./runtime.ts";
+import { type DataFlags, runtimeOptions } from "./runtime.ts";
 
 interface GcFlags extends DataFlags {
   delete?: boolean;
@@ -54,22 +56,6 @@ export function gcSentences(r: GcReport, deleting: boolean): string[] {
   if (deleting) lines.push(`Deleted ${r.deletedObjects} leaked objects.`);
   else if (r.leakedObjects > 0) lines.push("Run again with --delete to delete them.");
   return lines;
-}
-
-async function findLeaks(rt: Runtime, minAgeSec: number) {
-  const used = new Set<number>();
-  for await (const use of sliceUses(rt.meta)) used.add(use.id);
-  for (const u of await rt.meta.unusedSlices(Number.MAX_SAFE_INTEGER)) used.add(u.id);
-  const leaked: BlockObject[] = [];
-  let objects = 0;
-  let bytes = 0;
-  const newest = Date.now() - minAgeSec * 1000;
-  for await (const o of blockObjects(rt.store)) {
-    objects++;
-    bytes += o.sizeBytes;
-    if (o.sliceId !== undefined && !used.has(o.sliceId) && o.mtimeMs < newest) leaked.push(o);
-  }
-  return { used: used.size, leaked, objects, bytes };
 }
 
 async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<GcReport> {
@@ -117,7 +103,7 @@ export function registerGc(cli: CAC): void {
       const minAgeSec = parseIntFlag("min-age", flags.minAge ?? LEAK_AGE_SEC_MIN_DEFAULT, 0);
       const rt = await openRuntime(
         metaUrl === undefined ? undefined : String(metaUrl),
-        { ...flags, cacheDir: "memory" },
+        runtimeOptions({ ...flags, cacheDir: "memory" }),
         "gc",
       );
       try {
@@ -128,21 +114,4 @@ export function registerGc(cli: CAC): void {
         await rt.close();
       }
     });
-}
-
-async function compactAll(rt: Runtime): Promise<number> {
-  let chunks = 0;
-  const seen = new Set<string>();
-  for await (const use of sliceUses(rt.meta)) {
-    const key = `${use.ino}:${use.chunkIndex}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const slices = await rt.meta.readChunk(use.ino, use.chunkIndex);
-    if (slices.length > 1) {
-      await rt.data.compact(use.ino, use.chunkIndex);
-      chunks++;
-    }
-  }
-  await rt.data.collectGarbage();
-  return chunks;
 }

@@ -18,17 +18,18 @@ import { FuseSession } from "../fuse/session.ts";
 import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
 import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
+import { openVolume } from "../volume/open.ts";
+import { openRuntime } from "../volume/runtime.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
 import {
   type DataFlags,
   fileDataOptions,
-  openRuntime,
+  runtimeOptions,
   sessionTimeoutMsOf,
   withDataFlags,
   withSessionFlags,
 } from "./runtime.ts";
 import { finishStopping } from "./stopping.ts";
-import { openVolume } from "./volume.ts";
 
 export interface MountFlags extends DataFlags {
   attrCache?: unknown;
@@ -84,7 +85,7 @@ async function mountForeground(
   const config = fuseConfigOf(flags);
   fileDataOptions(flags); // every flag is checked before the mount point is touched
   prepareMountPoint(dir);
-  const runtime = await openRuntime(metaUrl, flags, dir);
+  const runtime = await openRuntime(metaUrl, runtimeOptions(flags), dir);
   const vfs = runtime.vfs;
   let session: FuseSession;
   try {

@@ -1,29 +1,30 @@
 /**
- * The running volume behind `jfs serve` and `jfs mount`: meta session, object store, data path
- * and VFS in one process, opened from a META-URL and the data-path flags, closed in order.
+ * The data-path and session flags of the commands that open a running volume (serve, mount, gc,
+ * warmup, bench), turned into the options of src/volume/runtime.ts.
  */
-
-import { hostname } from "node:os";
 import type { Command } from "cac";
 import { UserError } from "../errors.ts";
 import {
+  BUFFER_SIZE_MIB_DEFAULT,
+  CACHE_SIZE_MIB_DEFAULT,
+  FREE_SPACE_RATIO_DEFAULT,
+  MAX_READAHEAD_MIB_DEFAULT,
+  MAX_UPLOADS_DEFAULT,
+  PREFETCH_DEFAULT,
   SESSION_EXPIRE_MS,
   SESSION_HEARTBEAT_MS,
   SESSION_TIMEOUT_MS_MAX,
   SESSION_TIMEOUT_MS_MIN,
   Units,
 } from "../limits.ts";
-import { log } from "../log.ts";
-import type { BaseMeta } from "../meta/base.ts";
-import type { Format } from "../meta/interface.ts";
 import { expandHome } from "../meta/url.ts";
-import type { ObjectStore } from "../object/interface.ts";
-import { ObjectNotFoundError } from "../object/interface.ts";
-import { VERSION } from "../version.ts";
-import { ChunkFileData, defaultFileDataOptions, type FileDataOptions } from "../vfs/filedata.ts";
-import { JfsVfs } from "../vfs/vfs.ts";
+import {
+  DEFAULT_CACHE_DIR,
+  defaultFileDataOptions,
+  type FileDataOptions,
+} from "../volume/filedata.ts";
+import type { RuntimeOptions } from "../volume/runtime.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
-import { describeStoreError, MARKER_KEY, openStore, openVolume } from "./volume.ts";
 
 export interface DataFlags {
   cacheDir?: unknown;
@@ -41,13 +42,28 @@ export interface DataFlags {
 /** The data-path flags of serve and mount (JuiceFS's names and units). */
 export function withDataFlags(command: Command): Command {
   return command
-    .option("--cache-dir <dir>", 'Local block cache directory, or "memory" (default: ~/.jfs/cache)')
-    .option("--cache-size <MiB>", "Cache size cap in MiB (default: 102400)")
-    .option("--free-space-ratio <ratio>", "Free space the cache leaves on its disk (default: 0.1)")
-    .option("--buffer-size <MiB>", "Total write buffer in MiB (default: 300)")
-    .option("--max-uploads <n>", "Parallel block uploads (default: 20)")
-    .option("--prefetch <n>", "Whole-block prefetch on small reads, 0 = off (default: 1)")
-    .option("--max-readahead <MiB>", "Sequential readahead window cap in MiB (default: 64)")
+    .option(
+      "--cache-dir <dir>",
+      `Local block cache directory, or "memory" (default: ${DEFAULT_CACHE_DIR})`,
+    )
+    .option("--cache-size <MiB>", `Cache size cap in MiB (default: ${CACHE_SIZE_MIB_DEFAULT})`)
+    .option(
+      "--free-space-ratio <ratio>",
+      `Free space the cache leaves on its disk (default: ${FREE_SPACE_RATIO_DEFAULT})`,
+    )
+    .option(
+      "--buffer-size <MiB>",
+      `Total write buffer in MiB (default: ${BUFFER_SIZE_MIB_DEFAULT})`,
+    )
+    .option("--max-uploads <n>", `Parallel block uploads (default: ${MAX_UPLOADS_DEFAULT})`)
+    .option(
+      "--prefetch <n>",
+      `Whole-block prefetch on small reads, 0 = off (default: ${PREFETCH_DEFAULT})`,
+    )
+    .option(
+      "--max-readahead <MiB>",
+      `Sequential readahead window cap in MiB (default: ${MAX_READAHEAD_MIB_DEFAULT})`,
+    )
     .option(
       "--writeback",
       "Upload blocks in the background: close returns once they are in the cache dir",
@@ -101,66 +117,7 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
   return o;
 }
 
-export interface Runtime {
-  vfs: JfsVfs;
-  data: ChunkFileData;
-  meta: BaseMeta;
-  format: Format;
-  store: ObjectStore;
-  metaUrl: string;
-  /** Flushes, closes the session, the engines and the store; safe to call twice. */
-  close(): Promise<void>;
-}
-
-/** The store must answer, and hold this volume's marker, before anything is served. */
-async function checkStore(store: ObjectStore, format: Format): Promise<void> {
-  let owner: string;
-  try {
-    owner = (await store.get(MARKER_KEY)).toString().trim();
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) {
-      throw new UserError(
-        `${store.description} does not hold volume "${format.name}" (its ${MARKER_KEY} is missing): wrong bucket?`,
-      );
-    }
-    throw new UserError(`Cannot reach storage ${store.description}: ${describeStoreError(error)}`);
-  }
-  if (owner !== format.uuid) {
-    throw new UserError(`${store.description} holds volume ${owner}, not ${format.uuid}`);
-  }
-}
-
-export async function openRuntime(
-  metaUrl: string | undefined,
-  flags: DataFlags,
-  mountPoint: string,
-): Promise<Runtime> {
-  const options = fileDataOptions(flags);
-  const timeoutMs = sessionTimeoutMsOf(flags);
-  const { meta, format, metaUrl: url } = await openVolume(metaUrl);
-  const store = openStore(format);
-  try {
-    await checkStore(store, format);
-  } catch (error) {
-    await Promise.allSettled([store.close(), meta.close()]);
-    throw error;
-  }
-  const data = new ChunkFileData({ meta, store, format, options });
-  const vfs = new JfsVfs(meta, data, format);
-  const info = { hostname: hostname(), pid: process.pid, version: VERSION, mountPoint, timeoutMs };
-  await vfs.startSession(info);
-  log.debug(`session opened on ${meta.displayUrl}, data in ${store.description}`);
-  let closing: Promise<void> | undefined;
-  return {
-    vfs,
-    data,
-    meta,
-    format,
-    store,
-    metaUrl: url,
-    close() {
-      closing ??= vfs.close().finally(() => store.close());
-      return closing;
-    },
-  };
+/** Every data-path and session flag checked and turned into options, before anything opens. */
+export function runtimeOptions(flags: DataFlags): RuntimeOptions {
+  return { ...fileDataOptions(flags), sessionTimeoutMs: sessionTimeoutMsOf(flags) };
 }

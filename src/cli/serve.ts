@@ -15,14 +15,9 @@ import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
 import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
+import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
-import {
-  type DataFlags,
-  openRuntime,
-  type Runtime,
-  withDataFlags,
-  withSessionFlags,
-} from "./runtime.ts";
+import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
 import { finishStopping } from "./stopping.ts";
 
 export interface ServeFlags extends DataFlags {
@@ -170,7 +165,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
   }
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
-  const runtime = await openRuntime(metaUrl, flags, where);
+  const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
   let server: NfsServer;
   try {
     server = await listen(runtime, config);
@@ -181,7 +176,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
   // The session was opened with the port asked for; with --port 0 only now is the real one known.
   const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}`;
   if (served !== where) {
-    await runtime.meta.updateSessionMountPoint(served).catch((error: unknown) => {
+    await runtime.updateMountPoint(served).catch((error: unknown) => {
       log.warn(`session: cannot record ${served}: ${describeError(error)}`);
     });
   }

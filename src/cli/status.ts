@@ -6,8 +6,8 @@
 import type { CAC } from "cac";
 import { checksumOf, type SessionInfo } from "../meta/interface.ts";
 import { sessionTimeoutMs } from "../meta/sessions.ts";
+import { maskFormat, openVolume } from "../volume/open.ts";
 import { formatBytes } from "./options.ts";
-import { maskFormat, openVolume } from "./volume.ts";
 
 export function registerStatus(cli: CAC): void {
   cli

@@ -9,9 +9,10 @@ import { fsError, UserError } from "../errors.ts";
 import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import type { Vfs } from "../vfs/interface.ts";
+import { openRuntime } from "../volume/runtime.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
-import { type DataFlags, openRuntime, withDataFlags } from "./runtime.ts";
+import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 
 const ctx = ROOT_CREDENTIALS;
 const READ_PIECE_BYTES = 4 * Units.MiB;
@@ -86,7 +87,7 @@ export function registerWarmup(cli: CAC): void {
     ];
     if (paths.length === 0) throw new UserError("warmup needs at least one PATH (or --file LIST)");
     const threads = parseIntFlag("threads", flags.threads ?? 10, 1, 256);
-    const rt = await openRuntime(metaUrl, flags, "warmup");
+    const rt = await openRuntime(metaUrl, runtimeOptions(flags), "warmup");
     try {
       const files = await collectFiles(rt.vfs, paths);
       const totalBytes = files.reduce((s, f) => s + f.size, 0);

@@ -5,7 +5,7 @@
  * Names and symlink targets are bytes (Buffer): NFS and FUSE hand us opaque byte strings and a
  * file system must give back exactly what it was given.
  */
-import type { Attr, Credentials, FileType, Ino, SetAttrRequest } from "../posix.ts";
+import type { Attr, Credentials, FileType, Ino, SetAttrRequest, Slice } from "../posix.ts";
 
 // Meta speaks the shared POSIX vocabulary (src/posix.ts); meta/ code names it from here.
 export {
@@ -19,6 +19,7 @@ export {
   RenameFlags,
   ROOT_CREDENTIALS,
   type SetAttrRequest,
+  type Slice,
   type TimeSpec,
   XattrFlags,
 } from "../posix.ts";
@@ -34,18 +35,6 @@ export interface Entry {
   cookie: number;
   /** Present when readdir was asked for attributes (READDIRPLUS). */
   attr?: Attr;
-}
-
-export interface Slice {
-  /** Slice id; 0 is a hole that reads as zeros. */
-  id: number;
-  /** Total bytes of the stored slice. */
-  size: number;
-  /** The part of the slice in use: [off, off + len). */
-  off: number;
-  len: number;
-  /** Where that part starts within the chunk. */
-  pos: number;
 }
 
 export interface StatFs {

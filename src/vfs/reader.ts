@@ -35,8 +35,8 @@ import {
   READ_INODES_TRACKED_MAX,
   READ_STALE_RETRIES_MAX,
 } from "../limits.ts";
-import type { Meta, Slice } from "../meta/interface.ts";
-import type { Ino } from "../posix.ts";
+import type { Meta } from "../meta/interface.ts";
+import type { Ino, Slice } from "../posix.ts";
 import type { OverlayPart } from "./writer.ts";
 
 export interface ReaderDeps {

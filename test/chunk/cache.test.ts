@@ -6,7 +6,7 @@ import { cacheTrailerBytes, decodeCacheFile, encodeCacheFile } from "../../src/c
 import { DiskCache } from "../../src/chunk/diskcache.ts";
 import { blockKey } from "../../src/chunk/keys.ts";
 import { MemCache } from "../../src/chunk/memcache.ts";
-import { volumeCacheDir } from "../../src/vfs/filedata.ts";
+import { volumeCacheDir } from "../../src/volume/filedata.ts";
 import { dataFixture, ProbeStore, rng } from "./fixture.ts";
 
 const KiB = 1024;

@@ -15,7 +15,7 @@ import { FileType, type Format, type Ino, ROOT_CREDENTIALS } from "../../src/met
 import { FileObjectStore } from "../../src/object/file.ts";
 import type { ObjectStore } from "../../src/object/interface.ts";
 import { PrefixedObjectStore } from "../../src/object/prefix.ts";
-import { ChunkFileData, type FileDataOptions } from "../../src/vfs/filedata.ts";
+import { ChunkFileData, type FileDataOptions } from "../../src/volume/filedata.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { refKey } from "../../src/chunk/keys.ts";
-import { ChunkFileData, type FileDataOptions } from "../../src/vfs/filedata.ts";
+import { ChunkFileData, type FileDataOptions } from "../../src/volume/filedata.ts";
 import { dataFixture, ProbeStore, rng, waitFor } from "./fixture.ts";
 
 const KiB = 1024;

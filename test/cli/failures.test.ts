@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openRuntime } from "../../src/cli/runtime.ts";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
+import { openRuntime } from "../../src/volume/runtime.ts";
 import { startS3Server } from "../harness/s3server.ts";
 import { jfs } from "./run.ts";
 

@@ -13,8 +13,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { openRuntime } from "../../src/cli/runtime.ts";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
+import { openRuntime } from "../../src/volume/runtime.ts";
 import { jfs } from "./run.ts";
 
 let dir: string;

@@ -6,10 +6,10 @@
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { formatVolume, newFormat } from "../../src/cli/volume.ts";
 import { isStaleMount } from "../../src/fuse/mount.ts";
 import { findMount, JFS_FSTYPE } from "../../src/fuse/mountinfo.ts";
 import { openMeta } from "../../src/meta/index.ts";
+import { formatVolume, newFormat } from "../../src/volume/open.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
 export const MAIN = join(REPO, "src/main.ts");

@@ -14,9 +14,9 @@ import type { Subprocess } from "bun";
 import type { NfsPolicyOptions } from "../../nfs/policy.ts";
 import type { RpcLogger } from "../../nfs/rpc/dispatcher.ts";
 import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
-import { openRuntime, type Runtime } from "../../src/cli/runtime.ts";
-import { formatVolume, newFormat } from "../../src/cli/volume.ts";
 import { openMeta } from "../../src/meta/index.ts";
+import { formatVolume, newFormat } from "../../src/volume/open.ts";
+import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
 
 const MAIN = join(import.meta.dir, "../../src/main.ts");
 const READY = /^nfs: serving (\S+) on (\S+):(\d+)$/m;

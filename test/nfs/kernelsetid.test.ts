@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openRuntime } from "../../src/cli/runtime.ts";
 import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
+import { openRuntime } from "../../src/volume/runtime.ts";
 import { makeVolume, spawnServe, type TestVolume } from "./harness.ts";
 
 const NFS_VM =

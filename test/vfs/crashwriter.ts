@@ -2,8 +2,8 @@
  * Child process of crash.test.ts: writes "durable" and fsyncs it, says so, then keeps writing
  * "pending" (fsync'ed once at 4 MiB, never after) until it is killed with SIGKILL.
  */
-import { openRuntime } from "../../src/cli/runtime.ts";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
+import { openRuntime } from "../../src/volume/runtime.ts";
 import { pattern } from "./crashpattern.ts";
 
 const [metaUrl, cacheDir] = process.argv.slice(2);

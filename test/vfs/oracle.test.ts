@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openRuntime, type Runtime } from "../../src/cli/runtime.ts";
 import { FsError } from "../../src/errors.ts";
 import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
 import { Errno } from "../../src/posix.ts";
+import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
 import { jfs } from "../cli/run.ts";
 import { rng } from "../meta/model.ts";
 

@@ -6,15 +6,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import {
-  ChunkStore,
-  type ChunkStoreStats,
-  Compactor,
-  type CompactResult,
-  compactChunk,
-  type GcRound,
-  SliceCollector,
-} from "../chunk/index.ts";
+import { ChunkStore, type ChunkStoreStats } from "../chunk/index.ts";
 import {
   BUFFER_SIZE_MIB_DEFAULT,
   CACHE_SIZE_MIB_DEFAULT,
@@ -33,9 +25,11 @@ import {
 import { checksumOf, type Format, type Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
 import type { Ino } from "../posix.ts";
-import type { FileData, RefusalListener } from "./data.ts";
-import { FileReaders } from "./reader.ts";
-import { FileWriters } from "./writer.ts";
+import type { FileData, RefusalListener } from "../vfs/data.ts";
+import { FileReaders } from "../vfs/reader.ts";
+import { FileWriters } from "../vfs/writer.ts";
+import { Compactor, type CompactResult, compactChunk } from "./compact.ts";
+import { type GcRound, SliceCollector } from "./slicegc.ts";
 
 export interface FileDataOptions {
   bufferSizeBytes: number;

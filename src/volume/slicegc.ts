@@ -6,10 +6,9 @@
  * never leaking.
  */
 import { assert } from "../assert.ts";
+import { type ChunkStore, Semaphore } from "../chunk/index.ts";
 import { DELETED_FILES_BATCH, GC_INTERVAL_MS, UNUSED_SLICES_BATCH } from "../limits.ts";
 import type { Meta, UnusedSlice } from "../meta/interface.ts";
-import { Semaphore } from "./limiter.ts";
-import type { ChunkStore } from "./store.ts";
 
 export interface GcRound {
   files: number;

@@ -8,14 +8,17 @@
  * Readers stay correct throughout: before the swap the old slices are all still stored, after
  * it the new one is; a reader holding the old list that finds an object gone re-reads the list.
  */
-import { assert } from "../assert.ts";
+
+import {
+  type ChunkStore,
+  dataExtent,
+  readChunkRange,
+  resolveSlices,
+  storeSlice,
+} from "../chunk/index.ts";
 import { CHUNK_BYTES, COMPACT_QUEUE_MAX } from "../limits.ts";
 import type { Meta, Slice } from "../meta/interface.ts";
 import type { Ino } from "../posix.ts";
-import { readChunkRange } from "./chunkread.ts";
-import { sliceBlocks } from "./keys.ts";
-import { dataExtent, resolveSlices } from "./resolve.ts";
-import type { ChunkStore } from "./store.ts";
 
 export type CompactResult = "compacted" | "changed" | "short";
 
@@ -48,19 +51,6 @@ export async function compactChunk(
   if (await meta.compactChunk(ino, chunkIndex, slices, [replacement])) return "compacted";
   await store.remove(id, len);
   return "changed";
-}
-
-/** Uploads a whole slice held in one buffer, its blocks in parallel (bounded by the store). */
-async function storeSlice(store: ChunkStore, id: number, data: Buffer): Promise<void> {
-  const bs = store.blockSizeBytes;
-  const refs = sliceBlocks(id, data.length, bs);
-  await Promise.all(
-    refs.map((ref) => {
-      const block = data.subarray(ref.index * bs, ref.index * bs + ref.bytes);
-      assert(block.length === ref.bytes, "block cut from the slice");
-      return store.putBlock(ref, () => block);
-    }),
-  );
 }
 
 /**
