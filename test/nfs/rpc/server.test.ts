@@ -4,12 +4,12 @@
  * Limits, back-pressure and hostile input are in rpchostile.test.ts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import type { AccessDecision } from "../../nfs/rpc/connection.ts";
-import { AcceptStat, AuthFlavor, AuthStat } from "../../nfs/rpc/constants.ts";
-import type { RpcCall } from "../../nfs/rpc/dispatcher.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RawConnection, RpcClient, waitFor } from "./rpcclient.ts";
-import { PROG, Proc, startServer, VERS } from "./rpctestprogram.ts";
+import type { AccessDecision } from "../../../nfs/rpc/connection.ts";
+import { AcceptStat, AuthFlavor, AuthStat } from "../../../nfs/rpc/constants.ts";
+import type { RpcCall } from "../../../nfs/rpc/dispatcher.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RawConnection, RpcClient, waitFor } from "../rpcclient.ts";
+import { PROG, Proc, startServer, VERS } from "./testprogram.ts";
 
 describe("RPC server: replies", () => {
   const { server, lines } = startServer();

@@ -4,19 +4,19 @@
  * subdirectory (which clients cannot climb out of).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MountStat3, mountProgram } from "../../nfs/mount/mount.ts";
-import { resolveExport } from "../../nfs/mount/path.ts";
-import { Access3, CreateMode, NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
-import { NfsExport } from "../../nfs/nfs3/context.ts";
-import { nfs3Program } from "../../nfs/nfs3/program.ts";
-import { NfsPolicy, type NfsPolicyOptions } from "../../nfs/policy.ts";
-import { Dispatcher } from "../../nfs/rpc/dispatcher.ts";
-import { RpcServer } from "../../nfs/rpc/server.ts";
-import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
-import { openRuntime } from "../../src/volume/runtime.ts";
-import { makeVolume, quietLog, startNfs, TEST_LOOSE_POLICY, type TestVolume } from "./harness.ts";
-import { NfsClient, ok } from "./nfsclient.ts";
-import { RawConnection, settlesWithin } from "./rpcclient.ts";
+import { MountStat3, mountProgram } from "../../../nfs/mount/mount.ts";
+import { resolveExport } from "../../../nfs/mount/path.ts";
+import { Access3, CreateMode, NfsStat3, StableHow } from "../../../nfs/nfs3/constants.ts";
+import { NfsExport } from "../../../nfs/nfs3/context.ts";
+import { nfs3Program } from "../../../nfs/nfs3/program.ts";
+import { NfsPolicy, type NfsPolicyOptions } from "../../../nfs/policy.ts";
+import { Dispatcher } from "../../../nfs/rpc/dispatcher.ts";
+import { RpcServer } from "../../../nfs/rpc/server.ts";
+import { ROOT_CREDENTIALS } from "../../../src/meta/interface.ts";
+import { openRuntime } from "../../../src/volume/runtime.ts";
+import { makeVolume, quietLog, startNfs, TEST_LOOSE_POLICY, type TestVolume } from "../harness.ts";
+import { NfsClient, ok } from "../nfsclient.ts";
+import { RawConnection, settlesWithin } from "../rpcclient.ts";
 
 let volume: TestVolume;
 let rootFile: Buffer;
@@ -117,7 +117,7 @@ describe("--allow", () => {
     expect(write.fail).toEqual({ before: undefined, after: undefined });
     const list = await client.readdirplus(rootFile, 0n, 4096);
     expect(list.status).toBe(NfsStat3.ACCES);
-    const { NFS_PROG, NFS_V3 } = await import("../../nfs/nfs3/constants.ts");
+    const { NFS_PROG, NFS_V3 } = await import("../../../nfs/nfs3/constants.ts");
     (await client.rpc.callOk(NFS_PROG, NFS_V3, 0)).assertConsumed();
   });
 

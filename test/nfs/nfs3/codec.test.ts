@@ -3,23 +3,23 @@
  * (sections 2.5, 3.3.x and appendix I), plus the handle layout and the errno → nfsstat3 table.
  */
 import { describe, expect, test } from "bun:test";
-import { MountStat3, readMntRes, writeMntOk } from "../../nfs/mount/mount.ts";
-import { Ftype3, NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
-import { decodeHandle, encodeHandle, HANDLE_BYTES, volumeKey } from "../../nfs/nfs3/handle.ts";
-import { decodeCreateArgs } from "../../nfs/nfs3/proc/create.ts";
-import { FSINFO_LIMITS, readFsinfoRes, writeFsinfoOk } from "../../nfs/nfs3/proc/fsinfo.ts";
-import { GETATTR, readGetattrRes } from "../../nfs/nfs3/proc/getattr.ts";
-import { LOOKUP, readLookupRes, writeLookupOk } from "../../nfs/nfs3/proc/lookup.ts";
-import { decodeMknodArgs } from "../../nfs/nfs3/proc/mknod.ts";
-import { decodeReadArgs, readReadRes, writeReadOk } from "../../nfs/nfs3/proc/read.ts";
+import { MountStat3, readMntRes, writeMntOk } from "../../../nfs/mount/mount.ts";
+import { Ftype3, NfsStat3, StableHow } from "../../../nfs/nfs3/constants.ts";
+import { decodeHandle, encodeHandle, HANDLE_BYTES, volumeKey } from "../../../nfs/nfs3/handle.ts";
+import { decodeCreateArgs } from "../../../nfs/nfs3/proc/create.ts";
+import { FSINFO_LIMITS, readFsinfoRes, writeFsinfoOk } from "../../../nfs/nfs3/proc/fsinfo.ts";
+import { GETATTR, readGetattrRes } from "../../../nfs/nfs3/proc/getattr.ts";
+import { LOOKUP, readLookupRes, writeLookupOk } from "../../../nfs/nfs3/proc/lookup.ts";
+import { decodeMknodArgs } from "../../../nfs/nfs3/proc/mknod.ts";
+import { decodeReadArgs, readReadRes, writeReadOk } from "../../../nfs/nfs3/proc/read.ts";
 import {
   decodeReaddirplusArgs,
   readReaddirplusRes,
   writeReaddirplusOk,
-} from "../../nfs/nfs3/proc/readdirplus.ts";
-import { decodeSetattrArgs } from "../../nfs/nfs3/proc/setattr.ts";
-import { decodeWriteArgs, readWriteRes, writeWriteOk } from "../../nfs/nfs3/proc/write.ts";
-import { errnoToNfsStat3, mappedErrnos, NfsError, statusOf } from "../../nfs/nfs3/status.ts";
+} from "../../../nfs/nfs3/proc/readdirplus.ts";
+import { decodeSetattrArgs } from "../../../nfs/nfs3/proc/setattr.ts";
+import { decodeWriteArgs, readWriteRes, writeWriteOk } from "../../../nfs/nfs3/proc/write.ts";
+import { errnoToNfsStat3, mappedErrnos, NfsError, statusOf } from "../../../nfs/nfs3/status.ts";
 import {
   fattr3Of,
   rdevOfSpec,
@@ -27,13 +27,13 @@ import {
   specOfRdev,
   wccAttrOf,
   writeFattr3,
-} from "../../nfs/nfs3/types.ts";
-import { XdrError } from "../../nfs/xdr/error.ts";
-import { XdrReader } from "../../nfs/xdr/reader.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { fsError } from "../../src/errors.ts";
-import { type Attr, FileType } from "../../src/meta/interface.ts";
-import { Errno } from "../../src/posix.ts";
+} from "../../../nfs/nfs3/types.ts";
+import { XdrError } from "../../../nfs/xdr/error.ts";
+import { XdrReader } from "../../../nfs/xdr/reader.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { fsError } from "../../../src/errors.ts";
+import { type Attr, FileType } from "../../../src/meta/interface.ts";
+import { Errno } from "../../../src/posix.ts";
 
 /** Hex with spaces and newlines ignored, so goldens can be laid out one field per line. */
 const bytes = (hex: string) => Buffer.from(hex.replace(/\s+/g, ""), "hex");

@@ -5,10 +5,10 @@
  * options; every bound waited for is generous, the machine is noisy.
  */
 import { describe, expect, test } from "bun:test";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RPC_RECORD_BYTES_MAX } from "../../src/limits.ts";
-import { RawConnection, RpcClient, settlesWithin, waitFor } from "./rpcclient.ts";
-import { expectAlive, PROG, Proc, startServer, VERS } from "./rpctestprogram.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RPC_RECORD_BYTES_MAX } from "../../../src/limits.ts";
+import { RawConnection, RpcClient, settlesWithin, waitFor } from "../rpcclient.ts";
+import { expectAlive, PROG, Proc, startServer, VERS } from "./testprogram.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

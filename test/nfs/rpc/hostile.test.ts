@@ -4,13 +4,13 @@
  * case the server must still answer a valid call on a new connection.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { AUTH_NONE_EMPTY, encodeAuthSys } from "../../nfs/rpc/auth.ts";
-import { writeCallHeader } from "../../nfs/rpc/call.ts";
-import { AcceptStat, AuthStat } from "../../nfs/rpc/constants.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RPC_IN_FLIGHT_PER_CONNECTION_MAX, RPC_RECORD_BYTES_MAX } from "../../src/limits.ts";
-import { RawConnection, RpcClient, waitFor } from "./rpcclient.ts";
-import { expectAlive, PROG, Proc, startServer, VERS } from "./rpctestprogram.ts";
+import { AUTH_NONE_EMPTY, encodeAuthSys } from "../../../nfs/rpc/auth.ts";
+import { writeCallHeader } from "../../../nfs/rpc/call.ts";
+import { AcceptStat, AuthStat } from "../../../nfs/rpc/constants.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RPC_IN_FLIGHT_PER_CONNECTION_MAX, RPC_RECORD_BYTES_MAX } from "../../../src/limits.ts";
+import { RawConnection, RpcClient, waitFor } from "../rpcclient.ts";
+import { expectAlive, PROG, Proc, startServer, VERS } from "./testprogram.ts";
 
 describe("RPC server: limits and back-pressure", () => {
   test("at most RPC_IN_FLIGHT_PER_CONNECTION_MAX calls run per connection", async () => {

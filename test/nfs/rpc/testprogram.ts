@@ -3,7 +3,7 @@
  * (echo, a handler gated by the test, a throwing one, big replies, the caller's credentials).
  */
 import { expect } from "bun:test";
-import { AuthFlavor } from "../../nfs/rpc/constants.ts";
+import { AuthFlavor } from "../../../nfs/rpc/constants.ts";
 import {
   Dispatcher,
   procedure,
@@ -11,11 +11,11 @@ import {
   type RpcLogger,
   VOID_RESULT,
   voidArgs,
-} from "../../nfs/rpc/dispatcher.ts";
-import { RpcServer, type RpcServerOptions } from "../../nfs/rpc/server.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RPC_RECORD_BYTES_MAX } from "../../src/limits.ts";
-import { RpcClient } from "./rpcclient.ts";
+} from "../../../nfs/rpc/dispatcher.ts";
+import { RpcServer, type RpcServerOptions } from "../../../nfs/rpc/server.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RPC_RECORD_BYTES_MAX } from "../../../src/limits.ts";
+import { RpcClient } from "../rpcclient.ts";
 
 export const PROG = 0x2000_0101;
 export const VERS = 1;

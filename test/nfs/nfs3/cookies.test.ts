@@ -5,9 +5,9 @@
  * loop), and the listing ends.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { CreateMode } from "../../nfs/nfs3/constants.ts";
-import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "./harness.ts";
-import { NfsClient, ok } from "./nfsclient.ts";
+import { CreateMode } from "../../../nfs/nfs3/constants.ts";
+import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "../harness.ts";
+import { NfsClient, ok } from "../nfsclient.ts";
 
 const SURVIVORS = 2000;
 const VICTIMS = 600;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { XdrError } from "../../nfs/xdr/error.ts";
-import { XdrReader } from "../../nfs/xdr/reader.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
+import { XdrError } from "../../../nfs/xdr/error.ts";
+import { XdrReader } from "../../../nfs/xdr/reader.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
 
 /** "00 00 00 01 ..." → bytes; golden values are written out by hand from RFC 4506 section 4. */
 function hex(text: string): Buffer {

@@ -11,18 +11,23 @@ import {
   portmapProgram,
   readMapping,
   writeMapping,
-} from "../../nfs/portmap/portmap.ts";
-import { AcceptStat, IPPROTO_TCP, IPPROTO_UDP, RpcProgramNumber } from "../../nfs/rpc/constants.ts";
+} from "../../../nfs/portmap/portmap.ts";
+import {
+  AcceptStat,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  RpcProgramNumber,
+} from "../../../nfs/rpc/constants.ts";
 import {
   Dispatcher,
   procedure,
   type RpcLogger,
   VOID_RESULT,
   voidArgs,
-} from "../../nfs/rpc/dispatcher.ts";
-import { RpcServer } from "../../nfs/rpc/server.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RawConnection, RpcClient } from "./rpcclient.ts";
+} from "../../../nfs/rpc/dispatcher.ts";
+import { RpcServer } from "../../../nfs/rpc/server.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RawConnection, RpcClient } from "../rpcclient.ts";
 
 const silent = () => {};
 const log: RpcLogger = { error: silent, warn: silent, info: silent, debug: silent };

@@ -4,11 +4,11 @@
  * EXCLUSIVE create, the SETATTR guard, WRITE stability, and cookies.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MountStat3 } from "../../nfs/mount/mount.ts";
-import { Access3, CreateMode, Ftype3, NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
-import { encodeHandle } from "../../nfs/nfs3/handle.ts";
-import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "./harness.ts";
-import { NfsClient, ok } from "./nfsclient.ts";
+import { MountStat3 } from "../../../nfs/mount/mount.ts";
+import { Access3, CreateMode, Ftype3, NfsStat3, StableHow } from "../../../nfs/nfs3/constants.ts";
+import { encodeHandle } from "../../../nfs/nfs3/handle.ts";
+import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "../harness.ts";
+import { NfsClient, ok } from "../nfsclient.ts";
 
 let volume: TestVolume;
 let nfs: InProcessNfs;
@@ -56,8 +56,8 @@ describe("MOUNT v3", () => {
   });
 
   test("DUMP lists mounts until UMNT / UMNTALL; EXPORT lists the export", async () => {
-    const { MOUNT_PROG, MOUNT_V3, MountProc } = await import("../../nfs/mount/mount.ts");
-    const { XdrWriter } = await import("../../nfs/xdr/writer.ts");
+    const { MOUNT_PROG, MOUNT_V3, MountProc } = await import("../../../nfs/mount/mount.ts");
+    const { XdrWriter } = await import("../../../nfs/xdr/writer.ts");
     const dump = async () => {
       const body = await client.rpc.callOk(MOUNT_PROG, MOUNT_V3, MountProc.DUMP);
       const list = body.list(100, (r) => [r.string(255), r.string(1024)]);

@@ -9,9 +9,9 @@ import {
   decodeAuthSys,
   encodeAuthSys,
   parseCredentials,
-} from "../../nfs/rpc/auth.ts";
-import { decodeCall } from "../../nfs/rpc/call.ts";
-import { AcceptStat, AuthFlavor, AuthStat } from "../../nfs/rpc/constants.ts";
+} from "../../../nfs/rpc/auth.ts";
+import { decodeCall } from "../../../nfs/rpc/call.ts";
+import { AcceptStat, AuthFlavor, AuthStat } from "../../../nfs/rpc/constants.ts";
 import {
   Dispatcher,
   procedure,
@@ -19,12 +19,12 @@ import {
   type RpcLogger,
   VOID_RESULT,
   voidArgs,
-} from "../../nfs/rpc/dispatcher.ts";
-import { RecordDecoder, RecordError } from "../../nfs/rpc/record.ts";
-import { decodeReply, encodeReplyRecord, RpcError } from "../../nfs/rpc/reply.ts";
-import { XdrReader } from "../../nfs/xdr/reader.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { RPC_RECORD_BYTES_MAX } from "../../src/limits.ts";
+} from "../../../nfs/rpc/dispatcher.ts";
+import { RecordDecoder, RecordError } from "../../../nfs/rpc/record.ts";
+import { decodeReply, encodeReplyRecord, RpcError } from "../../../nfs/rpc/reply.ts";
+import { XdrReader } from "../../../nfs/xdr/reader.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { RPC_RECORD_BYTES_MAX } from "../../../src/limits.ts";
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ""), "hex");

@@ -5,15 +5,15 @@
  * the server keeps serving.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { NFS_PROG, NFS_V3, Nfs3Proc, NfsStat3 } from "../../nfs/nfs3/constants.ts";
-import { writeGetattrArgs } from "../../nfs/nfs3/proc/getattr.ts";
-import { writeReadArgs } from "../../nfs/nfs3/proc/read.ts";
-import { writeReaddirplusArgs } from "../../nfs/nfs3/proc/readdirplus.ts";
-import { writeSetattrArgs } from "../../nfs/nfs3/proc/setattr.ts";
-import { AcceptStat } from "../../nfs/rpc/constants.ts";
-import { XdrWriter } from "../../nfs/xdr/writer.ts";
-import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "./harness.ts";
-import { NfsClient, ok } from "./nfsclient.ts";
+import { NFS_PROG, NFS_V3, Nfs3Proc, NfsStat3 } from "../../../nfs/nfs3/constants.ts";
+import { writeGetattrArgs } from "../../../nfs/nfs3/proc/getattr.ts";
+import { writeReadArgs } from "../../../nfs/nfs3/proc/read.ts";
+import { writeReaddirplusArgs } from "../../../nfs/nfs3/proc/readdirplus.ts";
+import { writeSetattrArgs } from "../../../nfs/nfs3/proc/setattr.ts";
+import { AcceptStat } from "../../../nfs/rpc/constants.ts";
+import { XdrWriter } from "../../../nfs/xdr/writer.ts";
+import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "../harness.ts";
+import { NfsClient, ok } from "../nfsclient.ts";
 
 let volume: TestVolume;
 let nfs: InProcessNfs;
