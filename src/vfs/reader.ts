@@ -21,7 +21,6 @@
  * read resets the window.
  */
 import { assert } from "../assert.ts";
-import { allocUnowned } from "../chunk/buffers.ts";
 import { blocksOfRange, readChunkRange } from "../chunk/chunkread.ts";
 import type { ChunkStore } from "../chunk/store.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
@@ -33,6 +32,7 @@ import {
 } from "../limits.ts";
 import type { Ino, Meta, Slice } from "../meta/interface.ts";
 import { ObjectNotFoundError } from "../object/interface.ts";
+import { allocUnowned } from "../unowned.ts";
 import type { OverlayPart } from "./writer.ts";
 
 export interface ReaderDeps {
