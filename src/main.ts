@@ -13,11 +13,12 @@ import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
 import { registerServe } from "./cli/serve.ts";
 import { registerStatus } from "./cli/status.ts";
+import { registerVersion } from "./cli/version.ts";
 import { registerWarmup } from "./cli/warmup.ts";
 import { describeError, FsError, UserError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
 import { ObjectStoreError } from "./object/interface.ts";
-import { VERSION } from "./version.ts";
+import { versionLine } from "./version.ts";
 
 export function buildCli() {
   const cli = cac("jfs");
@@ -34,8 +35,10 @@ export function buildCli() {
   registerWarmup(cli);
   registerGc(cli);
   registerFsck(cli);
+  registerVersion(cli);
   cli.help();
-  cli.version(VERSION);
+  // Not cac's version(): it prints "node-v26" (Bun's Node-compat level) where Bun's version belongs.
+  cli.option("-v, --version", "Show the version, commit, target and Bun version");
   return cli;
 }
 
@@ -50,7 +53,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parsed = cli.parse(argv, { run: false });
     setLogLevel(parsed.options as { verbose?: boolean; quiet?: boolean });
-    if (parsed.options.help || parsed.options.version) return 0;
+    if (parsed.options.help) return 0;
+    if (parsed.options.version) {
+      console.log(versionLine());
+      return 0;
+    }
     if (!cli.matchedCommand) {
       const name = parsed.args[0];
       if (name === undefined) {

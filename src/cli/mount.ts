@@ -178,6 +178,13 @@ function lastLine(path: string): string {
   return lines[lines.length - 1] ?? "";
 }
 
+/** jfs speaks the Linux /dev/fuse protocol only; macOS has no FUSE without a kernel extension. */
+export function fuseUnavailableReason(platform: NodeJS.Platform): string | undefined {
+  if (platform === "linux") return undefined;
+  const os = platform === "darwin" ? "macOS" : platform;
+  return `FUSE is not available on ${os}: serve the volume with \`jfs serve --nfs\` and mount it with the system's NFS client`;
+}
+
 export function registerMount(cli: CAC): void {
   const mount = cli.command(
     "mount [...args]",
@@ -202,6 +209,8 @@ export function registerMount(cli: CAC): void {
     .example("jfs mount /mnt/jfs")
     .example("jfs mount -d sqlite3://myjfs.db /mnt/jfs")
     .action(async (args: unknown[], flags: MountFlags) => {
+      const unavailable = fuseUnavailableReason(process.platform);
+      if (unavailable !== undefined) throw new UserError(unavailable);
       const { metaUrl, dir } = splitArgs(args);
       if (flags.background) await mountBackground(metaUrl, dir, flags);
       else await mountForeground(metaUrl, dir, flags);
