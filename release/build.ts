@@ -6,6 +6,7 @@
  *   dist/release/VERSION/jfs-OS-ARCH.sha256   "HEX  jfs-OS-ARCH", as sha256sum prints it
  *   dist/release/VERSION/manifest.json        version, commit, Bun version, every artifact
  *   dist/release/latest                       one line: VERSION (what JFS_VERSION=latest means)
+ *   dist/release/install.sh                   the installer, so serving dist/release is enough
  *
  * Cross-compiling needs the Bun runtime of each target. `bun build --compile --target` would
  * download it from GitHub; instead it comes from the npm packages that carry Bun per platform
@@ -17,7 +18,7 @@
  *        --version V (default: package.json's)   --host (only this machine's target, to dist/jfs)
  */
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -146,6 +147,7 @@ export function buildRelease(opts: {
   };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(opts.out, "latest"), `${opts.version}\n`);
+  copyFileSync(join(root, "install.sh"), join(opts.out, "install.sh"));
   return artifacts;
 }
 

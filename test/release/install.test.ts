@@ -11,6 +11,7 @@ import {
   chownSync,
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -21,6 +22,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildRelease, TARGETS } from "../../release/build.ts";
+import { createVolume, HAVE_FUSE, isMounted, waitFor } from "../fuse/harness.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const OLD = "0.0.1-test";
@@ -52,7 +54,6 @@ beforeAll(() => {
     fetch(req) {
       const path = decodeURIComponent(new URL(req.url).pathname);
       requests.push(path);
-      if (path === "/install.sh") return new Response(Bun.file(join(REPO, "install.sh")));
       const file = resolve(dir, `.${path}`);
       if (!file.startsWith(`${dir}/`) || !existsSync(file) || !statSync(file).isFile()) {
         return new Response("not found", { status: 404 });
@@ -80,7 +81,7 @@ async function install(
   opts: { asUid?: number; pathPrefix?: string } = {},
 ): Promise<Result> {
   const path = `${opts.pathPrefix ? `${opts.pathPrefix}:` : ""}/usr/local/bin:/usr/bin:/bin`;
-  const shell = ["sh", "-c", `curl -fsSL ${base}/install.sh | sh`];
+  const shell = ["sh", "-c", `curl -fsSL ${base}/good/install.sh | sh`];
   const cmd =
     opts.asUid === undefined
       ? shell
@@ -137,6 +138,9 @@ describe("bun run release", () => {
       expect(statSync(join(rel, a.file)).mode & 0o111).toBe(0o111);
     }
     expect(readFileSync(join(dir, "good", "latest"), "utf8")).toBe(`${NEW}\n`);
+    expect(readFileSync(join(dir, "good", "install.sh"))).toEqual(
+      readFileSync(join(REPO, "install.sh")),
+    );
   });
 
   test("darwin builds are Mach-O and linux builds ELF, each for its CPU", () => {
@@ -170,6 +174,37 @@ describe("bun run release", () => {
     });
   });
 });
+
+test.skipIf(!HAVE_FUSE)(
+  "the linux-x64 binary mounts with FUSE: its reader worker is inside",
+  async () => {
+    const binary = join(dir, "good", OLD, "jfs-linux-x64");
+    const volume = await createVolume("released");
+    const mnt = join(volume.root, "mnt");
+    mkdirSync(mnt);
+    const proc = Bun.spawn([binary, "mount", volume.metaUrl, mnt, "--cache-dir", volume.cacheDir], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      await waitFor(`mount on ${mnt}`, () => isMounted(mnt) || proc.exitCode !== null);
+      expect(isMounted(mnt)).toBe(true);
+      const data = Buffer.alloc(3 << 20, 0);
+      for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
+      writeFileSync(join(mnt, "f"), data);
+      expect(readFileSync(join(mnt, "f"))).toEqual(data);
+      const umount = Bun.spawn([binary, "umount", mnt], { stdout: "pipe", stderr: "pipe" });
+      expect(await umount.exited).toBe(0);
+      expect(await proc.exited).toBe(0);
+    } finally {
+      if (proc.exitCode === null) proc.kill(9);
+      await proc.exited;
+      if (isMounted(mnt)) Bun.spawnSync([binary, "umount", "--force", mnt]);
+      volume.cleanup();
+    }
+  },
+  60_000,
+);
 
 describe("install.sh release mode", () => {
   test("installs JFS_VERSION without root into ~/.local/bin, then upgrades in place", async () => {
@@ -236,7 +271,7 @@ describe("install.sh release mode", () => {
       const env = { HOME: home, JFS_RELEASE_URL: `${base}/good`, JFS_VERSION: OLD };
       const from = requests.length;
       const r = await install(env, { pathPrefix: unameAs(system, machine) });
-      const asked = requests.slice(from).filter((p) => p !== "/install.sh");
+      const asked = requests.slice(from).filter((p) => p !== "/good/install.sh");
       expect(asked).toEqual([`/good/${OLD}/jfs-${want}`, `/good/${OLD}/jfs-${want}.sha256`]);
       if (want.startsWith("darwin")) {
         // Verified, then refused: a Mach-O does not run on this Linux machine.
