@@ -2,6 +2,8 @@
 /**
  * jfs command line. User errors print one line and exit 1; bugs print their stack and exit 2.
  */
+// First: `jfs --version` answers and exits here, before the rest of the CLI is even loaded.
+import "./cli/fastpath.ts";
 import { cac } from "cac";
 import { registerBench } from "./cli/bench.ts";
 import { registerConfig } from "./cli/config.ts";

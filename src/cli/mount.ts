@@ -14,7 +14,7 @@ import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { isStaleMount, prepareMountPoint, unmountNow } from "../fuse/mount.ts";
 import { findMount, JFS_FSTYPE } from "../fuse/mountinfo.ts";
-import { FuseSession } from "../fuse/session.ts";
+import type { FuseSession } from "../fuse/session.ts";
 import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
 import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
@@ -82,11 +82,13 @@ async function mountForeground(
 ): Promise<void> {
   const config = fuseConfigOf(flags);
   prepareMountPoint(dir);
+  // Loaded here, not at start-up: the other commands (and --version) need no FUSE code.
+  const fuse = await import("../fuse/session.ts");
   const runtime = await openRuntime(metaUrl, flags, dir);
   const vfs = runtime.vfs;
   let session: FuseSession;
   try {
-    session = await FuseSession.start(vfs, dir, {
+    session = await fuse.FuseSession.start(vfs, dir, {
       ...config,
       fsname: `jfs:${vfs.format.name}`,
       allowOther: flags.allowOther === true,

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildRelease, TARGETS } from "../../release/build.ts";
 import { createVolume, HAVE_FUSE, isMounted, waitFor } from "../fuse/harness.ts";
+import { startS3Server } from "../harness/s3server.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const OLD = "0.0.1-test";
@@ -201,6 +202,62 @@ test.skipIf(!HAVE_FUSE)(
       await proc.exited;
       if (isMounted(mnt)) Bun.spawnSync([binary, "umount", "--force", mnt]);
       volume.cleanup();
+    }
+  },
+  60_000,
+);
+
+test("the linux-x64 binary reaches S3: the SDK it loads on first use is inside", async () => {
+  await using s3 = await startS3Server();
+  const binary = join(dir, "good", OLD, "jfs-linux-x64");
+  const args = ["objbench", "--storage", "s3", "--bucket", s3.bucketUrl("released")];
+  const p = Bun.spawn([binary, ...args, "--objects", "4", "--threads", "2"], {
+    env: { ...process.env, ACCESS_KEY: s3.accessKey, SECRET_KEY: s3.secretKey },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
+  expect({ code, err }).toEqual({ code: 0, err: "" });
+  expect(out).toContain("put");
+}, 60_000);
+
+const haveNfsLs = Bun.which("nfs-ls") !== null;
+test.skipIf(!haveNfsLs)(
+  "the linux-x64 binary serves NFS: nfs/ it loads on first use is inside",
+  async () => {
+    const binary = join(dir, "good", OLD, "jfs-linux-x64");
+    const home = newHome();
+    const p = Bun.spawn([binary, "serve", "--nfs", "--port", "0"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const reader = p.stdout.getReader();
+      let text = "";
+      while (!/nfs: serving jfs on 127\.0\.0\.1:\d+\n/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`serve exited: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      const port = /127\.0\.0\.1:(\d+)/.exec(text)![1];
+      writeFileSync(join(home, "hello"), "hello\n");
+      const url = (path: string) =>
+        `nfs://127.0.0.1/${path}?nfsport=${port}&mountport=${port}&version=3`;
+      const cp = Bun.spawn(["nfs-cp", join(home, "hello"), url("/hello")], { stderr: "pipe" });
+      expect(await cp.exited).toBe(0);
+      const ls = Bun.spawn(["nfs-ls", url("")], { stdout: "pipe", stderr: "pipe" });
+      const [listing, lsCode] = await Promise.all([new Response(ls.stdout).text(), ls.exited]);
+      expect(lsCode).toBe(0);
+      expect(listing).toContain("hello");
+    } finally {
+      p.kill("SIGTERM");
+      await p.exited;
     }
   },
   60_000,
