@@ -12,7 +12,7 @@
  * of another commit (e.g. the one before start-up work), from `git archive`.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeSection } from "./report.ts";
 
@@ -51,7 +51,9 @@ function median(xs: number[]): number {
 }
 
 /** Wall and CPU (user + system) ms of one `CMD --version`, median of RUNS. */
-async function versionTime(v: Variant): Promise<{ wallMs: number; cpuMs: number }> {
+async function versionTime(
+  v: Variant,
+): Promise<{ wallMs: number; wallMsMin: number; cpuMs: number }> {
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < RUNS + 2; i++) {
@@ -64,11 +66,11 @@ async function versionTime(v: Variant): Promise<{ wallMs: number; cpuMs: number 
     wall.push(t1 - t0);
     cpu.push(Number(p.resourceUsage()!.cpuTime.total) / 1000);
   }
-  return { wallMs: median(wall), cpuMs: median(cpu) };
+  return { wallMs: median(wall), wallMsMin: Math.min(...wall), cpuMs: median(cpu) };
 }
 
 /** Ms from spawn to the "nfs: serving" line, median of RUNS; SIGTERM after each. */
-async function serveTime(v: Variant, home: string): Promise<number> {
+async function serveTime(v: Variant, home: string): Promise<{ ms: number; msMin: number }> {
   const times: number[] = [];
   for (let i = 0; i < RUNS + 1; i++) {
     const t0 = performance.now();
@@ -89,7 +91,7 @@ async function serveTime(v: Variant, home: string): Promise<number> {
     await p.exited;
     if (i > 0) times.push(t1 - t0); // the first run formats the embedded default volume
   }
-  return median(times);
+  return { ms: median(times), msMin: Math.min(...times) };
 }
 
 async function main(): Promise<void> {
@@ -117,16 +119,25 @@ async function main(): Promise<void> {
       const version = await versionTime(v);
       const isJfs = v.name.startsWith("jfs");
       const home = mkdtempSync(join(dir, "home-"));
-      const serve = isJfs ? `${(await serveTime(v, home)).toFixed(1)} ms` : "—";
-      const row = `| ${v.name} | ${version.wallMs.toFixed(1)} ms | ${version.cpuMs.toFixed(1)} ms | ${serve} |`;
+      const ready = isJfs ? await serveTime(v, home) : undefined;
+      const serve = ready ? `${ready.ms.toFixed(1)} ms (best ${ready.msMin.toFixed(1)})` : "—";
+      const wall = `${version.wallMs.toFixed(1)} ms (best ${version.wallMsMin.toFixed(1)})`;
+      const row = `| ${v.name} | ${wall} | ${version.cpuMs.toFixed(1)} ms | ${serve} |`;
       console.log(row);
       rows.push(row);
     }
     const body = [
-      `\`bun bench/startup.ts --runs ${RUNS}${base === undefined ? "" : ` --base ${base}`}\` (medians; Bun ${Bun.version}, ${process.platform}-${process.arch}, a shared 2-core VM).`,
+      `\`bun bench/startup.ts --runs ${RUNS}${base === undefined ? "" : ` --base ${base}`}\` (medians, and the best run; Bun ${Bun.version}, ${process.platform}-${process.arch}, a shared 2-core VM, load average ${loadavg()[0]!.toFixed(1)} at start).`,
       "`--version` is the time of the whole process; serve is spawn → `nfs: serving` on stdout",
       "(`jfs serve --nfs --port 0`, embedded default volume already formatted).",
-      "Targets: `--version` under 30 ms, serve ready under 150 ms.",
+      "Targets: `--version` under 30 ms, serve ready under 150 ms. CPU time is the steadier",
+      "figure on a busy machine; wall time includes waiting for a core.",
+      "",
+      "- `--bytecode` is what removes most of the cost: without it the 450-module bundle is parsed",
+      "  and compiled at every start.",
+      "- The S3 SDK, `nfs/` and the FUSE session are imported on first use (ioredis already was),",
+      "  and `--splitting` keeps them in chunks that a start does not load; `jfs --version` prints",
+      "  from `src/cli/fastpath.ts` before the CLI is evaluated.",
       "",
       "| binary | `--version` wall | `--version` CPU | `serve --nfs` ready |",
       "|---|---|---|---|",
