@@ -59,7 +59,7 @@ ensure_bun() {
 
 # A digest of everything the binary is built from, so a second run can skip the build.
 source_digest() {
-  (cd "$1" && find src nfs package.json bun.lock tsconfig.json -type f 2>/dev/null | LC_ALL=C sort |
+  (cd "$1" && find src nfs release/build.ts package.json bun.lock tsconfig.json -type f 2>/dev/null | LC_ALL=C sort |
     xargs cat 2>/dev/null | sha256sum | cut -d' ' -f1)
 }
 
