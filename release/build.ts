@@ -67,13 +67,13 @@ function runtimePath(target: Target): string {
       return undefined;
     }
   };
-  if (installed() !== wanted) {
-    run(["bun", "install", "--frozen-lockfile", "--os=*", "--cpu=*"], runtimesDir);
-  }
   if (wanted !== Bun.version) {
     throw new Error(
       `release/package.json pins Bun ${wanted} but this is Bun ${Bun.version}: build with Bun ${wanted}, or update the pins (and release/bun.lock) to ${Bun.version}`,
     );
+  }
+  if (installed() !== wanted) {
+    run([process.execPath, "install", "--frozen-lockfile", "--os=*", "--cpu=*"], runtimesDir);
   }
   return join(pkgDir, "bin", "bun");
 }
