@@ -2,16 +2,18 @@
 # jfs installer.
 #
 #   From a checkout:        sh install.sh
-#   Piped:                  curl -fsSL https://.../install.sh | JFS_SOURCE=/path/to/checkout sh
-#   A release binary:       curl -fsSL https://.../install.sh | JFS_FROM=release sh
+#   Piped, from a checkout: curl -fsSL "$JFS_RELEASE_URL/install.sh" | JFS_SOURCE=/path/to/checkout sh
+#   A release binary:       curl -fsSL "$JFS_RELEASE_URL/install.sh" | JFS_RELEASE_URL=... sh
 #
 # Variables:
 #   JFS_INSTALL_DIR   where the jfs binary goes (default: $HOME/.local/bin)
 #   JFS_SOURCE        a jfs checkout to build from (default: the directory of this script)
 #   JFS_FROM          source | release (default: source when a checkout is found, else release)
-#   JFS_VERSION       release to download (default: latest)
-#   JFS_RELEASE_URL   base URL of releases; the binary is $URL/$VERSION/jfs-$OS-$ARCH
-#                     with its sha256 in jfs-$OS-$ARCH.sha256 next to it
+#   JFS_VERSION       release to download, e.g. 0.1.0 (default: latest, the version named in
+#                     $JFS_RELEASE_URL/latest)
+#   JFS_RELEASE_URL   base URL of releases (required for a release install: the directory
+#                     `bun run release` writes, dist/release, served over HTTP(S)); the binary is
+#                     $URL/$VERSION/jfs-$OS-$ARCH with its sha256 in jfs-$OS-$ARCH.sha256 next to it
 #
 # Building from source installs Bun (the npm package "bun") when it is missing, installs the
 # dependencies and compiles one self-contained binary with `bun build --compile`. Running it
@@ -20,7 +22,8 @@ set -eu
 
 JFS_INSTALL_DIR=${JFS_INSTALL_DIR:-$HOME/.local/bin}
 JFS_VERSION=${JFS_VERSION:-latest}
-JFS_RELEASE_URL=${JFS_RELEASE_URL:-https://github.com/jfs-dev/jfs/releases/download}
+JFS_VERSION=${JFS_VERSION#v}
+JFS_RELEASE_URL=${JFS_RELEASE_URL:-}
 
 say() { printf 'jfs-install: %s\n' "$*"; }
 die() { printf 'jfs-install: error: %s\n' "$*" >&2; exit 1; }
@@ -56,7 +59,7 @@ ensure_bun() {
 
 # A digest of everything the binary is built from, so a second run can skip the build.
 source_digest() {
-  (cd "$1" && find src nfs package.json bun.lock tsconfig.json -type f 2>/dev/null | LC_ALL=C sort |
+  (cd "$1" && find src nfs release/build.ts package.json bun.lock tsconfig.json -type f 2>/dev/null | LC_ALL=C sort |
     xargs cat 2>/dev/null | sha256sum | cut -d' ' -f1)
 }
 
@@ -98,17 +101,29 @@ sha256_of() {
 }
 
 install_release() {
+  [ -n "$JFS_RELEASE_URL" ] ||
+    die "set JFS_RELEASE_URL to the base URL of jfs releases (the dist/release directory of \`bun run release\`, served over HTTP)"
+  command -v curl >/dev/null 2>&1 || die "curl is needed to download a release"
+  base=${JFS_RELEASE_URL%/}
   name="jfs-$(platform)"
-  url="$JFS_RELEASE_URL/$JFS_VERSION/$name"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
+  version=$JFS_VERSION
+  if [ "$version" = latest ]; then
+    curl -fsSL -o "$tmp/latest" "$base/latest" || die "download failed: $base/latest"
+    version=$(head -n 1 "$tmp/latest" | tr -d ' \r')
+    [ -n "$version" ] || die "$base/latest names no version"
+  fi
+  url="$base/$version/$name"
   say "downloading $url"
   curl -fsSL -o "$tmp/jfs" "$url" || die "download failed: $url"
   curl -fsSL -o "$tmp/jfs.sha256" "$url.sha256" || die "download failed: $url.sha256"
   want=$(cut -d' ' -f1 <"$tmp/jfs.sha256")
   got=$(sha256_of "$tmp/jfs")
-  [ "$want" = "$got" ] || die "sha256 mismatch for $name: expected $want, got $got"
+  [ "$want" = "$got" ] || die "sha256 mismatch for $name: expected $want, got $got (nothing installed)"
   chmod +x "$tmp/jfs"
+  # A binary for another libc or CPU would only fail later, at the user's first command.
+  "$tmp/jfs" --version >/dev/null 2>&1 || die "$name $version does not run on this machine (nothing installed)"
   install_binary "$tmp/jfs"
 }
 

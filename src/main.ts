@@ -2,6 +2,8 @@
 /**
  * jfs command line. User errors print one line and exit 1; bugs print their stack and exit 2.
  */
+// First: `jfs --version` answers and exits here, before the rest of the CLI is even loaded.
+import "./cli/fastpath.ts";
 import { cac } from "cac";
 import { actionArgs, parseLine } from "./cli/args.ts";
 import { registerBench } from "./cli/bench.ts";
@@ -14,11 +16,12 @@ import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
 import { registerServe } from "./cli/serve.ts";
 import { registerStatus } from "./cli/status.ts";
+import { registerVersion } from "./cli/version.ts";
 import { registerWarmup } from "./cli/warmup.ts";
 import { describeError, FsError, UserError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
 import { ObjectStoreError } from "./object/interface.ts";
-import { VERSION } from "./version.ts";
+import { versionLine } from "./version.ts";
 
 export function buildCli() {
   const cli = cac("jfs");
@@ -35,8 +38,10 @@ export function buildCli() {
   registerWarmup(cli);
   registerGc(cli);
   registerFsck(cli);
+  registerVersion(cli);
   cli.help();
-  cli.version(VERSION);
+  // Not cac's version(): it prints "node-v26" (Bun's Node-compat level) where Bun's version belongs.
+  cli.option("-v, --version", "Show the version, commit, target and Bun version");
   return cli;
 }
 
@@ -79,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (line.options.version === true) {
-      cli.outputVersion();
+      console.log(versionLine());
       return 0;
     }
     if (line.command === undefined) {

@@ -35,8 +35,10 @@ if $need_rpcinfo; then
 fi
 
 if ! command -v bun >/dev/null; then
-  log "installing bun (npm package)"
-  npm install -g bun >/dev/null 2>&1 || $SUDO npm install -g bun
+  # The Bun that release/package.json pins as the runtime of the release builds.
+  bun_pkg="bun@$(sed -n 's/.*"@oven\/bun-linux-x64": "\([^"]*\)".*/\1/p' release/package.json)"
+  log "installing $bun_pkg (npm package)"
+  npm install -g "$bun_pkg" >/dev/null 2>&1 || $SUDO npm install -g "$bun_pkg"
 fi
 log "bun $(bun --version)"
 bun install --frozen-lockfile >/dev/null 2>&1 || bun install

@@ -12,7 +12,6 @@
  * whole ArrayBuffer and that the pool handed out or adopted are ever freed, never a caller's.
  */
 import { assert, assertSafeUint } from "../assert.ts";
-import { UNOWNED_GC_NUDGE_BYTES } from "../limits.ts";
 
 /** Gives the memory of `buffer` back now; views of it become empty. */
 export function freeBuffer(buffer: Buffer): void {
@@ -129,23 +128,4 @@ export class BufferPool {
     }
     this.#pooledBytes = 0;
   }
-}
-
-let unownedBytes = 0;
-
-/**
- * A buffer that leaves the data path (a read's reply), so only the garbage collector can free
- * it. The collector paces itself by the JS heap, which such buffers barely touch: left alone,
- * dead replies pile up (RSS) and each new one lands in freshly mapped memory, where page faults
- * made copying into it several times slower than into reused memory. So every
- * UNOWNED_GC_NUDGE_BYTES handed out, a cheap young-generation collection is asked for (it costs
- * well under a millisecond, where the faults it saves cost tens of milliseconds per 32 MiB).
- */
-export function allocUnowned(bytes: number): Buffer {
-  unownedBytes += bytes;
-  if (unownedBytes >= UNOWNED_GC_NUDGE_BYTES) {
-    unownedBytes = 0;
-    Bun.gc(false);
-  }
-  return Buffer.allocUnsafe(bytes);
 }

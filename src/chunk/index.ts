@@ -3,7 +3,6 @@
  * slice → block → object key mapping (keys.ts), the object layer's errors and the caches stay
  * inside src/chunk.
  */
-export { allocUnowned } from "./buffers.ts";
 export { blocksOfRange, readChunkRange } from "./chunkread.ts";
 export { Semaphore } from "./limiter.ts";
 export {

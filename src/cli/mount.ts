@@ -14,7 +14,7 @@ import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { isStaleMount, prepareMountPoint, unmountNow } from "../fuse/mount.ts";
 import { findMount, JFS_FSTYPE } from "../fuse/mountinfo.ts";
-import { FuseSession } from "../fuse/session.ts";
+import type { FuseSession } from "../fuse/session.ts";
 import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
 import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
 import { log } from "../log.ts";
@@ -85,11 +85,13 @@ async function mountForeground(
   const config = fuseConfigOf(flags);
   fileDataOptions(flags); // every flag is checked before the mount point is touched
   prepareMountPoint(dir);
+  // Loaded here, not at start-up: the other commands (and --version) need no FUSE code.
+  const fuse = await import("../fuse/session.ts");
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), dir);
   const vfs = runtime.vfs;
   let session: FuseSession;
   try {
-    session = await FuseSession.start(vfs, dir, {
+    session = await fuse.FuseSession.start(vfs, dir, {
       ...config,
       fsname: `jfs:${vfs.format.name}`,
       allowOther: flags.allowOther === true,
@@ -194,6 +196,13 @@ function lastLine(path: string): string {
   return lines[lines.length - 1] ?? "";
 }
 
+/** jfs speaks the Linux /dev/fuse protocol only; macOS has no FUSE without a kernel extension. */
+export function fuseUnavailableReason(platform: NodeJS.Platform): string | undefined {
+  if (platform === "linux") return undefined;
+  const os = platform === "darwin" ? "macOS" : platform;
+  return `FUSE is not available on ${os}: serve the volume with \`jfs serve --nfs\` and mount it with the system's NFS client`;
+}
+
 export function registerMount(cli: CAC): void {
   const mount = cli.command(
     "mount [...args]",
@@ -218,6 +227,8 @@ export function registerMount(cli: CAC): void {
     .example("jfs mount /mnt/jfs")
     .example("jfs mount -d sqlite3://myjfs.db /mnt/jfs")
     .action(async (args: unknown[], flags: MountFlags) => {
+      const unavailable = fuseUnavailableReason(process.platform);
+      if (unavailable !== undefined) throw new UserError(unavailable);
       const { metaUrl, dir } = splitArgs(args);
       if (flags.background) await mountBackground(metaUrl, dir, flags);
       else await mountForeground(metaUrl, dir, flags);

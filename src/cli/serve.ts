@@ -11,7 +11,7 @@
  */
 import type { CAC } from "cac";
 import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
-import { type NfsServer, startNfsServer } from "../../nfs/server.ts";
+import type { NfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
 import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
@@ -130,6 +130,8 @@ export function readyText(name: string, server: NfsServer, exportPath: string): 
 }
 
 async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer> {
+  // Loaded here, not at start-up: the other commands (and --version) need no NFS code.
+  const { startNfsServer } = await import("../../nfs/server.ts");
   try {
     return await startNfsServer({
       vfs: runtime.vfs,

@@ -9,17 +9,7 @@
  * S3-compatible servers store verbatim, framing included: silent corruption.
  */
 
-import type { GetObjectCommandOutput } from "@aws-sdk/client-s3";
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { assert, assertSafeUint } from "../assert.ts";
 import { UserError } from "../errors.ts";
 import {
@@ -37,6 +27,18 @@ import { AttemptTimeoutError, assertRetryPolicy, TransientError, withRetries } f
 import { describeS3Error, httpStatus, isTransientS3Error } from "./s3errors.ts";
 import type { S3BucketUrl } from "./s3url.ts";
 import { parseS3BucketUrl } from "./s3url.ts";
+
+type Sdk = typeof import("@aws-sdk/client-s3");
+let sdkLoad: Promise<Sdk> | undefined;
+
+/**
+ * The SDK is hundreds of modules that take tens of ms to evaluate: it loads with the first
+ * request, so commands that never reach S3 (jfs --version, a file-store volume) skip it.
+ */
+function loadSdk(): Promise<Sdk> {
+  sdkLoad ??= import("@aws-sdk/client-s3");
+  return sdkLoad;
+}
 
 export interface S3ObjectStoreOptions {
   /** "http(s)://host:port/bucket[/prefix]" */
@@ -56,7 +58,8 @@ export interface S3ObjectStoreOptions {
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   readonly #url: S3BucketUrl;
-  readonly #client: S3Client;
+  readonly #config: S3ClientConfig;
+  #client: S3Client | undefined;
   readonly #policy: RetryPolicy;
   readonly #outages: OutageTracker;
 
@@ -74,7 +77,7 @@ export class S3ObjectStore implements ObjectStore {
     if ((options.accessKey === undefined) !== (options.secretKey === undefined)) {
       throw new UserError("give both --access-key and --secret-key, or neither");
     }
-    this.#client = new S3Client({
+    this.#config = {
       endpoint: this.#url.endpoint,
       region: options.region ?? "us-east-1",
       forcePathStyle: true,
@@ -85,7 +88,13 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       requestHandler: { connectionTimeout: this.#policy.requestTimeoutMs },
-    });
+    };
+  }
+
+  async #connect(): Promise<[Sdk, S3Client]> {
+    const sdk = await loadSdk();
+    this.#client ??= new sdk.S3Client(this.#config);
+    return [sdk, this.#client];
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {
@@ -101,10 +110,11 @@ export class S3ObjectStore implements ObjectStore {
       ? `bytes=${offset}-${length === undefined ? "" : offset + length - 1}`
       : undefined;
     return this.#retrying("GetObject", key, async (signal) => {
-      const command = new GetObjectCommand({ ...this.#target(key), Range: range });
+      const [sdk, client] = await this.#connect();
+      const command = new sdk.GetObjectCommand({ ...this.#target(key), Range: range });
       let output: GetObjectCommandOutput;
       try {
-        output = await this.#client.send(command, { abortSignal: signal });
+        output = await client.send(command, { abortSignal: signal });
       } catch (error: unknown) {
         // 416: the range starts at or after the end of an existing object.
         if (httpStatus(error) === 416) return Buffer.alloc(0);
@@ -122,19 +132,21 @@ export class S3ObjectStore implements ObjectStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     await this.#retrying("PutObject", key, async (signal) => {
-      const command = new PutObjectCommand({
+      const [sdk, client] = await this.#connect();
+      const command = new sdk.PutObjectCommand({
         ...this.#target(key),
         Body: body,
         ContentLength: body.length,
       });
-      await this.#client.send(command, { abortSignal: signal });
+      await client.send(command, { abortSignal: signal });
     });
   }
 
   async delete(key: string): Promise<void> {
     await this.#retrying("DeleteObject", key, async (signal) => {
+      const [sdk, client] = await this.#connect();
       try {
-        await this.#client.send(new DeleteObjectCommand(this.#target(key)), {
+        await client.send(new sdk.DeleteObjectCommand(this.#target(key)), {
           abortSignal: signal,
         });
       } catch (error: unknown) {
@@ -146,9 +158,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     return this.#retrying("HeadObject", key, async (signal) => {
+      const [sdk, client] = await this.#connect();
       try {
-        const command = new HeadObjectCommand(this.#target(key));
-        const output = await this.#client.send(command, { abortSignal: signal });
+        const command = new sdk.HeadObjectCommand(this.#target(key));
+        const output = await client.send(command, { abortSignal: signal });
         return {
           key,
           sizeBytes: output.ContentLength ?? 0,
@@ -165,15 +178,16 @@ export class S3ObjectStore implements ObjectStore {
   async list(prefix: string, startAfter = "", limit = OBJECT_LIST_PAGE_MAX): Promise<ListPage> {
     assert(Number.isSafeInteger(limit) && limit >= 1, `list limit must be >= 1, got ${limit}`);
     const { keyPrefix, bucket } = this.#url;
-    const command = new ListObjectsV2Command({
+    const input = {
       Bucket: bucket,
       Prefix: keyPrefix + prefix,
       ...(startAfter === "" ? {} : { StartAfter: keyPrefix + startAfter }),
       MaxKeys: Math.min(limit, OBJECT_LIST_PAGE_MAX),
+    };
+    const output = await this.#retrying("ListObjectsV2", prefix, async (signal) => {
+      const [sdk, client] = await this.#connect();
+      return client.send(new sdk.ListObjectsV2Command(input), { abortSignal: signal });
     });
-    const output = await this.#retrying("ListObjectsV2", prefix, (signal) =>
-      this.#client.send(command, { abortSignal: signal }),
-    );
     const objects: ObjectInfo[] = [];
     for (const item of output.Contents ?? []) {
       const fullKey = item.Key ?? "";
@@ -199,17 +213,18 @@ export class S3ObjectStore implements ObjectStore {
   async create(): Promise<void> {
     const { bucket } = this.#url;
     await this.#retrying("CreateBucket", undefined, async (signal) => {
+      const [sdk, client] = await this.#connect();
       try {
-        const command = new CreateBucketCommand({ Bucket: bucket });
-        await this.#client.send(command, { abortSignal: signal });
+        const command = new sdk.CreateBucketCommand({ Bucket: bucket });
+        await client.send(command, { abortSignal: signal });
       } catch (error: unknown) {
         if (isNamed(error, "BucketAlreadyOwnedByYou")) return;
         // Some servers say "exists" for our own buckets too, and keys scoped to one bucket may
         // not create any: if the bucket answers us, it is ready. If not, the first error tells.
         if (!isNamed(error, "BucketAlreadyExists") && !isNamed(error, "AccessDenied")) throw error;
         try {
-          const command = new HeadBucketCommand({ Bucket: bucket });
-          await this.#client.send(command, { abortSignal: signal });
+          const command = new sdk.HeadBucketCommand({ Bucket: bucket });
+          await client.send(command, { abortSignal: signal });
         } catch {
           throw error;
         }
@@ -218,7 +233,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    this.#client.destroy();
+    this.#client?.destroy();
   }
 
   #target(key: string): { Bucket: string; Key: string } {

@@ -21,13 +21,7 @@
  * read resets the window.
  */
 import { assert } from "../assert.ts";
-import {
-  allocUnowned,
-  blocksOfRange,
-  type ChunkStore,
-  isMissingBlock,
-  readChunkRange,
-} from "../chunk/index.ts";
+import { blocksOfRange, type ChunkStore, isMissingBlock, readChunkRange } from "../chunk/index.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
@@ -37,6 +31,7 @@ import {
 } from "../limits.ts";
 import type { Meta } from "../meta/interface.ts";
 import type { Ino, Slice } from "../posix.ts";
+import { allocUnowned } from "../unowned.ts";
 import type { OverlayPart } from "./writer.ts";
 
 export interface ReaderDeps {

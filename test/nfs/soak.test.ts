@@ -27,10 +27,11 @@ const BUFFER_SIZE_MIB = 64;
  * What `jfs serve` may hold beyond --buffer-size: the RPC budget (RPC_HELD_BYTES_MAX, 64 MiB,
  * with what sockets delivered past it: ~80 MiB measured here), the process itself (~100 MiB
  * of Bun and code), 1,024 sockets, uploads in flight and garbage not yet collected. Measured:
- * ~240 MiB while the store is held, ~330 MiB once it drains the flood. README's NFS section
- * quotes this figure.
+ * ~240 MiB while the store is held, ~330 MiB once it drains the flood, and since objects carry
+ * a checksum trailer by default, one copy of each block being uploaded (MAX_UPLOADS_DEFAULT x
+ * 4 MiB, ~80 MiB more: ~400 MiB measured). README's NFS section quotes this figure.
  */
-const SERVE_RSS_OVERHEAD_BYTES = 416 * MiB;
+const SERVE_RSS_OVERHEAD_BYTES = 512 * MiB;
 const IDLE_SOCKETS = 1100;
 const WRITERS = 50;
 const WRITES_IN_FLIGHT_PER_WRITER = 8;
