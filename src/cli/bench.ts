@@ -14,6 +14,13 @@ import { parseIntFlag } from "./options.ts";
 import { Progress, table } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 
+/** Defaults of the workload flags (shown in the help from here). */
+const BIG_FILE_MIB_DEFAULT = 1024;
+const SMALL_FILE_KIB_DEFAULT = 128;
+const SMALL_FILES_DEFAULT = 100;
+const THREADS_DEFAULT = 1;
+const IO_KIB_DEFAULT = 1024;
+
 interface BenchFlags extends DataFlags {
   bigFileSize?: unknown;
   smallFileSize?: unknown;
@@ -123,18 +130,24 @@ export function registerBench(cli: CAC): void {
   withDataFlags(
     cli
       .command("bench [PATH-OR-META-URL]", "Run a file system benchmark on a directory or a volume")
-      .option("--big-file-size <MiB>", "Size of each big file (default: 1024)")
-      .option("--small-file-size <KiB>", "Size of each small file (default: 128)")
-      .option("--small-file-count <n>", "Small files per thread (default: 100)")
-      .option("--threads <n>", "Workers, each with its own files (default: 1)")
-      .option("--io-size <KiB>", "Size of each read and write (default: 1024)"),
+      .option("--big-file-size <MiB>", `Size of each big file (default: ${BIG_FILE_MIB_DEFAULT})`)
+      .option(
+        "--small-file-size <KiB>",
+        `Size of each small file (default: ${SMALL_FILE_KIB_DEFAULT})`,
+      )
+      .option("--small-file-count <n>", `Small files per thread (default: ${SMALL_FILES_DEFAULT})`)
+      .option("--threads <n>", `Workers, each with its own files (default: ${THREADS_DEFAULT})`)
+      .option("--io-size <KiB>", `Size of each read and write (default: ${IO_KIB_DEFAULT})`),
   ).action(async (where: string | undefined, flags: BenchFlags) => {
     const plan: BenchPlan = {
-      bigFileBytes: parseIntFlag("big-file-size", flags.bigFileSize ?? 1024, 0) * Units.MiB,
-      smallFileBytes: parseIntFlag("small-file-size", flags.smallFileSize ?? 128, 1) * Units.KiB,
-      smallFiles: parseIntFlag("small-file-count", flags.smallFileCount ?? 100, 0),
-      threads: parseIntFlag("threads", flags.threads ?? 1, 1, 256),
-      ioBytes: parseIntFlag("io-size", flags.ioSize ?? 1024, 4, 16384) * Units.KiB,
+      bigFileBytes:
+        parseIntFlag("big-file-size", flags.bigFileSize ?? BIG_FILE_MIB_DEFAULT, 0) * Units.MiB,
+      smallFileBytes:
+        parseIntFlag("small-file-size", flags.smallFileSize ?? SMALL_FILE_KIB_DEFAULT, 1) *
+        Units.KiB,
+      smallFiles: parseIntFlag("small-file-count", flags.smallFileCount ?? SMALL_FILES_DEFAULT, 0),
+      threads: parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 256),
+      ioBytes: parseIntFlag("io-size", flags.ioSize ?? IO_KIB_DEFAULT, 4, 16384) * Units.KiB,
     };
     const arg = where === undefined ? undefined : String(where);
     if (arg !== undefined && !arg.includes("://")) {

@@ -11,6 +11,10 @@ import type { ObjectStore } from "../object/interface.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool, table } from "./progress.ts";
 
+/** Defaults of --objects and --threads (shown in the help from here). */
+const OBJECTS_DEFAULT = 100;
+const THREADS_DEFAULT = 20;
+
 interface ObjbenchFlags {
   storage?: unknown;
   bucket?: unknown;
@@ -108,8 +112,8 @@ export function registerObjbench(cli: CAC): void {
     .option("--access-key <key>", "S3 access key (or env ACCESS_KEY)")
     .option("--secret-key <key>", "S3 secret key (or env SECRET_KEY)")
     .option("--block-size <KiB>", `Object size in KiB (default: ${BLOCK_SIZE_KIB_DEFAULT})`)
-    .option("--objects <n>", "Objects to write, read and delete (default: 100)")
-    .option("--threads <n>", "Requests in flight (default: 20)")
+    .option("--objects <n>", `Objects to write, read and delete (default: ${OBJECTS_DEFAULT})`)
+    .option("--threads <n>", `Requests in flight (default: ${THREADS_DEFAULT})`)
     .example("jfs objbench --storage s3 --bucket http://127.0.0.1:9000/test")
     .action(async (flags: ObjbenchFlags) => {
       const bucket = stringFlag(flags.bucket);
@@ -120,8 +124,8 @@ export function registerObjbench(cli: CAC): void {
         4,
         BLOCK_SIZE_KIB_MAX,
       );
-      const objects = parseIntFlag("objects", flags.objects ?? 100, 1, 1_000_000);
-      const threads = parseIntFlag("threads", flags.threads ?? 20, 1, 1000);
+      const objects = parseIntFlag("objects", flags.objects ?? OBJECTS_DEFAULT, 1, 1_000_000);
+      const threads = parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 1000);
       const store = createObjectStore({
         storage: stringFlag(flags.storage) ?? "file",
         bucket,

@@ -14,6 +14,9 @@ import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 
+/** Default of --threads (shown in the help from here). */
+const THREADS_DEFAULT = 10;
+
 const ctx = ROOT_CREDENTIALS;
 const READ_PIECE_BYTES = 4 * Units.MiB;
 
@@ -71,7 +74,7 @@ export function registerWarmup(cli: CAC): void {
         "Fill the local cache with files of a volume: [META-URL] PATH...",
       )
       .option("--file <list>", "Read the paths to warm up from this file, one per line")
-      .option("--threads <n>", "Files read at once (default: 10)")
+      .option("--threads <n>", `Files read at once (default: ${THREADS_DEFAULT})`)
       .example("jfs warmup redis://127.0.0.1/1 /datasets/train --cache-dir /ssd/jfs"),
   ).action(async (args: string[], flags: WarmupFlags) => {
     const list = stringFlag(flags.file);
@@ -86,7 +89,7 @@ export function registerWarmup(cli: CAC): void {
         : []),
     ];
     if (paths.length === 0) throw new UserError("warmup needs at least one PATH (or --file LIST)");
-    const threads = parseIntFlag("threads", flags.threads ?? 10, 1, 256);
+    const threads = parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 256);
     const rt = await openRuntime(metaUrl, runtimeOptions(flags), "warmup");
     try {
       const files = await collectFiles(rt.vfs, paths);
