@@ -310,6 +310,11 @@ export const FUSE_GROUPS_CACHE_PIDS_MAX = 4096;
 export const FUSE_READDIR_BATCH = 1024;
 /** A stopping mount waits this long for its kernel connection to end, then aborts it. */
 export const FUSE_STOP_GRACE_MS = 10_000;
+/**
+ * Period of the do-nothing timer that holds the event loop open while a FUSE connection is
+ * live (see FuseChannel): it fires once an hour, so it costs nothing.
+ */
+export const FUSE_KEEP_ALIVE_MS = 3_600_000;
 /** `jfs mount -d` waits this long for the background mount to appear. */
 export const FUSE_MOUNT_WAIT_MS = 60_000;
 

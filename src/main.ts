@@ -111,6 +111,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // A command that runs until told to stop must hold a ref'd handle while it waits (a
+  // listening socket, FuseChannel's keep-alive timer): with none, Bun 1.4 busy-polls on this
+  // pending await (oven-sh/bun#14951) and Node would exit 13.
   const code = await main(process.argv);
   process.exit(code);
 }

@@ -9,7 +9,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { assert } from "../assert.ts";
-import { FUSE_READER_THREADS } from "../limits.ts";
+import { FUSE_KEEP_ALIVE_MS, FUSE_READER_THREADS } from "../limits.ts";
 import { log } from "../log.ts";
 import { Errno } from "../posix.ts";
 import { cloneFuseFd, closeFd, writevFd } from "./libc.ts";
@@ -41,6 +41,17 @@ export class FuseChannel {
   readonly #counters = new Int32Array(this.#shared);
   #live = 0;
   #closed = false;
+  /**
+   * A ref'd timer for as long as the connection is live: the reader threads are unref'd (one
+   * blocked in read(2) cannot be stopped, and must not hold the process at exit), so without
+   * it nothing would hold the event loop open while requests can still arrive. `jfs mount`
+   * then waits for `ended` in main's top-level await with an idle loop, which Bun 1.4 turns
+   * into a busy spin (the entry's waitForPromise polls epoll with a zero timeout: a core
+   * 30-90% busy doing nothing, oven-sh/bun#14951), and which Node and later Bun end with
+   * exit 13 ("unsettled top-level await"). A live mount is like a listening socket: it keeps
+   * the process up, and the loop sleeps in epoll_wait until a request comes.
+   */
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
   #endErrno = 0;
   #resolveEnded: (() => void) | undefined;
   /** Resolves when every reader has stopped: the kernel connection is gone (unmounted). */
@@ -68,6 +79,12 @@ export class FuseChannel {
       }
     }
     for (const fd of this.#fds) this.#startReader(fd);
+    this.#keepAlive = setInterval(() => undefined, FUSE_KEEP_ALIVE_MS);
+  }
+
+  #releaseLoop(): void {
+    clearInterval(this.#keepAlive);
+    this.#keepAlive = undefined;
   }
 
   #startReader(fd: number): void {
@@ -92,7 +109,10 @@ export class FuseChannel {
       this.#endErrno = errno;
     }
     this.#live--;
-    if (this.#live === 0) this.#resolveEnded?.();
+    if (this.#live === 0) {
+      this.#releaseLoop();
+      this.#resolveEnded?.();
+    }
   }
 
   get endErrno(): number {
@@ -129,6 +149,7 @@ export class FuseChannel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#releaseLoop();
     Atomics.store(this.#counters, SHARED_STOP, 1);
     Atomics.notify(this.#counters, SHARED_IN_FLIGHT);
     for (const w of this.#workers) void w.terminate();
