@@ -98,6 +98,7 @@ export class PostgresEngine implements MetaEngine {
   readonly #sql: SQL;
   readonly #url: PostgresUrl;
   #closed = false;
+  #retrying: Promise<void> = Promise.resolve();
 
   private constructor(sql: SQL, url: PostgresUrl) {
     this.#sql = sql;
@@ -133,35 +134,61 @@ export class PostgresEngine implements MetaEngine {
     return new PostgresEngine(sql, url);
   }
 
+  /**
+   * Runs `fn` in a transaction until it commits. A transaction that lost a race runs again in
+   * this engine's retry turn, one at a time: concurrent creates in one directory all update its
+   * attr and would otherwise keep aborting each other (PostgreSQL aborts, it does not merge).
+   */
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
     assert(!this.#closed, "engine closed");
     const readOnly = options?.readOnly === true;
     const outageEnd = Date.now() + PG_OUTAGE_WAIT_MS_MAX;
-    for (let attempt = 1; ; attempt++) {
-      let conn: ReservedSQL;
-      try {
-        conn = await this.#sql.reserve();
-      } catch (error: unknown) {
-        if (!isConnectionLoss(error) || Date.now() > outageEnd) throw this.#unreachable(error);
-        await backoff(attempt);
-        continue;
-      }
-      const outcome = await this.#attempt(conn, fn, readOnly);
-      if (outcome.ok) return outcome.value;
-      const { error, sent } = outcome;
-      if (isRetryable(error) || error instanceof TxnConflictError) {
-        if (attempt >= TXN_RETRIES_MAX) {
-          throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
+    let endTurn: (() => void) | undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        let conn: ReservedSQL;
+        try {
+          conn = await this.#sql.reserve();
+        } catch (error: unknown) {
+          if (!isConnectionLoss(error) || Date.now() > outageEnd) throw this.#unreachable(error);
+          await backoff(attempt);
+          continue;
         }
-      } else if (isConnectionLoss(error)) {
-        // Lost before COMMIT went out: the server rolled the transaction back, so running it
-        // again is safe. Lost during COMMIT: it may have been applied; the caller gets EIO.
-        if (sent || Date.now() > outageEnd) throw this.#unreachable(error);
-      } else {
-        throw error;
+        const outcome = await this.#attempt(conn, fn, readOnly);
+        if (outcome.ok) return outcome.value;
+        const { error, sent } = outcome;
+        if (isRetryable(error) || error instanceof TxnConflictError) {
+          if (attempt >= TXN_RETRIES_MAX) {
+            throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
+          }
+          if (endTurn === undefined) {
+            endTurn = await this.#retryTurn();
+            continue;
+          }
+        } else if (isConnectionLoss(error)) {
+          // Lost before COMMIT went out: the server rolled the transaction back, so running it
+          // again is safe. Lost during COMMIT: it may have been applied; the caller gets EIO.
+          if (sent || Date.now() > outageEnd) throw this.#unreachable(error);
+        } else {
+          throw error;
+        }
+        await backoff(attempt);
       }
-      await backoff(attempt);
+    } finally {
+      endTurn?.();
     }
+  }
+
+  /** Waits for this engine's retry turn; call the result to pass it on. */
+  async #retryTurn(): Promise<() => void> {
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    const previous = this.#retrying;
+    this.#retrying = previous.then(() => ended);
+    await previous;
+    return end;
   }
 
   async #attempt<T>(
