@@ -199,24 +199,32 @@ export class PostgresEngine implements MetaEngine {
     const begun = conn.unsafe(readOnly ? BEGIN_READ : BEGIN_WRITE).execute();
     const shard = Math.floor(Math.random() * PG_COUNTER_SHARDS);
     const tx = new PgTxn(conn, begun, readOnly ? undefined : new TxnGuard(), shard);
+    // A read-only transaction's answer is known once its reads are: its COMMIT (which cannot
+    // fail, nothing was written) goes out without being waited for, saving a round trip, and
+    // the connection returns to the pool when it is done.
+    let ending: Promise<void> | undefined;
     try {
       let value: T;
       try {
         value = await fn(tx);
       } catch (error: unknown) {
-        // An errno or conflict from what the transaction read: committing the (write-less)
-        // transaction tells whether those reads were consistent (SSI validates at COMMIT).
         if (!(error instanceof FsError || error instanceof UserError)) throw error;
-        await tx.validate();
+        // An errno from what the transaction read: in a write transaction, committing it
+        // (write-less) tells whether those reads were consistent (SSI validates at COMMIT).
+        if (readOnly) ending = tx.commit();
+        else await tx.validate();
         throw error;
       }
-      await tx.commit();
+      if (readOnly) ending = tx.commit();
+      else await tx.commit();
       return { ok: true, value };
     } catch (error: unknown) {
       if (!tx.committing || error instanceof AssertionError) await rollback(conn);
       return { ok: false, error, sent: tx.committing && !isRetryable(error) };
     } finally {
-      await conn.release().catch(() => undefined);
+      const release = () => conn.release().catch(() => undefined);
+      if (ending) void ending.then(release, release);
+      else await release();
     }
   }
 
