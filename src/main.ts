@@ -6,6 +6,7 @@ import { cac } from "cac";
 import { registerBench } from "./cli/bench.ts";
 import { registerConfig } from "./cli/config.ts";
 import { registerDestroy } from "./cli/destroy.ts";
+import { registerDump } from "./cli/dump.ts";
 import { registerFormat } from "./cli/format.ts";
 import { registerFsck } from "./cli/fsck.ts";
 import { registerGc } from "./cli/gc.ts";
@@ -34,6 +35,7 @@ export function buildCli() {
   registerWarmup(cli);
   registerGc(cli);
   registerFsck(cli);
+  registerDump(cli);
   cli.help();
   cli.version(VERSION);
   return cli;
