@@ -10,7 +10,7 @@
  * getattr 87 us, readdir of 1k entries 1490 us; on PostgreSQL 844, 375, 350 us and 18.4 ms.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT_INODE } from "../src/limits.ts";
 import { BaseMeta } from "../src/meta/base.ts";
@@ -160,6 +160,8 @@ function postgresVersion(): string {
   return bin ? bin.split("/").at(-2)! : "?";
 }
 
+/** Other work on the machine moves every figure, the tails most: the table says how much. */
+const loadAtStart = loadavg()[0] ?? 0;
 const tmp = mkdtempSync(join(tmpdir(), "jfs-bench-meta-"));
 const redis = engines.includes("redis") ? await startRedis() : undefined;
 const postgres = engines.includes("postgres")
@@ -197,7 +199,7 @@ try {
       writeTo,
       "Metadata engines",
       `Command: \`bun bench/meta.ts --ops ${OPS} --write ${writeTo}\` (${new Date().toISOString().slice(0, 10)}, ` +
-        `${navigator.hardwareConcurrency} cores, Bun ${Bun.version}, redis-server and PostgreSQL ${postgresVersion()} (fsync on) on 127.0.0.1).\n` +
+        `${navigator.hardwareConcurrency} cores, load average ${loadAtStart.toFixed(1)} at start, Bun ${Bun.version}, redis-server and PostgreSQL ${postgresVersion()} (fsync on) on 127.0.0.1).\n` +
         "Latency: one client, one operation at a time, through the Meta API (no FUSE/NFS in the path).\n\n" +
         table,
     );
