@@ -2,7 +2,8 @@
  * Close-to-open across processes on PostgreSQL meta: two `jfs serve --nfs` on one volume (one
  * PostgreSQL database, one file bucket both see), as twoservers.test.ts does on Redis. What one
  * server COMMITs is read whole through the other; a rewrite and a rename are seen through the
- * other by a fresh LOOKUP/READ.
+ * other by a fresh LOOKUP/READ. A restart of the PostgreSQL server under both loses nothing:
+ * what was committed before is there after, and writing goes on without restarting jfs.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CreateMode, NfsStat3 } from "../../nfs/nfs3/constants.ts";
@@ -56,4 +57,29 @@ test("a rewrite and a rename through one server are what the other sees next", a
   ok(await a.rename(root, "rewritten", root, "renamed"));
   expect((await b.lookup(root, "rewritten")).status).toBe(NfsStat3.NOENT);
   expect(ok(await b.lookup(root, "renamed")).object.equals(fh)).toBe(true);
+});
+
+test("a PostgreSQL restart under both servers loses nothing, and they go on serving", async () => {
+  await using a = await NfsClient.connect(one.port);
+  await using b = await NfsClient.connect(two.port);
+  const root = await a.mount("/");
+  const dir = ok(await a.mkdir(root, "restart")).obj as Buffer;
+  const before: Buffer[] = [];
+  for (let i = 0; i < 20; i++) {
+    before.push(await a.writeFile(dir, `before${i}`, Buffer.from(`content ${i}`)));
+  }
+  await pg.restart("SIGQUIT", 200); // immediate shutdown: crash recovery at start
+  for (let i = 0; i < 20; i++) {
+    await b.writeFile(dir, `after${i}`, Buffer.from(`later ${i}`));
+  }
+  const names = (await a.listAll(dir)).map((e) => e.name).sort();
+  const expected = [
+    ".",
+    "..",
+    ...Array.from({ length: 20 }, (_, i) => [`after${i}`, `before${i}`]).flat(),
+  ];
+  expect(names).toEqual(expected.sort());
+  for (const [i, fh] of before.entries()) {
+    expect((await b.readFile(fh)).toString()).toBe(`content ${i}`);
+  }
 });
