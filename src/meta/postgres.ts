@@ -197,6 +197,9 @@ export class PostgresEngine implements MetaEngine {
     readOnly: boolean,
   ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; sent: boolean }> {
     const begun = conn.unsafe(readOnly ? BEGIN_READ : BEGIN_WRITE).execute();
+    // Its failure reaches whoever awaits it; a transaction that fails before any read or
+    // commit (an assertion) never does, and that must not be an unhandled rejection.
+    begun.catch(() => undefined);
     const shard = Math.floor(Math.random() * PG_COUNTER_SHARDS);
     const tx = new PgTxn(conn, begun, readOnly ? undefined : new TxnGuard(), shard);
     // A read-only transaction's answer is known once its reads are: its COMMIT (which cannot
