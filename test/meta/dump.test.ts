@@ -242,6 +242,47 @@ describe("jfs dump / jfs load", () => {
   }, 120_000);
 });
 
+describe("a dump of a live volume", () => {
+  test("PostgreSQL: dumped while another client creates and renames, it loads fsck-clean", async () => {
+    const source = backends[2]!;
+    const target = backends[0]!;
+    await source.reset();
+    const meta = await formatted(source);
+    const writer = await source.open();
+    await writer.load();
+    const dir = (await meta.mkdir(ctx, ROOT_INODE, b("busy"), 0o755, 0)).inode;
+    let stop = false;
+    let done = 0;
+    const busy = (async () => {
+      for (let i = 0; !stop; i++) {
+        const f = await writer.mknod(ctx, dir, b(`n${i}`), FileType.File, 0o644, 0, 0);
+        await writer.setxattr(ctx, f.inode, "user.i", b(String(i)), 0);
+        if (i % 3 === 0) await writer.rename(ctx, dir, b(`n${i}`), ROOT_INODE, b(`r${i}`), 0);
+        if (i % 7 === 0) await writer.mkdir(ctx, dir, b(`d${i}`), 0o755, 0);
+        done++;
+      }
+    })();
+    while (done < 20) await Bun.sleep(5);
+    const lines = await dumpLines(meta);
+    stop = true;
+    await busy;
+    expect(JSON.parse(lines[0]!).snapshot).toBe(true);
+    await target.reset();
+    const engine = await openEngine(target.url());
+    async function* replay() {
+      yield* lines;
+    }
+    await loadVolume(engine, replay());
+    await engine.close();
+    const loaded = await target.open();
+    await loaded.load();
+    const report = await checkNamespace(loaded);
+    expect(report.problems).toEqual([]);
+    expect(report.usedInodesCounter).toBe(report.inodes);
+    expect(report.inodes).toBeGreaterThan(20);
+  }, 120_000);
+});
+
 // streamLines is what load reads files and stdin with.
 test("streamLines splits across chunk borders and keeps a last line without newline", async () => {
   const parts = ["ab", "c\nde", "f\n\ng", "h"];
