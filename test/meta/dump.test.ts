@@ -245,6 +245,33 @@ describe("jfs dump / jfs load", () => {
   }, 120_000);
 });
 
+describe("a wide tree", () => {
+  test("1200 directories (more than the walk keeps queued) move whole", async () => {
+    const source = backends[0]!;
+    const target = backends[2]!;
+    await source.reset();
+    const meta = await formatted(source);
+    const top = (await meta.mkdir(ctx, ROOT_INODE, b("top"), 0o755, 0)).inode;
+    for (let i = 0; i < 1200; i++) {
+      const d = (await meta.mkdir(ctx, i % 2 ? top : ROOT_INODE, b(`d${i}`), 0o755, 0)).inode;
+      await meta.mknod(ctx, d, b("f"), FileType.File, 0o644, 0, 0);
+    }
+    const lines = await dumpLines(meta);
+    await target.reset();
+    const engine = await openEngine(target.url());
+    async function* replay() {
+      yield* lines;
+    }
+    const totals = await loadVolume(engine, replay());
+    await engine.close();
+    expect(totals.nodes).toBe(2 + 1 + 2400);
+    const loaded = await target.open();
+    await loaded.load();
+    expect((await checkNamespace(loaded)).problems).toEqual([]);
+    expect(await walk(loaded)).toEqual(await walk(meta));
+  }, 120_000);
+});
+
 describe("a dump of a live volume", () => {
   test("PostgreSQL: dumped while another client creates and renames, it loads fsck-clean", async () => {
     const source = backends[2]!;

@@ -212,6 +212,19 @@ describe("bad input: one line, no password", () => {
     }
   });
 
+  test("destroy empties the volume's tables: the database is then 'not formatted'", async () => {
+    const { url, meta } = await volume();
+    await meta.mkdir(ctx, ROOT_INODE, Buffer.from("d"), 0o755, 0);
+    await meta.destroy();
+    await meta.close();
+    const again = new BaseMeta(await openEngine(url, { create: false }));
+    try {
+      await expect(again.load()).rejects.toThrow("not formatted");
+    } finally {
+      await again.close();
+    }
+  });
+
   test("an unformatted database is 'not formatted' for status and mount", async () => {
     const url = await pg.createDatabase(`v${n++}`);
     await expect(openEngine(url, { create: false })).rejects.toThrow(
