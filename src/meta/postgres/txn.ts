@@ -82,6 +82,8 @@ const UPSERT_NODE = `INSERT INTO jfs_node (inode, ${NODE_COLUMNS}) VALUES ($1,$2
 
 export class PgTxn implements MetaTxn {
   readonly #writes: Statement[] = [];
+  /** Read-only transactions: attrs that came with an entry (see #getEntryWithAttr). */
+  readonly #entryAttrs = new Map<Ino, Attr>();
   /** Whether COMMIT was sent: from then on, a lost connection leaves the outcome unknown. */
   committing = false;
 
@@ -134,6 +136,8 @@ export class PgTxn implements MetaTxn {
   }
 
   async getAttr(ino: Ino): Promise<Attr | undefined> {
+    const cached = this.#entryAttrs.get(ino);
+    if (cached) return { ...cached };
     const r = await this.#row([K.attr(ino)], "SELECT * FROM jfs_node WHERE inode = $1", [ino]);
     return r ? rowToAttr(r) : undefined;
   }
@@ -158,12 +162,33 @@ export class PgTxn implements MetaTxn {
   }
 
   async getEntry(parent: Ino, name: Buffer): Promise<EntryRecord | undefined> {
+    if (!this.guard) return this.#getEntryWithAttr(parent, name);
     const r = await this.#row(
       [K.entry(parent, name)],
       "SELECT inode, type, seq FROM jfs_edge WHERE parent = $1 AND name = $2",
       [parent, name],
     );
     return r ? { inode: num(r.inode), type: num(r.type) as FileType, seq: num(r.seq) } : undefined;
+  }
+
+  /**
+   * In a read-only transaction, the entry comes with its inode's attr, which a lookup reads
+   * next: one round trip instead of two. Safe there only: the snapshot cannot change and the
+   * transaction never writes; a write transaction reads no more rows than it asks for (each is
+   * a serializable read dependency).
+   */
+  async #getEntryWithAttr(parent: Ino, name: Buffer): Promise<EntryRecord | undefined> {
+    const r = await this.#row(
+      [],
+      `SELECT e.inode AS entry_inode, e.type AS entry_type, e.seq AS entry_seq, n.*
+       FROM jfs_edge e LEFT JOIN jfs_node n ON n.inode = e.inode
+       WHERE e.parent = $1 AND e.name = $2`,
+      [parent, name],
+    );
+    if (!r) return undefined;
+    const inode = num(r.entry_inode);
+    if (r.inode !== null && r.inode !== undefined) this.#entryAttrs.set(inode, rowToAttr(r));
+    return { inode, type: num(r.entry_type) as FileType, seq: num(r.entry_seq) };
   }
 
   setEntry(parent: Ino, name: Buffer, e: EntryRecord): void {
