@@ -8,12 +8,20 @@
  *   await using pg = await startPostgres();
  *   const url = await pg.createDatabase("t1"); // postgres://jfs:...@127.0.0.1:PORT/t1
  */
-import { chownSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { SQL, type Subprocess } from "bun";
+import { makeCertificate } from "./redis.ts";
 
 export interface PostgresServer {
   port: number;
@@ -36,6 +44,8 @@ export interface PostgresServer {
 export interface PostgresServerOptions {
   /** fsync and synchronous commit as in production (the bench); tests run without fsync. */
   durable?: boolean;
+  /** TLS only over TCP (hostssl), with a self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
 }
 
 const PASSWORD = "jfs-test-secret";
@@ -103,6 +113,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     throw new Error(`initdb failed: ${init.stderr.toString()}`);
   }
 
+  const tlsArgs = options.tls === true ? await enableTls(directory, data) : [];
   let port = 0;
   let child: Subprocess<"ignore", "pipe", "pipe"> | undefined;
   const killOnExit = (): void => {
@@ -126,6 +137,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
         "-c",
         "max_connections=200",
         ...durability,
+        ...tlsArgs,
       ]),
       { stdout: "pipe", stderr: "pipe", stdin: "ignore" },
     );
@@ -158,7 +170,15 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   const url = (db = "postgres", password = PASSWORD): string =>
     `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
   const query = async (db: string, sql: string): Promise<void> => {
-    const admin = new SQL({ url: url(db), max: 1 });
+    // Over the unix socket (trust for local logins): works whatever TCP requires (TLS).
+    const admin = new SQL({
+      hostname: "localhost",
+      path: directory,
+      port,
+      username: USER,
+      database: db,
+      max: 1,
+    });
     try {
       await admin.unsafe(sql).simple();
     } finally {
@@ -193,6 +213,18 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** A certificate the server user can read, and TCP logins over TLS only. */
+async function enableTls(directory: string, data: string): Promise<string[]> {
+  const { cert, key } = await makeCertificate(directory);
+  chmodSync(key, 0o600);
+  if (userInfo().uid === 0) {
+    for (const file of [cert, key]) chownSync(file, systemId("-u")!, systemId("-g")!);
+  }
+  const hba = join(data, "pg_hba.conf");
+  writeFileSync(hba, readFileSync(hba, "utf8").replace(/^host(\s)/gm, "hostssl$1"));
+  return ["-c", "ssl=on", "-c", `ssl_cert_file=${cert}`, "-c", `ssl_key_file=${key}`];
 }
 
 /** Resolves at the server's "ready to accept connections" log line; rejects if it exits. */

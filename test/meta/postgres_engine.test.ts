@@ -123,6 +123,25 @@ describe("server restart under a live client", () => {
   }
 });
 
+describe("sslmode", () => {
+  test("a server that takes TLS only: require connects, disable is refused, verify-full distrusts a self-signed certificate", async () => {
+    await using tls = await startPostgres({ tls: true });
+    const url = await tls.createDatabase("tlsvol");
+    const require = await PostgresEngine.open(`${url}?sslmode=require`);
+    await require.txn(async (tx) => tx.setSetting("{}"));
+    await require.close();
+    // No sslmode is libpq's "prefer": TLS when the server offers it.
+    const prefer = await PostgresEngine.open(url);
+    expect(await prefer.txn(async (tx) => tx.getSetting(), { readOnly: true })).toBe("{}");
+    await prefer.close();
+    await expect(PostgresEngine.open(`${url}?sslmode=disable`)).rejects.toThrow(
+      /^Cannot connect to postgres:\/\/jfs:\*\*\*\*@127\.0\.0\.1:\d+\/tlsvol\?sslmode=disable: no pg_hba\.conf entry .*no encryption/,
+    );
+    const verify = PostgresEngine.open(`${url}?sslmode=verify-full`);
+    await expect(verify).rejects.toThrow(/certificate/i);
+  }, 60_000);
+});
+
 describe("bad input: one line, no password", () => {
   test("a wrong password", async () => {
     const url = pg.url("postgres", "not-the-password");

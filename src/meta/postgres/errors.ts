@@ -39,7 +39,9 @@ export function isConnectionLoss(error: unknown): boolean {
 /** One line for a failed connect or query: what went wrong, never the password. */
 export function pgErrorLine(error: unknown, url: PostgresUrl): string {
   const state = sqlState(error);
-  if (state === "28P01" || state === "28000") {
+  // 28000 is the server refusing the login itself (no pg_hba.conf entry: wrong host, user,
+  // database or encryption): its own message says which.
+  if (state === "28P01") {
     return `authentication failed for user "${url.username}" (check the password in the META-URL or META_PASSWORD)`;
   }
   if (state === "3D000") return `database "${url.database}" does not exist`;
