@@ -357,3 +357,14 @@ assert(NFS_DIR_REPLY_BYTES_MAX < RPC_RECORD_BYTES_MAX, "a READDIR reply fits one
 assert(NFS_DIR_FETCH_ENTRIES_MAX <= READDIR_ENTRIES_MAX);
 assert(TREE_WALK_PAGE_ENTRIES <= READDIR_ENTRIES_MAX);
 assert(NFS_FILE_HANDLE_BYTES_MAX === 64, "NFS3_FHSIZE (RFC 1813 section 2.4)");
+
+// ---- PostgreSQL engine ----
+/** Connections per engine (Bun.sql pool); each transaction holds one until it ends. */
+export const PG_CONNECTIONS_MAX = 16;
+export const PG_CONNECT_TIMEOUT_S = 5;
+/** Rows a usedSpace/usedInodes counter is spread over, so concurrent creates rarely conflict. */
+export const PG_COUNTER_SHARDS = 16;
+/** How long a transaction waits for a restarting server before the caller gets EIO. */
+export const PG_OUTAGE_WAIT_MS_MAX = 30_000;
+/** Writes per transaction when `jfs load` applies a dump. */
+export const DUMP_LOAD_BATCH_RECORDS = 500;

@@ -9,6 +9,7 @@ import { actionArgs, parseLine } from "./cli/args.ts";
 import { registerBench } from "./cli/bench.ts";
 import { registerConfig } from "./cli/config.ts";
 import { registerDestroy } from "./cli/destroy.ts";
+import { registerDump } from "./cli/dump.ts";
 import { registerFormat } from "./cli/format.ts";
 import { registerFsck } from "./cli/fsck.ts";
 import { registerGc } from "./cli/gc.ts";
@@ -38,6 +39,7 @@ export function buildCli() {
   registerWarmup(cli);
   registerGc(cli);
   registerFsck(cli);
+  registerDump(cli);
   registerVersion(cli);
   cli.help();
   // Not cac's version(): it prints "node-v26" (Bun's Node-compat level) where Bun's version belongs.

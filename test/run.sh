@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with Node and npm:
-# installs what the tests need (Bun, redis-server, libnfs-utils, fuse3, attr, qemu),
+# installs what the tests need (Bun, redis-server, postgresql, libnfs-utils, fuse3, attr, qemu),
 # then type-checks, lints and runs every test. The last line is
 # `N passed, N failed, N skipped`, counted from the real results; the exit status is real.
 set -uo pipefail
@@ -15,6 +15,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
+# PostgreSQL: Debian's server binaries, run by the tests as their own cluster in a temp dir.
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 # The power-cut test builds its VM's disk image with mkfs.ext4 -d (in /usr/sbin).
 [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
@@ -24,7 +26,16 @@ need_rpcinfo=false
 command -v rpcinfo >/dev/null || [ -x /usr/sbin/rpcinfo ] || { need_rpcinfo=true; need_apt+=(libtirpc3); }
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
+  # Packages must not start services (postgresql would start a system cluster on port 5432; the
+  # tests start their own servers): a policy-rc.d that says "no" while apt runs, unless the
+  # machine already has one (Docker images do).
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && own_policy=true
+  fi
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  if $own_policy; then $SUDO rm -f "$policy"; fi
 fi
 # rpcinfo (a real portmap client) comes from Debian's rpcbind package, whose install would also
 # start the rpcbind daemon on port 111 of every interface: unpack the package instead.

@@ -11,7 +11,10 @@ import type { MetaEngine } from "./txn.ts";
 import { parseMetaUrl } from "./url.ts";
 
 export interface OpenOptions {
-  /** Create a missing SQLite database file (format does; status and mount do not). */
+  /**
+   * Create a missing SQLite database file, or PostgreSQL schema (format does; status and mount
+   * do not).
+   */
   create?: boolean;
 }
 
@@ -27,6 +30,10 @@ export async function openEngine(rawUrl: string, options: OpenOptions = {}): Pro
     case "rediss": {
       const { RedisEngine } = await import("./redis.ts");
       return RedisEngine.open(url.url);
+    }
+    case "postgres": {
+      const { PostgresEngine } = await import("./postgres.ts");
+      return PostgresEngine.open(url.url, { create: options.create !== false });
     }
   }
 }

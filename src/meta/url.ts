@@ -10,7 +10,8 @@ export const DEFAULT_META_URL = "sqlite3://~/.jfs/jfs.db";
 
 export type MetaUrl =
   | { scheme: "sqlite3"; path: string; display: string }
-  | { scheme: "redis" | "rediss"; url: string; display: string };
+  | { scheme: "redis" | "rediss"; url: string; display: string }
+  | { scheme: "postgres"; url: string; display: string };
 
 export function expandHome(path: string): string {
   if (path === "~") return homedir();
@@ -46,8 +47,12 @@ export function parseMetaUrl(raw: string): MetaUrl {
     }
     return { scheme, url: raw, display: maskPassword(raw) };
   }
+  if (scheme === "postgres" || scheme === "postgresql") {
+    // Checked in full when the engine opens (postgres/url.ts).
+    return { scheme: "postgres", url: raw, display: maskPassword(raw) };
+  }
   throw new UserError(
-    `Unsupported META-URL scheme "${scheme}://" (supported: sqlite3://, redis://, rediss://)`,
+    `Unsupported META-URL scheme "${scheme}://" (supported: sqlite3://, redis://, rediss://, postgres://)`,
   );
 }
 

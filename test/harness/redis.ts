@@ -122,7 +122,7 @@ async function startOnce(port: number, options: RedisServerOptions): Promise<Red
 }
 
 /** A self-signed EC certificate for 127.0.0.1 (its own CA). */
-async function makeCertificate(directory: string): Promise<{ cert: string; key: string }> {
+export async function makeCertificate(directory: string): Promise<{ cert: string; key: string }> {
   const cert = join(directory, "cert.pem");
   const key = join(directory, "key.pem");
   const openssl = Bun.spawn(

@@ -4,7 +4,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { checkNamespace } from "../../src/meta/check.ts";
-import { formatted, type MetaBackend, redisBackend, sqliteBackend } from "./fixtures.ts";
+import {
+  formatted,
+  type MetaBackend,
+  postgresBackend,
+  redisBackend,
+  sqliteBackend,
+} from "./fixtures.ts";
 
 const WORKER = join(import.meta.dir, "crashworker.ts");
 
@@ -28,6 +34,7 @@ async function runAndKill(url: string, seed: number, ops: number): Promise<void>
 for (const [name, start] of [
   ["sqlite3", async () => sqliteBackend()],
   ["redis", redisBackend],
+  ["postgres", postgresBackend],
 ] as const) {
   describe(`crash consistency: ${name}`, () => {
     let backend: MetaBackend;

@@ -1,6 +1,6 @@
 /**
  * Meta instances for tests: a fresh SQLite volume in a temp dir, or a fresh db on a real
- * redis-server started for the test file.
+ * redis-server or PostgreSQL server started for the test file.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -81,6 +81,34 @@ export async function redisBackend(): Promise<MetaBackend> {
       const cleaner = new BaseMeta(await openEngine(url));
       await cleaner.destroy();
       await cleaner.close();
+    },
+    async stop() {
+      for (const m of opened.splice(0)) await m.close().catch(() => undefined);
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * A real PostgreSQL server started for the test file; reset() drops and recreates the schema
+ * (cheaper than a database per test, which initdb'd clusters copy at 7 MB each).
+ */
+export async function postgresBackend(): Promise<MetaBackend> {
+  const { startPostgres } = await import("../harness/postgres.ts");
+  const server = await startPostgres();
+  const url = await server.createDatabase("meta");
+  const opened: BaseMeta[] = [];
+  return {
+    name: "postgres",
+    url: () => url,
+    async open() {
+      const meta = new BaseMeta(await openEngine(url));
+      opened.push(meta);
+      return meta;
+    },
+    async reset() {
+      for (const m of opened.splice(0)) await m.close().catch(() => undefined);
+      await server.query("meta", "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
     },
     async stop() {
       for (const m of opened.splice(0)) await m.close().catch(() => undefined);

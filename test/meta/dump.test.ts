@@ -1,0 +1,371 @@
+/**
+ * dump and load between every pair of engines (SQLite, Redis, PostgreSQL, each a real one): the
+ * loaded volume passes the namespace check, a full tree walk (names, inodes, types, modes,
+ * owners, times, link counts, sizes, xattrs, symlink targets, slices: the content in the shared
+ * bucket) equals the source's, and so does its own dump. Then the CLI: `jfs dump URL - | jfs
+ * load URL -`, a non-empty target refused unless --force, a truncated dump refused.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT_INODE, TRASH_INODE } from "../../src/limits.ts";
+import type { BaseMeta } from "../../src/meta/base.ts";
+import { checkNamespace } from "../../src/meta/check.ts";
+import { dumpVolume, loadVolume, streamLines } from "../../src/meta/dump.ts";
+import { openEngine } from "../../src/meta/index.ts";
+import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
+import { ChunkFileData } from "../../src/volume/filedata.ts";
+import { dataFixture, rng } from "../chunk/fixture.ts";
+import {
+  formatted,
+  type MetaBackend,
+  postgresBackend,
+  redisBackend,
+  sqliteBackend,
+} from "./fixtures.ts";
+
+const sha256 = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+const MAIN = join(import.meta.dir, "../../src/main.ts");
+const b = (s: string) => Buffer.from(s);
+let tmp: string;
+const backends: MetaBackend[] = [];
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "jfs-dump-"));
+  backends.push(sqliteBackend(), await redisBackend(), await postgresBackend());
+});
+
+afterAll(async () => {
+  for (const backend of backends) await backend.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A volume with one of everything: nested dirs, data, holes, hard links, symlinks, xattrs, trash. */
+async function populate(meta: BaseMeta): Promise<void> {
+  const dir = (await meta.mkdir(ctx, ROOT_INODE, b("dir"), 0o750, 0)).inode;
+  const deep = (await meta.mkdir(ctx, dir, b("deep"), 0o700, 0)).inode;
+  await meta.setattr(ctx, deep, {
+    uid: 1000,
+    gid: 100,
+    atime: { sec: 1_600_000_000, nsec: 5 },
+    mtime: { sec: 1_600_000_001, nsec: 999_999_999 },
+  });
+  for (let i = 0; i < 30; i++) {
+    const f = (await meta.mknod(ctx, i % 2 ? dir : deep, b(`f${i}`), FileType.File, 0o640, 0, 0))
+      .inode;
+    const id = await meta.newSliceId();
+    await meta.write(f, 0, { id, size: 4096 + i, off: 0, len: 4096 + i, pos: 0 });
+    if (i % 5 === 0) {
+      const next = await meta.newSliceId();
+      await meta.write(f, 2, { id: next, size: 100, off: 10, len: 50, pos: 7 });
+    }
+  }
+  const named = (
+    await meta.mknod(ctx, dir, Buffer.from([0xff, 0xfe, 0x41]), FileType.File, 0o600, 0, 0)
+  ).inode;
+  await meta.setxattr(ctx, named, "user.bin", Buffer.from([0, 1, 2, 255]), 0);
+  await meta.setxattr(ctx, named, "user.empty", Buffer.alloc(0), 0);
+  await meta.link(ctx, named, deep, b("hardlink"));
+  await meta.link(ctx, named, ROOT_INODE, b("hardlink2"));
+  await meta.symlink(ctx, dir, b("link"), b("../some/where"));
+  await meta.mknod(ctx, ROOT_INODE, b("fifo"), FileType.Fifo, 0o644, 0, 0);
+  await meta.rename(ctx, dir, b("f1"), ROOT_INODE, b("moved"), 0);
+  // Into the trash (trashDays 1), and gone for good (its slices become unused).
+  await meta.unlink(ctx, dir, b("f3"));
+  await meta.setattr(ctx, ROOT_INODE, { mode: 0o755 });
+}
+
+interface WalkEntry {
+  path: string;
+  inode: Ino;
+  attr: unknown;
+  symlink?: string;
+  xattrs?: Record<string, string>;
+  chunks?: Record<number, unknown>;
+}
+
+/** Every inode reachable from the root and the trash, in a stable order. */
+async function walk(meta: BaseMeta): Promise<WalkEntry[]> {
+  const out: WalkEntry[] = [];
+  const queue: Array<[Ino, string]> = [
+    [ROOT_INODE, ""],
+    [TRASH_INODE, "<trash>"],
+  ];
+  for (const [ino, path] of queue) out.push(await describe_(meta, ino, path));
+  for (let i = 0; i < queue.length; i++) {
+    const [dir, path] = queue[i]!;
+    for (const e of await meta.readdir(ctx, dir, 0, 10_000, true)) {
+      const child = `${path}/${e.name.toString("hex")}`;
+      out.push(await describe_(meta, e.inode, child));
+      if (e.type === FileType.Directory) queue.push([e.inode, child]);
+    }
+  }
+  return out.sort((x, y) => (x.path < y.path ? -1 : 1));
+}
+
+async function describe_(meta: BaseMeta, ino: Ino, path: string): Promise<WalkEntry> {
+  const attr = await meta.getattr(ctx, ino);
+  const entry: WalkEntry = { path, inode: ino, attr };
+  if (attr.type === FileType.Symlink) entry.symlink = (await meta.readlink(ctx, ino)).toString();
+  const names = await meta.listxattr(ctx, ino);
+  if (names.length > 0) {
+    entry.xattrs = {};
+    for (const n of names) entry.xattrs[n] = (await meta.getxattr(ctx, ino, n)).toString("hex");
+  }
+  if (attr.type === FileType.File) {
+    entry.chunks = {};
+    for (const index of await meta.chunkIndexes(ino)) {
+      entry.chunks[index] = await meta.readChunk(ino, index);
+    }
+  }
+  return entry;
+}
+
+async function dumpLines(meta: BaseMeta): Promise<string[]> {
+  const lines: string[] = [];
+  await dumpVolume(meta.core.engine, (line) => {
+    lines.push(line);
+  });
+  return lines;
+}
+
+/** A dump without its header (which names the engine it came from). */
+const body = (lines: string[]) => lines.slice(1);
+
+describe("dump from each engine, load into each other one", () => {
+  test("every pair: fsck-clean, the same tree walk, the same dump", async () => {
+    const sources: Array<{ name: string; lines: string[]; tree: WalkEntry[] }> = [];
+    for (const backend of backends) {
+      await backend.reset();
+      const meta = await formatted(backend, { trashDays: 1 });
+      await populate(meta);
+      const lines = await dumpLines(meta);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ jfs: "dump", engine: meta.core.engine.engine });
+      sources.push({ name: backend.name, lines, tree: await walk(meta) });
+      expect(sources.at(-1)!.tree.length).toBeGreaterThan(35);
+    }
+    // The same operations make a tree of the same shape on every engine.
+    for (const s of sources.slice(1)) expect(s.tree.length).toBe(sources[0]!.tree.length);
+    for (const target of backends) {
+      for (const source of sources) {
+        if (source.name === target.name) continue;
+        await target.reset();
+        const engine = await openEngine(target.url());
+        async function* lines() {
+          yield* source.lines;
+        }
+        await loadVolume(engine, lines());
+        await engine.close();
+        const loaded = await target.open();
+        await loaded.load();
+        const report = await checkNamespace(loaded);
+        expect(report.problems, `${source.name} -> ${target.name}`).toEqual([]);
+        expect(report.usedInodesCounter).toBe(report.inodes);
+        expect(await walk(loaded), `${source.name} -> ${target.name}`).toEqual(source.tree);
+        expect(body(await dumpLines(loaded))).toEqual(body(source.lines));
+        // The loaded volume is a working one: new inodes do not collide with loaded ones.
+        const fresh = await loaded.mknod(
+          ctx,
+          ROOT_INODE,
+          b("after-load"),
+          FileType.File,
+          0o644,
+          0,
+          0,
+        );
+        expect(source.tree.some((e) => e.inode === fresh.inode)).toBe(false);
+      }
+    }
+  }, 120_000);
+});
+
+describe("jfs dump / jfs load", () => {
+  const [sqlite, , postgres] = [0, 1, 2];
+
+  async function jfs(
+    args: string[],
+    stdin?: string,
+  ): Promise<{ code: number; out: string; err: string }> {
+    const child = Bun.spawn(["bun", MAIN, ...args], {
+      stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    return { code, out, err };
+  }
+
+  test("dump to stdout, load from stdin; a non-empty target needs --force; a truncated dump is refused", async () => {
+    const from = backends[sqlite]!;
+    const to = backends[postgres]!;
+    await from.reset();
+    await populate(await formatted(from, { trashDays: 1 }));
+    const dumped = await jfs(["dump", from.url(), "-"]);
+    expect(dumped.code).toBe(0);
+    expect(dumped.err).toContain("dumped");
+    const lines = dumped.out.trimEnd().split("\n");
+    expect(JSON.parse(lines.at(-1)!)).toHaveProperty("end");
+
+    await to.reset();
+    const loaded = await jfs(["load", to.url(), "-"], dumped.out);
+    expect(loaded.err).toContain("loaded");
+    expect(loaded.code).toBe(0);
+    const again = await jfs(["load", to.url(), "-"], dumped.out);
+    expect(again.code).toBe(1);
+    expect(again.err).toBe(
+      `jfs: ${to.url().replace(/:[^:@/]+@/, ":****@")} is not empty; load refuses to mix volumes (use --force to replace what it holds)\n`,
+    );
+    const file = join(tmp, "dump.jsonl");
+    writeFileSync(file, dumped.out);
+    const forced = await jfs(["load", "--force", to.url(), file]);
+    expect(forced.code).toBe(0);
+    const meta = await to.open();
+    await meta.load();
+    expect((await checkNamespace(meta)).problems).toEqual([]);
+    const source = await from.open();
+    await source.load();
+    expect(await walk(meta)).toEqual(await walk(source));
+
+    await to.reset();
+    const truncated = readFileSync(file, "utf8").split("\n").slice(0, 20).join("\n");
+    const cut = await jfs(["load", to.url(), "-"], truncated);
+    expect(cut.code).toBe(1);
+    expect(cut.err).toContain("the dump is truncated");
+    // Nothing that mounts was left behind.
+    const status = await openEngine(to.url(), { create: false }).catch(() => undefined);
+    if (status) {
+      expect(await status.txn(async (tx) => tx.getSetting(), { readOnly: true })).toBeUndefined();
+      await status.close();
+    }
+  }, 120_000);
+});
+
+describe("a wide tree", () => {
+  test("1200 directories (more than the walk keeps queued) move whole", async () => {
+    const source = backends[0]!;
+    const target = backends[2]!;
+    await source.reset();
+    const meta = await formatted(source);
+    const top = (await meta.mkdir(ctx, ROOT_INODE, b("top"), 0o755, 0)).inode;
+    for (let i = 0; i < 1200; i++) {
+      const d = (await meta.mkdir(ctx, i % 2 ? top : ROOT_INODE, b(`d${i}`), 0o755, 0)).inode;
+      await meta.mknod(ctx, d, b("f"), FileType.File, 0o644, 0, 0);
+    }
+    const lines = await dumpLines(meta);
+    await target.reset();
+    const engine = await openEngine(target.url());
+    async function* replay() {
+      yield* lines;
+    }
+    const totals = await loadVolume(engine, replay());
+    await engine.close();
+    expect(totals.nodes).toBe(2 + 1 + 2400);
+    const loaded = await target.open();
+    await loaded.load();
+    expect((await checkNamespace(loaded)).problems).toEqual([]);
+    expect(await walk(loaded)).toEqual(await walk(meta));
+  }, 120_000);
+});
+
+describe("a dump of a live volume", () => {
+  test("PostgreSQL: dumped while another client creates and renames, it loads fsck-clean", async () => {
+    const source = backends[2]!;
+    const target = backends[0]!;
+    await source.reset();
+    const meta = await formatted(source);
+    const writer = await source.open();
+    await writer.load();
+    const dir = (await meta.mkdir(ctx, ROOT_INODE, b("busy"), 0o755, 0)).inode;
+    let stop = false;
+    let done = 0;
+    const busy = (async () => {
+      for (let i = 0; !stop; i++) {
+        const f = await writer.mknod(ctx, dir, b(`n${i}`), FileType.File, 0o644, 0, 0);
+        await writer.setxattr(ctx, f.inode, "user.i", b(String(i)), 0);
+        if (i % 3 === 0) await writer.rename(ctx, dir, b(`n${i}`), ROOT_INODE, b(`r${i}`), 0);
+        if (i % 7 === 0) await writer.mkdir(ctx, dir, b(`d${i}`), 0o755, 0);
+        done++;
+      }
+    })();
+    while (done < 20) await Bun.sleep(5);
+    const lines = await dumpLines(meta);
+    stop = true;
+    await busy;
+    expect(JSON.parse(lines[0]!).snapshot).toBe(true);
+    await target.reset();
+    const engine = await openEngine(target.url());
+    async function* replay() {
+      yield* lines;
+    }
+    await loadVolume(engine, replay());
+    await engine.close();
+    const loaded = await target.open();
+    await loaded.load();
+    const report = await checkNamespace(loaded);
+    expect(report.problems).toEqual([]);
+    expect(report.usedInodesCounter).toBe(report.inodes);
+    expect(report.inodes).toBeGreaterThan(20);
+  }, 120_000);
+});
+
+describe("content survives a move", () => {
+  test("files written through the data path on PostgreSQL read back byte for byte from SQLite and Redis", async () => {
+    const source = backends[2]!;
+    await source.reset();
+    await using fx = await dataFixture({ metaUrl: source.url() });
+    const hashes = new Map<string, string>();
+    const random = rng(7);
+    for (let i = 0; i < 6; i++) {
+      const ino = await fx.newFile(`file${i}`);
+      const bytes = random.bytes(1 + random.int(300_000));
+      await fx.data.write(ino, 0, bytes);
+      await fx.data.write(ino, 70_000, bytes.subarray(0, 1000)); // an overwrite: two slices
+      await fx.data.flush(ino);
+      const size = await fx.sizeOf(ino);
+      hashes.set(`file${i}`, sha256(await fx.data.read(ino, 0, size, size)));
+    }
+    const lines = await dumpLines(fx.meta);
+    for (const target of [backends[0]!, backends[1]!]) {
+      await target.reset();
+      const engine = await openEngine(target.url());
+      async function* replay() {
+        yield* lines;
+      }
+      await loadVolume(engine, replay());
+      await engine.close();
+      const meta = await target.open();
+      const format = await meta.load();
+      const data = new ChunkFileData({ meta, store: fx.objects, format, options: fx.options });
+      try {
+        for (const [name, hash] of hashes) {
+          const { inode, attr } = await meta.lookup(ctx, ROOT_INODE, b(name));
+          expect(
+            sha256(await data.read(inode, 0, attr.size, attr.size)),
+            `${target.name} ${name}`,
+          ).toBe(hash);
+        }
+      } finally {
+        await data.close();
+      }
+    }
+  }, 120_000);
+});
+
+// streamLines is what load reads files and stdin with.
+test("streamLines splits across chunk borders and keeps a last line without newline", async () => {
+  const parts = ["ab", "c\nde", "f\n\ng", "h"];
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const p of parts) controller.enqueue(new TextEncoder().encode(p));
+      controller.close();
+    },
+  });
+  const got: string[] = [];
+  for await (const line of streamLines(stream)) got.push(line);
+  expect(got).toEqual(["abc", "def", "", "gh"]);
+});

@@ -1,0 +1,4 @@
+import { metaConformance } from "./conformance.ts";
+import { postgresBackend } from "./fixtures.ts";
+
+metaConformance("postgres", postgresBackend);
