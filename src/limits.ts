@@ -368,3 +368,26 @@ export const PG_COUNTER_SHARDS = 16;
 export const PG_OUTAGE_WAIT_MS_MAX = 30_000;
 /** Writes per transaction when `jfs load` applies a dump. */
 export const DUMP_LOAD_BATCH_RECORDS = 500;
+
+// ---- S3 gateway ----
+/** S3 refuses a request signed further than this from its clock (RequestTimeTooSkewed). */
+export const GATEWAY_CLOCK_SKEW_MS = 15 * 60 * 1000;
+/** A presigned URL lives at most a week, as on S3. */
+export const GATEWAY_PRESIGN_EXPIRES_SEC_MAX = 7 * 24 * 3600;
+/** S3's key length limit, in UTF-8 bytes. */
+export const GATEWAY_KEY_BYTES_MAX = 1024;
+/** Keys per list reply, and per DeleteObjects request (S3's 1000 both). */
+export const GATEWAY_LIST_KEYS_MAX = 1000;
+export const GATEWAY_DELETE_KEYS_MAX = 1000;
+/** One aws-chunked chunk (clients send 64 KiB to 8 MiB) and the line that announces it. */
+export const GATEWAY_CHUNK_BYTES_MAX = 16 * 1024 * 1024;
+export const GATEWAY_CHUNK_HEADER_BYTES_MAX = 4096;
+/** Bodies the gateway reads whole (DeleteObjects XML). */
+export const GATEWAY_XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
+/** GetObject reads the file in pieces of this size. */
+export const GATEWAY_READ_BYTES = 1024 * 1024;
+/** Entries a listing holds per directory it walks. */
+export const GATEWAY_DIR_ENTRIES_MAX = 1_000_000;
+export const GATEWAY_PORT_DEFAULT = 9000;
+/** S3's largest single PUT (5 GiB); larger objects need multipart. */
+export const GATEWAY_OBJECT_BYTES_MAX = 5 * 1024 * 1024 * 1024;

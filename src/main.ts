@@ -12,6 +12,7 @@ import { registerDestroy } from "./cli/destroy.ts";
 import { registerDump } from "./cli/dump.ts";
 import { registerFormat } from "./cli/format.ts";
 import { registerFsck } from "./cli/fsck.ts";
+import { registerGateway } from "./cli/gateway.ts";
 import { registerGc } from "./cli/gc.ts";
 import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
@@ -34,6 +35,7 @@ export function buildCli() {
   registerDestroy(cli);
   registerMount(cli);
   registerServe(cli);
+  registerGateway(cli);
   registerBench(cli);
   registerObjbench(cli);
   registerWarmup(cli);

@@ -2,7 +2,7 @@
  * The layering, as a test (so .ci/run's `bun test` enforces it): front ends → VFS → {Meta,
  * Chunk → Object}, with src/volume above them all as the one place a volume is put together.
  *
- * - A front end (nfs/, src/fuse/) imports no meta/, chunk/, object/ or volume/ module: it speaks
+ * - A front end (nfs/, src/fuse/, src/gateway/) imports no meta/, chunk/, object/ or volume/ module: it speaks
  *   the VFS and the shared vocabulary (src/posix.ts).
  * - The VFS imports no object/ module: blocks and their errors reach it through chunk/.
  * - Chunk imports no meta/, vfs/, volume/ or front end module.
@@ -40,7 +40,9 @@ function importsOf(path: string, text: string): string[] {
 }
 
 const layer = (path: string): string => {
-  if (path.startsWith("nfs/") || path.startsWith("src/fuse/")) return "frontend";
+  if (path.startsWith("nfs/") || path.startsWith("src/fuse/") || path.startsWith("src/gateway/")) {
+    return "frontend";
+  }
   const m = /^src\/([a-z]+)\//.exec(path);
   return m ? m[1]! : path;
 };

@@ -1,0 +1,361 @@
+/**
+ * One S3 request, authenticated, to one operation: path-style addressing (/BUCKET/KEY), the
+ * operation chosen by method, sub-resource and headers, as S3 does. Replies and errors are
+ * rendered here; the work is the namespace's, the objects' and the listing's.
+ */
+import {
+  GATEWAY_DELETE_KEYS_MAX,
+  GATEWAY_LIST_KEYS_MAX,
+  GATEWAY_XML_BODY_BYTES_MAX,
+} from "../limits.ts";
+import type { S3Error } from "./errors.ts";
+import { s3ErrorOf, s3Errors } from "./errors.ts";
+import { listObjects } from "./listing.ts";
+import { keyParts, type Namespace } from "./namespace.ts";
+import { metaOfHeaders, type ObjectInfo, type Objects } from "./objects.ts";
+import { payloadOf, readSmallBody } from "./payload.ts";
+import { queryPairs, uriDecode, uriEncode, type Verified } from "./sigv4.ts";
+import { parseDeleteRequest, renderDocument, type XmlNode } from "./xml.ts";
+
+export interface S3Request {
+  method: string;
+  bucket: string | undefined;
+  key: string | undefined;
+  query: Map<string, string>;
+  headers: Headers;
+  body: AsyncIterable<Uint8Array>;
+  verified: Verified;
+}
+
+const OWNER = { ID: "jfs", DisplayName: "jfs" };
+
+/** Splits a raw path into bucket and key (both decoded); throws for undecodable paths. */
+export function parsePath(rawPath: string): { bucket?: string; key?: string } {
+  const path = rawPath.replace(/^\/+/, "");
+  if (path === "") return {};
+  const slash = path.indexOf("/");
+  if (slash < 0) return { bucket: uriDecode(path) };
+  const bucket = uriDecode(path.slice(0, slash));
+  const key = uriDecode(path.slice(slash + 1));
+  return key === "" ? { bucket } : { bucket, key };
+}
+
+export function queryOf(rawQuery: string): Map<string, string> {
+  return new Map(queryPairs(rawQuery));
+}
+
+const xmlReply = (root: string, body: XmlNode, status = 200) =>
+  new Response(renderDocument(root, body), {
+    status,
+    headers: { "content-type": "application/xml" },
+  });
+
+function objectHeaders(info: ObjectInfo): Headers {
+  const headers = new Headers({
+    etag: info.etag,
+    "last-modified": info.lastModified.toUTCString(),
+    "content-type": info.contentType,
+    "accept-ranges": "bytes",
+  });
+  for (const [name, value] of info.userMeta) headers.set(`x-amz-meta-${name}`, value);
+  return headers;
+}
+
+/** [start, end) of a Range header over `size` bytes; undefined for the whole object. */
+export function rangeOf(header: string | null, size: number): [number, number] | undefined {
+  if (header === null) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (m === null || (m[1] === "" && m[2] === "")) return undefined; // not one range: ignored, as S3
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw s3Errors.invalidRange();
+    return [Math.max(0, size - suffix), size];
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size : Math.min(size, Number(m[2]) + 1);
+  if (start >= size || end <= start) throw s3Errors.invalidRange();
+  return [start, end];
+}
+
+/** If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since (RFC 9110 order). */
+function checkConditions(headers: Headers, info: ObjectInfo): Response | undefined {
+  const mtimeMs = Math.floor(info.lastModified.getTime() / 1000) * 1000;
+  const matches = (list: string) =>
+    list.split(",").some((t) => t.trim() === "*" || t.trim() === info.etag);
+  const ifMatch = headers.get("if-match");
+  if (ifMatch !== null && !matches(ifMatch)) throw s3Errors.preconditionFailed();
+  const ifUnmodified = headers.get("if-unmodified-since");
+  if (ifMatch === null && ifUnmodified !== null && mtimeMs > Date.parse(ifUnmodified)) {
+    throw s3Errors.preconditionFailed();
+  }
+  const notModified = () =>
+    new Response(null, {
+      status: 304,
+      headers: { etag: info.etag, "last-modified": info.lastModified.toUTCString() },
+    });
+  const ifNoneMatch = headers.get("if-none-match");
+  if (ifNoneMatch !== null) return matches(ifNoneMatch) ? notModified() : undefined;
+  const ifModified = headers.get("if-modified-since");
+  if (ifModified !== null && mtimeMs <= Date.parse(ifModified)) return notModified();
+  return undefined;
+}
+
+function maxKeysOf(query: Map<string, string>): number {
+  const text = query.get("max-keys");
+  if (text === undefined) return GATEWAY_LIST_KEYS_MAX;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) {
+    throw s3Errors.invalidArgument("max-keys must be a non-negative integer");
+  }
+  return Math.min(n, GATEWAY_LIST_KEYS_MAX);
+}
+
+export class Router {
+  constructor(
+    readonly ns: Namespace,
+    readonly objects: Objects,
+  ) {}
+
+  async handle(r: S3Request): Promise<Response> {
+    const { method, bucket, key, query } = r;
+    if (bucket === undefined) {
+      if (method === "GET") return this.#listBuckets();
+      throw s3Errors.methodNotAllowed();
+    }
+    if (key === undefined) return this.#bucketOp(r, bucket);
+    if (query.has("uploads") || query.has("uploadId")) {
+      throw s3Errors.notImplemented("Multipart upload");
+    }
+    for (const sub of [
+      "acl",
+      "tagging",
+      "retention",
+      "legal-hold",
+      "torrent",
+      "restore",
+      "attributes",
+    ]) {
+      if (query.has(sub)) throw s3Errors.notImplemented(`The ${sub} sub-resource`);
+    }
+    switch (method) {
+      case "GET":
+      case "HEAD":
+        return this.#get(r, bucket, key, method === "HEAD");
+      case "PUT":
+        return r.headers.has("x-amz-copy-source")
+          ? this.#copy(r, bucket, key)
+          : this.#put(r, bucket, key);
+      case "DELETE":
+        await this.objects.delete(bucket, key);
+        return new Response(null, { status: 204 });
+      default:
+        throw s3Errors.methodNotAllowed();
+    }
+  }
+
+  async #listBuckets(): Promise<Response> {
+    const buckets = await this.ns.buckets();
+    return xmlReply("ListAllMyBucketsResult", {
+      Owner: OWNER,
+      Buckets: {
+        Bucket: buckets.map((b) => ({
+          Name: b.name,
+          CreationDate: new Date(b.ctime * 1000).toISOString(),
+        })),
+      },
+    });
+  }
+
+  async #bucketOp(r: S3Request, bucket: string): Promise<Response> {
+    const { method, query } = r;
+    if (method === "PUT" && query.size === 0) {
+      await this.ns.createBucket(bucket);
+      return new Response(null, { status: 200, headers: { location: `/${bucket}` } });
+    }
+    if (method === "DELETE" && query.size === 0) {
+      await this.ns.deleteBucket(bucket);
+      return new Response(null, { status: 204 });
+    }
+    if (method === "HEAD") {
+      await this.ns.bucket(bucket);
+      return new Response(null, { status: 200 });
+    }
+    if (method === "POST" && query.has("delete")) return this.#deleteObjects(r, bucket);
+    if (method === "GET" && query.has("location")) {
+      await this.ns.bucket(bucket);
+      return xmlReply("LocationConstraint", {});
+    }
+    if (method === "GET") {
+      const known = [
+        "list-type",
+        "prefix",
+        "delimiter",
+        "continuation-token",
+        "start-after",
+        "max-keys",
+        "marker",
+        "encoding-type",
+        "fetch-owner",
+      ];
+      const unknown = [...query.keys()].find(
+        (k) => !known.includes(k) && !k.startsWith("x-amz-") && !k.startsWith("X-Amz-"),
+      );
+      if (unknown !== undefined) throw s3Errors.notImplemented(`The ${unknown} sub-resource`);
+      return this.#list(r, bucket, query.get("list-type") === "2");
+    }
+    throw s3Errors.methodNotAllowed();
+  }
+
+  async #list(r: S3Request, bucket: string, v2: boolean): Promise<Response> {
+    const { query } = r;
+    const bucketIno = await this.ns.bucket(bucket);
+    const prefix = query.get("prefix") ?? "";
+    const delimiter = query.get("delimiter") ?? "";
+    const maxKeys = maxKeysOf(query);
+    const urlEncoded = query.get("encoding-type") === "url";
+    if (query.has("encoding-type") && !urlEncoded) {
+      throw s3Errors.invalidArgument("Invalid Encoding Method specified in Request");
+    }
+    const token = query.get("continuation-token");
+    let after: string;
+    if (v2) {
+      if (token !== undefined) {
+        after = Buffer.from(token, "base64url").toString("utf8");
+        if (token === "" || Buffer.from(after).toString("base64url") !== token) {
+          throw s3Errors.invalidArgument("The continuation token provided is incorrect");
+        }
+      } else after = query.get("start-after") ?? "";
+    } else after = query.get("marker") ?? "";
+    const result = await listObjects(this.ns, bucketIno, { prefix, delimiter, after, maxKeys });
+    const enc = (text: string) => (urlEncoded ? uriEncode(text, true) : text);
+    const withOwner = !v2 || query.get("fetch-owner") === "true";
+    const contents: XmlNode[] = [];
+    for (const o of result.objects) {
+      const attr = await this.ns.vfs.getattr(this.ns.ctx, o.ino);
+      const info = await this.objects.infoOf(o.ino, attr);
+      contents.push({
+        Key: enc(o.key),
+        LastModified: info.lastModified.toISOString(),
+        ETag: info.etag,
+        Size: attr.size,
+        StorageClass: "STANDARD",
+        ...(withOwner && { Owner: OWNER }),
+      });
+    }
+    const common = { Name: bucket, Prefix: enc(prefix) };
+    const tail = {
+      MaxKeys: maxKeys,
+      Delimiter: delimiter === "" ? undefined : enc(delimiter),
+      EncodingType: urlEncoded ? "url" : undefined,
+      IsTruncated: result.truncated,
+      Contents: contents,
+      CommonPrefixes: result.prefixes.map((p) => ({ Prefix: enc(p) })),
+    };
+    const next = result.truncated ? result.last : undefined;
+    if (v2) {
+      return xmlReply("ListBucketResult", {
+        ...common,
+        StartAfter: query.has("start-after") ? enc(query.get("start-after")!) : undefined,
+        ContinuationToken: token,
+        NextContinuationToken:
+          next === undefined ? undefined : Buffer.from(next).toString("base64url"),
+        KeyCount: contents.length + result.prefixes.length,
+        ...tail,
+      });
+    }
+    return xmlReply("ListBucketResult", {
+      ...common,
+      Marker: enc(after),
+      NextMarker: next === undefined ? undefined : enc(next),
+      ...tail,
+    });
+  }
+
+  async #deleteObjects(r: S3Request, bucket: string): Promise<Response> {
+    await this.ns.bucket(bucket);
+    const body = await readSmallBody(r.body, r.verified, r.headers, GATEWAY_XML_BODY_BYTES_MAX);
+    const request = parseDeleteRequest(body.toString("utf8"));
+    if (request === undefined) throw s3Errors.malformedXml();
+    if (request.keys.length > GATEWAY_DELETE_KEYS_MAX) throw s3Errors.malformedXml();
+    const deleted: XmlNode[] = [];
+    const errors: XmlNode[] = [];
+    for (const key of request.keys) {
+      try {
+        await this.objects.delete(bucket, key);
+        if (!request.quiet) deleted.push({ Key: key });
+      } catch (error) {
+        const e = s3ErrorOf(error);
+        errors.push({ Key: key, Code: e.code, Message: e.message });
+      }
+    }
+    return xmlReply("DeleteResult", { Deleted: deleted, Error: errors });
+  }
+
+  async #get(r: S3Request, bucket: string, key: string, head: boolean): Promise<Response> {
+    const info = await this.objects.info(bucket, key);
+    const conditional = checkConditions(r.headers, info);
+    if (conditional !== undefined) return conditional;
+    const size = info.attr.type === 1 ? info.attr.size : 0;
+    const headers = objectHeaders(info);
+    const range = rangeOf(r.headers.get("range"), size);
+    const [start, end] = range ?? [0, size];
+    headers.set("content-length", String(end - start));
+    if (range !== undefined) headers.set("content-range", `bytes ${start}-${end - 1}/${size}`);
+    const status = range === undefined ? 200 : 206;
+    if (head || end === start) return new Response(head ? null : "", { status, headers });
+    return new Response(await this.objects.stream(info.ino, start, end), { status, headers });
+  }
+
+  async #put(r: S3Request, bucket: string, key: string): Promise<Response> {
+    const md5 = r.headers.get("content-md5") ?? undefined;
+    const body = payloadOf(r.body, r.verified, r.headers);
+    const info = await this.objects.put(bucket, key, body, metaOfHeaders(r.headers), md5);
+    return new Response(null, { status: 200, headers: { etag: info.etag } });
+  }
+
+  async #copy(r: S3Request, bucket: string, key: string): Promise<Response> {
+    const source = r.headers.get("x-amz-copy-source")!;
+    const path = uriDecode(source.split("?")[0]!).replace(/^\/+/, "");
+    const slash = path.indexOf("/");
+    if (slash <= 0 || slash === path.length - 1) {
+      throw s3Errors.invalidArgument("x-amz-copy-source must be BUCKET/KEY");
+    }
+    const [srcBucket, srcKey] = [path.slice(0, slash), path.slice(slash + 1)];
+    keyParts(srcKey);
+    const src = await this.objects.info(srcBucket, srcKey);
+    if (src.attr.type !== 1) throw s3Errors.noSuchKey();
+    const conditional = checkCopyConditions(r.headers, src);
+    if (conditional !== undefined) throw conditional;
+    const replace = r.headers.get("x-amz-metadata-directive") === "REPLACE";
+    if (!replace && srcBucket === bucket && srcKey === key) {
+      throw s3Errors.invalidRequest(
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata",
+      );
+    }
+    const meta = replace
+      ? metaOfHeaders(r.headers)
+      : { contentType: src.contentType, userMeta: src.userMeta };
+    const copied = await this.objects.put(
+      bucket,
+      key,
+      this.objects.bytesOf(src.ino, src.attr.size),
+      meta,
+    );
+    return xmlReply("CopyObjectResult", {
+      LastModified: copied.lastModified.toISOString(),
+      ETag: copied.etag,
+    });
+  }
+}
+
+function checkCopyConditions(headers: Headers, src: ObjectInfo): S3Error | undefined {
+  const ifMatch = headers.get("x-amz-copy-source-if-match");
+  if (ifMatch !== null && ifMatch.trim() !== src.etag && ifMatch.trim() !== "*") {
+    return s3Errors.preconditionFailed();
+  }
+  const ifNoneMatch = headers.get("x-amz-copy-source-if-none-match");
+  if (ifNoneMatch !== null && (ifNoneMatch.trim() === src.etag || ifNoneMatch.trim() === "*")) {
+    return s3Errors.preconditionFailed();
+  }
+  return undefined;
+}
