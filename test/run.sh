@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with Node and npm:
-# installs what the tests need (Bun, redis-server, postgresql, libnfs-utils, fuse3, attr, qemu),
+# installs what the tests need (Bun, redis-server, postgresql, libnfs-utils, fuse3, attr, qemu,
+# awscli, python3-boto3),
 # then type-checks, lints and runs every test. The last line is
 # `N passed, N failed, N skipped`, counted from the real results; the exit status is real.
 set -uo pipefail
@@ -22,6 +23,9 @@ command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
 # The DataLoader test uses Debian's PyTorch with Debian's python (/usr/bin/python3).
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || need_apt+=(python3-torch)
+# The S3 gateway's tests use Debian's aws CLI and boto3 as clients.
+[ -x /usr/bin/aws ] || need_apt+=(awscli)
+/usr/bin/python3 -c "import boto3" >/dev/null 2>&1 || need_apt+=(python3-boto3)
 need_rpcinfo=false
 command -v rpcinfo >/dev/null || [ -x /usr/sbin/rpcinfo ] || { need_rpcinfo=true; need_apt+=(libtirpc3); }
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -99,7 +99,7 @@ export function startGateway(options: GatewayOptions): GatewayServer {
           error instanceof URIError
             ? new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.")
             : s3ErrorOf(error);
-        if (e.status >= 500) log.error(error);
+        if (e.status === 500) log.error(error);
         else log.debug(`gateway: ${request.method} ${rawPath}: ${e.code}`);
         const headers = { "content-type": "application/xml", "x-amz-request-id": requestId };
         if (request.method === "HEAD") return new Response(null, { status: e.status, headers });
