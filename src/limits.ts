@@ -391,3 +391,6 @@ export const GATEWAY_DIR_ENTRIES_MAX = 1_000_000;
 export const GATEWAY_PORT_DEFAULT = 9000;
 /** S3's largest single PUT (5 GiB); larger objects need multipart. */
 export const GATEWAY_OBJECT_BYTES_MAX = 5 * 1024 * 1024 * 1024;
+/** S3's multipart limits: part numbers 1..10000, every part but the last at least 5 MiB. */
+export const GATEWAY_PARTS_MAX = 10_000;
+export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;

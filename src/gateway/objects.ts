@@ -23,6 +23,13 @@ export interface ObjectMeta {
   userMeta: Map<string, string>;
 }
 
+export interface WriteChecks {
+  /** The Content-MD5 header (base64): the body must have it. */
+  contentMd5?: string;
+  /** The ETag to record instead of the body's MD5 (a multipart upload's "MD5-N"). */
+  etag?: string;
+}
+
 export interface ObjectInfo {
   ino: Ino;
   attr: Attr;
@@ -114,20 +121,46 @@ export class Objects {
     key: string,
     body: AsyncIterable<Uint8Array>,
     meta: ObjectMeta,
-    contentMd5?: string,
+    checks: WriteChecks = {},
   ): Promise<ObjectInfo> {
     const bucketIno = await this.ns.bucket(bucket);
     const parts = keyParts(key);
     const name = parts[parts.length - 1]!;
     if (name === "") {
       // A folder marker: the directory itself; its body must be empty.
-      for await (const piece of body)
-        if (piece.length > 0)
+      for await (const piece of body) {
+        if (piece.length > 0) {
           throw s3Errors.invalidArgument("A folder marker (a key ending in /) holds no data");
+        }
+      }
       const dir = await this.ns.makeDirs(bucketIno, parts.slice(0, -1));
       return this.infoOf(dir, await this.#vfs.getattr(this.#ctx, dir));
     }
     const dir = await this.ns.makeDirs(bucketIno, parts.slice(0, -1));
+    try {
+      return await this.writeInto(dir, name, body, meta, checks);
+    } catch (error) {
+      if (
+        error instanceof FsError &&
+        (error.errno === Errno.EISDIR || error.errno === Errno.ENOTEMPTY)
+      ) {
+        throw new S3Error("InvalidRequest", 409, `${key} is a prefix holding other objects`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Writes `name` in directory `dir` from a body, through a hidden temporary file renamed over
+   * it once the body is whole and checked.
+   */
+  async writeInto(
+    dir: Ino,
+    name: string,
+    body: AsyncIterable<Uint8Array>,
+    meta: ObjectMeta,
+    checks: WriteChecks = {},
+  ): Promise<ObjectInfo> {
     const temp = Buffer.from(`${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
     const flags = OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.EXCL;
     const created = await this.#vfs.create(this.#ctx, dir, temp, 0o644, 0o022, flags);
@@ -145,26 +178,22 @@ export class Objects {
         offset += piece.length;
       }
       const digest = md5.digest();
-      if (contentMd5 !== undefined && digest.toString("base64") !== contentMd5) {
+      if (checks.contentMd5 !== undefined && digest.toString("base64") !== checks.contentMd5) {
         throw s3Errors.badDigest();
       }
       await this.#vfs.flush(this.#ctx, created.inode, created.fh);
       open = false;
       await this.#vfs.release(this.#ctx, created.inode, created.fh);
       const attr = await this.#vfs.getattr(this.#ctx, created.inode);
-      await this.#setMeta(created.inode, meta, `${digest.toString("hex")} ${stamp(attr)}`);
+      const etag = checks.etag ?? digest.toString("hex");
+      await this.#setMeta(created.inode, meta, `${etag} ${stamp(attr)}`);
       await this.#vfs.rename(this.#ctx, dir, temp, dir, Buffer.from(name), 0);
       return this.infoOf(created.inode, await this.#vfs.getattr(this.#ctx, created.inode));
     } catch (error) {
-      if (open)
+      if (open) {
         await this.#vfs.release(this.#ctx, created.inode, created.fh).catch(() => undefined);
-      await this.#vfs.unlink(this.#ctx, dir, temp).catch(() => undefined);
-      if (
-        error instanceof FsError &&
-        (error.errno === Errno.EISDIR || error.errno === Errno.ENOTEMPTY)
-      ) {
-        throw new S3Error("InvalidRequest", 409, `${key} is a prefix holding other objects`);
       }
+      await this.#vfs.unlink(this.#ctx, dir, temp).catch(() => undefined);
       throw error;
     }
   }

@@ -6,16 +6,18 @@
 import {
   GATEWAY_DELETE_KEYS_MAX,
   GATEWAY_LIST_KEYS_MAX,
+  GATEWAY_PARTS_MAX,
   GATEWAY_XML_BODY_BYTES_MAX,
 } from "../limits.ts";
 import type { S3Error } from "./errors.ts";
 import { s3ErrorOf, s3Errors } from "./errors.ts";
 import { listObjects } from "./listing.ts";
+import { Multipart, partNumberOf } from "./multipart.ts";
 import { keyParts, type Namespace } from "./namespace.ts";
 import { metaOfHeaders, type ObjectInfo, type Objects } from "./objects.ts";
 import { payloadOf, readSmallBody } from "./payload.ts";
 import { queryPairs, uriDecode, uriEncode, type Verified } from "./sigv4.ts";
-import { parseDeleteRequest, renderDocument, type XmlNode } from "./xml.ts";
+import { parseCompleteRequest, parseDeleteRequest, renderDocument, type XmlNode } from "./xml.ts";
 
 export interface S3Request {
   method: string;
@@ -111,10 +113,13 @@ function maxKeysOf(query: Map<string, string>): number {
 }
 
 export class Router {
+  readonly multipart: Multipart;
   constructor(
     readonly ns: Namespace,
     readonly objects: Objects,
-  ) {}
+  ) {
+    this.multipart = new Multipart(ns, objects);
+  }
 
   async handle(r: S3Request): Promise<Response> {
     const { method, bucket, key, query } = r;
@@ -123,9 +128,7 @@ export class Router {
       throw s3Errors.methodNotAllowed();
     }
     if (key === undefined) return this.#bucketOp(r, bucket);
-    if (query.has("uploads") || query.has("uploadId")) {
-      throw s3Errors.notImplemented("Multipart upload");
-    }
+    if (query.has("uploads") || query.has("uploadId")) return this.#multipart(r, bucket, key);
     for (const sub of [
       "acl",
       "tagging",
@@ -151,6 +154,86 @@ export class Router {
       default:
         throw s3Errors.methodNotAllowed();
     }
+  }
+
+  async #multipart(r: S3Request, bucket: string, key: string): Promise<Response> {
+    const { method, query } = r;
+    const id = query.get("uploadId");
+    if (method === "POST" && query.has("uploads")) {
+      const uploadId = await this.multipart.create(bucket, key, metaOfHeaders(r.headers));
+      return xmlReply("InitiateMultipartUploadResult", {
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+      });
+    }
+    if (method === "PUT") {
+      if (r.headers.has("x-amz-copy-source")) throw s3Errors.notImplemented("UploadPartCopy");
+      const n = partNumberOf(query.get("partNumber"));
+      const body = payloadOf(r.body, r.verified, r.headers);
+      const md5 = r.headers.get("content-md5") ?? undefined;
+      const info = await this.multipart.uploadPart(bucket, key, id, n, body, md5);
+      return new Response(null, { status: 200, headers: { etag: info.etag } });
+    }
+    if (method === "POST") {
+      const body = await readSmallBody(r.body, r.verified, r.headers, GATEWAY_XML_BODY_BYTES_MAX);
+      const parts = parseCompleteRequest(body.toString("utf8"));
+      if (parts === undefined) throw s3Errors.malformedXml();
+      const info = await this.multipart.complete(bucket, key, id, parts);
+      return xmlReply("CompleteMultipartUploadResult", {
+        Location: `/${bucket}/${key}`,
+        Bucket: bucket,
+        Key: key,
+        ETag: info.etag,
+      });
+    }
+    if (method === "DELETE") {
+      await this.multipart.abort(bucket, key, id);
+      return new Response(null, { status: 204 });
+    }
+    if (method === "GET") {
+      const parts = await this.multipart.parts(bucket, key, id);
+      return xmlReply("ListPartsResult", {
+        Bucket: bucket,
+        Key: key,
+        UploadId: id,
+        Initiator: OWNER,
+        Owner: OWNER,
+        StorageClass: "STANDARD",
+        PartNumberMarker: 0,
+        NextPartNumberMarker: parts[parts.length - 1]?.number ?? 0,
+        MaxParts: GATEWAY_PARTS_MAX,
+        IsTruncated: false,
+        Part: parts.map((p) => ({
+          PartNumber: p.number,
+          LastModified: p.lastModified.toISOString(),
+          ETag: p.etag,
+          Size: p.size,
+        })),
+      });
+    }
+    throw s3Errors.methodNotAllowed();
+  }
+
+  async #listUploads(r: S3Request, bucket: string): Promise<Response> {
+    const prefix = r.query.get("prefix") ?? "";
+    const uploads = await this.multipart.uploads(bucket, prefix);
+    return xmlReply("ListMultipartUploadsResult", {
+      Bucket: bucket,
+      KeyMarker: "",
+      UploadIdMarker: "",
+      Prefix: prefix,
+      MaxUploads: GATEWAY_LIST_KEYS_MAX,
+      IsTruncated: false,
+      Upload: uploads.map((u) => ({
+        Key: u.key,
+        UploadId: u.id,
+        Initiator: OWNER,
+        Owner: OWNER,
+        StorageClass: "STANDARD",
+        Initiated: u.initiated.toISOString(),
+      })),
+    });
   }
 
   async #listBuckets(): Promise<Response> {
@@ -181,6 +264,7 @@ export class Router {
       return new Response(null, { status: 200 });
     }
     if (method === "POST" && query.has("delete")) return this.#deleteObjects(r, bucket);
+    if (method === "GET" && query.has("uploads")) return this.#listUploads(r, bucket);
     if (method === "GET" && query.has("location")) {
       await this.ns.bucket(bucket);
       return xmlReply("LocationConstraint", {});
@@ -309,7 +393,8 @@ export class Router {
   async #put(r: S3Request, bucket: string, key: string): Promise<Response> {
     const md5 = r.headers.get("content-md5") ?? undefined;
     const body = payloadOf(r.body, r.verified, r.headers);
-    const info = await this.objects.put(bucket, key, body, metaOfHeaders(r.headers), md5);
+    const checks = md5 === undefined ? {} : { contentMd5: md5 };
+    const info = await this.objects.put(bucket, key, body, metaOfHeaders(r.headers), checks);
     return new Response(null, { status: 200, headers: { etag: info.etag } });
   }
 

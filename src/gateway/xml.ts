@@ -80,3 +80,21 @@ export function parseDeleteRequest(xml: string): { keys: string[]; quiet: boolea
   if (keys.length === 0) return undefined;
   return { keys, quiet: elementTexts(body, "Quiet")[0]?.trim() === "true" };
 }
+
+/** The `<CompleteMultipartUpload>` body: its parts, or undefined if malformed. */
+export function parseCompleteRequest(xml: string): { number: number; etag: string }[] | undefined {
+  const body = xml.replace(/^\s*<\?xml[^>]*\?>/, "").trim();
+  if (!/^<CompleteMultipartUpload(\s[^>]*)?>[\s\S]*<\/CompleteMultipartUpload>$/.test(body)) {
+    return undefined;
+  }
+  const parts: { number: number; etag: string }[] = [];
+  for (const m of body.matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+    const number = elementTexts(m[1]!, "PartNumber");
+    const etag = elementTexts(m[1]!, "ETag");
+    if (number.length !== 1 || etag.length !== 1 || !/^\d+$/.test(number[0]!.trim())) {
+      return undefined;
+    }
+    parts.push({ number: Number(number[0]!.trim()), etag: etag[0]!.trim() });
+  }
+  return parts;
+}

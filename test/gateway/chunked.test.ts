@@ -5,7 +5,7 @@
  * gateway, a tampered chunk refused with nothing written, and a body cut short.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { S3Error } from "../../src/gateway/errors.ts";
@@ -16,28 +16,7 @@ import {
   signingKey,
   verifyRequest,
 } from "../../src/gateway/sigv4.ts";
-import { ACCESS_KEY, SECRET_KEY, startTestGateway, type TestGateway } from "./harness.ts";
-
-/** The hash the SDK's signer is given (it asks for a class with update/digest). */
-type Data = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: Data) =>
-  typeof d === "string"
-    ? d
-    : d instanceof ArrayBuffer
-      ? new Uint8Array(d)
-      : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-class Sha256 {
-  #h: Hash | Hmac;
-  constructor(secret?: Data) {
-    this.#h = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: Data) {
-    this.#h.update(bytes(data));
-  }
-  async digest() {
-    return new Uint8Array(this.#h.digest());
-  }
-}
+import { ACCESS_KEY, SECRET_KEY, Sha256, startTestGateway, type TestGateway } from "./harness.ts";
 
 const DOC = {
   accessKey: "AKIAIOSFODNN7EXAMPLE",
