@@ -1,6 +1,7 @@
 /**
  * The gateway with Debian's aws CLI and python3-boto3 as clients (test/run.sh installs them):
- * put, get, list with a delimiter and pagination, copy, delete, a presigned GET, and a wrong
+ * put, get (a multipart upload of 24 MiB too), list with a delimiter and pagination, copy,
+ * delete, a presigned GET, and a wrong
  * key and a bad signature refused with one S3 error each and nothing written. They run under
  * a clean environment: no AWS_CA_BUNDLE (which this machine sets and which breaks them), no
  * user config.
@@ -111,6 +112,33 @@ describe("gateway with the aws CLI", () => {
       expect(keys).toEqual(Array.from({ length: 12 }, (_, i) => `many/f${i}`).sort());
       expect((await aws(["s3", "rm", "s3://cli-bucket/many/", "--recursive"])).code).toBe(0);
       expect(await keysIn("cli-bucket")).toEqual(["dir/up.txt"]);
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a 24 MiB file: uploaded in multipart, downloaded the same",
+    async () => {
+      const big = Buffer.alloc(24 * 1024 * 1024);
+      for (let i = 0; i < big.length; i += 512) big.writeUInt32LE(i, i);
+      const file = join(home, "big.bin");
+      writeFileSync(file, big);
+      const up = await aws(["s3", "cp", file, "s3://cli-bucket/big.bin"]);
+      expect(up.code).toBe(0);
+      const head = await aws([
+        "s3api",
+        "head-object",
+        "--bucket",
+        "cli-bucket",
+        "--key",
+        "big.bin",
+      ]);
+      // The aws CLI's default 8 MiB parts: three of them.
+      expect(JSON.parse(head.stdout).ETag).toMatch(/^"[0-9a-f]{32}-3"$/);
+      const down = join(home, "big.down");
+      expect((await aws(["s3", "cp", "s3://cli-bucket/big.bin", down])).code).toBe(0);
+      expect(readFileSync(down).equals(big)).toBe(true);
+      expect((await aws(["s3", "rm", "s3://cli-bucket/big.bin"])).code).toBe(0);
     },
     CLI_TEST_TIMEOUT_MS,
   );
