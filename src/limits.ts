@@ -394,3 +394,9 @@ export const GATEWAY_OBJECT_BYTES_MAX = 5 * 1024 * 1024 * 1024;
 /** S3's multipart limits: part numbers 1..10000, every part but the last at least 5 MiB. */
 export const GATEWAY_PARTS_MAX = 10_000;
 export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
+/**
+ * GET replies up to this size are read whole before they are sent, so that they carry a
+ * Content-Length (Bun.serve sends streamed bodies chunked, without one). The aws CLI and boto3
+ * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
+ */
+export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;

@@ -7,6 +7,7 @@ import {
   GATEWAY_DELETE_KEYS_MAX,
   GATEWAY_LIST_KEYS_MAX,
   GATEWAY_PARTS_MAX,
+  GATEWAY_WHOLE_GET_BYTES_MAX,
   GATEWAY_XML_BODY_BYTES_MAX,
 } from "../limits.ts";
 import type { S3Error } from "./errors.ts";
@@ -387,7 +388,11 @@ export class Router {
     if (range !== undefined) headers.set("content-range", `bytes ${start}-${end - 1}/${size}`);
     const status = range === undefined ? 200 : 206;
     if (head || end === start) return new Response(head ? null : "", { status, headers });
-    return new Response(await this.objects.stream(info.ino, start, end), { status, headers });
+    const stream = await this.objects.stream(info.ino, start, end);
+    if (end - start > GATEWAY_WHOLE_GET_BYTES_MAX) return new Response(stream, { status, headers });
+    // Bun.serve drops the Content-Length of a streamed body and sends it chunked
+    // (oven-sh/bun#10507); S3 clients want the length, so all but huge replies are read first.
+    return new Response(await new Response(stream).arrayBuffer(), { status, headers });
   }
 
   async #put(r: S3Request, bucket: string, key: string): Promise<Response> {
