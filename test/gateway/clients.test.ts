@@ -222,8 +222,13 @@ try:
     out["evil"] = "exists"
 except ClientError as e:
     out["evil"] = e.response["Error"]["Code"]
+odd = "odd dir/grüße + 100%.txt"
+s3.put_object(Bucket="boto-bucket", Key=odd, Body=b"odd")
+out["odd"] = [c["Key"] for c in s3.list_objects_v2(Bucket="boto-bucket", Prefix="odd ").get("Contents", [])]
+out["oddPrefixes"] = [p["Prefix"] for p in s3.list_objects_v2(Bucket="boto-bucket", Delimiter="/").get("CommonPrefixes", [])]
+s3.delete_object(Bucket="boto-bucket", Key=odd)
 out["left"] = sorted(c["Key"] for c in s3.list_objects_v2(Bucket="boto-bucket").get("Contents", []))
-print(json.dumps(out))
+print(json.dumps(out, ensure_ascii=False))
 `;
 
 describe("gateway with boto3", () => {
@@ -251,6 +256,8 @@ describe("gateway with boto3", () => {
       expect(out.deleted).toBe(30);
       expect(out.bad).toBe("SignatureDoesNotMatch");
       expect(out.evil).toBe("404");
+      expect(out.odd).toEqual(["odd dir/grüße + 100%.txt"]);
+      expect(out.oddPrefixes).toEqual(["docs/", "odd dir/"]);
       expect(out.left).toEqual(["docs/a.txt", "docs/b.txt"]);
     },
     CLI_TEST_TIMEOUT_MS,

@@ -27,7 +27,13 @@ import {
 } from "@aws-sdk/client-s3";
 import { ROOT_CREDENTIALS as ctx, OpenFlags } from "../../src/posix.ts";
 import { openRuntime } from "../../src/volume/runtime.ts";
-import { ACCESS_KEY, SECRET_KEY, startTestGateway, type TestGateway } from "./harness.ts";
+import {
+  ACCESS_KEY,
+  SECRET_KEY,
+  signedFetch,
+  startTestGateway,
+  type TestGateway,
+} from "./harness.ts";
 
 let gw: TestGateway;
 let s3: S3Client;
@@ -308,10 +314,31 @@ describe("gateway with the AWS SDK", () => {
     );
     expect(r.Deleted?.map((d) => d.Key).sort()).toEqual(["del/never", "del/one/b", "del/two"]);
     expect(r.Errors).toBeUndefined();
+    await put("del/kept", "4");
+    const malformed = await signedFetch(
+      gw.endpoint,
+      "POST",
+      "/data?delete",
+      "<Delete><Object><Key>del/kept",
+    );
+    expect(malformed.status).toBe(400);
+    expect(await malformed.text()).toContain("<Code>MalformedXML</Code>");
+    expect((await get("del/kept")).toString()).toBe("4");
+    await s3.send(new DeleteObjectCommand({ Bucket: "data", Key: "del/kept" }));
     const left = await s3.send(new ListObjectsV2Command({ Bucket: "data", Prefix: "del" }));
     expect(left.KeyCount).toBe(0);
     const top = await s3.send(new ListObjectsV2Command({ Bucket: "data", Delimiter: "/" }));
     expect(top.CommonPrefixes?.map((p) => p.Prefix)).not.toContain("del/");
+  });
+
+  test("keys with spaces, +, %, &, = and non-ASCII: signed, stored and listed as given", async () => {
+    const odd = ["odd/a b+c%20d.txt", "odd/&=?;#!'()*,~@$.bin", "odd/grüße/日本.txt"];
+    for (const key of odd) await put(key, key);
+    for (const key of odd) expect((await get(key)).toString()).toBe(key);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: "data", Prefix: "odd/" }));
+    const expected = [...odd].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect(listed.Contents?.map((c) => c.Key)).toEqual(expected);
+    for (const key of odd) await s3.send(new DeleteObjectCommand({ Bucket: "data", Key: key }));
   });
 
   test("keys that are not paths get one error each", async () => {
