@@ -19,6 +19,7 @@ import { finishStopping } from "./stopping.ts";
 export interface GatewayFlags extends DataFlags {
   address?: unknown;
   bucket?: unknown;
+  anonymousRead?: boolean;
 }
 
 /** "HOST:PORT" (IPv6 in brackets) → its parts; 127.0.0.1 unless told otherwise. */
@@ -49,6 +50,7 @@ export async function runGateway(metaUrl: string | undefined, flags: GatewayFlag
       hostname,
       port,
       credentials,
+      anonymousRead: flags.anonymousRead === true,
       ...(singleBucket !== undefined && { singleBucket }),
     });
   } catch (error) {
@@ -99,6 +101,10 @@ export function registerGateway(cli: CAC): void {
     .option(
       "--bucket <name>",
       "Serve the volume's root as this one bucket (default: top-level directories are buckets)",
+    )
+    .option(
+      "--anonymous-read",
+      "Serve unsigned GET and HEAD of objects and listings (writes and the bucket list stay signed)",
     );
   withSessionFlags(withDataFlags(command))
     .example("JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs gateway")

@@ -12,7 +12,7 @@ import { S3Error, s3ErrorOf } from "./errors.ts";
 import { type GatewayLayout, isBucketName, Namespace } from "./namespace.ts";
 import { Objects } from "./objects.ts";
 import { parsePath, queryOf, Router } from "./router.ts";
-import { type Credentials, verifyRequest } from "./sigv4.ts";
+import { type Credentials, type SignedRequest, UNSIGNED_PAYLOAD, verifyRequest } from "./sigv4.ts";
 import { renderError } from "./xml.ts";
 
 export interface GatewayOptions extends GatewayLayout {
@@ -20,6 +20,8 @@ export interface GatewayOptions extends GatewayLayout {
   hostname: string;
   port: number;
   credentials: Credentials;
+  /** --anonymous-read: unsigned GET and HEAD of objects and listings are served. */
+  anonymousRead?: boolean;
 }
 
 export interface GatewayServer {
@@ -62,6 +64,14 @@ async function* bodyOf(request: Request): AsyncIterable<Uint8Array> {
   }
 }
 
+/** An unsigned read, let through by --anonymous-read (the bucket list stays private). */
+function isAnonymousRead(request: SignedRequest, allowed: boolean): boolean {
+  if (!allowed || request.headers.has("authorization")) return false;
+  if (request.rawQuery.includes("X-Amz-Signature=")) return false;
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  return request.rawPath.replace(/^\/+/, "") !== "";
+}
+
 export function startGateway(options: GatewayOptions): GatewayServer {
   if (options.singleBucket !== undefined && !isBucketName(options.singleBucket)) {
     throw new UserError(`--bucket ${options.singleBucket}: not a valid S3 bucket name`);
@@ -77,11 +87,10 @@ export function startGateway(options: GatewayOptions): GatewayServer {
       const requestId = randomBytes(8).toString("hex").toUpperCase();
       const { rawPath, rawQuery } = rawTarget(request.url);
       try {
-        const verified = verifyRequest(
-          { method: request.method, rawPath, rawQuery, headers: request.headers },
-          options.credentials,
-          Date.now(),
-        );
+        const signed = { method: request.method, rawPath, rawQuery, headers: request.headers };
+        const verified = isAnonymousRead(signed, options.anonymousRead === true)
+          ? { payloadHash: UNSIGNED_PAYLOAD }
+          : verifyRequest(signed, options.credentials, Date.now());
         const { bucket, key } = parsePath(rawPath);
         const response = await router.handle({
           method: request.method,

@@ -82,7 +82,10 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(singleBucket?: string): Promise<TestGateway> {
+export async function startTestGateway(
+  singleBucket?: string,
+  anonymousRead = false,
+): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), "jfs-gateway-"));
   const metaUrl = `sqlite3://${dir}/meta.db`;
   const f = await jfs([
@@ -101,6 +104,7 @@ export async function startTestGateway(singleBucket?: string): Promise<TestGatew
     hostname: "127.0.0.1",
     port: 0,
     credentials: { accessKey: ACCESS_KEY, secretKey: SECRET_KEY },
+    anonymousRead,
     ...(singleBucket !== undefined && { singleBucket }),
   });
   const endpoint = `http://127.0.0.1:${server.port}`;

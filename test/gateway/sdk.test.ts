@@ -442,3 +442,28 @@ describe("gateway with the AWS SDK", () => {
     expect(listed.Contents?.[0]?.ETag).toMatch(/^"[0-9a-f]{32}-1"$/);
   });
 });
+
+describe("--anonymous-read", () => {
+  test("unsigned reads and listings are served; writes and the bucket list are not", async () => {
+    const open = await startTestGateway(undefined, true);
+    try {
+      const signed = open.client();
+      await signed.send(new CreateBucketCommand({ Bucket: "public" }));
+      await signed.send(new PutObjectCommand({ Bucket: "public", Key: "f.txt", Body: "public" }));
+      const got = await fetch(`${open.endpoint}/public/f.txt`);
+      expect([got.status, await got.text()]).toEqual([200, "public"]);
+      const listed = await fetch(`${open.endpoint}/public?list-type=2`);
+      expect(await listed.text()).toContain("<Key>f.txt</Key>");
+      const write = await fetch(`${open.endpoint}/public/g.txt`, { method: "PUT", body: "x" });
+      expect(write.status).toBe(403);
+      expect((await fetch(`${open.endpoint}/`)).status).toBe(403);
+      // Signed requests still have to be signed right.
+      const bad = open.client({ accessKeyId: ACCESS_KEY, secretAccessKey: "wrong-secret" });
+      expect(await codeOf(bad.send(new GetObjectCommand({ Bucket: "public", Key: "f.txt" })))).toBe(
+        "SignatureDoesNotMatch",
+      );
+    } finally {
+      await open.close();
+    }
+  });
+});
