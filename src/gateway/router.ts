@@ -10,12 +10,12 @@ import {
   GATEWAY_WHOLE_GET_BYTES_MAX,
   GATEWAY_XML_BODY_BYTES_MAX,
 } from "../limits.ts";
-import type { S3Error } from "./errors.ts";
+import { checkConditions, checkCopyConditions, objectHeaders, rangeOf } from "./conditions.ts";
 import { s3ErrorOf, s3Errors } from "./errors.ts";
 import { listObjects } from "./listing.ts";
 import { Multipart, partNumberOf } from "./multipart.ts";
 import { keyParts, type Namespace } from "./namespace.ts";
-import { metaOfHeaders, type ObjectInfo, type Objects } from "./objects.ts";
+import { metaOfHeaders, type Objects } from "./objects.ts";
 import { payloadOf, readSmallBody } from "./payload.ts";
 import { queryPairs, uriDecode, uriEncode, type Verified } from "./sigv4.ts";
 import { parseCompleteRequest, parseDeleteRequest, renderDocument, type XmlNode } from "./xml.ts";
@@ -52,56 +52,6 @@ const xmlReply = (root: string, body: XmlNode, status = 200) =>
     status,
     headers: { "content-type": "application/xml" },
   });
-
-function objectHeaders(info: ObjectInfo): Headers {
-  const headers = new Headers({
-    etag: info.etag,
-    "last-modified": info.lastModified.toUTCString(),
-    "content-type": info.contentType,
-    "accept-ranges": "bytes",
-  });
-  for (const [name, value] of info.userMeta) headers.set(`x-amz-meta-${name}`, value);
-  return headers;
-}
-
-/** [start, end) of a Range header over `size` bytes; undefined for the whole object. */
-export function rangeOf(header: string | null, size: number): [number, number] | undefined {
-  if (header === null) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (m === null || (m[1] === "" && m[2] === "")) return undefined; // not one range: ignored, as S3
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    if (suffix === 0) throw s3Errors.invalidRange();
-    return [Math.max(0, size - suffix), size];
-  }
-  const start = Number(m[1]);
-  const end = m[2] === "" ? size : Math.min(size, Number(m[2]) + 1);
-  if (start >= size || end <= start) throw s3Errors.invalidRange();
-  return [start, end];
-}
-
-/** If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since (RFC 9110 order). */
-function checkConditions(headers: Headers, info: ObjectInfo): Response | undefined {
-  const mtimeMs = Math.floor(info.lastModified.getTime() / 1000) * 1000;
-  const matches = (list: string) =>
-    list.split(",").some((t) => t.trim() === "*" || t.trim() === info.etag);
-  const ifMatch = headers.get("if-match");
-  if (ifMatch !== null && !matches(ifMatch)) throw s3Errors.preconditionFailed();
-  const ifUnmodified = headers.get("if-unmodified-since");
-  if (ifMatch === null && ifUnmodified !== null && mtimeMs > Date.parse(ifUnmodified)) {
-    throw s3Errors.preconditionFailed();
-  }
-  const notModified = () =>
-    new Response(null, {
-      status: 304,
-      headers: { etag: info.etag, "last-modified": info.lastModified.toUTCString() },
-    });
-  const ifNoneMatch = headers.get("if-none-match");
-  if (ifNoneMatch !== null) return matches(ifNoneMatch) ? notModified() : undefined;
-  const ifModified = headers.get("if-modified-since");
-  if (ifModified !== null && mtimeMs <= Date.parse(ifModified)) return notModified();
-  return undefined;
-}
 
 function maxKeysOf(query: Map<string, string>): number {
   const text = query.get("max-keys");
@@ -436,16 +386,4 @@ export class Router {
       ETag: copied.etag,
     });
   }
-}
-
-function checkCopyConditions(headers: Headers, src: ObjectInfo): S3Error | undefined {
-  const ifMatch = headers.get("x-amz-copy-source-if-match");
-  if (ifMatch !== null && ifMatch.trim() !== src.etag && ifMatch.trim() !== "*") {
-    return s3Errors.preconditionFailed();
-  }
-  const ifNoneMatch = headers.get("x-amz-copy-source-if-none-match");
-  if (ifNoneMatch !== null && (ifNoneMatch.trim() === src.etag || ifNoneMatch.trim() === "*")) {
-    return s3Errors.preconditionFailed();
-  }
-  return undefined;
 }
