@@ -1,6 +1,7 @@
 /**
  * The gateway with Debian's aws CLI and python3-boto3 as clients (test/run.sh installs them):
- * put, get (a multipart upload of 24 MiB too), list with a delimiter and pagination, copy,
+ * put, get (a multipart upload of 24 MiB too), list with a delimiter and pagination (2,500
+ * keys in pages of 1,000 too), copy,
  * delete, a presigned GET, and a wrong
  * key and a bad signature refused with one S3 error each and nothing written. They run under
  * a clean environment: no AWS_CA_BUNDLE (which this machine sets and which breaks them), no
@@ -11,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { OpenFlags, ROOT_CREDENTIALS } from "../../src/posix.ts";
 import { ACCESS_KEY, SECRET_KEY, startTestGateway, type TestGateway } from "./harness.ts";
 
 /** Each aws CLI run starts Python and botocore: about a second each. */
@@ -259,6 +261,57 @@ describe("gateway with boto3", () => {
       expect(out.odd).toEqual(["odd dir/grüße + 100%.txt"]);
       expect(out.oddPrefixes).toEqual(["docs/", "odd dir/"]);
       expect(out.left).toEqual(["docs/a.txt", "docs/b.txt"]);
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+});
+
+describe("boto3 over a large prefix", () => {
+  test(
+    "2,500 keys listed in pages of 1,000, V2 and V1, in order",
+    async () => {
+      // The files are made through the VFS (fast); the listing is the gateway's.
+      const vfs = gw.runtime.vfs;
+      const bucket = await vfs.mkdir(ROOT_CREDENTIALS, 1, Buffer.from("bulk-bucket"), 0o755, 0o022);
+      const dir = await vfs.mkdir(ROOT_CREDENTIALS, bucket.inode, Buffer.from("k"), 0o755, 0o022);
+      const names = Array.from({ length: 2500 }, (_, i) => `f${String(i).padStart(5, "0")}`);
+      for (const name of names) {
+        const c = await vfs.create(
+          ROOT_CREDENTIALS,
+          dir.inode,
+          Buffer.from(name),
+          0o644,
+          0o022,
+          OpenFlags.WRONLY,
+        );
+        await vfs.release(ROOT_CREDENTIALS, c.inode, c.fh);
+      }
+      const script = join(home, "bulk.py");
+      writeFileSync(
+        script,
+        `
+import json, sys
+import boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="${ACCESS_KEY}",
+    aws_secret_access_key=sys.argv[2], region_name="us-east-1",
+    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+out = {}
+for name in ["list_objects_v2", "list_objects"]:
+    counts, keys = [], []
+    for page in s3.get_paginator(name).paginate(Bucket="bulk-bucket", Prefix="k/"):
+        counts.append(len(page.get("Contents", [])))
+        keys += [c["Key"] for c in page.get("Contents", [])]
+    out[name] = [counts, keys]
+print(json.dumps(out))
+`,
+      );
+      const r = await run(["/usr/bin/python3", script, gw.endpoint, SECRET_KEY]);
+      expect(r.stderr).toBe("");
+      const out = JSON.parse(r.stdout);
+      const keys = names.map((n) => `k/${n}`);
+      expect(out.list_objects_v2).toEqual([[1000, 1000, 500], keys]);
+      expect(out.list_objects).toEqual([[1000, 1000, 500], keys]);
     },
     CLI_TEST_TIMEOUT_MS,
   );
