@@ -8,9 +8,9 @@
  * user config.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { OpenFlags, ROOT_CREDENTIALS } from "../../src/posix.ts";
 import { ACCESS_KEY, SECRET_KEY, startTestGateway, type TestGateway } from "./harness.ts";
@@ -114,6 +114,28 @@ describe("gateway with the aws CLI", () => {
       expect(keys).toEqual(Array.from({ length: 12 }, (_, i) => `many/f${i}`).sort());
       expect((await aws(["s3", "rm", "s3://cli-bucket/many/", "--recursive"])).code).toBe(0);
       expect(await keysIn("cli-bucket")).toEqual(["dir/up.txt"]);
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "aws s3 sync of a tree up and back: the same files; a second sync sends nothing",
+    async () => {
+      const tree = join(home, "tree");
+      const files = ["a.txt", "sub/b.bin", "sub/deeper/c d.txt", "sub/deeper/ü.txt"];
+      for (const [i, f] of files.entries()) {
+        mkdirSync(dirname(join(tree, f)), { recursive: true });
+        writeFileSync(join(tree, f), `file ${i} `.repeat(1000 * (i + 1)));
+      }
+      const up = await aws(["s3", "sync", tree, "s3://cli-bucket/tree/"]);
+      expect(up.code).toBe(0);
+      const again = await aws(["s3", "sync", tree, "s3://cli-bucket/tree/"]);
+      expect([again.code, again.stdout]).toEqual([0, ""]);
+      const back = join(home, "back");
+      expect((await aws(["s3", "sync", "s3://cli-bucket/tree/", back])).code).toBe(0);
+      for (const f of files)
+        expect(readFileSync(join(back, f)).equals(readFileSync(join(tree, f)))).toBe(true);
+      expect((await aws(["s3", "rm", "s3://cli-bucket/tree/", "--recursive"])).code).toBe(0);
     },
     CLI_TEST_TIMEOUT_MS,
   );
