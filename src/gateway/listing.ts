@@ -68,6 +68,8 @@ async function* walk(ns: Namespace, bucketIno: Ino, request: ListRequest): Async
   const { prefix, delimiter, after } = request;
   // Start at the deepest directory the prefix names whole.
   const dirParts = prefix.split("/").slice(0, -1);
+  // Uploads in progress are no prefix of any key (keyParts refuses the name).
+  if (dirParts.some((p) => p.startsWith(TEMP_PREFIX))) return;
   const start = await ns.walk(bucketIno, dirParts);
   if (start === undefined) return;
   const stack: Frame[] = [await frameOf(ns, start, dirParts.map((p) => `${p}/`).join(""))];

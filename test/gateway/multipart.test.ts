@@ -88,8 +88,10 @@ describe("multipart upload", () => {
     ]);
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: "multi" }));
     expect(uploads.Uploads?.map((u) => [u.Key, u.UploadId])).toEqual([["big/object.bin", id]]);
-    // Not visible as an object, nor its parts, while in progress.
+    // Not visible as an object, nor its parts, while in progress, even asked by name.
     expect((await s3.send(new ListObjectsV2Command({ Bucket: "multi" }))).KeyCount).toBe(0);
+    const byName = new ListObjectsV2Command({ Bucket: "multi", Prefix: `.jfs-gateway-mpu-${id}/` });
+    expect((await s3.send(byName)).KeyCount).toBe(0);
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: "multi",
