@@ -10,6 +10,7 @@ import {
   GATEWAY_WHOLE_GET_BYTES_MAX,
   GATEWAY_XML_BODY_BYTES_MAX,
 } from "../limits.ts";
+import { FileType } from "../posix.ts";
 import { checkConditions, checkCopyConditions, objectHeaders, rangeOf } from "./conditions.ts";
 import { s3ErrorOf, s3Errors } from "./errors.ts";
 import { listObjects } from "./listing.ts";
@@ -330,7 +331,7 @@ export class Router {
     const info = await this.objects.info(bucket, key);
     const conditional = checkConditions(r.headers, info);
     if (conditional !== undefined) return conditional;
-    const size = info.attr.type === 1 ? info.attr.size : 0;
+    const size = info.attr.type === FileType.File ? info.attr.size : 0;
     const headers = objectHeaders(info);
     const range = rangeOf(r.headers.get("range"), size);
     const [start, end] = range ?? [0, size];
@@ -363,7 +364,7 @@ export class Router {
     const [srcBucket, srcKey] = [path.slice(0, slash), path.slice(slash + 1)];
     keyParts(srcKey);
     const src = await this.objects.info(srcBucket, srcKey);
-    if (src.attr.type !== 1) throw s3Errors.noSuchKey();
+    if (src.attr.type !== FileType.File) throw s3Errors.noSuchKey();
     const conditional = checkCopyConditions(r.headers, src);
     if (conditional !== undefined) throw conditional;
     const replace = r.headers.get("x-amz-metadata-directive") === "REPLACE";
