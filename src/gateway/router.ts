@@ -217,6 +217,11 @@ export class Router {
     }
     if (method === "POST" && query.has("delete")) return this.#deleteObjects(r, bucket);
     if (method === "GET" && query.has("uploads")) return this.#listUploads(r, bucket);
+    if (method === "GET" && query.has("versioning")) {
+      // Never versioned (rclone and others ask before they sync).
+      await this.ns.bucket(bucket);
+      return xmlReply("VersioningConfiguration", {});
+    }
     if (method === "GET" && query.has("location")) {
       await this.ns.bucket(bucket);
       return xmlReply("LocationConstraint", {});

@@ -15,6 +15,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListBucketsCommand,
@@ -81,6 +82,8 @@ describe("gateway with the AWS SDK", () => {
     expect(await codeOf(s3.send(new CreateBucketCommand({ Bucket: "Bad_Name" })))).toBe(
       "InvalidBucketName",
     );
+    const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: "scratch" }));
+    expect(versioning.Status).toBeUndefined();
     const names = (await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name);
     expect(names).toEqual(["data", "scratch"]);
     await put("x", "1", "scratch");
