@@ -7,7 +7,7 @@ import { dataCases } from "./cases/data.ts";
 import { namespaceCases } from "./cases/namespace.ts";
 import { renameCases } from "./cases/rename.ts";
 import { sessionCases } from "./cases/sessions.ts";
-import { formatted, type MetaBackend } from "./fixtures.ts";
+import { formatted, type MetaBackend } from "./harness.ts";
 import { runModel } from "./model.ts";
 
 export function metaConformance(name: string, start: () => Promise<MetaBackend>): void {

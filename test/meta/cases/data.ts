@@ -3,7 +3,7 @@ import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
-import { formatted, type MetaBackend } from "../fixtures.ts";
+import { formatted, type MetaBackend } from "../harness.ts";
 import { expectErrno, n, root } from "./util.ts";
 
 const SESSION = { hostname: "test", pid: 1, version: "test", mountPoint: "" };
