@@ -178,3 +178,25 @@ describe.skipIf(!HAVE_FUSE || !HAVE_FINCORE).each(A_MOUNTS)(
     }, 30_000);
   },
 );
+
+describe.skipIf(!HAVE_FUSE || !HAVE_FINCORE)("--open-cache 0", () => {
+  let volume: TestVolume | undefined;
+  let m: Mounted | undefined;
+
+  afterAll(async () => {
+    await forceCleanup(m);
+    volume?.cleanup();
+  });
+
+  test("drops the page cache at every open, as before", async () => {
+    volume = await createVolume("nokeep");
+    m = await startMount(volume, join(volume.root, "m"), ["--open-cache", "0"]);
+    const path = join(m.dir, "f.bin");
+    const data = randomBytes(FILE_BYTES);
+    writeFileSync(path, data);
+    expect(readFileSync(path).equals(data)).toBe(true);
+    expect(readFileSync(path).equals(data)).toBe(true);
+    expect(residentBytes(path)).toBe(0);
+    await stopMount(m);
+  }, 30_000);
+});
