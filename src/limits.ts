@@ -299,8 +299,12 @@ export const FUSE_STATFS_BLOCK_BYTES = 4 * KiB;
 export const FUSE_ATTR_CACHE_SEC_DEFAULT = 1;
 export const FUSE_ENTRY_CACHE_SEC_DEFAULT = 1;
 export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
-/** Reopens within this many seconds of an unchanged file keep the kernel's page cache. */
-export const FUSE_OPEN_CACHE_SEC_DEFAULT = 0;
+/**
+ * Reopens within this many seconds of an unchanged file (size, mtime, ctime read fresh at open)
+ * keep the kernel's page cache: no limit by default, since the attributes decide (see
+ * OpState.keepCache); 0 drops the cache at every open.
+ */
+export const FUSE_OPEN_CACHE_SEC_DEFAULT = Number.POSITIVE_INFINITY;
 /** Files whose last open the open cache remembers. */
 export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
 /** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */

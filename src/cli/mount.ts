@@ -216,7 +216,7 @@ export function registerMount(cli: CAC): void {
     .option("--dir-entry-cache <sec>", "Kernel cache timeout of directory names (default: 1)")
     .option(
       "--open-cache <sec>",
-      "Keep the page cache of files reopened unchanged within (default: 0)",
+      "Keep pages of unchanged files across opens only within SEC (default: no limit; 0: never)",
     )
     .option(
       "--writeback-cache",

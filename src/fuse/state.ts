@@ -36,7 +36,10 @@ export interface FuseConfig {
   /** entry_valid of names of files, and of directories, seconds. */
   entryCacheSec: number;
   dirEntryCacheSec: number;
-  /** > 0: reopening an unchanged file within this many seconds keeps the page cache. */
+  /**
+   * A reopen within this many seconds of the last open keeps the kernel's page cache of a file
+   * whose size, mtime and ctime did not change in between (Infinity by default; 0: never).
+   */
   openCacheSec: number;
   /** Negotiate FUSE_WRITEBACK_CACHE (the kernel buffers writes). */
   writeback: boolean;
@@ -73,11 +76,11 @@ export interface DirBatch {
   complete: boolean;
 }
 
+/** What an open of this mount last saw of a file: the kernel's pages are at least that new. */
 interface OpenSeen {
   atMs: number;
-  mtime: number;
-  mtimeNsec: number;
-  size: number;
+  /** attrKey of the fresh attributes that open read from meta. */
+  key: string;
 }
 
 export class OpState {
@@ -141,26 +144,24 @@ export class OpState {
   }
 
   /**
-   * Close-to-open: by default every open drops the kernel's cached pages (another client may
-   * have changed the file). With --open-cache, a reopen within that time of a file whose size
-   * and mtime did not change keeps them.
+   * Close-to-open for data, decided per open from the attributes vfs.open just read from meta
+   * (as JuiceFS's openfiles): the kernel keeps its cached pages (FOPEN_KEEP_CACHE) only when
+   * size, mtime and ctime are those the previous open of this mount saw. Every page in the
+   * cache was read after that open dropped or validated it, so a change made since, here or on
+   * another node, changes one of the three and the kernel drops its pages before the open
+   * returns. The first open of an inode this mount has no record of (or forgot) drops them.
+   * ctime is compared because a rewrite may restore mtime (utimes, rsync -t, tar), never ctime.
    */
   keepCache(ino: number, attr: Attr, nowMs = Date.now()): boolean {
     if (this.config.openCacheSec <= 0) return false;
+    const key = attrKey(attr);
     const seen = this.#openSeen.get(ino);
     const keep =
       seen !== undefined &&
-      nowMs - seen.atMs <= this.config.openCacheSec * 1000 &&
-      seen.mtime === attr.mtime &&
-      seen.mtimeNsec === attr.mtimeNsec &&
-      seen.size === attr.size;
+      seen.key === key &&
+      nowMs - seen.atMs <= this.config.openCacheSec * 1000;
     this.#openSeen.delete(ino);
-    this.#openSeen.set(ino, {
-      atMs: nowMs,
-      mtime: attr.mtime,
-      mtimeNsec: attr.mtimeNsec,
-      size: attr.size,
-    });
+    this.#openSeen.set(ino, { atMs: nowMs, key });
     if (this.#openSeen.size > FUSE_OPEN_CACHE_INODES_MAX) {
       const oldest = this.#openSeen.keys().next();
       if (!oldest.done) this.#openSeen.delete(oldest.value);
