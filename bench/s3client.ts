@@ -1,21 +1,25 @@
 /**
- * Which S3 client costs least: @aws-sdk/client-s3 (configured as S3ObjectStore configures it),
- * Bun's built-in Bun.S3Client, and fetch with our own SigV4 (s3client_sigv4.ts), on PUT and GET
- * of 16 KiB and 4 MiB against s3rver behind the SigV4 gate of the tests (test/harness).
+ * Which S3 client costs least: @aws-sdk/client-s3 (configured as S3ObjectStore configured it
+ * before it moved to fetch), Bun's built-in Bun.S3Client, and S3ObjectStore itself (fetch with our
+ * own SigV4, src/object/s3sign.ts, plus its retry wrapper and outage tracker), on PUT and GET of
+ * 16 KiB and 4 MiB against s3rver behind the SigV4 gate of the tests (test/harness).
  *
  * For each cell: requests/s at 1, 16 and 64 in flight, and CPU per request of this process
  * (process.cpuUsage, all threads, user + system). s3rver and the gate run in a child process,
  * so their CPU is not counted. The three clients run one after the other within each cell, so
  * ratios are taken under the same load.
  *
- *   bun bench/s3client.ts [--write docs/benchmarks.md]
+ * With --first-request OLD,NEW (two compiled binaries, e.g. dist/jfs built from two commits),
+ * it also times a fresh `jfs objbench` of one 16 KiB object in each, 5 rounds alternating: the
+ * first PUT's latency includes loading the client.
+ *
+ *   bun bench/s3client.ts [--write docs/benchmarks.md] [--first-request OLD_BIN,NEW_BIN]
  */
 import { loadavg } from "node:os";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3ObjectStore } from "../src/object/s3.ts";
 import { startS3Server } from "../test/harness/s3server.ts";
 import { writeSection } from "./report.ts";
-import { FetchS3 } from "./s3client_sigv4.ts";
 
 interface Server {
   endpoint: string;
@@ -55,6 +59,10 @@ if (process.argv.includes("--serve")) {
 
 const writeIndex = process.argv.indexOf("--write");
 const writePath = writeIndex < 0 ? undefined : process.argv[writeIndex + 1];
+const firstIndex = process.argv.indexOf("--first-request");
+const firstRequestBins =
+  firstIndex < 0 ? undefined : (process.argv[firstIndex + 1] ?? "").split(",").filter(Boolean);
+const FIRST_REQUEST_ROUNDS = 5;
 
 const child = Bun.spawn([process.execPath, import.meta.path, "--serve"], {
   stdin: "pipe",
@@ -117,7 +125,7 @@ try {
   const names = clients.map((c) => c.name).join(" | ");
   const date = new Date().toISOString().slice(0, 10);
   const report = [
-    `Command: \`bun bench/s3client.ts --write docs/benchmarks.md\` (${date}, 2 cores, Bun ${Bun.version}, load average ${loadStart.toFixed(1)} at start and ${loadEnd.toFixed(1)} at end; s3rver behind the SigV4 gate of test/harness, in a child process; CPU is this process's user + system time over the run divided by its requests).`,
+    `Command: \`bun bench/s3client.ts ${process.argv.slice(2).join(" ")}\` (${date}, 2 cores, Bun ${Bun.version}, load average ${loadStart.toFixed(1)} at start and ${loadEnd.toFixed(1)} at end; s3rver behind the SigV4 gate of test/harness, in a child process; CPU is this process's user + system time over the run divided by its requests).`,
     "",
     "CPU per request, one in flight (ratio to the SDK, same run):",
     "",
@@ -130,6 +138,7 @@ try {
     `| request | in flight | requests | ${names} |`,
     `| --- | --- | --- | ${clients.map(() => "---").join(" | ")} |`,
     ...rows,
+    ...(firstRequestBins === undefined ? [] : ["", await firstRequest(server, firstRequestBins)]),
   ].join("\n");
   console.log(report);
   if (writePath !== undefined) writeSection(writePath, "S3 client", report);
@@ -156,7 +165,12 @@ function makeClients(s: Server): Client[] {
     accessKeyId: s.accessKey,
     secretAccessKey: s.secretKey,
   });
-  const own = new FetchS3({ ...s, bucket: BUCKET, region: REGION });
+  const store = new S3ObjectStore({
+    bucketUrl: `${s.endpoint}/${BUCKET}`,
+    accessKey: s.accessKey,
+    secretKey: s.secretKey,
+    region: REGION,
+  });
   return [
     {
       name: "aws-sdk",
@@ -183,7 +197,11 @@ function makeClients(s: Server): Client[] {
       },
       get: (key) => bun.file(key).bytes(),
     },
-    { name: "fetch+SigV4", put: (key, body) => own.put(key, body), get: (key) => own.get(key) },
+    {
+      name: "S3ObjectStore (fetch+SigV4)",
+      put: (k, b) => store.put(k, b),
+      get: (k) => store.get(k),
+    },
   ];
 }
 
@@ -206,6 +224,39 @@ async function measure(
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   return { seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+/** Process wall time and first PUT latency of `jfs objbench` on one 16 KiB object, medians. */
+async function firstRequest(s: Server, bins: string[]): Promise<string> {
+  const wallMs = bins.map(() => [] as number[]);
+  const putMs = bins.map(() => [] as number[]);
+  for (let round = 0; round < FIRST_REQUEST_ROUNDS; round++) {
+    for (const [i, bin] of bins.entries()) {
+      const bucketUrl = `${s.endpoint}/first${i}`;
+      const args = ["objbench", "--storage", "s3", "--bucket", bucketUrl, "--objects", "1"];
+      const startMs = performance.now();
+      const child = Bun.spawn([bin, ...args, "--threads", "1", "--block-size", "16"], {
+        env: { ...process.env, ACCESS_KEY: s.accessKey, SECRET_KEY: s.secretKey },
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+      const out = await new Response(child.stdout).text();
+      if ((await child.exited) !== 0) throw new Error(`${bin} objbench failed:\n${out}`);
+      wallMs[i]?.push(performance.now() - startMs);
+      // "put  1  34  0.5  28.39  28.39": p50 is the 5th column.
+      const put = /^put\s+\S+\s+\S+\s+\S+\s+([\d.]+)/m.exec(out)?.[1];
+      putMs[i]?.push(Number(put));
+    }
+  }
+  const median = (xs: number[]): string =>
+    ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN).toFixed(0);
+  return [
+    `First request in the compiled binary (\`--first-request\`; a fresh \`jfs objbench --objects 1 --block-size 16\` per run, ${FIRST_REQUEST_ROUNDS} runs alternating, medians):`,
+    "",
+    "| binary | first PUT (ms) | whole process (ms) |",
+    "| --- | --- | --- |",
+    ...bins.map((bin, i) => `| ${bin} | ${median(putMs[i] ?? [])} | ${median(wallMs[i] ?? [])} |`),
+  ].join("\n");
 }
 
 function label(sizeBytes: number): string {
