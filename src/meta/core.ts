@@ -61,6 +61,8 @@ export class MetaCore {
   readonly opens = new OpenFiles();
   /** Inodes open here whose data another node deleted while this session was expired. */
   readonly lost = new Set<Ino>();
+  /** Inodes on which this session may hold locks (locks.ts): closing others costs nothing. */
+  readonly lockedInodes = new Set<Ino>();
   /** Hour name -> inode of that trash subdirectory, for this session. */
   readonly trashDirs = new Map<string, Ino>();
 
