@@ -59,6 +59,8 @@ export interface Request {
   ctx: Credentials;
   /** The opcode's arguments (after fuse_in_header, extensions cut off). */
   body: InReader;
+  /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
+  signal: AbortSignal;
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
