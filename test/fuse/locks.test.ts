@@ -96,6 +96,7 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
     let a: Mounted;
     let b: Mounted;
     let cleanup: () => void = () => undefined;
+    let volume: TestVolume;
     const pa = (f: string) => join(a.dir, f);
     const pb = (f: string) => join(b.dir, f);
 
@@ -103,8 +104,10 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
       const [va, vb, done] = await makeVolumes();
       cleanup = done;
       root = mkdtempSync(join(tmpdir(), "jfs-locks-"));
-      a = await startMount(va, join(root, "a"));
-      b = await startMount(vb, join(root, "b"));
+      // Short sessions beat often: b notices a dead node's session within a second or two.
+      a = await startMount(va, join(root, "a"), ["--session-timeout", "2"]);
+      b = await startMount(vb, join(root, "b"), ["--session-timeout", "2"]);
+      volume = va;
     });
 
     afterAll(async () => {
@@ -147,6 +150,31 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         expect(await once(["try", pb(file), kind])).toBe("granted");
       });
     }
+
+    test("a node that dies holding a lock frees it when its session expires", async () => {
+      const file = "dead-node";
+      writeFileSync(pa(file), "x");
+      const c = await startMount({ ...volume, cacheDir: join(root, "cache-c") }, join(root, "c"), [
+        "--session-timeout",
+        "1",
+      ]);
+      const holder = new Locker(["hold", join(c.dir, file), "fcntl"]);
+      try {
+        expect(await holder.line()).toMatch(/^held \d+$/);
+        c.proc.kill("SIGKILL"); // the node dies; its kernel never sends the flush
+        await c.proc.exited;
+        expect(await once(["try", pb(file), "fcntl"])).toBe("EAGAIN");
+        const deadline = Date.now() + GRANT_WAIT_MS;
+        while ((await once(["try", pb(file), "fcntl"])) !== "granted") {
+          expect(Date.now()).toBeLessThan(deadline);
+          await Bun.sleep(200);
+        }
+      } finally {
+        holder.proc.kill("SIGKILL");
+        await holder.proc.exited;
+        await forceCleanup(c);
+      }
+    });
 
     test("a signal interrupts a blocking wait (INTERRUPT → EINTR)", async () => {
       const file = "interrupted";
