@@ -2,12 +2,15 @@
  * GETLK, SETLK, SETLKW: POSIX fcntl locks, and flock(2) when lk_flags has FUSE_LK_FLOCK (the
  * kernel sends those only because INIT granted FUSE_POSIX_LOCKS and FUSE_FLOCK_LOCKS). The VFS
  * keeps them in the meta engine, so every node sees them. A SETLKW wait is a pending promise,
- * not a blocked reader thread; INTERRUPT aborts it with EINTR (dispatch.ts).
+ * not a blocked reader thread; INTERRUPT aborts it with EINTR (dispatch.ts). Granting a POSIX
+ * lock drops the kernel's cached pages of the file (and the VFS its cached slices), so that
+ * programs that read under a lock, such as SQLite, see what other nodes committed.
  */
 import { fsError } from "../errors.ts";
 import { type FileLock, LOCK_END, LockType } from "../posix.ts";
 import { FUSE_LK_FLOCK, FUSE_OFFSET_MAX, LK_OUT_BYTES, Opcode } from "./protocol.ts";
 import type { Handler, Reply, Request } from "./state.ts";
+import { encodeInvalInodeData } from "./structs.ts";
 
 interface LkIn {
   owner: bigint;
@@ -59,7 +62,12 @@ function setlk(wait: boolean): Handler {
     const { owner, lock, flock } = lkIn(r);
     const ino = r.header.nodeid;
     if (flock) await s.vfs.flock(r.ctx, ino, owner, lock.type, wait, r.signal);
-    else await s.vfs.setlk(r.ctx, ino, owner, lock, wait, r.signal);
+    else {
+      await s.vfs.setlk(r.ctx, ino, owner, lock, wait, r.signal);
+      // The new holder reads what the last one wrote on any node (as an NFS client does on
+      // lock): the kernel drops this file's cached pages and attributes before we answer.
+      if (lock.type !== LockType.UNLOCK) await s.notifyOffThread(encodeInvalInodeData(ino));
+    }
     return [];
   };
 }

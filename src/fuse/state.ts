@@ -97,6 +97,8 @@ export class OpState {
   readonly #told = new Map<number, string>();
   /** Sends a notification to the kernel; set by the session. */
   notify: (message: Uint8Array) => void = () => undefined;
+  /** Sends one the kernel may block on (page invalidation) off this thread; set by the session. */
+  notifyOffThread: (message: Uint8Array) => Promise<void> = async () => undefined;
 
   constructor(
     readonly vfs: Vfs,

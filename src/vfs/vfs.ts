@@ -24,7 +24,7 @@ import {
   type FileLock,
   FileType,
   type Ino,
-  type LockType,
+  LockType,
   OpenFlags,
   type SetAttrRequest,
 } from "../posix.ts";
@@ -505,7 +505,7 @@ export class JfsVfs implements Vfs {
     return this.meta.getlk(ctx, ino, owner, lock);
   }
 
-  setlk(
+  async setlk(
     ctx: Credentials,
     ino: Ino,
     owner: bigint,
@@ -513,7 +513,15 @@ export class JfsVfs implements Vfs {
     wait: boolean,
     signal?: AbortSignal,
   ): Promise<void> {
-    return this.meta.setlk(ctx, ino, owner, lock, wait, signal);
+    await this.meta.setlk(ctx, ino, owner, lock, wait, signal);
+    // What another node committed before it unlocked is what the new holder reads (as an NFS
+    // client revalidates on lock): cached slice lists and attributes go.
+    if (lock.type !== LockType.UNLOCK) this.#lockRevalidate(ino);
+  }
+
+  #lockRevalidate(ino: Ino): void {
+    this.data.invalidate(ino);
+    this.#attrs.delete(ino);
   }
 
   flock(

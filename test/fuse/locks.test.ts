@@ -3,7 +3,9 @@
  * two nodes; python3's fcntl module takes fcntl (lockf) and flock locks on each. The second
  * node gets EAGAIN, F_GETLK there reports the holder's pid, a blocking wait is granted when the
  * holder releases (within the poll bound), a signal interrupts a wait (FUSE INTERRUPT → EINTR),
- * and a holder killed with SIGKILL releases its lock (the kernel's flush/release on exit).
+ * and a holder killed with SIGKILL releases its lock (the kernel's flush/release on exit), or,
+ * when its whole node dies, at session expiry. SQLite (Debian's sqlite3) then takes concurrent
+ * inserts from both mounts and passes PRAGMA integrity_check.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -26,6 +28,33 @@ const LOCKER = join(import.meta.dir, "locker.py");
 const HAVE_PYTHON = Bun.which(PYTHON) !== null;
 /** Far above the poll bound (LOCK_POLL_MS_MAX): a wait granted later than this is a bug. */
 const GRANT_WAIT_MS = 10_000;
+
+const SQLITE3 = "/usr/bin/sqlite3";
+const HAVE_SQLITE = Bun.which(SQLITE3) !== null;
+/** Inserts per mount, each its own transaction: enough to interleave many times. */
+const SQLITE_INSERTS = 60;
+/** Each commit is several lock round trips and fsyncs through both mounts: allow a minute. */
+const SQLITE_TEST_MS = 60_000;
+/**
+ * Short sessions beat often: b notices a dead node's session within a second or two. No kernel
+ * name or attribute caching: SQLite looks for its journal by name on every transaction.
+ */
+const MOUNT_FLAGS = ["--session-timeout", "2", "--entry-cache", "0", "--attr-cache", "0"];
+
+/** Runs the sqlite3 CLI (rollback journal: WAL's shared memory cannot span nodes). */
+async function sqlite(path: string, script: string) {
+  const proc = Bun.spawn([SQLITE3, "-batch", path], {
+    stdin: new TextEncoder().encode(script),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
 
 type Kind = "fcntl" | "flock";
 
@@ -104,9 +133,8 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
       const [va, vb, done] = await makeVolumes();
       cleanup = done;
       root = mkdtempSync(join(tmpdir(), "jfs-locks-"));
-      // Short sessions beat often: b notices a dead node's session within a second or two.
-      a = await startMount(va, join(root, "a"), ["--session-timeout", "2"]);
-      b = await startMount(vb, join(root, "b"), ["--session-timeout", "2"]);
+      a = await startMount(va, join(root, "a"), MOUNT_FLAGS);
+      b = await startMount(vb, join(root, "b"), MOUNT_FLAGS);
       volume = va;
     });
 
@@ -175,6 +203,40 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         await forceCleanup(c);
       }
     });
+
+    test.skipIf(!HAVE_SQLITE)(
+      "SQLite takes concurrent inserts from both mounts, uncorrupted",
+      async () => {
+        const db = "shared.db";
+        const setup = await sqlite(pa(db), "CREATE TABLE t (node TEXT, i INTEGER, pad TEXT);");
+        expect(setup.code).toBe(0);
+        const inserts = (node: string) => {
+          let script = ".timeout 20000\n";
+          for (let i = 0; i < SQLITE_INSERTS; i++) {
+            script += `BEGIN IMMEDIATE; INSERT INTO t VALUES ('${node}', ${i}, randomblob(3000)); COMMIT;\n`;
+          }
+          return script;
+        };
+        const [ra, rb] = await Promise.all([
+          sqlite(pa(db), inserts("a")),
+          sqlite(pb(db), inserts("b")),
+        ]);
+        expect(ra.stderr).toBe("");
+        expect(rb.stderr).toBe("");
+        const check = await sqlite(
+          pb(db),
+          "PRAGMA integrity_check; SELECT node, count(*) FROM t GROUP BY node ORDER BY node;",
+        );
+        expect(check.stdout.trim().split("\n")).toEqual([
+          "ok",
+          `a|${SQLITE_INSERTS}`,
+          `b|${SQLITE_INSERTS}`,
+        ]);
+        const again = await sqlite(pa(db), "PRAGMA integrity_check; SELECT count(*) FROM t;");
+        expect(again.stdout.trim().split("\n")).toEqual(["ok", `${2 * SQLITE_INSERTS}`]);
+      },
+      SQLITE_TEST_MS,
+    );
 
     test("a signal interrupts a blocking wait (INTERRUPT → EINTR)", async () => {
       const file = "interrupted";
