@@ -63,6 +63,8 @@ export class MetaCore {
   readonly lost = new Set<Ino>();
   /** Inodes on which this session may hold locks (locks.ts): closing others costs nothing. */
   readonly lockedInodes = new Set<Ino>();
+  /** Wake-ups of this node's blocked lock requests (locks.ts), called on every local unlock. */
+  readonly lockWaiters = new Set<() => void>();
   /** Hour name -> inode of that trash subdirectory, for this session. */
   readonly trashDirs = new Map<string, Ino>();
 

@@ -12,7 +12,8 @@
  *
  * A blocking request polls: from LOCK_POLL_MS_MIN doubling to LOCK_POLL_MS_MAX, so a waiter on
  * another node wakes within LOCK_POLL_MS_MAX of the release, and an AbortSignal (FUSE INTERRUPT)
- * ends the wait with EINTR. Waiters are not queued: whoever polls first after a release wins.
+ * ends the wait with EINTR. An unlock on this node wakes this node's waiters at once. Waiters
+ * are not queued: whoever tries first after a release wins.
  */
 import { assert } from "../assert.ts";
 import { FsError, fsError } from "../errors.ts";
@@ -181,10 +182,17 @@ function writeOwn(tx: MetaTxn, ino: Ino, sid: number, records: LockRecord[]): vo
 /** Remembers where this session may hold locks, so closing a file without any costs no read. */
 function noteHeld(core: MetaCore, ino: Ino, locked: boolean): void {
   if (locked) core.lockedInodes.add(ino);
+  else wakeLocalWaiters(core);
+}
+
+/** Something was unlocked here: this node's waiters try again now, not at their next poll. */
+function wakeLocalWaiters(core: MetaCore): void {
+  for (const wake of [...core.lockWaiters]) wake();
 }
 
 /** Retries `attempt` while it fails with EAGAIN, polling with backoff, until `signal` aborts. */
 async function waitFor(
+  core: MetaCore,
   attempt: () => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
@@ -196,19 +204,25 @@ async function waitFor(
     } catch (error) {
       if (!(error instanceof FsError) || error.errno !== Errno.EAGAIN) throw error;
     }
-    await sleepUnlessAborted(delayMs, signal);
+    await sleepUnlessAborted(core, delayMs, signal);
     delayMs = Math.min(delayMs * 2, LOCK_POLL_MS_MAX);
   }
 }
 
-function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function sleepUnlessAborted(
+  core: MetaCore,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
+      core.lockWaiters.delete(done);
       signal?.removeEventListener("abort", done);
       resolve();
     };
     const timer = setTimeout(done, ms);
+    core.lockWaiters.add(done);
     signal?.addEventListener("abort", done, { once: true });
   });
 }
@@ -225,7 +239,7 @@ export async function setlk(
   if (core.sid === 0) throw fsError("ENOLCK", "locks need a session");
   const attempt = () => trySetlk(core, req, lock);
   if (!wait || lock.type === LockType.UNLOCK) return attempt();
-  return waitFor(attempt, signal);
+  return waitFor(core, attempt, signal);
 }
 
 export async function flock(
@@ -238,7 +252,7 @@ export async function flock(
   if (core.sid === 0) throw fsError("ENOLCK", "locks need a session");
   const attempt = () => tryFlock(core, req, type);
   if (!wait || type === LockType.UNLOCK) return attempt();
-  return waitFor(attempt, signal);
+  return waitFor(core, attempt, signal);
 }
 
 /**
@@ -262,6 +276,7 @@ export async function releaseLocks(
     return kept.length;
   });
   if (left === 0) core.lockedInodes.delete(req.ino);
+  wakeLocalWaiters(core);
 }
 
 /** Removes every lock of session `sid` (it closed or expired). */
@@ -269,4 +284,5 @@ export async function dropSessionLocks(core: MetaCore, sid: number): Promise<voi
   const inodes = await core.read(async (tx) => tx.listLockedInodes(sid));
   for (const ino of inodes) await core.txn(async (tx) => tx.setLocks(ino, sid, []));
   if (sid === core.sid) core.lockedInodes.clear();
+  if (inodes.length > 0) wakeLocalWaiters(core);
 }
