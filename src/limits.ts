@@ -68,6 +68,12 @@ export const TRASH_CLEANUP_MS = 3_600_000;
 export const OPEN_LINGER_MS = 1000;
 /** Open-file rows removed per transaction. */
 export const OPEN_LINGER_BATCH = 128;
+/** A blocking lock (F_SETLKW, blocking flock) polls the engine from the first to the last of
+ * these, doubling: a waiter on another node wakes within LOCK_POLL_MS_MAX of the release. */
+export const LOCK_POLL_MS_MIN = 10;
+export const LOCK_POLL_MS_MAX = 500;
+/** Lock records one session may hold on one inode (split ranges grow it): bounds a record. */
+export const LOCK_RECORDS_MAX = 1024;
 /** Directory entries asked per readdir by tree walks (fsck, gc's inventory, warmup). */
 export const TREE_WALK_PAGE_ENTRIES = 1000;
 
@@ -347,6 +353,7 @@ assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(0 < LOCK_POLL_MS_MIN && LOCK_POLL_MS_MIN <= LOCK_POLL_MS_MAX);
 assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
 assert(STOP_FIRST_REPORT_MS < STOP_OUTAGE_WAIT_MS && OBJECT_OUTAGE_LOG_MS < STOP_OUTAGE_WAIT_MS);
 assert(SESSION_TIMEOUT_MS_MIN <= SESSION_EXPIRE_MS && SESSION_EXPIRE_MS <= SESSION_TIMEOUT_MS_MAX);

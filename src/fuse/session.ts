@@ -51,6 +51,7 @@ export class FuseSession {
     const channel = new FuseChannel(fd, (raw, from) => dispatcher?.handle(raw, from));
     dispatcher = new Dispatcher(state, new GroupsCache(), channel);
     state.notify = (message) => channel.notify(message);
+    state.notifyOffThread = (message) => channel.notifyOffThread(message);
     const mounted = findMount(dir);
     // The INIT reply sets the kernel's readahead; raise it once that is written.
     dispatcher.onInit = () => {

@@ -62,6 +62,8 @@ export interface Request {
   ctx: Credentials;
   /** The opcode's arguments (after fuse_in_header, extensions cut off). */
   body: InReader;
+  /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
+  signal: AbortSignal;
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
@@ -98,6 +100,8 @@ export class OpState {
   readonly #told = new Map<number, string>();
   /** Sends a notification to the kernel; set by the session. */
   notify: (message: Uint8Array) => void = () => undefined;
+  /** Sends one the kernel may block on (page invalidation) off this thread; set by the session. */
+  notifyOffThread: (message: Uint8Array) => Promise<void> = async () => undefined;
 
   constructor(
     readonly vfs: Vfs,

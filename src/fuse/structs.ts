@@ -130,12 +130,21 @@ export function encodeOutHeader(totalBytes: number, error: number, unique: bigin
  * invalidates the cached attributes only, never pages.
  */
 export function encodeInvalInodeAttrs(ino: number): Buffer {
+  return encodeInvalInode(ino, -1n);
+}
+
+/** Invalidates the cached attributes and every cached page (offset 0, length 0: to the end). */
+export function encodeInvalInodeData(ino: number): Buffer {
+  return encodeInvalInode(ino, 0n);
+}
+
+function encodeInvalInode(ino: number, offset: bigint): Buffer {
   const b = Buffer.alloc(OUT_HEADER_BYTES + NOTIFY_INVAL_INODE_OUT_BYTES);
   b.writeUInt32LE(b.length, 0);
   b.writeInt32LE(NotifyCode.INVAL_INODE, 4);
   b.writeBigUInt64LE(0n, 8);
   b.writeBigUInt64LE(BigInt(ino), 16);
-  b.writeBigInt64LE(-1n, 24);
+  b.writeBigInt64LE(offset, 24);
   b.writeBigInt64LE(0n, 32);
   return b;
 }

@@ -14,9 +14,11 @@ import type {
   Counters,
   Credentials,
   Entry,
+  FileLock,
   FileType,
   Format,
   Ino,
+  LockType,
   Meta,
   SessionInfo,
   SetAttrRequest,
@@ -25,6 +27,7 @@ import type {
   UnusedSlice,
 } from "./interface.ts";
 import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
@@ -461,6 +464,38 @@ export class BaseMeta implements Meta {
       if (batch.length === 0) return;
       await this.#unregister(batch);
     }
+  }
+
+  // ---- locks ----
+
+  getlk(_ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock> {
+    return locks.getlk(this.core, { ino, owner }, lock);
+  }
+
+  setlk(
+    _ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return locks.setlk(this.core, { ino, owner }, lock, wait, signal);
+  }
+
+  flock(
+    _ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return locks.flock(this.core, { ino, owner }, type, wait, signal);
+  }
+
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void> {
+    return locks.releaseLocks(this.core, { ino, owner }, kinds);
   }
 
   // ---- file data ----

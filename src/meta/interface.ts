@@ -5,16 +5,28 @@
  * Names and symlink targets are bytes (Buffer): NFS and FUSE hand us opaque byte strings and a
  * file system must give back exactly what it was given.
  */
-import type { Attr, Credentials, FileType, Ino, SetAttrRequest, Slice } from "../posix.ts";
+import type {
+  Attr,
+  Credentials,
+  FileLock,
+  FileType,
+  Ino,
+  LockType,
+  SetAttrRequest,
+  Slice,
+} from "../posix.ts";
 
 // Meta speaks the shared POSIX vocabulary (src/posix.ts); meta/ code names it from here.
 export {
   AccessMask,
   type Attr,
   type Credentials,
+  type FileLock,
   FileType,
   type Ino,
   isFileType,
+  LOCK_END,
+  LockType,
   Mode,
   RenameFlags,
   ROOT_CREDENTIALS,
@@ -212,6 +224,30 @@ export interface Meta {
   open(ctx: Credentials, ino: Ino, flags: number, justCreated?: boolean): Promise<Attr>;
   /** Balances one open(); the last one in this process may free an unlinked file. */
   release(ino: Ino): Promise<void>;
+
+  // ---- locks (shared by every node; this session holds them, see locks.ts) ----
+  /** F_GETLK: a POSIX lock of another owner that conflicts with `lock`, or type UNLOCK. */
+  getlk(ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock>;
+  /** F_SETLK / F_SETLKW (`wait`): EAGAIN on conflict, EINTR when `signal` aborts a wait. */
+  setlk(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** flock(2) with LOCK_SH (READ), LOCK_EX (WRITE) or LOCK_UN (UNLOCK). */
+  flock(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Drops the POSIX locks and/or flocks that `owner` holds on `ino` (close, release). */
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void>;
 
   // ---- file data: chunks of slices ----
   newSliceId(): Promise<number>;

@@ -21,8 +21,10 @@ import {
   AccessMask,
   type Attr,
   type Credentials,
+  type FileLock,
   FileType,
   type Ino,
+  LockType,
   OpenFlags,
   type SetAttrRequest,
 } from "../posix.ts";
@@ -496,6 +498,46 @@ export class JfsVfs implements Vfs {
   }
 
   // ---- lifecycle ----
+
+  // ---- locks ----
+
+  getlk(ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock> {
+    return this.meta.getlk(ctx, ino, owner, lock);
+  }
+
+  async setlk(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.meta.setlk(ctx, ino, owner, lock, wait, signal);
+    // What another node committed before it unlocked is what the new holder reads (as an NFS
+    // client revalidates on lock): cached slice lists and attributes go.
+    if (lock.type !== LockType.UNLOCK) this.#lockRevalidate(ino);
+  }
+
+  #lockRevalidate(ino: Ino): void {
+    this.data.invalidate(ino);
+    this.#attrs.delete(ino);
+  }
+
+  flock(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.meta.flock(ctx, ino, owner, type, wait, signal);
+  }
+
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void> {
+    return this.meta.releaseLocks(ino, owner, kinds);
+  }
 
   async flushAll(): Promise<void> {
     await this.data.flushAll();
