@@ -56,6 +56,10 @@ fi
 log "bun $(bun --version)"
 bun install --frozen-lockfile >/dev/null 2>&1 || bun install
 
+# Every server the tests start is on loopback: a proxy set for the machine must not carry
+# their traffic (fetch, and with it the S3 store, honours HTTP(S)_PROXY).
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+
 passed=0
 failed=0
 skipped=0
