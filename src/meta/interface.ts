@@ -143,6 +143,11 @@ export interface Meta {
   closeSession(): Promise<void>;
   /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
   cleanupTrash(): Promise<number>;
+  /**
+   * Re-reads the stored settings and applies those a running node can take without restart
+   * (capacity, inodes, trash days); returns the names of those that changed.
+   */
+  reloadSettings(): Promise<string[]>;
 
   // ---- namespace ----
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
