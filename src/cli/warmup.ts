@@ -1,11 +1,14 @@
 /**
  * jfs warmup [META-URL] PATH... — reads files of the volume once so their blocks land in the
- * local caches (memory and --cache-dir), like `juicefs warmup`. PATHs are paths inside the
- * volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
+ * local caches (memory and --cache-dir), like `juicefs warmup`. A PATH is a path on a jfs
+ * mount of the volume ("/mnt/jfs/datasets/train", as JuiceFS takes them), or else a path inside
+ * the volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import type { CAC } from "cac";
 import { fsError, UserError } from "../errors.ts";
+import { JFS_FSTYPE, type MountEntry, readMountInfo } from "../fuse/mountinfo.ts";
 import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import type { Vfs } from "../vfs/interface.ts";
@@ -25,7 +28,46 @@ interface WarmupFlags extends DataFlags {
   threads?: unknown;
 }
 
-async function resolvePath(vfs: Vfs, path: string): Promise<{ inode: Ino; attr: Attr }> {
+/** The jfs mount `path` lies on (the deepest mount point above it), if any. */
+function jfsMountOf(path: string, mounts: MountEntry[]): MountEntry | undefined {
+  let found: MountEntry | undefined;
+  for (const m of mounts) {
+    const above =
+      m.mountPoint === "/" || path === m.mountPoint || path.startsWith(`${m.mountPoint}/`);
+    if (above && (found === undefined || m.mountPoint.length >= found.mountPoint.length)) found = m;
+  }
+  return found?.fstype === JFS_FSTYPE ? found : undefined;
+}
+
+/**
+ * The inode of a path on a jfs mount of this volume: a FUSE node id is the jfs inode, so the
+ * mount's own stat() names it, whatever subdirectory the mount shows. Undefined when the path
+ * is not on such a mount (it is then a path inside the volume).
+ */
+function mountedInode(path: string, volumeName: string, mounts: MountEntry[]): Ino | undefined {
+  let real: string;
+  try {
+    real = realpathSync(resolve(path));
+  } catch {
+    return undefined;
+  }
+  const mount = jfsMountOf(real, mounts);
+  if (mount === undefined) return undefined;
+  if (mount.source !== `jfs:${volumeName}`) {
+    throw new UserError(
+      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${volumeName}"`,
+    );
+  }
+  return statSync(real).ino;
+}
+
+async function resolvePath(
+  vfs: Vfs,
+  path: string,
+  mounts: MountEntry[],
+): Promise<{ inode: Ino; attr: Attr }> {
+  const mounted = mountedInode(path, vfs.format.name, mounts);
+  if (mounted !== undefined) return { inode: mounted, attr: await vfs.getattr(ctx, mounted) };
   let inode: Ino = 1;
   let attr = await vfs.getattr(ctx, inode);
   for (const part of path.split("/").filter((p) => p !== "" && p !== ".")) {
@@ -41,8 +83,10 @@ async function collectFiles(
 ): Promise<Array<{ inode: Ino; size: number }>> {
   const files = new Map<Ino, number>();
   const dirs: Ino[] = [];
+  const mounts = readMountInfo();
   for (const p of paths) {
-    const { inode, attr } = await resolvePath(vfs, p).catch((error: unknown) => {
+    const { inode, attr } = await resolvePath(vfs, p, mounts).catch((error: unknown) => {
+      if (error instanceof UserError) throw error;
       throw new UserError(
         `warmup: ${p}: ${error instanceof Error ? error.message : String(error)}`,
       );
@@ -71,7 +115,7 @@ export function registerWarmup(cli: CAC): void {
     cli
       .command(
         "warmup [...ARGS]",
-        "Fill the local cache with files of a volume: [META-URL] PATH...",
+        "Fill the local cache with files of a volume: [META-URL] PATH... (on a mount, or in the volume)",
       )
       .option("--file <list>", "Read the paths to warm up from this file, one per line")
       .option("--threads <n>", `Files read at once (default: ${THREADS_DEFAULT})`)

@@ -1,0 +1,95 @@
+/**
+ * The tools take the user's paths: `jfs warmup` given a path on a live FUSE mount warms that
+ * file (it used to look the whole path up inside the volume and answer ENOENT), and refuses a
+ * path on a mount of another volume. Real mounts, the real CLI.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createVolume,
+  forceCleanup,
+  HAVE_FUSE,
+  jfs,
+  type Mounted,
+  startMount,
+  stopMount,
+  type TestVolume,
+} from "./harness.ts";
+
+const BLOCK_BYTES = 4 * 1024 * 1024;
+
+let volume: TestVolume;
+let other: TestVolume;
+let mounted: Mounted | undefined;
+let otherMounted: Mounted | undefined;
+let mnt: string;
+
+beforeAll(async () => {
+  if (!HAVE_FUSE) return;
+  volume = await createVolume("userpaths");
+  other = await createVolume("otherpaths");
+  mnt = join(volume.root, "mnt");
+  mounted = await startMount(volume, mnt, ["--cache-dir", "memory"]);
+  otherMounted = await startMount(other, join(other.root, "mnt"));
+});
+
+afterAll(async () => {
+  if (!HAVE_FUSE) return;
+  for (const m of [mounted, otherMounted]) {
+    if (m) await stopMount(m).catch(() => forceCleanup(m));
+  }
+  volume?.cleanup();
+  other?.cleanup();
+});
+
+/** Block files in a cache directory (named SLICE_INDEX_SIZE, see src/chunk). */
+function cachedBlocks(dir: string): number {
+  let count = 0;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) stack.push(join(d, e.name));
+      else if (/_\d+_\d+$/.test(e.name)) count++;
+    }
+  }
+  return count;
+}
+
+describe.skipIf(!HAVE_FUSE)("tools take paths on a mount", () => {
+  test("jfs warmup /MOUNT/dir/big.bin warms that file", async () => {
+    mkdirSync(join(mnt, "dir"));
+    writeFileSync(join(mnt, "dir", "big.bin"), Buffer.alloc(BLOCK_BYTES + 1000, 5));
+    const cache = join(volume.root, "warm-cache");
+    const r = await jfs([
+      "warmup",
+      volume.metaUrl,
+      join(mnt, "dir", "big.bin"),
+      "--cache-dir",
+      cache,
+    ]);
+    expect(`${r.code} ${r.stdout}${r.stderr}`).toContain("warmed up 1 files");
+    expect(r.code).toBe(0);
+    expect(cachedBlocks(cache)).toBe(2);
+    // A directory on the mount is walked as the volume path is.
+    const d = await jfs(["warmup", volume.metaUrl, join(mnt, "dir"), "--cache-dir", cache]);
+    expect(d.stdout).toContain("warmed up 1 files");
+    // The volume path still works.
+    const v = await jfs(["warmup", volume.metaUrl, "/dir/big.bin", "--cache-dir", cache]);
+    expect(v.stdout).toContain("warmed up 1 files");
+  });
+
+  test("a path on a mount of another volume is refused, naming it", async () => {
+    writeFileSync(join(other.root, "mnt", "x"), "x");
+    const r = await jfs([
+      "warmup",
+      volume.metaUrl,
+      join(other.root, "mnt", "x"),
+      "--cache-dir",
+      "memory",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('not of volume "userpaths"');
+  });
+});
