@@ -41,6 +41,7 @@ export interface MountFlags extends DataFlags {
   background?: boolean;
   log?: unknown;
   fuseThreads?: unknown;
+  readOnly?: boolean;
 }
 
 const CACHE_SEC_MAX = 365 * 24 * 3600;
@@ -95,6 +96,7 @@ async function mountForeground(
       ...config,
       fsname: `jfs:${vfs.format.name}`,
       allowOther: flags.allowOther === true,
+      readOnly: flags.readOnly === true,
       defaultPermissions: true,
       forceHelper: process.env.JFS_FUSE_HELPER === "fusermount3",
     });
@@ -223,6 +225,7 @@ export function registerMount(cli: CAC): void {
       "Kernel writeback cache: buffer small writes in the kernel (-o writeback_cache)",
     )
     .option("--allow-other", "Let other users access the mount")
+    .option("--read-only", "Mount read-only: every change answers EROFS")
     .option("--fuse-threads <n>", "Threads reading /dev/fuse (default: 2)")
     .example("jfs mount /mnt/jfs")
     .example("jfs mount -d sqlite3://myjfs.db /mnt/jfs")

@@ -4,7 +4,7 @@
  * path on a mount of another volume. Real mounts, the real CLI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   createVolume,
@@ -92,4 +92,23 @@ describe.skipIf(!HAVE_FUSE)("tools take paths on a mount", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('not of volume "userpaths"');
   });
+
+  for (const via of ["mount(2)", "fusermount3"] as const) {
+    test(`jfs mount --read-only (${via}): reads work, every change answers EROFS`, async () => {
+      writeFileSync(join(mnt, "ro.txt"), "hello");
+      const roDir = join(volume.root, `ro-${via}`);
+      const env: Record<string, string> = via === "fusermount3" ? { JFS_FUSE_HELPER: via } : {};
+      const ro = await startMount(volume, roDir, ["--read-only", "--cache-dir", "memory"], env);
+      try {
+        expect(readFileSync(join(roDir, "ro.txt"), "utf8")).toBe("hello");
+        expect(() => writeFileSync(join(roDir, "ro.txt"), "changed")).toThrow(/EROFS/);
+        expect(() => writeFileSync(join(roDir, "new.txt"), "x")).toThrow(/EROFS/);
+        expect(() => unlinkSync(join(roDir, "ro.txt"))).toThrow(/EROFS/);
+        expect(() => mkdirSync(join(roDir, "sub"))).toThrow(/EROFS/);
+        expect(readFileSync(join(mnt, "ro.txt"), "utf8")).toBe("hello");
+      } finally {
+        await stopMount(ro).catch(() => forceCleanup(ro));
+      }
+    });
+  }
 });
