@@ -517,6 +517,10 @@ export class BaseMeta implements Meta {
     return data.compactChunk(this.core, ino, chunkIndex, expected, replacement);
   }
 
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number> {
+    return data.dropSlices(this.core, ino, chunkIndex, ids);
+  }
+
   releaseDeletedFiles(limit: number): Promise<number> {
     return data.releaseDeletedFiles(this.core, limit);
   }

@@ -246,6 +246,11 @@ export interface Meta {
     expected: readonly Slice[],
     replacement: readonly Slice[],
   ): Promise<boolean>;
+  /**
+   * Turns every use of these slices in the chunk into a hole and releases them (fsck --repair
+   * of slices whose blocks are missing); returns how many uses were dropped.
+   */
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number>;
   /** Indexes of the chunks of a file that hold slices. */
   chunkIndexes(ino: Ino): Promise<number[]>;
   /**
