@@ -4,7 +4,16 @@
  * path on a mount of another volume. Real mounts, the real CLI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   createVolume,
@@ -111,4 +120,50 @@ describe.skipIf(!HAVE_FUSE)("tools take paths on a mount", () => {
       }
     });
   }
+
+  test("jfs mount --subdir shows that directory as the root", async () => {
+    mkdirSync(join(mnt, "proj", "deep"), { recursive: true });
+    writeFileSync(join(mnt, "proj", "a.txt"), "in proj");
+    writeFileSync(join(mnt, "outside.txt"), "not in proj");
+    const subDir = join(volume.root, "sub");
+    const sub = await startMount(volume, subDir, ["--subdir", "/proj", "--cache-dir", "memory"]);
+    try {
+      expect(readdirSync(subDir).sort()).toEqual(["a.txt", "deep"]);
+      expect(readFileSync(join(subDir, "a.txt"), "utf8")).toBe("in proj");
+      expect(statSync(subDir).ino).toBe(statSync(join(mnt, "proj")).ino);
+      // Creates, renames into the root and hard links in the root land in /proj.
+      writeFileSync(join(subDir, "deep", "b.txt"), "made in sub");
+      renameSync(join(subDir, "deep", "b.txt"), join(subDir, "b.txt"));
+      linkSync(join(subDir, "b.txt"), join(subDir, "c.txt"));
+      expect(readFileSync(join(mnt, "proj", "b.txt"), "utf8")).toBe("made in sub");
+      expect(readFileSync(join(mnt, "proj", "c.txt"), "utf8")).toBe("made in sub");
+      expect(readdirSync(join(mnt, "proj", "deep"))).toEqual([]);
+      // warmup maps a path on the subdir mount to its file.
+      const r = await jfs([
+        "warmup",
+        volume.metaUrl,
+        join(subDir, "a.txt"),
+        "--cache-dir",
+        "memory",
+      ]);
+      expect(r.stdout).toContain("warmed up 1 files");
+    } finally {
+      await stopMount(sub).catch(() => forceCleanup(sub));
+    }
+  });
+
+  test("jfs mount --subdir of a missing directory fails, naming it", async () => {
+    const dir = join(volume.root, "nosub");
+    const r = await jfs([
+      "mount",
+      volume.metaUrl,
+      dir,
+      "--subdir",
+      "/nope",
+      "--cache-dir",
+      "memory",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--subdir /nope: no such directory in volume "userpaths"');
+  });
 });
