@@ -5,14 +5,14 @@
  * the volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
  */
 import { readFileSync, realpathSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { CAC } from "cac";
 import { fsError, UserError } from "../errors.ts";
 import { JFS_FSTYPE, type MountEntry, readMountInfo } from "../fuse/mountinfo.ts";
 import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
-import type { Vfs } from "../vfs/interface.ts";
-import { openRuntime } from "../volume/runtime.ts";
+import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
@@ -39,12 +39,32 @@ function jfsMountOf(path: string, mounts: MountEntry[]): MountEntry | undefined 
   return found?.fstype === JFS_FSTYPE ? found : undefined;
 }
 
+/** Where this volume is mounted on this host, by its live sessions. */
+async function ourMountPoints(rt: Runtime): Promise<Set<string>> {
+  const points = new Set<string>();
+  for (const session of await rt.meta.listSessions()) {
+    if (session.hostname !== hostname() || session.expiredAt !== undefined) continue;
+    points.add(session.mountPoint);
+    try {
+      points.add(realpathSync(session.mountPoint));
+    } catch {
+      // a serve's "host:port", or a mount point gone meanwhile
+    }
+  }
+  return points;
+}
+
 /**
  * The inode of a path on a jfs mount of this volume: a FUSE node id is the jfs inode, so the
  * mount's own stat() names it, whatever subdirectory the mount shows. Undefined when the path
- * is not on such a mount (it is then a path inside the volume).
+ * is not on a jfs mount (it is then a path inside the volume). A mount of another volume (by
+ * its name, or by this volume's sessions when the names agree) is refused.
  */
-function mountedInode(path: string, volumeName: string, mounts: MountEntry[]): Ino | undefined {
+async function mountedInode(
+  rt: Runtime,
+  path: string,
+  mounts: MountEntry[],
+): Promise<Ino | undefined> {
   let real: string;
   try {
     real = realpathSync(resolve(path));
@@ -53,20 +73,22 @@ function mountedInode(path: string, volumeName: string, mounts: MountEntry[]): I
   }
   const mount = jfsMountOf(real, mounts);
   if (mount === undefined) return undefined;
-  if (mount.source !== `jfs:${volumeName}`) {
+  const name = rt.format.name;
+  if (mount.source !== `jfs:${name}` || !(await ourMountPoints(rt)).has(mount.mountPoint)) {
     throw new UserError(
-      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${volumeName}"`,
+      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
     );
   }
   return statSync(real).ino;
 }
 
 async function resolvePath(
-  vfs: Vfs,
+  rt: Runtime,
   path: string,
   mounts: MountEntry[],
 ): Promise<{ inode: Ino; attr: Attr }> {
-  const mounted = mountedInode(path, vfs.format.name, mounts);
+  const vfs = rt.vfs;
+  const mounted = await mountedInode(rt, path, mounts);
   if (mounted !== undefined) return { inode: mounted, attr: await vfs.getattr(ctx, mounted) };
   let inode: Ino = 1;
   let attr = await vfs.getattr(ctx, inode);
@@ -78,14 +100,15 @@ async function resolvePath(
 
 /** Files under the given paths (directories walked without recursion). */
 async function collectFiles(
-  vfs: Vfs,
+  rt: Runtime,
   paths: string[],
 ): Promise<Array<{ inode: Ino; size: number }>> {
+  const vfs = rt.vfs;
   const files = new Map<Ino, number>();
   const dirs: Ino[] = [];
   const mounts = readMountInfo();
   for (const p of paths) {
-    const { inode, attr } = await resolvePath(vfs, p, mounts).catch((error: unknown) => {
+    const { inode, attr } = await resolvePath(rt, p, mounts).catch((error: unknown) => {
       if (error instanceof UserError) throw error;
       throw new UserError(
         `warmup: ${p}: ${error instanceof Error ? error.message : String(error)}`,
@@ -136,7 +159,7 @@ export function registerWarmup(cli: CAC): void {
     const threads = parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 256);
     const rt = await openRuntime(metaUrl, runtimeOptions(flags), "warmup");
     try {
-      const files = await collectFiles(rt.vfs, paths);
+      const files = await collectFiles(rt, paths);
       const totalBytes = files.reduce((s, f) => s + f.size, 0);
       const progress = new Progress("warming up", totalBytes);
       const t0 = performance.now();

@@ -102,6 +102,21 @@ describe.skipIf(!HAVE_FUSE)("tools take paths on a mount", () => {
     expect(r.stderr).toContain('not of volume "userpaths"');
   });
 
+  test("a path on a mount of another volume of the same name is refused too", async () => {
+    const twin = await createVolume("userpaths");
+    const twinDir = join(twin.root, "mnt");
+    const m = await startMount(twin, twinDir, ["--cache-dir", "memory"]);
+    try {
+      writeFileSync(join(twinDir, "x"), "x");
+      const r = await jfs(["warmup", volume.metaUrl, join(twinDir, "x"), "--cache-dir", "memory"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('not of volume "userpaths"');
+    } finally {
+      await stopMount(m).catch(() => forceCleanup(m));
+      twin.cleanup();
+    }
+  });
+
   for (const via of ["mount(2)", "fusermount3"] as const) {
     test(`jfs mount --read-only (${via}): reads work, every change answers EROFS`, async () => {
       writeFileSync(join(mnt, "ro.txt"), "hello");
