@@ -64,6 +64,12 @@ export const SESSION_TIMEOUT_MS_MAX = 24 * 3_600_000;
 export const TRASH_DAYS_DEFAULT = 1;
 /** A serving process empties the trash of entries older than the trash days this often. */
 export const TRASH_CLEANUP_MS = 3_600_000;
+/**
+ * A serving process re-reads the settings `jfs config` changes (capacity, inodes, trash days)
+ * this often, or every heartbeat when that is sooner (a short `--session-timeout`, as tests use).
+ * JuiceFS waits a minute; one small read every 10 s costs nothing and a new user sees it work.
+ */
+export const FORMAT_RELOAD_MS = 10_000;
 /** How long a released file stays registered before a batch removes its row. */
 export const OPEN_LINGER_MS = 1000;
 /** Open-file rows removed per transaction. */

@@ -73,6 +73,8 @@ export class Dispatcher {
     let header: InHeader;
     try {
       header = decodeInHeader(raw);
+      // The kernel calls the mount's root 1; with --subdir it is another inode of the volume.
+      header.nodeid = this.state.toVfs(header.nodeid);
     } catch (error) {
       log.error(`bad FUSE request: ${String(error)}`);
       this.sink.done();

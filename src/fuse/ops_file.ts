@@ -182,7 +182,7 @@ const fallocate: Handler = async (s, r) => {
 async function copyFileRange(s: OpState, r: Request): Promise<Reply> {
   r.body.skip(8);
   const offIn = r.body.u64Number("off_in");
-  const inoOut = r.body.u64Number("nodeid_out");
+  const inoOut = s.toVfs(r.body.u64Number("nodeid_out"));
   r.body.skip(8);
   const offOut = r.body.u64Number("off_out");
   const lenWire = r.body.u64();

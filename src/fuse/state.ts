@@ -15,7 +15,7 @@ import {
 } from "../limits.ts";
 import { type Attr, type Credentials, FileType } from "../posix.ts";
 import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
-import { FUSE_KERNEL_MINOR_VERSION } from "./protocol.ts";
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_ROOT_ID } from "./protocol.ts";
 import {
   type AttrOptions,
   attrOut,
@@ -106,7 +106,19 @@ export class OpState {
   constructor(
     readonly vfs: Vfs,
     readonly config: FuseConfig,
+    /** The volume inode the mount shows as its root (--subdir); the kernel calls it 1. */
+    readonly rootIno: number = FUSE_ROOT_ID,
   ) {}
+
+  /** The volume inode of a kernel node id (from a request). */
+  toVfs(nodeid: number): number {
+    return nodeid === FUSE_ROOT_ID ? this.rootIno : nodeid;
+  }
+
+  /** The kernel node id of a volume inode (for a reply or a notification). */
+  toKernel(ino: number): number {
+    return ino === this.rootIno ? FUSE_ROOT_ID : ino;
+  }
 
   entry(ino: number, attr: Attr): Buffer {
     this.#tell(ino, attr);
@@ -118,6 +130,7 @@ export class OpState {
       attr,
       { entrySec, attrSec: this.config.attrCacheSec },
       this.attrOptions,
+      this.toKernel(ino),
     );
   }
 
@@ -143,7 +156,7 @@ export class OpState {
    */
   revalidate(ino: number, attr: Attr): void {
     if (this.#told.get(ino) === attrKey(attr)) return;
-    this.notify(encodeInvalInodeAttrs(ino));
+    this.notify(encodeInvalInodeAttrs(this.toKernel(ino)));
     this.#tell(ino, attr);
   }
 

@@ -214,7 +214,11 @@ export interface EntryTimeouts {
   attrSec: number;
 }
 
-/** struct fuse_entry_out at `at` (128 bytes; callers trim to 120 for minor < 9). */
+/**
+ * struct fuse_entry_out at `at` (128 bytes; callers trim to 120 for minor < 9). `nodeid` is
+ * the kernel's name of the inode, `ino` (st_ino) the volume's; they differ only for the root of
+ * a --subdir mount, which the kernel always calls 1.
+ */
 export function writeEntryOut(
   b: Buffer,
   at: number,
@@ -222,10 +226,11 @@ export function writeEntryOut(
   attr: Attr,
   t: EntryTimeouts,
   opts: AttrOptions,
+  nodeid = ino,
 ): void {
   const [entrySec, entryNsec] = validPair(t.entrySec);
   const [attrSec, attrNsec] = validPair(t.attrSec);
-  b.writeBigUInt64LE(BigInt(ino), at); // nodeid
+  b.writeBigUInt64LE(BigInt(nodeid), at); // nodeid
   b.writeBigUInt64LE(BigInt(attr.generation), at + 8); // generation
   b.writeBigUInt64LE(entrySec, at + 16); // entry_valid
   b.writeBigUInt64LE(attrSec, at + 24); // attr_valid
@@ -240,9 +245,10 @@ export function entryOut(
   attr: Attr,
   t: EntryTimeouts,
   opts: AttrOptions,
+  nodeid = ino,
 ): Buffer {
   const b = Buffer.alloc(ENTRY_OUT_BYTES);
-  writeEntryOut(b, 0, ino, attr, t, opts);
+  writeEntryOut(b, 0, ino, attr, t, opts, nodeid);
   return minor < 9 ? b.subarray(0, COMPAT_ENTRY_OUT_BYTES) : b;
 }
 

@@ -49,6 +49,12 @@ import * as xattr from "./xattr.ts";
 const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
 const UNLIMITED_INODES_HEADROOM = 10 << 20;
 
+/**
+ * Settings a running node applies when `jfs config` changes them. The others need a restart:
+ * the store is opened once (bucket, keys), and checksums may change only with every node stopped.
+ */
+const LIVE_SETTINGS = ["capacityBytes", "inodes", "trashDays"] as const;
+
 export class BaseMeta implements Meta {
   readonly core: MetaCore;
 
@@ -108,6 +114,19 @@ export class BaseMeta implements Meta {
     const format = JSON.parse(json) as Format;
     this.core.setFormat(format);
     return format;
+  }
+
+  async reloadSettings(): Promise<string[]> {
+    const json = await this.core.read(async (tx) => tx.getSetting());
+    if (json === undefined) return [];
+    const stored = JSON.parse(json) as Format;
+    const current = this.core.format;
+    const changed = LIVE_SETTINGS.filter((k) => stored[k] !== current[k]);
+    if (changed.length === 0) return [];
+    const next: Format = { ...current };
+    for (const k of changed) next[k] = stored[k];
+    this.core.setFormat(next);
+    return changed;
   }
 
   async destroy(): Promise<void> {
@@ -531,6 +550,10 @@ export class BaseMeta implements Meta {
     replacement: readonly Slice[],
   ): Promise<boolean> {
     return data.compactChunk(this.core, ino, chunkIndex, expected, replacement);
+  }
+
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number> {
+    return data.dropSlices(this.core, ino, chunkIndex, ids);
   }
 
   releaseDeletedFiles(limit: number): Promise<number> {

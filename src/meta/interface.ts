@@ -155,6 +155,11 @@ export interface Meta {
   closeSession(): Promise<void>;
   /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
   cleanupTrash(): Promise<number>;
+  /**
+   * Re-reads the stored settings and applies those a running node can take without restart
+   * (capacity, inodes, trash days); returns the names of those that changed.
+   */
+  reloadSettings(): Promise<string[]>;
 
   // ---- namespace ----
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
@@ -277,6 +282,11 @@ export interface Meta {
     expected: readonly Slice[],
     replacement: readonly Slice[],
   ): Promise<boolean>;
+  /**
+   * Turns every use of these slices in the chunk into a hole and releases them (fsck --repair
+   * of slices whose blocks are missing); returns how many uses were dropped.
+   */
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number>;
   /** Indexes of the chunks of a file that hold slices. */
   chunkIndexes(ino: Ino): Promise<number[]>;
   /**

@@ -8,6 +8,7 @@ import { type FsError, fsError, isFsError } from "../errors.ts";
 import {
   COPY_PIECE_BYTES,
   FILE_SIZE_BYTES_MAX,
+  FORMAT_RELOAD_MS,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
   SESSION_EXPIRE_MS,
@@ -74,7 +75,7 @@ export class JfsVfs implements Vfs {
     return this.format.uuid;
   }
 
-  /** Registers a session and starts its heartbeat and trash cleanup. */
+  /** Registers a session and starts its heartbeat, trash cleanup and settings reload. */
   async startSession(info: VfsSession): Promise<number> {
     const sid = await this.meta.newSession(info);
     const every = (ms: number, what: string, job: () => Promise<unknown>) => {
@@ -87,6 +88,10 @@ export class JfsVfs implements Vfs {
     const beatMs = heartbeatIntervalMs(info.timeoutMs ?? SESSION_EXPIRE_MS);
     every(beatMs, "session heartbeat", () => this.meta.heartbeat());
     every(TRASH_CLEANUP_MS, "trash cleanup", () => this.meta.cleanupTrash());
+    every(Math.min(FORMAT_RELOAD_MS, beatMs), "settings reload", async () => {
+      const changed = await this.meta.reloadSettings();
+      if (changed.length > 0) log.info(`settings changed by jfs config: ${changed.join(", ")}`);
+    });
     return sid;
   }
 
