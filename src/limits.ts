@@ -64,10 +64,22 @@ export const SESSION_TIMEOUT_MS_MAX = 24 * 3_600_000;
 export const TRASH_DAYS_DEFAULT = 1;
 /** A serving process empties the trash of entries older than the trash days this often. */
 export const TRASH_CLEANUP_MS = 3_600_000;
+/**
+ * A serving process re-reads the settings `jfs config` changes (capacity, inodes, trash days)
+ * this often, or every heartbeat when that is sooner (a short `--session-timeout`, as tests use).
+ * JuiceFS waits a minute; one small read every 10 s costs nothing and a new user sees it work.
+ */
+export const FORMAT_RELOAD_MS = 10_000;
 /** How long a released file stays registered before a batch removes its row. */
 export const OPEN_LINGER_MS = 1000;
 /** Open-file rows removed per transaction. */
 export const OPEN_LINGER_BATCH = 128;
+/** A blocking lock (F_SETLKW, blocking flock) polls the engine from the first to the last of
+ * these, doubling: a waiter on another node wakes within LOCK_POLL_MS_MAX of the release. */
+export const LOCK_POLL_MS_MIN = 10;
+export const LOCK_POLL_MS_MAX = 500;
+/** Lock records one session may hold on one inode (split ranges grow it): bounds a record. */
+export const LOCK_RECORDS_MAX = 1024;
 /** Directory entries asked per readdir by tree walks (fsck, gc's inventory, warmup). */
 export const TREE_WALK_PAGE_ENTRIES = 1000;
 
@@ -299,8 +311,12 @@ export const FUSE_STATFS_BLOCK_BYTES = 4 * KiB;
 export const FUSE_ATTR_CACHE_SEC_DEFAULT = 1;
 export const FUSE_ENTRY_CACHE_SEC_DEFAULT = 1;
 export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
-/** Reopens within this many seconds of an unchanged file keep the kernel's page cache. */
-export const FUSE_OPEN_CACHE_SEC_DEFAULT = 0;
+/**
+ * Reopens within this many seconds of an unchanged file (size, mtime, ctime read fresh at open)
+ * keep the kernel's page cache: no limit by default, since the attributes decide (see
+ * OpState.keepCache); 0 drops the cache at every open.
+ */
+export const FUSE_OPEN_CACHE_SEC_DEFAULT = Number.POSITIVE_INFINITY;
 /** Files whose last open the open cache remembers. */
 export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
 /** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */
@@ -343,6 +359,7 @@ assert(RPC_IN_FLIGHT_PER_CONNECTION_MAX >= 1 && RPC_RECORD_FRAGMENTS_MAX >= 1);
 assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least one record");
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
+assert(0 < LOCK_POLL_MS_MIN && LOCK_POLL_MS_MIN <= LOCK_POLL_MS_MAX);
 assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
 assert(STOP_FIRST_REPORT_MS < STOP_OUTAGE_WAIT_MS && OBJECT_OUTAGE_LOG_MS < STOP_OUTAGE_WAIT_MS);
 assert(SESSION_TIMEOUT_MS_MIN <= SESSION_EXPIRE_MS && SESSION_EXPIRE_MS <= SESSION_TIMEOUT_MS_MAX);

@@ -111,6 +111,22 @@ export interface Slice {
 export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
 export const XattrFlags = { CREATE: 1, REPLACE: 2 } as const;
 
+/** fcntl(2) lock types (asm-generic/fcntl.h F_RDLCK, F_WRLCK, F_UNLCK), as FUSE carries them. */
+export const LockType = { READ: 0, WRITE: 1, UNLOCK: 2 } as const;
+export type LockType = (typeof LockType)[keyof typeof LockType];
+
+/** A POSIX byte range lock: bytes start..end inclusive; end LOCK_END means "to end of file". */
+export interface FileLock {
+  type: LockType;
+  start: number;
+  end: number;
+  /** The holder's process id (on its own node), as F_GETLK reports it. */
+  pid: number;
+}
+
+/** The last byte of a lock that reaches end of file (FUSE's OFFSET_MAX is clamped to it). */
+export const LOCK_END = Number.MAX_SAFE_INTEGER;
+
 /**
  * open(2) flags, Linux values (asm-generic/fcntl.h); FUSE and the VFS receive them as-is.
  * The access mode is `flags & ACCMODE`, one of RDONLY, WRONLY, RDWR.
@@ -156,6 +172,7 @@ export const Errno = {
   EMLINK: 31,
   ERANGE: 34,
   ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ENOSYS: 38,
   ENOTEMPTY: 39,
   ELOOP: 40,

@@ -16,6 +16,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
+# test/fuse/locks.test.ts shares a database between two mounts with Debian's sqlite3.
+[ -x /usr/bin/sqlite3 ] || need_apt+=(sqlite3)
 # PostgreSQL: Debian's server binaries, run by the tests as their own cluster in a temp dir.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
@@ -57,6 +59,10 @@ if ! command -v bun >/dev/null; then
 fi
 log "bun $(bun --version)"
 bun install --frozen-lockfile >/dev/null 2>&1 || bun install
+
+# Every server the tests start is on loopback: a proxy set for the machine must not carry
+# their traffic (fetch, and with it the S3 store, honours HTTP(S)_PROXY).
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 passed=0
 failed=0

@@ -3,6 +3,7 @@
  */
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
+import { FORMAT_RELOAD_MS } from "../limits.ts";
 import { log } from "../log.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import { checksumOf, type Format } from "../meta/interface.ts";
@@ -55,6 +56,13 @@ export function registerConfig(cli: CAC): void {
         if (storageChanged) await formatVolume(meta, next, true);
         else await meta.format(next, true);
         log.info(`volume "${next.name}": changed ${changed.join(", ")}`);
+        if (storageChanged)
+          log.info("running mounts and servers use the new storage after a restart");
+        else if (!changed.includes("checksum")) {
+          log.info(
+            `running mounts and servers apply it within ${FORMAT_RELOAD_MS / 1000} s, no restart needed`,
+          );
+        }
         log.debug(JSON.stringify(maskFormat(next)));
       } finally {
         await meta.close();

@@ -1,33 +1,47 @@
 /**
- * jfs fsck [META-URL] — checks the namespace and that every block of every slice the metadata
- * refers to exists in the object store (with the right size when blocks are not compressed).
- * The checks are src/volume/fsck.ts's; this is the command and its output.
+ * jfs fsck [META-URL] [--path DIR] [--repair] — checks the namespace and that every block of
+ * every slice the metadata refers to exists in the object store (with the right size when
+ * blocks are not compressed), naming each damaged file by its path. The checks are
+ * src/volume/fsck.ts's; this is the command and its output.
  */
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { log } from "../log.ts";
 import { checkVolume } from "../volume/fsck.ts";
 import { openStore, openVolume } from "../volume/open.ts";
+import { stringFlag } from "./options.ts";
 
 const PROBLEMS_SHOWN_MAX = 50;
 
 export function registerFsck(cli: CAC): void {
   cli
     .command("fsck [META-URL]", "Check the namespace and that every block of every file exists")
-    .action(async (metaUrl: string | undefined) => {
+    .option("--path <dir>", "Check only the files under this path of the volume")
+    .option(
+      "--repair",
+      "Drop references to missing blocks (those ranges then read as zeros); lists each file changed",
+    )
+    .example("jfs fsck redis://127.0.0.1/1 --path /datasets --repair")
+    .action(async (metaUrl: string | undefined, flags: { path?: unknown; repair?: boolean }) => {
+      const path = stringFlag(flags.path);
+      const repair = flags.repair === true;
       const { meta, format } = await openVolume(
         metaUrl === undefined ? undefined : String(metaUrl),
       );
       const store = openStore(format);
       try {
-        const { inodes, slices, blocks, problems } = await checkVolume(meta, store, format);
+        const report = await checkVolume(meta, store, format, { path, repair });
+        const { inodes, slices, blocks, problems, repaired } = report;
+        const what = path === undefined ? `${inodes} inodes` : `${inodes} files under ${path}`;
         log.info(
-          `fsck: ${inodes} inodes, ${slices} slices, ${blocks} blocks checked; ${problems.length} problem(s)`,
+          `fsck: ${what}, ${slices} slices, ${blocks} blocks checked; ${problems.length} problem(s)`,
         );
         for (const p of problems.slice(0, PROBLEMS_SHOWN_MAX)) console.log(p);
         if (problems.length > PROBLEMS_SHOWN_MAX) {
           console.log(`... and ${problems.length - PROBLEMS_SHOWN_MAX} more`);
         }
+        for (const r of repaired) console.log(`repaired ${r}`);
+        if (repaired.length > 0) log.info(`fsck --repair changed ${repaired.length} file(s)`);
         if (problems.length > 0) throw new UserError(`fsck found ${problems.length} problem(s)`);
       } finally {
         await store.close();

@@ -16,8 +16,10 @@ import { isStaleMount, prepareMountPoint, unmountNow } from "../fuse/mount.ts";
 import { findMount, JFS_FSTYPE } from "../fuse/mountinfo.ts";
 import type { FuseSession } from "../fuse/session.ts";
 import { DEFAULT_FUSE_CONFIG, type FuseConfig } from "../fuse/state.ts";
-import { FUSE_MOUNT_WAIT_MS } from "../limits.ts";
+import { FUSE_MOUNT_WAIT_MS, ROOT_INODE } from "../limits.ts";
 import { log } from "../log.ts";
+import { FileType, type Ino, ROOT_CREDENTIALS } from "../posix.ts";
+import type { Vfs } from "../vfs/interface.ts";
 import { openVolume } from "../volume/open.ts";
 import { openRuntime } from "../volume/runtime.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
@@ -41,6 +43,8 @@ export interface MountFlags extends DataFlags {
   background?: boolean;
   log?: unknown;
   fuseThreads?: unknown;
+  readOnly?: boolean;
+  subdir?: unknown;
 }
 
 const CACHE_SEC_MAX = 365 * 24 * 3600;
@@ -91,10 +95,14 @@ async function mountForeground(
   const vfs = runtime.vfs;
   let session: FuseSession;
   try {
+    const subdir = stringFlag(flags.subdir);
+    const rootIno = subdir === undefined ? undefined : await subdirInode(vfs, subdir);
     session = await fuse.FuseSession.start(vfs, dir, {
+      ...(rootIno !== undefined && { rootIno }),
       ...config,
       fsname: `jfs:${vfs.format.name}`,
       allowOther: flags.allowOther === true,
+      readOnly: flags.readOnly === true,
       defaultPermissions: true,
       forceHelper: process.env.JFS_FUSE_HELPER === "fusermount3",
     });
@@ -137,6 +145,21 @@ async function mountForeground(
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
   }
+}
+
+/** The directory of the volume a --subdir mount shows as its root. */
+async function subdirInode(vfs: Vfs, subdir: string): Promise<Ino> {
+  let ino: Ino = ROOT_INODE;
+  for (const part of subdir.split("/").filter((p) => p !== "" && p !== ".")) {
+    try {
+      ino = (await vfs.lookup(ROOT_CREDENTIALS, ino, Buffer.from(part))).inode;
+    } catch {
+      throw new UserError(`--subdir ${subdir}: no such directory in volume "${vfs.format.name}"`);
+    }
+  }
+  const attr = await vfs.getattr(ROOT_CREDENTIALS, ino);
+  if (attr.type !== FileType.Directory) throw new UserError(`--subdir ${subdir}: not a directory`);
+  return ino;
 }
 
 /** The command line of this process without -d/--background (the detached child's). */
@@ -216,13 +239,15 @@ export function registerMount(cli: CAC): void {
     .option("--dir-entry-cache <sec>", "Kernel cache timeout of directory names (default: 1)")
     .option(
       "--open-cache <sec>",
-      "Keep the page cache of files reopened unchanged within (default: 0)",
+      "Keep pages of unchanged files across opens only within SEC (default: no limit; 0: never)",
     )
     .option(
       "--writeback-cache",
       "Kernel writeback cache: buffer small writes in the kernel (-o writeback_cache)",
     )
     .option("--allow-other", "Let other users access the mount")
+    .option("--read-only", "Mount read-only: every change answers EROFS")
+    .option("--subdir <dir>", "Mount this directory of the volume as the root")
     .option("--fuse-threads <n>", "Threads reading /dev/fuse (default: 2)")
     .example("jfs mount /mnt/jfs")
     .example("jfs mount -d sqlite3://myjfs.db /mnt/jfs")

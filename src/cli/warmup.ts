@@ -1,15 +1,18 @@
 /**
  * jfs warmup [META-URL] PATH... — reads files of the volume once so their blocks land in the
- * local caches (memory and --cache-dir), like `juicefs warmup`. PATHs are paths inside the
- * volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
+ * local caches (memory and --cache-dir), like `juicefs warmup`. A PATH is a path on a jfs
+ * mount of the volume ("/mnt/jfs/datasets/train", as JuiceFS takes them), or else a path inside
+ * the volume ("/datasets/train"); directories are walked; `--file LIST` reads paths from a file.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { CAC } from "cac";
 import { fsError, UserError } from "../errors.ts";
+import { JFS_FSTYPE, type MountEntry, readMountInfo } from "../fuse/mountinfo.ts";
 import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
-import type { Vfs } from "../vfs/interface.ts";
-import { openRuntime } from "../volume/runtime.ts";
+import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
@@ -25,7 +28,68 @@ interface WarmupFlags extends DataFlags {
   threads?: unknown;
 }
 
-async function resolvePath(vfs: Vfs, path: string): Promise<{ inode: Ino; attr: Attr }> {
+/** The jfs mount `path` lies on (the deepest mount point above it), if any. */
+function jfsMountOf(path: string, mounts: MountEntry[]): MountEntry | undefined {
+  let found: MountEntry | undefined;
+  for (const m of mounts) {
+    const above =
+      m.mountPoint === "/" || path === m.mountPoint || path.startsWith(`${m.mountPoint}/`);
+    if (above && (found === undefined || m.mountPoint.length >= found.mountPoint.length)) found = m;
+  }
+  return found?.fstype === JFS_FSTYPE ? found : undefined;
+}
+
+/** Where this volume is mounted on this host, by its live sessions. */
+async function ourMountPoints(rt: Runtime): Promise<Set<string>> {
+  const points = new Set<string>();
+  for (const session of await rt.meta.listSessions()) {
+    if (session.hostname !== hostname() || session.expiredAt !== undefined) continue;
+    points.add(session.mountPoint);
+    try {
+      points.add(realpathSync(session.mountPoint));
+    } catch {
+      // a serve's "host:port", or a mount point gone meanwhile
+    }
+  }
+  return points;
+}
+
+/**
+ * The inode of a path on a jfs mount of this volume: a FUSE node id is the jfs inode, so the
+ * mount's own stat() names it, whatever subdirectory the mount shows. Undefined when the path
+ * is not on a jfs mount (it is then a path inside the volume). A mount of another volume (by
+ * its name, or by this volume's sessions when the names agree) is refused.
+ */
+async function mountedInode(
+  rt: Runtime,
+  path: string,
+  mounts: MountEntry[],
+): Promise<Ino | undefined> {
+  let real: string;
+  try {
+    real = realpathSync(resolve(path));
+  } catch {
+    return undefined;
+  }
+  const mount = jfsMountOf(real, mounts);
+  if (mount === undefined) return undefined;
+  const name = rt.format.name;
+  if (mount.source !== `jfs:${name}` || !(await ourMountPoints(rt)).has(mount.mountPoint)) {
+    throw new UserError(
+      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
+    );
+  }
+  return statSync(real).ino;
+}
+
+async function resolvePath(
+  rt: Runtime,
+  path: string,
+  mounts: MountEntry[],
+): Promise<{ inode: Ino; attr: Attr }> {
+  const vfs = rt.vfs;
+  const mounted = await mountedInode(rt, path, mounts);
+  if (mounted !== undefined) return { inode: mounted, attr: await vfs.getattr(ctx, mounted) };
   let inode: Ino = 1;
   let attr = await vfs.getattr(ctx, inode);
   for (const part of path.split("/").filter((p) => p !== "" && p !== ".")) {
@@ -36,13 +100,16 @@ async function resolvePath(vfs: Vfs, path: string): Promise<{ inode: Ino; attr: 
 
 /** Files under the given paths (directories walked without recursion). */
 async function collectFiles(
-  vfs: Vfs,
+  rt: Runtime,
   paths: string[],
 ): Promise<Array<{ inode: Ino; size: number }>> {
+  const vfs = rt.vfs;
   const files = new Map<Ino, number>();
   const dirs: Ino[] = [];
+  const mounts = readMountInfo();
   for (const p of paths) {
-    const { inode, attr } = await resolvePath(vfs, p).catch((error: unknown) => {
+    const { inode, attr } = await resolvePath(rt, p, mounts).catch((error: unknown) => {
+      if (error instanceof UserError) throw error;
       throw new UserError(
         `warmup: ${p}: ${error instanceof Error ? error.message : String(error)}`,
       );
@@ -71,7 +138,7 @@ export function registerWarmup(cli: CAC): void {
     cli
       .command(
         "warmup [...ARGS]",
-        "Fill the local cache with files of a volume: [META-URL] PATH...",
+        "Fill the local cache with files of a volume: [META-URL] PATH... (on a mount, or in the volume)",
       )
       .option("--file <list>", "Read the paths to warm up from this file, one per line")
       .option("--threads <n>", `Files read at once (default: ${THREADS_DEFAULT})`)
@@ -92,7 +159,7 @@ export function registerWarmup(cli: CAC): void {
     const threads = parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 256);
     const rt = await openRuntime(metaUrl, runtimeOptions(flags), "warmup");
     try {
-      const files = await collectFiles(rt.vfs, paths);
+      const files = await collectFiles(rt, paths);
       const totalBytes = files.reduce((s, f) => s + f.size, 0);
       const progress = new Progress("warming up", totalBytes);
       const t0 = performance.now();

@@ -14,6 +14,8 @@ import { log } from "../log.ts";
 import { Errno } from "../posix.ts";
 import { cloneFuseFd, closeFd, writevFd } from "./libc.ts";
 import {
+  type NotifierData,
+  type NotifyJob,
   type ReaderData,
   SHARED_IN_FLIGHT,
   SHARED_STOP,
@@ -135,6 +137,45 @@ export class FuseChannel {
     }
   }
 
+  #notifier: Worker | undefined;
+  #notifyNextId = 1;
+  readonly #notifyPending = new Map<number, () => void>();
+
+  /**
+   * Writes a notification on the notifier thread (worker.ts): for those the kernel may block
+   * on until this thread answers other requests (page invalidation). Resolves once written.
+   */
+  notifyOffThread(message: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#notifier === undefined) {
+      const data: NotifierData = { role: "notifier", fd: this.fd };
+      const worker = new Worker(workerUrl(), { workerData: data });
+      worker.on("message", (m: WorkerMessage) => {
+        if (m.kind !== "notified") return;
+        if (m.errno !== 0 && m.errno !== Errno.ENOENT && m.errno !== Errno.ENODEV) {
+          log.warn(`FUSE notification failed: errno ${m.errno}`);
+        }
+        this.#notifyPending.get(m.id)?.();
+        this.#notifyPending.delete(m.id);
+      });
+      worker.on("error", (error) => {
+        log.error(`FUSE notifier thread failed: ${String(error)}`);
+        for (const done of this.#notifyPending.values()) done();
+        this.#notifyPending.clear();
+        this.#notifier = undefined;
+      });
+      worker.unref();
+      this.#notifier = worker;
+    }
+    const id = this.#notifyNextId++;
+    const copy = new Uint8Array(message).buffer;
+    const job: NotifyJob = { id, message: copy };
+    return new Promise((resolve) => {
+      this.#notifyPending.set(id, resolve);
+      this.#notifier?.postMessage(job, [copy]);
+    });
+  }
+
   /** A request got its reply (or needed none): the readers may take another. */
   done(): void {
     Atomics.sub(this.#counters, SHARED_IN_FLIGHT, 1);
@@ -153,6 +194,9 @@ export class FuseChannel {
     Atomics.store(this.#counters, SHARED_STOP, 1);
     Atomics.notify(this.#counters, SHARED_IN_FLIGHT);
     for (const w of this.#workers) void w.terminate();
+    if (this.#notifier !== undefined) void this.#notifier.terminate();
+    for (const done of this.#notifyPending.values()) done();
+    this.#notifyPending.clear();
     for (const fd of this.#fds) closeFd(fd);
     this.#fds.length = 0;
   }

@@ -1,6 +1,7 @@
 /**
  * One FUSE request in, at most one reply out. INIT, DESTROY and INTERRUPT are handled here;
- * every other opcode goes to its handler in ops_*.ts, run concurrently with the others. A
+ * every other opcode goes to its handler in ops_*.ts, run concurrently with the others (a lock
+ * wait is a pending promise: it holds no reader thread, and INTERRUPT aborts it). A
  * handler's FsError becomes -errno in fuse_out_header; anything else is a bug: logged, EIO.
  * Opcodes without a handler get ENOSYS (the kernel then stops sending most of them).
  */
@@ -11,6 +12,7 @@ import type { GroupsCache } from "./groups.ts";
 import { negotiateInit } from "./init.ts";
 import { dirOps } from "./ops_dir.ts";
 import { fileOps } from "./ops_file.ts";
+import { lockOps } from "./ops_lock.ts";
 import { nodeOps } from "./ops_node.ts";
 import { xattrOps } from "./ops_xattr.ts";
 import { IN_HEADER_BYTES, InitFlag, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
@@ -22,7 +24,15 @@ const HANDLERS: ReadonlyMap<number, Handler> = new Map([
   ...fileOps,
   ...dirOps,
   ...xattrOps,
+  ...lockOps,
 ]);
+
+/** Requests that may wait long enough for a signal to interrupt them. */
+const INTERRUPTIBLE: ReadonlySet<number> = new Set([Opcode.SETLKW]);
+/** INTERRUPTs remembered for requests not seen yet (readers race the main thread). */
+const EARLY_INTERRUPTS_MAX = 64;
+/** Passed to requests nothing can interrupt. */
+const NEVER = new AbortController().signal;
 
 /** Linux errnos fit in fuse_out_header.error as -1..-4095; others (ENOTSYNC) become EIO. */
 function replyErrno(error: unknown, header: InHeader): number {
@@ -44,6 +54,10 @@ export class Dispatcher {
   /** Called when the kernel sends DESTROY (fuseblk-style clean shutdown). */
   onDestroy: () => void = () => undefined;
 
+  /** Interruptible requests in flight, by unique. */
+  readonly #waits = new Map<bigint, AbortController>();
+  readonly #earlyInterrupts = new Set<bigint>();
+
   constructor(
     readonly state: OpState,
     private readonly groups: GroupsCache,
@@ -59,6 +73,8 @@ export class Dispatcher {
     let header: InHeader;
     try {
       header = decodeInHeader(raw);
+      // The kernel calls the mount's root 1; with --subdir it is another inode of the volume.
+      header.nodeid = this.state.toVfs(header.nodeid);
     } catch (error) {
       log.error(`bad FUSE request: ${String(error)}`);
       this.sink.done();
@@ -82,9 +98,13 @@ export class Dispatcher {
         this.onDestroy();
         return;
       case Opcode.INTERRUPT:
+        // struct fuse_interrupt_in { uint64_t unique; }. No reply: the interrupted request
+        // answers EINTR if it was waiting; any other just finishes (short or durable).
+        this.#interrupt(body);
+        this.sink.done();
+        return;
       case Opcode.FORGET:
       case Opcode.BATCH_FORGET:
-        // No reply. Interrupted requests simply finish: every VFS call is short or durable.
         this.sink.done();
         return;
     }
@@ -101,7 +121,40 @@ export class Dispatcher {
       groups: this.groups.groups(header.pid, header.gid),
       pid: header.pid,
     };
-    this.#answer(fd, header, () => handler(this.state, { header, ctx, body }));
+    if (!INTERRUPTIBLE.has(header.opcode)) {
+      this.#answer(fd, header, () => handler(this.state, { header, ctx, body, signal: NEVER }));
+      return;
+    }
+    const abort = new AbortController();
+    if (this.#earlyInterrupts.delete(header.unique)) abort.abort();
+    this.#waits.set(header.unique, abort);
+    const signal = abort.signal;
+    this.#answer(fd, header, async () => {
+      try {
+        return await handler(this.state, { header, ctx, body, signal });
+      } finally {
+        this.#waits.delete(header.unique);
+      }
+    });
+  }
+
+  #interrupt(body: InReader): void {
+    let unique: bigint;
+    try {
+      unique = body.u64();
+    } catch {
+      return;
+    }
+    const wait = this.#waits.get(unique);
+    if (wait) {
+      wait.abort();
+      return;
+    }
+    this.#earlyInterrupts.add(unique);
+    if (this.#earlyInterrupts.size > EARLY_INTERRUPTS_MAX) {
+      const oldest = this.#earlyInterrupts.values().next();
+      if (!oldest.done) this.#earlyInterrupts.delete(oldest.value);
+    }
   }
 
   #answer(

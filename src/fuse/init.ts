@@ -36,6 +36,10 @@ export function wantedInitFlags(config: Pick<FuseConfig, "writeback">): number {
     InitFlag.READDIRPLUS_AUTO | // ... only while the names are being looked up
     InitFlag.ASYNC_DIO | // O_DIRECT I/O split into concurrent requests
     InitFlag.CACHE_SYMLINKS | // a symlink's target never changes: keep it in the page cache
+    // fcntl and flock locks come to us and are shared by every node (ops_lock.ts), instead of
+    // being kept by this node's kernel alone.
+    InitFlag.POSIX_LOCKS |
+    InitFlag.FLOCK_LOCKS |
     // Writes, truncates and chowns tell us to drop set-id bits (the *_KILL_SUIDGID flags), so
     // the kernel does not send a SETATTR of the mode as the writer, who may not own the file.
     InitFlag.HANDLE_KILLPRIV_V2;

@@ -33,6 +33,7 @@ import {
 } from "./libc.ts";
 import { findMount, JFS_FSTYPE } from "./mountinfo.ts";
 
+const MS_RDONLY = 1;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
 
@@ -46,6 +47,8 @@ export interface MountRequest {
   defaultPermissions: boolean;
   /** Use fusermount3 even as root (tests of the unprivileged path). */
   forceHelper?: boolean;
+  /** A read-only mount: the kernel answers EROFS to every change before asking us. */
+  readOnly?: boolean;
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
@@ -128,7 +131,8 @@ export async function mountFuse(req: MountRequest): Promise<{ fd: number; via: s
       `group_id=${gid}`,
     ]);
     try {
-      mountSyscall(req.fsname, req.dir, JFS_FSTYPE, MS_NOSUID | MS_NODEV, data);
+      const flags = MS_NOSUID | MS_NODEV | (req.readOnly === true ? MS_RDONLY : 0);
+      mountSyscall(req.fsname, req.dir, JFS_FSTYPE, flags, data);
       return { fd, via: "mount(2)" };
     } catch (error) {
       closeFd(fd);
@@ -179,7 +183,8 @@ async function mountWithHelper(req: MountRequest): Promise<number> {
   }
   const [ours, theirs] = unixSocketPair();
   setCloseOnExec(ours, true);
-  const opts = mountOptions(req, ["rw", "nosuid", "nodev", `fsname=${req.fsname}`, "subtype=jfs"]);
+  const rw = req.readOnly === true ? "ro" : "rw";
+  const opts = mountOptions(req, [rw, "nosuid", "nodev", `fsname=${req.fsname}`, "subtype=jfs"]);
   let stderr = "";
   try {
     // The child gets `theirs` as fd 3; fusermount3 sends the /dev/fuse fd over it and exits.

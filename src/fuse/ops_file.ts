@@ -9,6 +9,7 @@ import { nameArg } from "./ops_node.ts";
 import {
   Fopen,
   FUSE_FSYNC_FDATASYNC,
+  FUSE_RELEASE_FLOCK_UNLOCK,
   FUSE_WRITE_KILL_SUIDGID,
   Opcode,
   WRITE_IN_BYTES,
@@ -107,17 +108,44 @@ const write: Handler = async (s, r) => {
   return [u32Out(n)];
 };
 
-/** struct fuse_flush_in { uint64_t fh; uint32_t unused, padding; uint64_t lock_owner; } */
+/**
+ * struct fuse_flush_in { uint64_t fh; uint32_t unused, padding; uint64_t lock_owner; }
+ * Every close(2) flushes: POSIX says it drops the process's fcntl locks on the file, even if
+ * the data flush fails (the kernel keeps no lock of its own once we take them).
+ */
 const flush: Handler = async (s, r) => {
-  await s.vfs.flush(r.ctx, r.header.nodeid, r.body.u64Number("fh"));
+  const fh = r.body.u64Number("fh");
+  r.body.skip(8);
+  const lockOwner = r.body.remaining >= 8 ? r.body.u64() : undefined;
+  const ino = r.header.nodeid;
+  try {
+    await s.vfs.flush(r.ctx, ino, fh);
+  } finally {
+    if (lockOwner !== undefined) {
+      await s.vfs.releaseLocks(ino, lockOwner, { posix: true, flock: false });
+    }
+  }
   return NONE;
 };
 
-/** struct fuse_release_in { uint64_t fh; uint32_t flags, release_flags; uint64_t lock_owner; } */
+/**
+ * struct fuse_release_in { uint64_t fh; uint32_t flags, release_flags; uint64_t lock_owner; }
+ * The last close of an open file description drops its flock (FUSE_RELEASE_FLOCK_UNLOCK).
+ */
 const release: Handler = async (s, r) => {
   const fh = r.body.u64Number("fh");
+  r.body.skip(4);
+  const releaseFlags = r.body.remaining >= 4 ? r.body.u32() : 0;
+  const lockOwner = r.body.remaining >= 8 ? r.body.u64() : undefined;
+  const ino = r.header.nodeid;
   s.fileFlags.delete(fh);
-  await s.vfs.release(r.ctx, r.header.nodeid, fh);
+  try {
+    if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK && lockOwner !== undefined) {
+      await s.vfs.releaseLocks(ino, lockOwner, { posix: false, flock: true });
+    }
+  } finally {
+    await s.vfs.release(r.ctx, ino, fh);
+  }
   return NONE;
 };
 
@@ -154,7 +182,7 @@ const fallocate: Handler = async (s, r) => {
 async function copyFileRange(s: OpState, r: Request): Promise<Reply> {
   r.body.skip(8);
   const offIn = r.body.u64Number("off_in");
-  const inoOut = r.body.u64Number("nodeid_out");
+  const inoOut = s.toVfs(r.body.u64Number("nodeid_out"));
   r.body.skip(8);
   const offOut = r.body.u64Number("off_out");
   const lenWire = r.body.u64();

@@ -170,11 +170,11 @@ async function renameWith(s: OpState, r: Request, newDir: number, flags: number)
 }
 
 /** struct fuse_rename_in { uint64_t newdir; } */
-const rename: Handler = async (s, r) => renameWith(s, r, r.body.u64Number("newdir"), 0);
+const rename: Handler = async (s, r) => renameWith(s, r, s.toVfs(r.body.u64Number("newdir")), 0);
 
 /** struct fuse_rename2_in { uint64_t newdir; uint32_t flags, padding; } */
 const rename2: Handler = async (s, r) => {
-  const newDir = r.body.u64Number("newdir");
+  const newDir = s.toVfs(r.body.u64Number("newdir"));
   const flags = r.body.u32();
   r.body.skip(4);
   return renameWith(s, r, newDir, flags);
@@ -182,7 +182,7 @@ const rename2: Handler = async (s, r) => {
 
 /** struct fuse_link_in { uint64_t oldnodeid; } */
 const link: Handler = async (s, r) => {
-  const ino = r.body.u64Number("oldnodeid");
+  const ino = s.toVfs(r.body.u64Number("oldnodeid"));
   const e = await s.vfs.link(r.ctx, ino, r.header.nodeid, nameArg(r.body));
   return [s.entry(e.inode, e.attr)];
 };

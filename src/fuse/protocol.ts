@@ -114,6 +114,13 @@ export const Fopen = {
 /** enum fuse_notify_code: unsolicited messages to the kernel (out header unique 0). */
 export const NotifyCode = { INVAL_INODE: 2 } as const;
 
+/** fuse_lk_in.lk_flags: the lock is a flock(2), not a POSIX lock. */
+export const FUSE_LK_FLOCK = 1 << 0;
+/** fuse_release_in.release_flags: drop the flock of lock_owner with this open file. */
+export const FUSE_RELEASE_FLOCK_UNLOCK = 1 << 1;
+/** The kernel's OFFSET_MAX: a lock to end of file. */
+export const FUSE_OFFSET_MAX = 0x7fff_ffff_ffff_ffffn;
+
 export const FUSE_FSYNC_FDATASYNC = 1;
 export const FUSE_GETATTR_FH = 1;
 /** renameat2(2) flags in fuse_rename2_in.flags. */
@@ -135,6 +142,7 @@ export const STATFS_OUT_BYTES = 80; // struct fuse_statfs_out (fuse_kstatfs)
 export const COMPAT_STATFS_OUT_BYTES = 48;
 export const GETXATTR_OUT_BYTES = 8; // struct fuse_getxattr_out
 export const LSEEK_OUT_BYTES = 8; // struct fuse_lseek_out
+export const LK_OUT_BYTES = 24; // struct fuse_lk_out (one struct fuse_file_lock)
 export const INIT_OUT_BYTES = 64; // struct fuse_init_out
 /** fuse_init_out before 7.5 (major, minor only) and before 7.23 (up to max_write). */
 export const COMPAT_INIT_OUT_BYTES = 8;

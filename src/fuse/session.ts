@@ -24,7 +24,10 @@ import {
 import { findMount } from "./mountinfo.ts";
 import { type FuseConfig, OpState } from "./state.ts";
 
-export interface FuseSessionOptions extends FuseConfig, Omit<MountRequest, "dir"> {}
+export interface FuseSessionOptions extends FuseConfig, Omit<MountRequest, "dir"> {
+  /** The volume inode shown as the mount's root (--subdir); the volume root without. */
+  rootIno?: number;
+}
 
 function sleep(ms: number): Promise<"timeout"> {
   return new Promise((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
@@ -46,11 +49,12 @@ export class FuseSession {
   static async start(vfs: Vfs, dir: string, options: FuseSessionOptions): Promise<FuseSession> {
     prepareMountPoint(dir);
     const { fd, via } = await mountFuse({ ...options, dir });
-    const state = new OpState(vfs, options);
+    const state = new OpState(vfs, options, options.rootIno);
     let dispatcher: Dispatcher | undefined;
     const channel = new FuseChannel(fd, (raw, from) => dispatcher?.handle(raw, from));
     dispatcher = new Dispatcher(state, new GroupsCache(), channel);
     state.notify = (message) => channel.notify(message);
+    state.notifyOffThread = (message) => channel.notifyOffThread(message);
     const mounted = findMount(dir);
     // The INIT reply sets the kernel's readahead; raise it once that is written.
     dispatcher.onInit = () => {

@@ -15,7 +15,7 @@ import {
 } from "../limits.ts";
 import { type Attr, type Credentials, FileType } from "../posix.ts";
 import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
-import { FUSE_KERNEL_MINOR_VERSION } from "./protocol.ts";
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_ROOT_ID } from "./protocol.ts";
 import {
   type AttrOptions,
   attrOut,
@@ -36,7 +36,10 @@ export interface FuseConfig {
   /** entry_valid of names of files, and of directories, seconds. */
   entryCacheSec: number;
   dirEntryCacheSec: number;
-  /** > 0: reopening an unchanged file within this many seconds keeps the page cache. */
+  /**
+   * A reopen within this many seconds of the last open keeps the kernel's page cache of a file
+   * whose size, mtime and ctime did not change in between (Infinity by default; 0: never).
+   */
   openCacheSec: number;
   /** Negotiate FUSE_WRITEBACK_CACHE (the kernel buffers writes). */
   writeback: boolean;
@@ -59,6 +62,8 @@ export interface Request {
   ctx: Credentials;
   /** The opcode's arguments (after fuse_in_header, extensions cut off). */
   body: InReader;
+  /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
+  signal: AbortSignal;
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
@@ -73,11 +78,11 @@ export interface DirBatch {
   complete: boolean;
 }
 
+/** What an open of this mount last saw of a file: the kernel's pages are at least that new. */
 interface OpenSeen {
   atMs: number;
-  mtime: number;
-  mtimeNsec: number;
-  size: number;
+  /** attrKey of the fresh attributes that open read from meta. */
+  key: string;
 }
 
 export class OpState {
@@ -95,11 +100,25 @@ export class OpState {
   readonly #told = new Map<number, string>();
   /** Sends a notification to the kernel; set by the session. */
   notify: (message: Uint8Array) => void = () => undefined;
+  /** Sends one the kernel may block on (page invalidation) off this thread; set by the session. */
+  notifyOffThread: (message: Uint8Array) => Promise<void> = async () => undefined;
 
   constructor(
     readonly vfs: Vfs,
     readonly config: FuseConfig,
+    /** The volume inode the mount shows as its root (--subdir); the kernel calls it 1. */
+    readonly rootIno: number = FUSE_ROOT_ID,
   ) {}
+
+  /** The volume inode of a kernel node id (from a request). */
+  toVfs(nodeid: number): number {
+    return nodeid === FUSE_ROOT_ID ? this.rootIno : nodeid;
+  }
+
+  /** The kernel node id of a volume inode (for a reply or a notification). */
+  toKernel(ino: number): number {
+    return ino === this.rootIno ? FUSE_ROOT_ID : ino;
+  }
 
   entry(ino: number, attr: Attr): Buffer {
     this.#tell(ino, attr);
@@ -111,6 +130,7 @@ export class OpState {
       attr,
       { entrySec, attrSec: this.config.attrCacheSec },
       this.attrOptions,
+      this.toKernel(ino),
     );
   }
 
@@ -136,31 +156,29 @@ export class OpState {
    */
   revalidate(ino: number, attr: Attr): void {
     if (this.#told.get(ino) === attrKey(attr)) return;
-    this.notify(encodeInvalInodeAttrs(ino));
+    this.notify(encodeInvalInodeAttrs(this.toKernel(ino)));
     this.#tell(ino, attr);
   }
 
   /**
-   * Close-to-open: by default every open drops the kernel's cached pages (another client may
-   * have changed the file). With --open-cache, a reopen within that time of a file whose size
-   * and mtime did not change keeps them.
+   * Close-to-open for data, decided per open from the attributes vfs.open just read from meta
+   * (as JuiceFS's openfiles): the kernel keeps its cached pages (FOPEN_KEEP_CACHE) only when
+   * size, mtime and ctime are those the previous open of this mount saw. Every page in the
+   * cache was read after that open dropped or validated it, so a change made since, here or on
+   * another node, changes one of the three and the kernel drops its pages before the open
+   * returns. The first open of an inode this mount has no record of (or forgot) drops them.
+   * ctime is compared because a rewrite may restore mtime (utimes, rsync -t, tar), never ctime.
    */
   keepCache(ino: number, attr: Attr, nowMs = Date.now()): boolean {
     if (this.config.openCacheSec <= 0) return false;
+    const key = attrKey(attr);
     const seen = this.#openSeen.get(ino);
     const keep =
       seen !== undefined &&
-      nowMs - seen.atMs <= this.config.openCacheSec * 1000 &&
-      seen.mtime === attr.mtime &&
-      seen.mtimeNsec === attr.mtimeNsec &&
-      seen.size === attr.size;
+      seen.key === key &&
+      nowMs - seen.atMs <= this.config.openCacheSec * 1000;
     this.#openSeen.delete(ino);
-    this.#openSeen.set(ino, {
-      atMs: nowMs,
-      mtime: attr.mtime,
-      mtimeNsec: attr.mtimeNsec,
-      size: attr.size,
-    });
+    this.#openSeen.set(ino, { atMs: nowMs, key });
     if (this.#openSeen.size > FUSE_OPEN_CACHE_INODES_MAX) {
       const oldest = this.#openSeen.keys().next();
       if (!oldest.done) this.#openSeen.delete(oldest.value);

@@ -130,12 +130,21 @@ export function encodeOutHeader(totalBytes: number, error: number, unique: bigin
  * invalidates the cached attributes only, never pages.
  */
 export function encodeInvalInodeAttrs(ino: number): Buffer {
+  return encodeInvalInode(ino, -1n);
+}
+
+/** Invalidates the cached attributes and every cached page (offset 0, length 0: to the end). */
+export function encodeInvalInodeData(ino: number): Buffer {
+  return encodeInvalInode(ino, 0n);
+}
+
+function encodeInvalInode(ino: number, offset: bigint): Buffer {
   const b = Buffer.alloc(OUT_HEADER_BYTES + NOTIFY_INVAL_INODE_OUT_BYTES);
   b.writeUInt32LE(b.length, 0);
   b.writeInt32LE(NotifyCode.INVAL_INODE, 4);
   b.writeBigUInt64LE(0n, 8);
   b.writeBigUInt64LE(BigInt(ino), 16);
-  b.writeBigInt64LE(-1n, 24);
+  b.writeBigInt64LE(offset, 24);
   b.writeBigInt64LE(0n, 32);
   return b;
 }
@@ -205,7 +214,11 @@ export interface EntryTimeouts {
   attrSec: number;
 }
 
-/** struct fuse_entry_out at `at` (128 bytes; callers trim to 120 for minor < 9). */
+/**
+ * struct fuse_entry_out at `at` (128 bytes; callers trim to 120 for minor < 9). `nodeid` is
+ * the kernel's name of the inode, `ino` (st_ino) the volume's; they differ only for the root of
+ * a --subdir mount, which the kernel always calls 1.
+ */
 export function writeEntryOut(
   b: Buffer,
   at: number,
@@ -213,10 +226,11 @@ export function writeEntryOut(
   attr: Attr,
   t: EntryTimeouts,
   opts: AttrOptions,
+  nodeid = ino,
 ): void {
   const [entrySec, entryNsec] = validPair(t.entrySec);
   const [attrSec, attrNsec] = validPair(t.attrSec);
-  b.writeBigUInt64LE(BigInt(ino), at); // nodeid
+  b.writeBigUInt64LE(BigInt(nodeid), at); // nodeid
   b.writeBigUInt64LE(BigInt(attr.generation), at + 8); // generation
   b.writeBigUInt64LE(entrySec, at + 16); // entry_valid
   b.writeBigUInt64LE(attrSec, at + 24); // attr_valid
@@ -231,9 +245,10 @@ export function entryOut(
   attr: Attr,
   t: EntryTimeouts,
   opts: AttrOptions,
+  nodeid = ino,
 ): Buffer {
   const b = Buffer.alloc(ENTRY_OUT_BYTES);
-  writeEntryOut(b, 0, ino, attr, t, opts);
+  writeEntryOut(b, 0, ino, attr, t, opts, nodeid);
   return minor < 9 ? b.subarray(0, COMPAT_ENTRY_OUT_BYTES) : b;
 }
 

@@ -5,19 +5,33 @@
  *   which runs the VFS. FORGET and BATCH_FORGET are dropped here: jfs keeps no lookup counts and
  *   they need no reply. A shared counter of requests in flight is the back-pressure: at
  *   FUSE_IN_FLIGHT_MAX this thread stops reading until the main thread answers some.
+ * - "notifier": writes notifications that may block in the kernel (a page invalidation waits
+ *   for pages locked by reads in flight, which only the main thread can answer), so the main
+ *   thread never writes them itself; each is acknowledged once written.
  * - "umount": one umount2(2) call. It must not run on the main thread, which has to keep
  *   answering the requests (flushes) the kernel sends while it unmounts.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { FUSE_IN_FLIGHT_MAX, FUSE_READ_BUFFER_BYTES } from "../limits.ts";
 import { Errno } from "../posix.ts";
-import { readFd, SyscallError, umount2 } from "./libc.ts";
+import { readFd, SyscallError, umount2, writevFd } from "./libc.ts";
 
 export interface ReaderData {
   role: "reader";
   fd: number;
   /** Int32Array over it: [0] requests in flight (all readers), [1] stop flag. */
   shared: SharedArrayBuffer;
+}
+
+export interface NotifierData {
+  role: "notifier";
+  fd: number;
+}
+
+/** From the main thread to the notifier: one message to write. */
+export interface NotifyJob {
+  id: number;
+  message: ArrayBuffer;
 }
 
 export interface UmountData {
@@ -29,7 +43,8 @@ export interface UmountData {
 export type WorkerMessage =
   | { kind: "request"; fd: number; data: ArrayBuffer }
   | { kind: "end"; fd: number; errno: number }
-  | { kind: "umounted"; errno: number };
+  | { kind: "umounted"; errno: number }
+  | { kind: "notified"; id: number; errno: number };
 
 export const SHARED_IN_FLIGHT = 0;
 export const SHARED_STOP = 1;
@@ -81,6 +96,14 @@ function umountOnce(data: UmountData): void {
   }
 }
 
-const data = workerData as ReaderData | UmountData | undefined;
+function notifyLoop(data: NotifierData): void {
+  parentPort?.on("message", (job: NotifyJob) => {
+    const n = writevFd(data.fd, [new Uint8Array(job.message)]);
+    post({ kind: "notified", id: job.id, errno: n < 0 ? -n : 0 });
+  });
+}
+
+const data = workerData as ReaderData | NotifierData | UmountData | undefined;
 if (data?.role === "reader") readLoop(data);
+else if (data?.role === "notifier") notifyLoop(data);
 else if (data?.role === "umount") umountOnce(data);

@@ -14,9 +14,11 @@ import type {
   Counters,
   Credentials,
   Entry,
+  FileLock,
   FileType,
   Format,
   Ino,
+  LockType,
   Meta,
   SessionInfo,
   SetAttrRequest,
@@ -25,6 +27,7 @@ import type {
   UnusedSlice,
 } from "./interface.ts";
 import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./interface.ts";
+import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
@@ -45,6 +48,12 @@ import * as xattr from "./xattr.ts";
 
 const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
 const UNLIMITED_INODES_HEADROOM = 10 << 20;
+
+/**
+ * Settings a running node applies when `jfs config` changes them. The others need a restart:
+ * the store is opened once (bucket, keys), and checksums may change only with every node stopped.
+ */
+const LIVE_SETTINGS = ["capacityBytes", "inodes", "trashDays"] as const;
 
 export class BaseMeta implements Meta {
   readonly core: MetaCore;
@@ -105,6 +114,19 @@ export class BaseMeta implements Meta {
     const format = JSON.parse(json) as Format;
     this.core.setFormat(format);
     return format;
+  }
+
+  async reloadSettings(): Promise<string[]> {
+    const json = await this.core.read(async (tx) => tx.getSetting());
+    if (json === undefined) return [];
+    const stored = JSON.parse(json) as Format;
+    const current = this.core.format;
+    const changed = LIVE_SETTINGS.filter((k) => stored[k] !== current[k]);
+    if (changed.length === 0) return [];
+    const next: Format = { ...current };
+    for (const k of changed) next[k] = stored[k];
+    this.core.setFormat(next);
+    return changed;
   }
 
   async destroy(): Promise<void> {
@@ -463,6 +485,38 @@ export class BaseMeta implements Meta {
     }
   }
 
+  // ---- locks ----
+
+  getlk(_ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock> {
+    return locks.getlk(this.core, { ino, owner }, lock);
+  }
+
+  setlk(
+    _ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return locks.setlk(this.core, { ino, owner }, lock, wait, signal);
+  }
+
+  flock(
+    _ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return locks.flock(this.core, { ino, owner }, type, wait, signal);
+  }
+
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void> {
+    return locks.releaseLocks(this.core, { ino, owner }, kinds);
+  }
+
   // ---- file data ----
 
   newSliceId(): Promise<number> {
@@ -496,6 +550,10 @@ export class BaseMeta implements Meta {
     replacement: readonly Slice[],
   ): Promise<boolean> {
     return data.compactChunk(this.core, ino, chunkIndex, expected, replacement);
+  }
+
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number> {
+    return data.dropSlices(this.core, ino, chunkIndex, ids);
   }
 
   releaseDeletedFiles(limit: number): Promise<number> {

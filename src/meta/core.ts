@@ -61,6 +61,10 @@ export class MetaCore {
   readonly opens = new OpenFiles();
   /** Inodes open here whose data another node deleted while this session was expired. */
   readonly lost = new Set<Ino>();
+  /** Inodes on which this session may hold locks (locks.ts): closing others costs nothing. */
+  readonly lockedInodes = new Set<Ino>();
+  /** Wake-ups of this node's blocked lock requests (locks.ts), called on every local unlock. */
+  readonly lockWaiters = new Set<() => void>();
   /** Hour name -> inode of that trash subdirectory, for this session. */
   readonly trashDirs = new Map<string, Ino>();
 

@@ -5,16 +5,28 @@
  * Names and symlink targets are bytes (Buffer): NFS and FUSE hand us opaque byte strings and a
  * file system must give back exactly what it was given.
  */
-import type { Attr, Credentials, FileType, Ino, SetAttrRequest, Slice } from "../posix.ts";
+import type {
+  Attr,
+  Credentials,
+  FileLock,
+  FileType,
+  Ino,
+  LockType,
+  SetAttrRequest,
+  Slice,
+} from "../posix.ts";
 
 // Meta speaks the shared POSIX vocabulary (src/posix.ts); meta/ code names it from here.
 export {
   AccessMask,
   type Attr,
   type Credentials,
+  type FileLock,
   FileType,
   type Ino,
   isFileType,
+  LOCK_END,
+  LockType,
   Mode,
   RenameFlags,
   ROOT_CREDENTIALS,
@@ -143,6 +155,11 @@ export interface Meta {
   closeSession(): Promise<void>;
   /** Deletes trash subdirectories older than the volume's trashDays; returns files removed. */
   cleanupTrash(): Promise<number>;
+  /**
+   * Re-reads the stored settings and applies those a running node can take without restart
+   * (capacity, inodes, trash days); returns the names of those that changed.
+   */
+  reloadSettings(): Promise<string[]>;
 
   // ---- namespace ----
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
@@ -213,6 +230,30 @@ export interface Meta {
   /** Balances one open(); the last one in this process may free an unlinked file. */
   release(ino: Ino): Promise<void>;
 
+  // ---- locks (shared by every node; this session holds them, see locks.ts) ----
+  /** F_GETLK: a POSIX lock of another owner that conflicts with `lock`, or type UNLOCK. */
+  getlk(ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock>;
+  /** F_SETLK / F_SETLKW (`wait`): EAGAIN on conflict, EINTR when `signal` aborts a wait. */
+  setlk(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** flock(2) with LOCK_SH (READ), LOCK_EX (WRITE) or LOCK_UN (UNLOCK). */
+  flock(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Drops the POSIX locks and/or flocks that `owner` holds on `ino` (close, release). */
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void>;
+
   // ---- file data: chunks of slices ----
   newSliceId(): Promise<number>;
   readChunk(ino: Ino, chunkIndex: number): Promise<Slice[]>;
@@ -241,6 +282,11 @@ export interface Meta {
     expected: readonly Slice[],
     replacement: readonly Slice[],
   ): Promise<boolean>;
+  /**
+   * Turns every use of these slices in the chunk into a hole and releases them (fsck --repair
+   * of slices whose blocks are missing); returns how many uses were dropped.
+   */
+  dropSlices(ino: Ino, chunkIndex: number, ids: ReadonlySet<number>): Promise<number>;
   /** Indexes of the chunks of a file that hold slices. */
   chunkIndexes(ino: Ino): Promise<number[]>;
   /**

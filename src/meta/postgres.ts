@@ -14,6 +14,7 @@
  *   jfs_unused_slice(id, size; PK(id, size))
  *   jfs_deleted_file(inode PK, size)
  *   jfs_open(sid, inode; PK(sid, inode); INDEX(inode))
+ *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
  * Write transactions are SERIALIZABLE (the core's read-validate-write needs more than snapshot
@@ -80,6 +81,9 @@ CREATE TABLE IF NOT EXISTS jfs_open (
   sid INT8 NOT NULL, inode INT8 NOT NULL, PRIMARY KEY (sid, inode));
 CREATE INDEX IF NOT EXISTS jfs_open_inode ON jfs_open (inode);
 CREATE TABLE IF NOT EXISTS jfs_session (sid INT8 PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jfs_lock (
+  inode INT8 NOT NULL, sid INT8 NOT NULL, records TEXT NOT NULL, PRIMARY KEY (inode, sid));
+CREATE INDEX IF NOT EXISTS jfs_lock_sid ON jfs_lock (sid);
 `;
 
 const TABLES = [...DDL.matchAll(/CREATE TABLE IF NOT EXISTS (\w+)/g)].map((m) => m[1]!);

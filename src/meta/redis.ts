@@ -21,6 +21,8 @@
  *   delfiles             zset     member "{ino}:{size}", score ino: files awaiting chunk release
  *   o{ino}               set      sids that hold ino open
  *   so{sid}              set      inodes session sid holds open
+ *   l{ino}               hash     sid -> JSON LockRecord[]: the locks that session holds on ino
+ *   sl{sid}              set      inodes on which session sid holds locks
  *   sessions             hash     sid -> SessionInfo JSON
  *
  * Departures from JuiceFS's redis.go, and why:

@@ -21,6 +21,7 @@
 import { SESSION_EXPIRE_MS, SESSION_HEARTBEAT_MS, SESSION_TIMEOUT_MS_MIN } from "../limits.ts";
 import type { MetaCore } from "./core.ts";
 import type { Ino, SessionInfo } from "./interface.ts";
+import { dropSessionLocks } from "./locks.ts";
 import { deleteInode } from "./remove.ts";
 
 /** Open rows re-registered per transaction when a node registers again. */
@@ -119,11 +120,13 @@ async function markExpired(core: MetaCore, sid: number, nowMs: number): Promise<
 }
 
 /**
- * Removes the open rows of a session that is expired (marked, or its own node re-registered),
+ * Removes the locks and open rows of a session that is expired (marked, or its own node re-registered),
  * deleting unlinked files no other session holds, then the session record.
  */
 export async function cleanupSession(core: MetaCore, sid: number): Promise<void> {
   for (let round = 0; round < CLEANUP_ROUNDS_MAX; round++) {
+    // Its locks first: waiters on other nodes get them at their next poll.
+    await dropSessionLocks(core, sid);
     const inodes = await core.read(async (tx) => tx.listOpenInodes(sid));
     for (const ino of inodes) {
       await core.txn(async (tx) => {
@@ -136,6 +139,7 @@ export async function cleanupSession(core: MetaCore, sid: number): Promise<void>
     // The record goes only once no row is left: rows are found through it.
     const done = await core.txn(async (tx) => {
       if ((await tx.listOpenInodes(sid)).length > 0) return false;
+      if ((await tx.listLockedInodes(sid)).length > 0) return false;
       tx.deleteSession(sid);
       return true;
     });

@@ -134,6 +134,29 @@ export async function compactChunk(
 }
 
 /**
+ * Turns every use of the given slices in a chunk into a hole (reads as zeros) and releases
+ * them: `jfs fsck --repair` of slices whose blocks are gone. Returns how many uses it dropped.
+ */
+export async function dropSlices(
+  core: MetaCore,
+  ino: Ino,
+  chunkIndex: number,
+  ids: ReadonlySet<number>,
+): Promise<number> {
+  return core.txn(async (tx) => {
+    const current = await tx.getChunk(ino, chunkIndex);
+    const dropped = current.filter((s) => ids.has(s.id));
+    if (dropped.length === 0) return 0;
+    const kept = current.map((s) =>
+      ids.has(s.id) ? { id: 0, size: s.len, off: 0, len: s.len, pos: s.pos } : s,
+    );
+    tx.setChunk(ino, chunkIndex, kept);
+    await releaseSlices(tx, dropped);
+    return dropped.length;
+  });
+}
+
+/**
  * Turns deleted files into unused slices, one chunk per transaction so huge files never make
  * a huge transaction. Returns how many files were finished.
  */

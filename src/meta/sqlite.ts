@@ -14,6 +14,7 @@
  *   jfs_unused_slice(id, size; PK(id, size))
  *   jfs_deleted_file(inode PK, size)
  *   jfs_open(sid, inode; PK(sid, inode); INDEX(inode))
+ *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
  * One connection per process; transactions are serialized by an async lock (a transaction
@@ -33,10 +34,12 @@ import { describeError, UserError } from "../errors.ts";
 import { TXN_BUSY_WAIT_MS_MAX as BUSY_WAIT_MS_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "./codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
+import { decodeLockRows } from "./locks.ts";
 import type {
   CounterName,
   DeletedFile,
   EntryRecord,
+  LockRecord,
   MetaEngine,
   MetaTxn,
   NamedEntryRecord,
@@ -76,6 +79,10 @@ CREATE TABLE IF NOT EXISTS jfs_open (
   sid INTEGER NOT NULL, inode INTEGER NOT NULL, PRIMARY KEY (sid, inode)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jfs_open_inode ON jfs_open (inode);
 CREATE TABLE IF NOT EXISTS jfs_session (sid INTEGER PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jfs_lock (
+  inode INTEGER NOT NULL, sid INTEGER NOT NULL, records TEXT NOT NULL,
+  PRIMARY KEY (inode, sid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jfs_lock_sid ON jfs_lock (sid);
 `;
 
 const TABLES = DDL.match(/CREATE TABLE IF NOT EXISTS (\w+)/g)?.map((m) => m.split(" ").pop()!);
@@ -409,6 +416,29 @@ class SqliteTxn implements MetaTxn {
   async listOpenInodes(sid: number): Promise<Ino[]> {
     this.#read(K.openBySession(sid));
     const rows = this.s.q("SELECT inode FROM jfs_open WHERE sid = ?").all(sid);
+    return (rows as Array<{ inode: number }>).map((r) => r.inode);
+  }
+
+  async getLocks(ino: Ino): Promise<Map<number, LockRecord[]>> {
+    this.#read(K.locks(ino));
+    const rows = this.s.q("SELECT sid, records FROM jfs_lock WHERE inode = ?").all(ino);
+    return decodeLockRows(rows as Array<{ sid: number; records: string }>);
+  }
+
+  setLocks(ino: Ino, sid: number, records: readonly LockRecord[]): void {
+    this.#write(K.locks(ino), K.locksBySession(sid));
+    if (records.length === 0) {
+      this.s.q("DELETE FROM jfs_lock WHERE inode = ? AND sid = ?").run(ino, sid);
+      return;
+    }
+    this.s
+      .q("INSERT OR REPLACE INTO jfs_lock VALUES (?, ?, ?)")
+      .run(ino, sid, JSON.stringify(records));
+  }
+
+  async listLockedInodes(sid: number): Promise<Ino[]> {
+    this.#read(K.locksBySession(sid));
+    const rows = this.s.q("SELECT inode FROM jfs_lock WHERE sid = ? ORDER BY inode").all(sid);
     return (rows as Array<{ inode: number }>).map((r) => r.inode);
   }
 

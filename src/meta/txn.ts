@@ -26,6 +26,21 @@ export interface DeletedFile {
   sizeBytes: number;
 }
 
+/**
+ * One lock a session holds on an inode: a flock ("f", whole file) or a POSIX range ("p"),
+ * owned by a lock owner of that session (FUSE's lock_owner: an open file description for
+ * flock, a process's files table for POSIX locks).
+ */
+export interface LockRecord {
+  kind: "f" | "p";
+  /** The owner id, decimal (a 64-bit value from the kernel). */
+  owner: string;
+  type: 0 | 1;
+  start: number;
+  end: number;
+  pid: number;
+}
+
 export type CounterName =
   | "nextInode"
   | "nextSliceId"
@@ -88,6 +103,13 @@ export interface MetaTxn {
   deleteOpen(sid: number, ino: Ino): void;
   listOpenSessions(ino: Ino): Promise<number[]>;
   listOpenInodes(sid: number): Promise<Ino[]>;
+
+  /** Locks on `ino`, per holding session (sid -> its records). */
+  getLocks(ino: Ino): Promise<Map<number, LockRecord[]>>;
+  /** Replaces what session `sid` holds on `ino`; an empty list removes its row. */
+  setLocks(ino: Ino, sid: number, records: readonly LockRecord[]): void;
+  /** Inodes on which session `sid` holds locks (to release them when it expires). */
+  listLockedInodes(sid: number): Promise<Ino[]>;
 
   /** Counters are applied atomically at commit; reads see the committed value. */
   getCounter(name: CounterName): Promise<number>;

@@ -3,13 +3,15 @@
  * endpoint works: AWS, MinIO, Ceph RGW, s3rver. Key "K" is stored as "PREFIX" + "K", where PREFIX
  * is the path after the bucket in the URL ("http://h:9000/bucket/sub" stores under "sub/").
  *
- * The SDK's own retries are off (maxAttempts: 1): retry.ts owns the policy, so it is the same for
- * every call and testable with a fault proxy. Checksums are only computed when an operation
- * requires them; otherwise the SDK sends aws-chunked bodies with trailing checksums, which some
- * S3-compatible servers store verbatim, framing included: silent corruption.
+ * Requests are plain fetch calls signed with our own SigV4 (s3sign.ts), not the AWS SDK: the SDK
+ * cost 7-13x the CPU per 16 KiB request and half the request rate (bench/s3client.ts,
+ * docs/benchmarks.md "S3 client"). Bodies are sent whole with their SHA-256 signed, never
+ * aws-chunked, which some S3-compatible servers store verbatim, framing included.
+ *
+ * retry.ts owns the retry policy, so it is the same for every call and testable with a fault
+ * proxy; each attempt's deadline aborts its fetch, body included.
  */
 
-import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import { assert, assertSafeUint } from "../assert.ts";
 import { UserError } from "../errors.ts";
 import {
@@ -24,26 +26,42 @@ import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
 import { type OutageTracker, outages } from "./outage.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { AttemptTimeoutError, assertRetryPolicy, TransientError, withRetries } from "./retry.ts";
-import { describeS3Error, httpStatus, isTransientS3Error } from "./s3errors.ts";
+import { describeS3Error, httpStatus, isTransientS3Error, S3ResponseError } from "./s3errors.ts";
+import { encodeKeyPath, type S3Credentials, signS3Request } from "./s3sign.ts";
 import type { S3BucketUrl } from "./s3url.ts";
 import { parseS3BucketUrl } from "./s3url.ts";
+import { xmlBlocks, xmlText } from "./s3xml.ts";
 
-type Sdk = typeof import("@aws-sdk/client-s3");
-let sdkLoad: Promise<Sdk> | undefined;
+type CredentialProvider = () => Promise<S3Credentials>;
 
 /**
- * The SDK is hundreds of modules that take tens of ms to evaluate: it loads with the first
- * request, so commands that never reach S3 (jfs --version, a file-store volume) skip it.
+ * Without keys on the command line, the AWS default chain (env, profile, SSO, instance role)
+ * finds them; it is dozens of modules, loaded only by stores that need it.
  */
-function loadSdk(): Promise<Sdk> {
-  sdkLoad ??= import("@aws-sdk/client-s3");
-  return sdkLoad;
+async function loadDefaultProvider(): Promise<CredentialProvider> {
+  const { defaultProvider } = await import("@aws-sdk/credential-provider-node");
+  return defaultProvider();
+}
+
+interface S3Answer {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+interface S3Request {
+  method: "GET" | "PUT" | "HEAD" | "DELETE";
+  /** The object key as the bucket names it; undefined for a bucket request. */
+  fullKey?: string;
+  query?: ReadonlyArray<readonly [string, string]>;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
 }
 
 export interface S3ObjectStoreOptions {
   /** "http(s)://host:port/bucket[/prefix]" */
   bucketUrl: string;
-  /** Without both keys, the SDK's default chain (env, profile, instance role) is used. */
+  /** Without both keys, the AWS default chain (env, profile, instance role) is used. */
   accessKey?: string;
   secretKey?: string;
   region?: string;
@@ -58,14 +76,17 @@ export interface S3ObjectStoreOptions {
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   readonly #url: S3BucketUrl;
-  readonly #config: S3ClientConfig;
-  #client: S3Client | undefined;
+  readonly #region: string;
+  readonly #host: string;
+  readonly #keys: S3Credentials | undefined;
+  #provider: Promise<CredentialProvider> | undefined;
   readonly #policy: RetryPolicy;
   readonly #outages: OutageTracker;
 
   constructor(options: S3ObjectStoreOptions) {
     this.#url = parseS3BucketUrl(options.bucketUrl);
     this.description = `${this.#url.endpoint}/${this.#url.bucket}/${this.#url.keyPrefix}`;
+    this.#host = new URL(this.#url.endpoint).host;
     this.#policy = {
       requestTimeoutMs: options.requestTimeoutMs ?? OBJECT_REQUEST_TIMEOUT_MS,
       retriesMax: options.retriesMax ?? OBJECT_RETRIES_MAX,
@@ -77,24 +98,64 @@ export class S3ObjectStore implements ObjectStore {
     if ((options.accessKey === undefined) !== (options.secretKey === undefined)) {
       throw new UserError("give both --access-key and --secret-key, or neither");
     }
-    this.#config = {
-      endpoint: this.#url.endpoint,
-      region: options.region ?? "us-east-1",
-      forcePathStyle: true,
-      ...(options.accessKey !== undefined && options.secretKey !== undefined
-        ? { credentials: { accessKeyId: options.accessKey, secretAccessKey: options.secretKey } }
-        : {}),
-      maxAttempts: 1,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      requestHandler: { connectionTimeout: this.#policy.requestTimeoutMs },
-    };
+    this.#region = options.region ?? "us-east-1";
+    this.#keys =
+      options.accessKey !== undefined && options.secretKey !== undefined
+        ? { accessKeyId: options.accessKey, secretAccessKey: options.secretKey }
+        : undefined;
   }
 
-  async #connect(): Promise<[Sdk, S3Client]> {
-    const sdk = await loadSdk();
-    this.#client ??= new sdk.S3Client(this.#config);
-    return [sdk, this.#client];
+  async #credentials(): Promise<S3Credentials> {
+    if (this.#keys !== undefined) return this.#keys;
+    this.#provider ??= loadDefaultProvider();
+    // The chain memoizes, and refreshes credentials that expire (instance roles).
+    return (await this.#provider)();
+  }
+
+  /** One signed request; any answer but 2xx becomes an S3ResponseError. */
+  async #send(request: S3Request, signal: AbortSignal): Promise<S3Answer> {
+    const { bucket } = this.#url;
+    const path =
+      request.fullKey === undefined ? `/${bucket}` : `/${bucket}/${encodeKeyPath(request.fullKey)}`;
+    const signed = signS3Request({
+      method: request.method,
+      path,
+      query: request.query ?? [],
+      host: this.#host,
+      headers: request.headers ?? {},
+      body: request.body,
+      region: this.#region,
+      credentials: await this.#credentials(),
+      now: new Date(),
+    });
+    let answer: S3Answer;
+    try {
+      const response = await fetch(`${this.#url.endpoint}${path}${signed.search}`, {
+        method: request.method,
+        // Lengths are checked against Content-Length, so bodies must arrive as stored.
+        headers: { ...signed.headers, "accept-encoding": "identity" },
+        ...(request.body === undefined ? {} : { body: request.body }),
+        redirect: "manual",
+        signal,
+      });
+      const body = Buffer.from(await response.arrayBuffer());
+      answer = { status: response.status, headers: response.headers, body };
+    } catch (error: unknown) {
+      if (signal.aborted) throw signal.reason;
+      // No answer, or one that broke off: the network's fault, worth another attempt.
+      const message = error instanceof Error ? error.message : String(error);
+      throw new TransientError(`${request.method} got no whole answer: ${message}`, {
+        cause: error,
+      });
+    }
+    const length = answer.headers.get("content-length");
+    if (request.method !== "HEAD" && length !== null && Number(length) !== answer.body.length) {
+      throw new TransientError(
+        `body has ${answer.body.length} bytes, Content-Length says ${length}`,
+      );
+    }
+    if (answer.status < 200 || answer.status >= 300) throw responseError(answer);
+    return answer;
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {
@@ -106,49 +167,39 @@ export class S3ObjectStore implements ObjectStore {
       return Buffer.alloc(0);
     }
     const ranged = offset > 0 || length !== undefined;
-    const range = ranged
-      ? `bytes=${offset}-${length === undefined ? "" : offset + length - 1}`
-      : undefined;
+    const headers: Record<string, string> = ranged
+      ? { range: `bytes=${offset}-${length === undefined ? "" : offset + length - 1}` }
+      : {};
+    const fullKey = this.#target(key);
     return this.#retrying("GetObject", key, async (signal) => {
-      const [sdk, client] = await this.#connect();
-      const command = new sdk.GetObjectCommand({ ...this.#target(key), Range: range });
-      let output: GetObjectCommandOutput;
+      let answer: S3Answer;
       try {
-        output = await client.send(command, { abortSignal: signal });
+        answer = await this.#send({ method: "GET", fullKey, headers }, signal);
       } catch (error: unknown) {
         // 416: the range starts at or after the end of an existing object.
         if (httpStatus(error) === 416) return Buffer.alloc(0);
         throw error;
       }
-      const body = await readBody(output, signal);
-      if (ranged && output.ContentRange === undefined) {
+      if (ranged && answer.status !== 206) {
         // The server ignored Range and sent the whole object.
-        return body.subarray(offset, length === undefined ? undefined : offset + length);
+        return answer.body.subarray(offset, length === undefined ? undefined : offset + length);
       }
-      return body;
+      return answer.body;
     });
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const fullKey = this.#target(key);
     await this.#retrying("PutObject", key, async (signal) => {
-      const [sdk, client] = await this.#connect();
-      const command = new sdk.PutObjectCommand({
-        ...this.#target(key),
-        Body: body,
-        ContentLength: body.length,
-      });
-      await client.send(command, { abortSignal: signal });
+      await this.#send({ method: "PUT", fullKey, body: data }, signal);
     });
   }
 
   async delete(key: string): Promise<void> {
+    const fullKey = this.#target(key);
     await this.#retrying("DeleteObject", key, async (signal) => {
-      const [sdk, client] = await this.#connect();
       try {
-        await client.send(new sdk.DeleteObjectCommand(this.#target(key)), {
-          abortSignal: signal,
-        });
+        await this.#send({ method: "DELETE", fullKey }, signal);
       } catch (error: unknown) {
         if (isNamed(error, "NoSuchKey")) return;
         throw error;
@@ -157,15 +208,15 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
+    const fullKey = this.#target(key);
     return this.#retrying("HeadObject", key, async (signal) => {
-      const [sdk, client] = await this.#connect();
       try {
-        const command = new sdk.HeadObjectCommand(this.#target(key));
-        const output = await client.send(command, { abortSignal: signal });
+        const { headers } = await this.#send({ method: "HEAD", fullKey }, signal);
+        const modified = headers.get("last-modified");
         return {
           key,
-          sizeBytes: output.ContentLength ?? 0,
-          mtimeMs: output.LastModified?.getTime() ?? 0,
+          sizeBytes: Number(headers.get("content-length") ?? 0),
+          mtimeMs: modified === null ? 0 : Date.parse(modified) || 0,
         };
       } catch (error: unknown) {
         // HEAD answers carry no body: a missing bucket is also a bare 404 here.
@@ -178,31 +229,35 @@ export class S3ObjectStore implements ObjectStore {
   async list(prefix: string, startAfter = "", limit = OBJECT_LIST_PAGE_MAX): Promise<ListPage> {
     assert(Number.isSafeInteger(limit) && limit >= 1, `list limit must be >= 1, got ${limit}`);
     const { keyPrefix, bucket } = this.#url;
-    const input = {
-      Bucket: bucket,
-      Prefix: keyPrefix + prefix,
-      ...(startAfter === "" ? {} : { StartAfter: keyPrefix + startAfter }),
-      MaxKeys: Math.min(limit, OBJECT_LIST_PAGE_MAX),
-    };
-    const output = await this.#retrying("ListObjectsV2", prefix, async (signal) => {
-      const [sdk, client] = await this.#connect();
-      return client.send(new sdk.ListObjectsV2Command(input), { abortSignal: signal });
-    });
+    const query: [string, string][] = [
+      ["list-type", "2"],
+      ["prefix", keyPrefix + prefix],
+      ["max-keys", String(Math.min(limit, OBJECT_LIST_PAGE_MAX))],
+    ];
+    if (startAfter !== "") query.push(["start-after", keyPrefix + startAfter]);
+    const answer = await this.#retrying("ListObjectsV2", prefix, (signal) =>
+      this.#send({ method: "GET", query }, signal),
+    );
+    const xml = answer.body.toString("utf8");
+    if (!xml.includes("<ListBucketResult")) {
+      throw new ObjectStoreError(`listing bucket "${bucket}" returned no ListBucketResult`);
+    }
     const objects: ObjectInfo[] = [];
-    for (const item of output.Contents ?? []) {
-      const fullKey = item.Key ?? "";
+    for (const item of xmlBlocks(xml, "Contents")) {
+      const fullKey = xmlText(item, "Key") ?? "";
       if (!fullKey.startsWith(keyPrefix + prefix)) {
         throw new ObjectStoreError(
           `listing bucket "${bucket}" returned "${fullKey}", outside "${keyPrefix + prefix}"`,
         );
       }
+      const modified = xmlText(item, "LastModified");
       objects.push({
         key: fullKey.slice(keyPrefix.length),
-        sizeBytes: item.Size ?? 0,
-        mtimeMs: item.LastModified?.getTime() ?? 0,
+        sizeBytes: Number(xmlText(item, "Size") ?? 0),
+        mtimeMs: modified === undefined ? 0 : Date.parse(modified) || 0,
       });
     }
-    if (output.IsTruncated !== true) return { objects };
+    if (xmlText(xml, "IsTruncated") !== "true") return { objects };
     const last = objects[objects.length - 1];
     if (last === undefined) {
       throw new ObjectStoreError(`listing bucket "${bucket}" returned an empty truncated page`);
@@ -211,20 +266,16 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async create(): Promise<void> {
-    const { bucket } = this.#url;
     await this.#retrying("CreateBucket", undefined, async (signal) => {
-      const [sdk, client] = await this.#connect();
       try {
-        const command = new sdk.CreateBucketCommand({ Bucket: bucket });
-        await client.send(command, { abortSignal: signal });
+        await this.#send({ method: "PUT" }, signal);
       } catch (error: unknown) {
         if (isNamed(error, "BucketAlreadyOwnedByYou")) return;
         // Some servers say "exists" for our own buckets too, and keys scoped to one bucket may
         // not create any: if the bucket answers us, it is ready. If not, the first error tells.
         if (!isNamed(error, "BucketAlreadyExists") && !isNamed(error, "AccessDenied")) throw error;
         try {
-          const command = new sdk.HeadBucketCommand({ Bucket: bucket });
-          await client.send(command, { abortSignal: signal });
+          await this.#send({ method: "HEAD" }, signal);
         } catch {
           throw error;
         }
@@ -233,12 +284,13 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    this.#client?.destroy();
+    // fetch's connection pool is the process's; nothing of ours stays open.
   }
 
-  #target(key: string): { Bucket: string; Key: string } {
+  /** The key as the bucket names it; checked before any request is made. */
+  #target(key: string): string {
     if (key.length === 0) throw new ObjectStoreError("invalid object key: empty");
-    return { Bucket: this.#url.bucket, Key: this.#url.keyPrefix + key };
+    return this.#url.keyPrefix + key;
   }
 
   #retrying<T>(
@@ -274,32 +326,24 @@ export class S3ObjectStore implements ObjectStore {
   }
 }
 
-interface GetOutput {
-  Body?: { transformToByteArray(): Promise<Uint8Array> } | undefined;
-  ContentLength?: number | undefined;
-  ContentRange?: string | undefined;
-}
+/** HTTP status names for answers without an error document (HEAD, some proxies). */
+const STATUS_NAMES: Record<number, string> = {
+  301: "PermanentRedirect",
+  307: "TemporaryRedirect",
+  400: "BadRequest",
+  403: "Forbidden",
+  404: "NotFound",
+  416: "InvalidRange",
+  429: "TooManyRequests",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+};
 
-/** The whole body, checked against Content-Length; a short body is a transient failure. */
-async function readBody(output: GetOutput, signal: AbortSignal): Promise<Buffer> {
-  const body = output.Body;
-  if (body === undefined) return Buffer.alloc(0);
-  // A stalled body must not outlive its attempt: destroying the stream frees the socket.
-  const destroy = (): void => {
-    if ("destroy" in body && typeof body.destroy === "function") body.destroy();
-  };
-  signal.addEventListener("abort", destroy, { once: true });
-  try {
-    const bytes = await body.transformToByteArray();
-    if (output.ContentLength !== undefined && bytes.byteLength !== output.ContentLength) {
-      throw new TransientError(
-        `body has ${bytes.byteLength} bytes, Content-Length says ${output.ContentLength}`,
-      );
-    }
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  } finally {
-    signal.removeEventListener("abort", destroy);
-  }
+function responseError(answer: S3Answer): S3ResponseError {
+  const xml = answer.body.toString("utf8");
+  const code = xmlText(xml, "Code") ?? STATUS_NAMES[answer.status] ?? `HTTP${answer.status}`;
+  const message = xmlText(xml, "Message") ?? `HTTP ${answer.status}`;
+  return new S3ResponseError(code, message, answer.status);
 }
 
 function isNamed(error: unknown, name: string): boolean {

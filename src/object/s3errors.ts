@@ -37,21 +37,29 @@ const NETWORK_CODES = new Set([
 
 const CAUSE_DEPTH_MAX = 5;
 
+/**
+ * An answer from the store that is not a success: `name` is S3's error code ("NoSuchKey"), or,
+ * for bodiless answers (HEAD), a name for the status ("NotFound").
+ */
+export class S3ResponseError extends Error {
+  readonly status: number;
+  constructor(code: string, message: string, status: number) {
+    super(message);
+    this.name = code;
+    this.status = status;
+  }
+}
+
 export function httpStatus(error: unknown): number | undefined {
-  if (typeof error !== "object" || error === null || !("$metadata" in error)) return undefined;
-  const metadata = error.$metadata as { httpStatusCode?: unknown } | undefined;
-  const status = metadata?.httpStatusCode;
-  return typeof status === "number" ? status : undefined;
+  return error instanceof S3ResponseError ? error.status : undefined;
 }
 
 export function isTransientS3Error(error: unknown): boolean {
   const status = httpStatus(error);
   if (status !== undefined && (status >= 500 || status === 429)) return true;
   if (error instanceof Error && TRANSIENT_NAMES.has(error.name)) return true;
-  // An answer whose body broke off cannot be judged by its status alone: ask again.
-  if (error instanceof Error && error.message.includes("Deserialization error")) return true;
   if (status !== undefined) return false;
-  // Network errors arrive bare or wrapped (AbortError caused by our deadline, SDK wrappers).
+  // Network errors arrive bare or wrapped (AbortError caused by our deadline, fetch's own).
   let current: unknown = error;
   for (let depth = 0; depth < CAUSE_DEPTH_MAX && current instanceof Error; depth++) {
     if (current instanceof TransientError || current instanceof AttemptTimeoutError) return true;

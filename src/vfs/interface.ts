@@ -4,7 +4,15 @@
  * passes no fh and the VFS manages the data path of the inode on its own.
  */
 import type { Format, StatFs } from "../meta/interface.ts";
-import type { Attr, Credentials, FileType, Ino, SetAttrRequest } from "../posix.ts";
+import type {
+  Attr,
+  Credentials,
+  FileLock,
+  FileType,
+  Ino,
+  LockType,
+  SetAttrRequest,
+} from "../posix.ts";
 
 export interface VfsEntry {
   inode: Ino;
@@ -143,6 +151,31 @@ export interface Vfs {
   setxattr(ctx: Credentials, ino: Ino, name: string, value: Buffer, flags: number): Promise<void>;
   listxattr(ctx: Credentials, ino: Ino): Promise<string[]>;
   removexattr(ctx: Credentials, ino: Ino, name: string): Promise<void>;
+
+  /**
+   * Locks shared by every node of the volume (src/meta/locks.ts). `owner` is the front end's
+   * lock owner id (FUSE lock_owner); EAGAIN on conflict; a wait (`wait`) ends with EINTR when
+   * `signal` aborts.
+   */
+  getlk(ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock>;
+  setlk(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  flock(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Drops what `owner` holds on `ino`: POSIX locks on close, flock on the last release. */
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void>;
 
   /** Flushes every buffered write (durable on return). */
   flushAll(): Promise<void>;

@@ -8,6 +8,7 @@ import { type FsError, fsError, isFsError } from "../errors.ts";
 import {
   COPY_PIECE_BYTES,
   FILE_SIZE_BYTES_MAX,
+  FORMAT_RELOAD_MS,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
   SESSION_EXPIRE_MS,
@@ -21,8 +22,10 @@ import {
   AccessMask,
   type Attr,
   type Credentials,
+  type FileLock,
   FileType,
   type Ino,
+  LockType,
   OpenFlags,
   type SetAttrRequest,
 } from "../posix.ts";
@@ -72,7 +75,7 @@ export class JfsVfs implements Vfs {
     return this.format.uuid;
   }
 
-  /** Registers a session and starts its heartbeat and trash cleanup. */
+  /** Registers a session and starts its heartbeat, trash cleanup and settings reload. */
   async startSession(info: VfsSession): Promise<number> {
     const sid = await this.meta.newSession(info);
     const every = (ms: number, what: string, job: () => Promise<unknown>) => {
@@ -85,6 +88,10 @@ export class JfsVfs implements Vfs {
     const beatMs = heartbeatIntervalMs(info.timeoutMs ?? SESSION_EXPIRE_MS);
     every(beatMs, "session heartbeat", () => this.meta.heartbeat());
     every(TRASH_CLEANUP_MS, "trash cleanup", () => this.meta.cleanupTrash());
+    every(Math.min(FORMAT_RELOAD_MS, beatMs), "settings reload", async () => {
+      const changed = await this.meta.reloadSettings();
+      if (changed.length > 0) log.info(`settings changed by jfs config: ${changed.join(", ")}`);
+    });
     return sid;
   }
 
@@ -496,6 +503,46 @@ export class JfsVfs implements Vfs {
   }
 
   // ---- lifecycle ----
+
+  // ---- locks ----
+
+  getlk(ctx: Credentials, ino: Ino, owner: bigint, lock: FileLock): Promise<FileLock> {
+    return this.meta.getlk(ctx, ino, owner, lock);
+  }
+
+  async setlk(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    lock: FileLock,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.meta.setlk(ctx, ino, owner, lock, wait, signal);
+    // What another node committed before it unlocked is what the new holder reads (as an NFS
+    // client revalidates on lock): cached slice lists and attributes go.
+    if (lock.type !== LockType.UNLOCK) this.#lockRevalidate(ino);
+  }
+
+  #lockRevalidate(ino: Ino): void {
+    this.data.invalidate(ino);
+    this.#attrs.delete(ino);
+  }
+
+  flock(
+    ctx: Credentials,
+    ino: Ino,
+    owner: bigint,
+    type: LockType,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.meta.flock(ctx, ino, owner, type, wait, signal);
+  }
+
+  releaseLocks(ino: Ino, owner: bigint, kinds: { posix: boolean; flock: boolean }): Promise<void> {
+    return this.meta.releaseLocks(ino, owner, kinds);
+  }
 
   async flushAll(): Promise<void> {
     await this.data.flushAll();

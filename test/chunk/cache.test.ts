@@ -7,7 +7,7 @@ import { DiskCache } from "../../src/chunk/diskcache.ts";
 import { blockKey } from "../../src/chunk/keys.ts";
 import { MemCache } from "../../src/chunk/memcache.ts";
 import { volumeCacheDir } from "../../src/volume/filedata.ts";
-import { dataFixture, ProbeStore, rng } from "./fixture.ts";
+import { dataFixture, ProbeStore, rng } from "./harness.ts";
 
 const KiB = 1024;
 

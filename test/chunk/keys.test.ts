@@ -3,7 +3,7 @@ import { blockKey, parseBlockKey, sliceBlocks } from "../../src/chunk/keys.ts";
 import { dataExtent, resolveSlices } from "../../src/chunk/resolve.ts";
 import { CHUNK_BYTES } from "../../src/limits.ts";
 import type { Slice } from "../../src/meta/interface.ts";
-import { rng } from "./fixture.ts";
+import { rng } from "./harness.ts";
 
 describe("block keys", () => {
   test("JuiceFS layout: chunks/{id/1e6}/{id/1e3}/{id}_{index}_{bytes}", () => {

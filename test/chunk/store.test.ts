@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ChunkStore, type ChunkStoreOptions } from "../../src/chunk/store.ts";
 import { BUFFER_SIZE_BYTES_MIN } from "../../src/limits.ts";
 import type { ObjectStore } from "../../src/object/interface.ts";
-import { dataFixture, ProbeStore, rng } from "./fixture.ts";
+import { dataFixture, ProbeStore, rng } from "./harness.ts";
 
 const KiB = 1024;
 

@@ -8,7 +8,7 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { refKey } from "../../src/chunk/keys.ts";
 import { ChunkFileData, type FileDataOptions } from "../../src/volume/filedata.ts";
-import { dataFixture, ProbeStore, rng, waitFor } from "./fixture.ts";
+import { dataFixture, ProbeStore, rng, waitFor } from "./harness.ts";
 
 const KiB = 1024;
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { cac } from "cac";
 import { parseLine } from "../../src/cli/args.ts";
 import { buildCli } from "../../src/main.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const cli = buildCli();
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
 import { openRuntime } from "../../src/volume/runtime.ts";
 import { startS3Server } from "../harness/s3server.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const IS_ROOT = process.getuid?.() === 0;
 let dir: string;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseIntFlag, parseNumberFlag } from "../../src/cli/options.ts";
 import { buildCli } from "../../src/main.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const NUMERIC = /<(n|port|uid|gid|count|days|sec|seconds|ratio|KiB|MiB|GiB)>/;
 const BAD = ["", "0x10", "1e3", "12abc", "-5"];

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const SECRET = "hunter2-secret";
 let redis: RedisServer;

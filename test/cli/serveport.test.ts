@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { makeVolume, spawnServe } from "../nfs/harness.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 test("serve --port 0: the session names the real port", async () => {
   using volume = await makeVolume();

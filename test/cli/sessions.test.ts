@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { openMeta } from "../../src/meta/index.ts";
 import { makeVolume, spawnServe, type TestVolume } from "../nfs/harness.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const WAIT_MS_MAX = 30_000;
 

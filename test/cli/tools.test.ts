@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
 import { openRuntime } from "../../src/volume/runtime.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 let dir: string;
 let meta: string;

@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { fuseUnavailableReason } from "../../src/cli/mount.ts";
-import { jfs } from "./run.ts";
+import { jfs } from "./harness.ts";
 
 const LINE = `jfs ${pkg.version} (commit source, ${process.platform}-${process.arch}, bun ${Bun.version})\n`;
 

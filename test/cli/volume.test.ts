@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type RedisServer, startRedis } from "../harness/redis.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";
-import { type CliResult, jfs } from "./run.ts";
+import { type CliResult, jfs } from "./harness.ts";
 
 let dir: string;
 let redis: RedisServer;

@@ -122,7 +122,10 @@ describe("FUSE INIT", () => {
     expect(r.flags & InitFlag.WRITEBACK_CACHE).toBe(0);
     expect(r.flags & InitFlag.DO_READDIRPLUS).not.toBe(0);
     expect(r.flags & InitFlag.READDIRPLUS_AUTO).not.toBe(0);
-    expect(r.flags & InitFlag.POSIX_LOCKS).toBe(0);
+    // Locks are shared through the meta engine (ops_lock.ts), not kept by the kernel.
+    expect(r.flags & InitFlag.POSIX_LOCKS).not.toBe(0);
+    expect(r.flags & InitFlag.FLOCK_LOCKS).not.toBe(0);
+    expect(r.flags & InitFlag.EXPORT_SUPPORT).toBe(0);
     expect(
       negotiateInit(initIn(41, all), { writeback: true }).flags & InitFlag.WRITEBACK_CACHE,
     ).not.toBe(0);

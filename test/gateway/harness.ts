@@ -11,7 +11,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { type GatewayServer, startGateway } from "../../src/gateway/server.ts";
 import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 
 export const ACCESS_KEY = "jfs-test-access";
 export const SECRET_KEY = "jfs-test-secret-key";

@@ -4,10 +4,11 @@
 import { afterAll, beforeAll, describe, test } from "bun:test";
 import { attrCases } from "./cases/attrs.ts";
 import { dataCases } from "./cases/data.ts";
+import { lockCases } from "./cases/locks.ts";
 import { namespaceCases } from "./cases/namespace.ts";
 import { renameCases } from "./cases/rename.ts";
 import { sessionCases } from "./cases/sessions.ts";
-import { formatted, type MetaBackend } from "./fixtures.ts";
+import { formatted, type MetaBackend } from "./harness.ts";
 import { runModel } from "./model.ts";
 
 export function metaConformance(name: string, start: () => Promise<MetaBackend>): void {
@@ -29,6 +30,7 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     describe("attributes", () => attrCases(get));
     describe("data", () => dataCases(get));
     describe("sessions", () => sessionCases(get));
+    describe("locks", () => lockCases(get));
     describe("model", () => {
       for (const seed of [1, 2, 3]) {
         test(`random namespace operations agree with the model (seed ${seed})`, async () => {

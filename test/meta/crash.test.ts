@@ -10,7 +10,7 @@ import {
   postgresBackend,
   redisBackend,
   sqliteBackend,
-} from "./fixtures.ts";
+} from "./harness.ts";
 
 const WORKER = join(import.meta.dir, "crashworker.ts");
 

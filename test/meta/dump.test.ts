@@ -16,14 +16,14 @@ import { dumpVolume, loadVolume, streamLines } from "../../src/meta/dump.ts";
 import { openEngine } from "../../src/meta/index.ts";
 import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
 import { ChunkFileData } from "../../src/volume/filedata.ts";
-import { dataFixture, rng } from "../chunk/fixture.ts";
+import { dataFixture, rng } from "../chunk/harness.ts";
 import {
   formatted,
   type MetaBackend,
   postgresBackend,
   redisBackend,
   sqliteBackend,
-} from "./fixtures.ts";
+} from "./harness.ts";
 
 const sha256 = (bytes: Uint8Array) => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 const MAIN = join(import.meta.dir, "../../src/main.ts");

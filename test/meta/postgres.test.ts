@@ -1,4 +1,4 @@
 import { metaConformance } from "./conformance.ts";
-import { postgresBackend } from "./fixtures.ts";
+import { postgresBackend } from "./harness.ts";
 
 metaConformance("postgres", postgresBackend);

@@ -15,7 +15,7 @@ import { ROOT_CREDENTIALS as ctx, FileType } from "../../src/meta/interface.ts";
 import { PostgresEngine, parsePostgresUrl } from "../../src/meta/postgres.ts";
 import { type PostgresServer, startPostgres } from "../harness/postgres.ts";
 import { freePort } from "../harness/redis.ts";
-import { testFormat } from "./fixtures.ts";
+import { testFormat } from "./harness.ts";
 
 let pg: PostgresServer;
 let n = 0;

@@ -1,4 +1,4 @@
 import { metaConformance } from "./conformance.ts";
-import { redisBackend } from "./fixtures.ts";
+import { redisBackend } from "./harness.ts";
 
 metaConformance("redis", redisBackend);

@@ -21,7 +21,7 @@ import {
 import { parseRedisUrl, RedisEngine } from "../../src/meta/redis.ts";
 import { type MetaTxn, TxnConflictError } from "../../src/meta/txn.ts";
 import { freePort, type RedisServer, startRedis } from "../harness/redis.ts";
-import { testFormat } from "./fixtures.ts";
+import { testFormat } from "./harness.ts";
 
 const PASSWORD = "s3cret:p@ss/word";
 let server: RedisServer;

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openMeta } from "../../src/meta/index.ts";
 import { FileType, ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
-import { dataFixture } from "../chunk/fixture.ts";
+import { dataFixture } from "../chunk/harness.ts";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
 import { type RedisFaultProxy, startRedisFaultProxy } from "../harness/redisfault.ts";
-import { testFormat } from "./fixtures.ts";
+import { testFormat } from "./harness.ts";
 
 let redis: RedisServer;
 let proxy: RedisFaultProxy;

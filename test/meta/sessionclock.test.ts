@@ -5,7 +5,7 @@
  * process only; redis-server keeps the real time.)
  */
 import { afterAll, afterEach, beforeAll, expect, setSystemTime, test } from "bun:test";
-import { formatted, type MetaBackend, redisBackend } from "./fixtures.ts";
+import { formatted, type MetaBackend, redisBackend } from "./harness.ts";
 
 const SKEW_MS = 10 * 60_000;
 const info = { hostname: "test", pid: 1, version: "test", mountPoint: "" };

@@ -1,4 +1,4 @@
 import { metaConformance } from "./conformance.ts";
-import { sqliteBackend } from "./fixtures.ts";
+import { sqliteBackend } from "./harness.ts";
 
 metaConformance("sqlite3", async () => sqliteBackend());

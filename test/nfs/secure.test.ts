@@ -15,7 +15,7 @@ import { PMAP_PROG, PMAP_VERS, PmapProc } from "../../nfs/portmap/portmap.ts";
 import { AuthStat } from "../../nfs/rpc/constants.ts";
 import { XdrWriter } from "../../nfs/xdr/writer.ts";
 import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 import { makeVolume, spawnServe, startNfs, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
 import { RpcClient } from "./rpcclient.ts";

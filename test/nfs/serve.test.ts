@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { StableHow } from "../../nfs/nfs3/constants.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 import { makeVolume, spawnServe, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
 import { RawConnection, settlesWithin } from "./rpcclient.ts";

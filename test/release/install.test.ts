@@ -213,7 +213,7 @@ test.skipIf(!HAVE_FUSE)(
   60_000,
 );
 
-test("the linux-x64 binary reaches S3: the SDK it loads on first use is inside", async () => {
+test("the linux-x64 binary reaches S3 (fetch + SigV4, no SDK needed with keys)", async () => {
   await using s3 = await startS3Server();
   const binary = join(dir, "good", OLD, "jfs-linux-x64");
   const args = ["objbench", "--storage", "s3", "--bucket", s3.bucketUrl("released")];
@@ -229,6 +229,21 @@ test("the linux-x64 binary reaches S3: the SDK it loads on first use is inside",
   ]);
   expect({ code, err }).toEqual({ code: 0, err: "" });
   expect(out).toContain("put");
+}, 60_000);
+
+test("the linux-x64 binary without S3 keys loads the AWS credential chain and says so", async () => {
+  const binary = join(dir, "good", OLD, "jfs-linux-x64");
+  const home = newHome();
+  // Port 1 never answers: the chain (inside the binary, loaded on first use) fails first.
+  const args = ["format", `sqlite3://${home}/nokeys.db`, "nokeys", "--storage", "s3"];
+  const p = Bun.spawn([binary, ...args, "--bucket", "http://127.0.0.1:1/b1"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  expect(code).not.toBe(0);
+  expect(err).toContain("no S3 credentials: give --access-key and --secret-key");
 }, 60_000);
 
 const haveNfsLs = Bun.which("nfs-ls") !== null;

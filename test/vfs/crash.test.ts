@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
 import { openRuntime } from "../../src/volume/runtime.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
 import { pattern } from "./crashpattern.ts";
 

@@ -9,7 +9,7 @@ import { CHUNK_BYTES } from "../../src/limits.ts";
 import { type Ino, ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
 import { PrefixedObjectStore } from "../../src/object/prefix.ts";
 import { S3ObjectStore } from "../../src/object/s3.ts";
-import { type DataFixture, dataFixture, ProbeStore, rng, waitFor } from "../chunk/fixture.ts";
+import { type DataFixture, dataFixture, ProbeStore, rng, waitFor } from "../chunk/harness.ts";
 import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.ts";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";

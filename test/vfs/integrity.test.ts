@@ -22,7 +22,7 @@ import { S3ObjectStore } from "../../src/object/s3.ts";
 import { Errno } from "../../src/posix.ts";
 import { formatVolume, newFormat } from "../../src/volume/open.ts";
 import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";
 import { startNfs } from "../nfs/harness.ts";
 

@@ -12,7 +12,7 @@ import { isFsError } from "../../src/errors.ts";
 import { ROOT_INODE } from "../../src/limits.ts";
 import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
 import { JfsVfs } from "../../src/vfs/vfs.ts";
-import { dataFixture } from "../chunk/fixture.ts";
+import { dataFixture } from "../chunk/harness.ts";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
 import { startRedisFaultProxy } from "../harness/redisfault.ts";
 

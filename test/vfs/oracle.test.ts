@@ -12,7 +12,7 @@ import { FsError } from "../../src/errors.ts";
 import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
 import { Errno } from "../../src/posix.ts";
 import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
-import { jfs } from "../cli/run.ts";
+import { jfs } from "../cli/harness.ts";
 import { rng } from "../meta/model.ts";
 
 const NAMES = ["a", "b", "c"];

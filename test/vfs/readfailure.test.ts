@@ -11,7 +11,7 @@ import { log } from "../../src/log.ts";
 import { PrefixedObjectStore } from "../../src/object/prefix.ts";
 import { S3ObjectStore } from "../../src/object/s3.ts";
 import { Errno } from "../../src/posix.ts";
-import { dataFixture } from "../chunk/fixture.ts";
+import { dataFixture } from "../chunk/harness.ts";
 import { type FaultProxy, startFaultProxy } from "../harness/faultproxy.ts";
 import { type S3Server, startS3Server } from "../harness/s3server.ts";
 

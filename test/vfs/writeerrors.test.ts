@@ -9,7 +9,7 @@ import { ROOT_CREDENTIALS as ctx } from "../../src/meta/interface.ts";
 import type { ErrnoName } from "../../src/posix.ts";
 import { JfsVfs } from "../../src/vfs/vfs.ts";
 import { WriteErrors } from "../../src/vfs/writeerrors.ts";
-import { dataFixture } from "../chunk/fixture.ts";
+import { dataFixture } from "../chunk/harness.ts";
 
 const KiB = 1024;
 const O_RDONLY = 0;

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { CHUNK_SLICES_COMPACT_THRESHOLD } from "../../src/limits.ts";
 import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
 import { ChunkFileData } from "../../src/volume/filedata.ts";
-import { dataFixture, rng, testOptions, waitFor } from "../chunk/fixture.ts";
+import { dataFixture, rng, testOptions, waitFor } from "../chunk/harness.ts";
 
 const KiB = 1024;
 

@@ -8,7 +8,15 @@ import type { ReservedSQL } from "bun";
 import { assert, assertSafeUint } from "../../assert.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "../codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "../interface.ts";
-import type { CounterName, DeletedFile, EntryRecord, MetaTxn, NamedEntryRecord } from "../txn.ts";
+import { decodeLockRows } from "../locks.ts";
+import type {
+  CounterName,
+  DeletedFile,
+  EntryRecord,
+  LockRecord,
+  MetaTxn,
+  NamedEntryRecord,
+} from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 
 type Row = Record<string, unknown>;
@@ -449,6 +457,29 @@ export class PgTxn implements MetaTxn {
   async listOpenInodes(sid: number): Promise<Ino[]> {
     const sql = "SELECT inode FROM jfs_open WHERE sid = $1 ORDER BY inode";
     return (await this.#rows([K.openBySession(sid)], sql, [sid])).map((r) => num(r.inode));
+  }
+
+  async getLocks(ino: Ino): Promise<Map<number, LockRecord[]>> {
+    const sql = "SELECT sid, records FROM jfs_lock WHERE inode = $1 ORDER BY sid";
+    const rows = await this.#rows([K.locks(ino)], sql, [ino]);
+    return decodeLockRows(rows.map((r) => ({ sid: num(r.sid), records: String(r.records) })));
+  }
+
+  setLocks(ino: Ino, sid: number, records: readonly LockRecord[]): void {
+    const key = [K.locks(ino), K.locksBySession(sid)];
+    if (records.length === 0) {
+      this.#write(key, ["DELETE FROM jfs_lock WHERE inode = $1 AND sid = $2", [ino, sid]]);
+      return;
+    }
+    this.#write(key, [
+      "INSERT INTO jfs_lock VALUES ($1, $2, $3) ON CONFLICT (inode, sid) DO UPDATE SET records = excluded.records",
+      [ino, sid, JSON.stringify(records)],
+    ]);
+  }
+
+  async listLockedInodes(sid: number): Promise<Ino[]> {
+    const sql = "SELECT inode FROM jfs_lock WHERE sid = $1 ORDER BY inode";
+    return (await this.#rows([K.locksBySession(sid)], sql, [sid])).map((r) => num(r.inode));
   }
 
   async getCounter(name: CounterName): Promise<number> {

@@ -16,7 +16,15 @@ import {
   encodeSlices,
 } from "../codec.ts";
 import type { Attr, Ino, SessionInfo, Slice, UnusedSlice } from "../interface.ts";
-import type { CounterName, DeletedFile, EntryRecord, MetaTxn, NamedEntryRecord } from "../txn.ts";
+import { decodeLockRows } from "../locks.ts";
+import type {
+  CounterName,
+  DeletedFile,
+  EntryRecord,
+  LockRecord,
+  MetaTxn,
+  NamedEntryRecord,
+} from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 import {
   bulkOrUndefined,
@@ -344,6 +352,39 @@ export class RedisTxn implements MetaTxn {
   async listOpenInodes(sid: number): Promise<Ino[]> {
     const key = KEY.openBySession(sid);
     const members = bulks(await this.#query([K.openBySession(sid)], [key], ["SMEMBERS", key]));
+    return members.map(decimal).sort((a, b) => a - b);
+  }
+
+  async getLocks(ino: Ino): Promise<Map<number, LockRecord[]>> {
+    const key = KEY.locks(ino);
+    const reply = bulks(await this.#query([K.locks(ino)], [key], ["HGETALL", key]));
+    const rows: Array<{ sid: number; records: string }> = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      rows.push({ sid: decimal(reply[i]!), records: reply[i + 1]!.toString("utf8") });
+    }
+    return decodeLockRows(rows);
+  }
+
+  setLocks(ino: Ino, sid: number, records: readonly LockRecord[]): void {
+    const guard = [K.locks(ino), K.locksBySession(sid)];
+    if (records.length === 0) {
+      this.#write(
+        guard,
+        ["HDEL", KEY.locks(ino), int(sid)],
+        ["SREM", KEY.locksBySession(sid), int(ino)],
+      );
+      return;
+    }
+    this.#write(
+      guard,
+      ["HSET", KEY.locks(ino), int(sid), JSON.stringify(records)],
+      ["SADD", KEY.locksBySession(sid), int(ino)],
+    );
+  }
+
+  async listLockedInodes(sid: number): Promise<Ino[]> {
+    const key = KEY.locksBySession(sid);
+    const members = bulks(await this.#query([K.locksBySession(sid)], [key], ["SMEMBERS", key]));
     return members.map(decimal).sort((a, b) => a - b);
   }
 

@@ -3,7 +3,7 @@ import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
-import { formatted, type MetaBackend } from "../fixtures.ts";
+import { formatted, type MetaBackend } from "../harness.ts";
 import { expectErrno, n, root } from "./util.ts";
 
 const SESSION = { hostname: "test", pid: 1, version: "test", mountPoint: "" };
@@ -87,6 +87,32 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(await m.readChunk(f.inode, 0)).toEqual([merged, late]);
       const unused = (await m.unusedSlices(10)).map((u) => u.id).sort((a, b) => a - b);
       expect(unused).toEqual(old.map((s) => s.id));
+    });
+
+    test("dropSlices turns a slice's uses into holes and releases it", async () => {
+      const f = await file();
+      const keep = await slice(0, 100);
+      const lost = await slice(50, 100);
+      await m.write(f.inode, 0, keep);
+      await m.write(f.inode, 0, lost);
+      expect(await m.dropSlices(f.inode, 0, new Set([lost.id, 999_999]))).toBe(1);
+      const hole = { id: 0, size: lost.len, off: 0, len: lost.len, pos: lost.pos };
+      expect(await m.readChunk(f.inode, 0)).toEqual([keep, hole]);
+      expect((await m.getattr(root, f.inode)).size).toBe(150);
+      expect((await m.unusedSlices(10)).map((u) => u.id)).toEqual([lost.id]);
+      expect(await m.dropSlices(f.inode, 0, new Set([lost.id]))).toBe(0);
+    });
+
+    test("reloadSettings applies capacity, inodes and trash days stored by another node", async () => {
+      const f0 = await m.load();
+      expect(await m.reloadSettings()).toEqual([]);
+      const stored = { ...f0, capacityBytes: 1 << 30, inodes: 5, trashDays: 3, bucket: "/else" };
+      // Written as `jfs config` in another process does: this node's copy is not updated.
+      await m.core.txn(async (tx) => tx.setSetting(JSON.stringify(stored)));
+      expect(await m.reloadSettings()).toEqual(["capacityBytes", "inodes", "trashDays"]);
+      expect(m.core.format).toMatchObject({ capacityBytes: 1 << 30, inodes: 5, trashDays: 3 });
+      expect(m.core.format.bucket).toBe(f0.bucket); // the store is opened once: a restart
+      expect(await m.reloadSettings()).toEqual([]);
     });
 
     test("capacity: writes past the volume capacity fail with ENOSPC", async () => {

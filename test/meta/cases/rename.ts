@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { ROOT_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, RenameFlags } from "../../../src/meta/interface.ts";
-import { formatted, type MetaBackend } from "../fixtures.ts";
+import { formatted, type MetaBackend } from "../harness.ts";
 import { alice, bob, expectErrno, n, root } from "./util.ts";
 
 export function renameCases(backend: () => MetaBackend): void {

@@ -7,7 +7,7 @@ import { beforeEach, expect, test } from "bun:test";
 import { ROOT_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type SessionInfo } from "../../../src/meta/interface.ts";
-import { formatted, type MetaBackend } from "../fixtures.ts";
+import { formatted, type MetaBackend } from "../harness.ts";
 import { expectErrno, n, root } from "./util.ts";
 
 /** The shortest timeout a session may declare: keeps these tests near one second each. */
