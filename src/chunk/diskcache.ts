@@ -43,6 +43,7 @@ import {
 } from "node:fs/promises";
 import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
+import { fsyncDir } from "../fsync.ts";
 import { DISK_CACHE_FREE_CHECK_MS, DISK_CACHE_SYNC_IO_BYTES_MAX } from "../limits.ts";
 import { cacheFileTrailer, cacheTrailerBytes, decodeCacheFile } from "./cachefile.ts";
 import { blockName, keyOfBlockName, parseBlockKey } from "./keys.ts";
@@ -427,15 +428,6 @@ async function writeTemp(path: string, block: Uint8Array, fsync: boolean): Promi
     const { bytesWritten } = await handle.writev([block, trailer]);
     if (bytesWritten !== block.length + trailer.length) throw new Error(`short write to ${path}`);
     if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
   } finally {
     await handle.close();
   }

@@ -10,11 +10,10 @@
 import type { CAC } from "cac";
 import { describeError, UserError } from "../errors.ts";
 import { GATEWAY_PORT_DEFAULT } from "../limits.ts";
-import { log } from "../log.ts";
 import { openRuntime } from "../volume/runtime.ts";
 import { stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
-import { finishStopping } from "./stopping.ts";
+import { serveUntilSignal } from "./stopping.ts";
 
 export interface GatewayFlags extends DataFlags {
   address?: unknown;
@@ -60,32 +59,14 @@ export async function runGateway(metaUrl: string | undefined, flags: GatewayFlag
   }
   const served = `s3://${host}:${server.port}`;
   if (server.port !== port) await runtime.updateMountPoint(served).catch(() => undefined);
-  const stopped = Promise.withResolvers<string>();
-  let signals = 0;
-  const onSignal = (signal: string) => {
-    if (++signals > 1) {
-      log.warn(`${signal} again: exiting now, without flushing`);
-      process.exit(1);
-    }
-    stopped.resolve(signal);
-  };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  try {
-    process.stdout.write(`s3: serving ${runtime.format.name} on http://${host}:${server.port}\n`);
-    const signal = await stopped.promise;
-    log.info(`${signal}: stopping the S3 gateway, then flushing and closing the volume`);
-    const stopping = (async () => {
+  await serveUntilSignal(
+    "stopping the S3 gateway",
+    `s3: serving ${runtime.format.name} on http://${host}:${server.port}\n`,
+    async () => {
       await server.stop();
       await runtime.close();
-    })();
-    await finishStopping("stopping the S3 gateway and flushing the volume", stopping);
-  } finally {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
-  }
+    },
+  );
 }
 
 export function registerGateway(cli: CAC): void {

@@ -18,7 +18,7 @@ import { log } from "../log.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
-import { finishStopping } from "./stopping.ts";
+import { serveUntilSignal } from "./stopping.ts";
 
 export interface ServeFlags extends DataFlags {
   nfs?: boolean;
@@ -182,34 +182,15 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
       log.warn(`session: cannot record ${served}: ${describeError(error)}`);
     });
   }
-  const stopped = Promise.withResolvers<string>();
-  let signals = 0;
-  const onSignal = (signal: string) => {
-    signals++;
-    if (signals > 1) {
-      log.warn(`${signal} again: exiting now, without flushing`);
-      process.exit(1);
-    }
-    stopped.resolve(signal);
-  };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  try {
-    process.stdout.write(readyText(runtime.format.name, server, server.export.exportPath));
-    const signal = await stopped.promise;
-    log.info(`${signal}: stopping the NFS server, then flushing and closing the volume`);
-    const stopping = (async () => {
+  await serveUntilSignal(
+    "stopping the NFS server",
+    readyText(runtime.format.name, server, server.export.exportPath),
+    async () => {
       await server.stop();
       await runtime.close();
-    })();
-    await finishStopping("stopping the NFS server and flushing the volume", stopping);
-    log.info("nfs: stopped");
-  } finally {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
-  }
+    },
+  );
+  log.info("nfs: stopped");
 }
 
 export function registerServe(cli: CAC): void {

@@ -53,3 +53,37 @@ export async function finishStopping(what: string, work: Promise<void>): Promise
   }
   await work;
 }
+
+/**
+ * The foreground life of `serve` and `gateway` once ready: prints `ready`, waits for SIGINT or
+ * SIGTERM, then runs `stop` (stop accepting, flush, close) within finishStopping's bound. A
+ * second signal exits at once, without flushing.
+ */
+export async function serveUntilSignal(
+  what: string,
+  ready: string,
+  stop: () => Promise<void>,
+): Promise<void> {
+  const stopped = Promise.withResolvers<string>();
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    if (++signals > 1) {
+      log.warn(`${signal} again: exiting now, without flushing`);
+      process.exit(1);
+    }
+    stopped.resolve(signal);
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    process.stdout.write(ready);
+    const signal = await stopped.promise;
+    log.info(`${signal}: ${what}, then flushing and closing the volume`);
+    await finishStopping(`${what} and flushing the volume`, stop());
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}

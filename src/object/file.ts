@@ -12,6 +12,7 @@ import type { Dirent } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
+import { fsyncDir } from "../fsync.ts";
 import { FILE_DURABLE_DIRS_MAX, FILE_PUT_ATTEMPTS_MAX, OBJECT_LIST_PAGE_MAX } from "../limits.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
@@ -320,15 +321,6 @@ async function makeDurableDir(dir: string): Promise<void> {
     if (errorCode(error) !== "EEXIST") throw error;
   }
   await fsyncDir(dirname(dir));
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function errorCode(error: unknown): string | undefined {
