@@ -58,6 +58,13 @@ export class RpcClient {
   }
 
   static async connect(port: number, hostname = "127.0.0.1"): Promise<RpcClient> {
+    // A server may close at once (an address outside --allow): that can happen before
+    // Bun.connect resolves and `data` is set, and must not be missed.
+    let closedEarly = false;
+    const onClose = (s: Socket<RpcClient | undefined>) => {
+      if (s.data === undefined) closedEarly = true;
+      else s.data.onClose();
+    };
     const socket = await Bun.connect<RpcClient | undefined>({
       hostname,
       port,
@@ -66,12 +73,13 @@ export class RpcClient {
       socket: {
         data: (s, chunk) => s.data?.onData(chunk),
         drain: (s) => s.data?.flush(),
-        close: (s) => s.data?.onClose(),
-        error: (s) => s.data?.onClose(),
+        close: onClose,
+        error: onClose,
       },
     });
     const client = new RpcClient(socket);
     socket.data = client;
+    if (closedEarly) client.onClose();
     return client;
   }
 
@@ -224,18 +232,24 @@ export class RawConnection {
   }
 
   static async connect(port: number, hostname = "127.0.0.1"): Promise<RawConnection> {
+    let closedEarly = false; // as in RpcClient.connect
+    const onClose = (s: Socket<RawConnection | undefined>) => {
+      if (s.data === undefined) closedEarly = true;
+      else s.data.closedSignal.resolve();
+    };
     const socket = await Bun.connect<RawConnection | undefined>({
       hostname,
       port,
       data: undefined,
       socket: {
         data: (s, chunk) => s.data?.onData(chunk),
-        close: (s) => s.data?.closedSignal.resolve(),
-        error: (s) => s.data?.closedSignal.resolve(),
+        close: onClose,
+        error: onClose,
       },
     });
     const connection = new RawConnection(socket);
     socket.data = connection;
+    if (closedEarly) connection.closedSignal.resolve();
     return connection;
   }
 
