@@ -58,7 +58,9 @@ const IDLE_TIMEOUT_SEC_MAX = 86_400;
 /** Every flag checked before anything is opened. */
 export function serveConfigOf(flags: ServeFlags): ServeConfig {
   if (flags.nfs !== true) {
-    throw new UserError("jfs serve needs a protocol: --nfs (the only one so far)");
+    throw new UserError(
+      "jfs serve needs --nfs (with --s3 HOST:PORT it serves S3 as well; S3 alone: jfs gateway)",
+    );
   }
   const hostname = stringFlag(flags.bind) ?? "127.0.0.1";
   const port =

@@ -1,6 +1,6 @@
 /**
- * The gateway with Debian's aws CLI and python3-boto3 as clients (test/run.sh installs them):
- * put, get (a multipart upload of 64 MiB too), list with a delimiter and pagination (2,500
+ * The gateway with Debian's aws CLI, python3-boto3 and rclone as clients (test/run.sh installs
+ * them): put, get (a multipart upload of 64 MiB too), list with a delimiter and pagination (2,500
  * keys in pages of 1,000 too), copy,
  * delete, a presigned GET, rclone sync and check of a tree, and a wrong
  * key and a bad signature refused with one S3 error each and nothing written. They run under
