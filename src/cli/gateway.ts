@@ -24,13 +24,13 @@ export interface GatewayFlags extends DataFlags {
 }
 
 /** "HOST:PORT" (IPv6 in brackets) → its parts; 127.0.0.1 unless told otherwise. */
-export function addressOf(flag: unknown): { hostname: string; port: number } {
+export function addressOf(flag: unknown, name = "address"): { hostname: string; port: number } {
   const text = stringFlag(flag) ?? `127.0.0.1:${GATEWAY_PORT_DEFAULT}`;
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = m === null ? Number.NaN : Number(m[3]);
   if (m === null || port > 65535) {
     throw new UserError(
-      `--address ${text}: expected HOST:PORT, such as 127.0.0.1:9000 (port 0 = any free one)`,
+      `--${name} ${text}: expected HOST:PORT, such as 127.0.0.1:9000 (port 0 = any free one)`,
     );
   }
   const hostname = m[1] ?? (m[2] === "" ? "127.0.0.1" : m[2]!);
@@ -51,10 +51,12 @@ export async function s3ConfigOf(
   address: unknown,
   flags: { bucket?: unknown; anonymousRead?: boolean },
   env: Record<string, string | undefined> = process.env,
+  /** The flag's name in errors: "address" (jfs gateway) or "s3" (jfs serve). */
+  flagName = "address",
 ): Promise<S3Config> {
   const { credentialsFromEnv } = await import("../gateway/server.ts");
+  const { hostname, port } = addressOf(address, flagName);
   const credentials = credentialsFromEnv(env);
-  const { hostname, port } = addressOf(address);
   const singleBucket = stringFlag(flags.bucket);
   return {
     hostname,

@@ -59,7 +59,7 @@ const IDLE_TIMEOUT_SEC_MAX = 86_400;
 export function serveConfigOf(flags: ServeFlags): ServeConfig {
   if (flags.nfs !== true) {
     throw new UserError(
-      "jfs serve needs --nfs (with --s3 HOST:PORT it serves S3 as well; S3 alone: jfs gateway)",
+      "jfs serve needs a protocol: --nfs (with --s3 HOST:PORT for S3 as well; S3 alone is jfs gateway)",
     );
   }
   const hostname = stringFlag(flags.bind) ?? "127.0.0.1";
@@ -175,7 +175,8 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
   }
   // The gateway's keys and address are checked before anything is opened, as NFS's flags.
-  const s3Config = flags.s3 === undefined ? undefined : await s3ConfigOf(flags.s3, {});
+  const s3Config =
+    flags.s3 === undefined ? undefined : await s3ConfigOf(flags.s3, {}, process.env, "s3");
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
   let server: NfsServer;

@@ -42,6 +42,7 @@ describe("jfs serve --nfs", () => {
       [["--nfs", "--squash", "some"], /--squash must be one of none, root, all/],
       [["--nfs", "--allow", "10.0.0.0/40"], /--allow: "10.0.0.0\/40"/],
       [["--nfs", "--port", "70000"], /--port must be an integer 0..65535/],
+      [["--nfs", "--s3", "nohost"], /--s3 nohost: expected HOST:PORT/],
       [["--nfs", "--anonuid", "x"], /--anonuid must be an integer/],
       [["--nfs", "--port", "0", "--export", "/missing"], /--export \/missing: ENOENT/],
       [["--nfs", "--allow", ","], /--allow needs at least one IP address or CIDR/],
