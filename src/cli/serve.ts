@@ -177,7 +177,10 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
   // The gateway's keys and address are checked before anything is opened, as NFS's flags.
   const s3Config =
     flags.s3 === undefined ? undefined : await s3ConfigOf(flags.s3, {}, process.env, "s3");
-  const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
+  // The session's "mount point" names every server of the process (jfs status shows it).
+  const s3Where = (port: number) =>
+    s3Config === undefined ? "" : ` s3://${hostPort(s3Config.hostname, port)}`;
+  const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}${s3Where(s3Config?.port ?? 0)}`;
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
   let server: NfsServer;
   let s3: GatewayServer | undefined;
@@ -194,7 +197,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     throw error;
   }
   // The session was opened with the port asked for; with --port 0 only now is the real one known.
-  const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}`;
+  const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}${s3Where(s3?.port ?? 0)}`;
   if (served !== where) {
     await runtime.updateMountPoint(served).catch((error: unknown) => {
       log.warn(`session: cannot record ${served}: ${describeError(error)}`);

@@ -79,6 +79,16 @@ describe("jfs serve --nfs --s3", () => {
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(written)).toBe(true);
   }, 60_000);
 
+  test("one session, naming both servers", async () => {
+    const r = await jfs(["status", volume.metaUrl, "--json"], { HOME: volume.home });
+    expect(r.code).toBe(0);
+    const sessions = JSON.parse(r.stdout).sessions as Array<{ pid: number; mountPoint: string }>;
+    const s3Port = new URL(S3_READY.exec(serve.stdout())![1]!).port;
+    expect(sessions.map((s) => [s.pid, s.mountPoint])).toEqual([
+      [serve.proc.pid, `nfs://127.0.0.1:${serve.port}/ s3://127.0.0.1:${s3Port}`],
+    ]);
+  });
+
   test("SIGTERM stops both servers and exits 0", async () => {
     expect((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name)).toEqual([
       "one",
