@@ -80,6 +80,12 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
       anonGid: parseIntFlag("anongid", flags.anongid, 0, ID_MAX),
     }),
   });
+  if (flags.s3 !== undefined && (flags.readOnly === true || exportPath !== "/")) {
+    // The gateway serves the whole volume, writable: it would quietly undo both.
+    throw new UserError(
+      "--s3 serves the whole volume read-write: it cannot be combined with --read-only or --export (not yet)",
+    );
+  }
   const idleTimeoutMs =
     flags.idleTimeout === undefined
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000

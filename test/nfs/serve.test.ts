@@ -43,6 +43,8 @@ describe("jfs serve --nfs", () => {
       [["--nfs", "--allow", "10.0.0.0/40"], /--allow: "10.0.0.0\/40"/],
       [["--nfs", "--port", "70000"], /--port must be an integer 0..65535/],
       [["--nfs", "--s3", "nohost"], /--s3 nohost: expected HOST:PORT/],
+      [["--nfs", "--s3", "127.0.0.1:0", "--read-only"], /cannot be combined with --read-only/],
+      [["--nfs", "--s3", "127.0.0.1:0", "--export", "/x"], /or --export/],
       [["--nfs", "--anonuid", "x"], /--anonuid must be an integer/],
       [["--nfs", "--port", "0", "--export", "/missing"], /--export \/missing: ENOENT/],
       [["--nfs", "--allow", ","], /--allow needs at least one IP address or CIDR/],
