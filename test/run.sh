@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with Node and npm:
 # installs what the tests need (Bun, redis-server, postgresql, libnfs-utils, fuse3, attr, qemu,
-# awscli, python3-boto3),
+# awscli, python3-boto3, rclone),
 # then type-checks, lints and runs every test. The last line is
 # `N passed, N failed, N skipped`, counted from the real results; the exit status is real.
 set -uo pipefail
@@ -25,8 +25,9 @@ command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
 # The DataLoader test uses Debian's PyTorch with Debian's python (/usr/bin/python3).
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 || need_apt+=(python3-torch)
-# The S3 gateway's tests use Debian's aws CLI and boto3 as clients.
+# The S3 gateway's tests use Debian's aws CLI, boto3 and rclone as clients.
 [ -x /usr/bin/aws ] || need_apt+=(awscli)
+[ -x /usr/bin/rclone ] || need_apt+=(rclone)
 /usr/bin/python3 -c "import boto3" >/dev/null 2>&1 || need_apt+=(python3-boto3)
 need_rpcinfo=false
 command -v rpcinfo >/dev/null || [ -x /usr/sbin/rpcinfo ] || { need_rpcinfo=true; need_apt+=(libtirpc3); }

@@ -1,9 +1,11 @@
 /**
  * jfs serve --nfs [options] [META-URL] — serves a volume over NFSv3 (NFS, MOUNT and PORTMAP on
- * one TCP port), in the foreground.
+ * one TCP port), in the foreground; with --s3 HOST:PORT the S3 gateway too, in the same process
+ * on the same runtime (one VFS, cache and session: what one writes the other reads at once).
  *
  * Ready means: the volume is open, the export resolved and the port bound; then exactly one
- * line "nfs: serving NAME on HOST:PORT" goes to stdout, followed by mount commands. SIGINT or
+ * line "nfs: serving NAME on HOST:PORT" goes to stdout, followed by mount commands (and with --s3
+ * the gateway's line "s3: serving NAME on http://HOST:PORT"). SIGINT or
  * SIGTERM stops accepting, lets in-flight calls finish, flushes every buffered write and closes
  * the session, saying what it waits for and giving up if the object store stays down
  * (stopping.ts); a second signal exits at once (buffered, uncommitted writes are then lost, which
@@ -13,12 +15,14 @@ import type { CAC } from "cac";
 import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
 import type { NfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
+import type { GatewayServer } from "../gateway/server.ts";
 import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
+import { listenS3, s3ConfigOf, s3ReadyText } from "./gateway.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
-import { serveUntilSignal } from "./stopping.ts";
+import { type Served, serveUntilSignal } from "./stopping.ts";
 
 export interface ServeFlags extends DataFlags {
   nfs?: boolean;
@@ -35,6 +39,8 @@ export interface ServeFlags extends DataFlags {
   anonuid?: unknown;
   anongid?: unknown;
   idleTimeout?: unknown;
+  /** --s3 HOST:PORT: the S3 gateway too, in this process, on the same runtime. */
+  s3?: unknown;
 }
 
 export interface ServeConfig {
@@ -52,7 +58,9 @@ const IDLE_TIMEOUT_SEC_MAX = 86_400;
 /** Every flag checked before anything is opened. */
 export function serveConfigOf(flags: ServeFlags): ServeConfig {
   if (flags.nfs !== true) {
-    throw new UserError("jfs serve needs a protocol: --nfs (the only one so far)");
+    throw new UserError(
+      "jfs serve needs a protocol: --nfs (with --s3 HOST:PORT for S3 as well; S3 alone is jfs gateway)",
+    );
   }
   const hostname = stringFlag(flags.bind) ?? "127.0.0.1";
   const port =
@@ -72,6 +80,12 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
       anonGid: parseIntFlag("anongid", flags.anongid, 0, ID_MAX),
     }),
   });
+  if (flags.s3 !== undefined && (flags.readOnly === true || exportPath !== "/")) {
+    // The gateway serves the whole volume, writable: it would quietly undo both.
+    throw new UserError(
+      "--s3 serves the whole volume read-write: it cannot be combined with --read-only or --export (not yet)",
+    );
+  }
   const idleTimeoutMs =
     flags.idleTimeout === undefined
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
@@ -166,30 +180,44 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     // Both loosened: any process that can reach the port can send uid 0 and be root.
     log.warn("nfs: --insecure with --squash none: any local process can act as root on the volume");
   }
-  const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}`;
+  // The gateway's keys and address are checked before anything is opened, as NFS's flags.
+  const s3Config =
+    flags.s3 === undefined ? undefined : await s3ConfigOf(flags.s3, {}, process.env, "s3");
+  // The session's "mount point" names every server of the process (jfs status shows it).
+  const s3Where = (port: number) =>
+    s3Config === undefined ? "" : ` s3://${hostPort(s3Config.hostname, port)}`;
+  const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}${s3Where(s3Config?.port ?? 0)}`;
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
   let server: NfsServer;
+  let s3: GatewayServer | undefined;
   try {
     server = await listen(runtime, config);
+    if (s3Config !== undefined) {
+      s3 = await listenS3(runtime, s3Config).catch(async (error: unknown) => {
+        await server.stop();
+        throw error;
+      });
+    }
   } catch (error) {
     await runtime.close().catch(() => undefined);
     throw error;
   }
   // The session was opened with the port asked for; with --port 0 only now is the real one known.
-  const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}`;
+  const served = `nfs://${hostPort(server.hostname, server.port)}${server.export.exportPath}${s3Where(s3?.port ?? 0)}`;
   if (served !== where) {
     await runtime.updateMountPoint(served).catch((error: unknown) => {
       log.warn(`session: cannot record ${served}: ${describeError(error)}`);
     });
   }
-  await serveUntilSignal(
-    "stopping the NFS server",
-    readyText(runtime.format.name, server, server.export.exportPath),
-    async () => {
-      await server.stop();
-      await runtime.close();
-    },
-  );
+  const servers: Served[] = [{ name: "the NFS server", stop: () => server.stop() }];
+  let ready = readyText(runtime.format.name, server, server.export.exportPath);
+  if (s3 !== undefined && s3Config !== undefined) {
+    const gateway = s3;
+    servers.push({ name: "the S3 gateway", stop: () => gateway.stop() });
+    ready += s3ReadyText(runtime.format.name, s3Config.hostname, gateway);
+  }
+  // One runtime: the servers stop first, then its writes are flushed and the session closed.
+  await serveUntilSignal(servers, ready, () => runtime.close());
   log.info("nfs: stopped");
 }
 
@@ -211,10 +239,17 @@ export function registerServe(cli: CAC): void {
     .option(
       "--idle-timeout <sec>",
       `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
+    )
+    .option(
+      "--s3 <host:port>",
+      "Serve the S3 gateway too, in this process (keys as for jfs gateway; port 0 = any)",
     );
   withSessionFlags(withDataFlags(command))
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
+    .example(
+      "JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs serve --nfs --s3 127.0.0.1:9000",
+    )
     .action(async (metaUrl: unknown, flags: ServeFlags) => {
       await serveNfs(stringFlag(metaUrl), flags);
     });

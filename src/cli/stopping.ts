@@ -54,16 +54,26 @@ export async function finishStopping(what: string, work: Promise<void>): Promise
   await work;
 }
 
+/** One server of the process: what stopping it is called in the log, and how. */
+export interface Served {
+  /** e.g. "the NFS server". */
+  name: string;
+  /** Stops accepting and lets in-flight requests finish. */
+  stop: () => Promise<void>;
+}
+
 /**
  * The foreground life of `serve` and `gateway` once ready: prints `ready`, waits for SIGINT or
- * SIGTERM, then runs `stop` (stop accepting, flush, close) within finishStopping's bound. A
+ * SIGTERM, then stops every server (together: `jfs serve --nfs --s3` has two on one volume),
+ * and only then runs `close` (flush, close the volume), all within finishStopping's bound. A
  * second signal exits at once, without flushing.
  */
 export async function serveUntilSignal(
-  what: string,
+  servers: Served[],
   ready: string,
-  stop: () => Promise<void>,
+  close: () => Promise<void>,
 ): Promise<void> {
+  const what = `stopping ${servers.map((s) => s.name).join(" and ")}`;
   const stopped = Promise.withResolvers<string>();
   let signals = 0;
   const onSignal = (signal: string) => {
@@ -81,7 +91,13 @@ export async function serveUntilSignal(
     process.stdout.write(ready);
     const signal = await stopped.promise;
     log.info(`${signal}: ${what}, then flushing and closing the volume`);
-    await finishStopping(`${what} and flushing the volume`, stop());
+    const work = (async () => {
+      // allSettled: one server failing to stop must not leave the other one serving on.
+      const results = await Promise.allSettled(servers.map((s) => s.stop()));
+      await close();
+      for (const r of results) if (r.status === "rejected") throw r.reason;
+    })();
+    await finishStopping(`${what} and flushing the volume`, work);
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -21,6 +21,8 @@ import { startSigV4Gate } from "./sigv4.ts";
 export interface S3Server {
   /** "http://127.0.0.1:PORT" of the SigV4 gate. */
   endpoint: string;
+  /** s3rver itself, without the gate (no signature checked: for benchmarks, bench/gateway.ts). */
+  directEndpoint: string;
   /** "http://127.0.0.1:PORT/NAME", the form `--bucket` takes. */
   bucketUrl(name: string): string;
   accessKey: string;
@@ -80,6 +82,7 @@ export async function startS3Server(): Promise<S3Server> {
     const endpoint = gate.endpoint;
     return {
       endpoint,
+      directEndpoint: `http://127.0.0.1:${port}`,
       bucketUrl: (name) => `${endpoint}/${name}`,
       accessKey: ACCESS_KEY,
       secretKey: SECRET_KEY,

@@ -127,7 +127,13 @@ export interface ServeProcess {
 export async function spawnServe(
   volume: Pick<TestVolume, "metaUrl" | "home">,
   args: string[] = [],
-  options: { port?: number; openFilesMax?: number; secure?: boolean } = {},
+  options: {
+    port?: number;
+    openFilesMax?: number;
+    secure?: boolean;
+    /** More environment variables (the gateway's keys for --s3). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
   const serveArgv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
@@ -138,7 +144,7 @@ export async function spawnServe(
       ? serveArgv
       : ["sh", "-c", `ulimit -n ${options.openFilesMax} && exec "$@"`, "sh", ...serveArgv];
   const proc = Bun.spawn([...argv, ...args, volume.metaUrl], {
-    env: { ...process.env, HOME: volume.home },
+    env: { ...process.env, ...options.env, HOME: volume.home },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
