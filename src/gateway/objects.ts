@@ -111,7 +111,9 @@ export class Objects {
       etag: `"${etag}"`,
       contentType: (await read(XATTR_CONTENT_TYPE)) ?? DEFAULT_CONTENT_TYPE,
       userMeta,
-      lastModified: new Date(attr.mtime * 1000),
+      // Milliseconds, not S3's whole seconds: `aws s3 sync` re-sends a file whose local mtime
+      // is newer than LastModified, which a file written in the second of its upload would be.
+      lastModified: new Date(attr.mtime * 1000 + Math.floor(attr.mtimeNsec / 1e6)),
     };
   }
 
