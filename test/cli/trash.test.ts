@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT_CREDENTIALS as ctx, type Ino } from "../../src/meta/interface.ts";
+import { ROOT_CREDENTIALS as ctx, FileType, type Ino } from "../../src/meta/interface.ts";
 import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
 import { jfs } from "./harness.ts";
 
@@ -107,6 +107,45 @@ describe("jfs rmr", () => {
     expect(root.code).toBe(1);
     expect(root.stderr).toContain("names no removable entry");
   });
+});
+
+test("an rmr killed midway leaves a consistent tree that a second rmr finishes", async () => {
+  const meta = await newVolume("rmrkill", 0);
+  await withRuntime(meta, async (rt) => {
+    const big = (await rt.vfs.mkdir(ctx, 1, Buffer.from("big"), 0o755, 0)).inode;
+    for (let d = 0; d < 20; d++) {
+      const sub = (await rt.vfs.mkdir(ctx, big, Buffer.from(`d${d}`), 0o755, 0)).inode;
+      for (let i = 0; i < 100; i++) {
+        await rt.meta.mknod(ctx, sub, Buffer.from(`f${i}`), FileType.File, 0o644, 0, 0);
+      }
+    }
+  });
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "../../src/main.ts"), "rmr", meta, "/big"], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  // Killed once it has removed something (or after it is done: then nothing is left to test
+  // but the check below still holds).
+  await withRuntime(meta, async (rt) => {
+    const big = (await lookupPath(rt, "/big")).inode;
+    const deadline = Date.now() + 20_000;
+    while (proc.exitCode === null && Date.now() < deadline) {
+      const left = await rt.meta.readdir(ctx, big, 0, 100, false).catch(() => []);
+      if (left.length < 20) break;
+      await Bun.sleep(20);
+    }
+  });
+  proc.kill(9);
+  await proc.exited;
+  expect((await jfs(["fsck", meta])).code).toBe(0);
+  const left = await withRuntime(meta, (rt) => exists(rt, "/big"));
+  if (left) {
+    const again = await jfs(["rmr", meta, "/big"]);
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+  }
+  await withRuntime(meta, async (rt) => expect(await exists(rt, "/big")).toBe(false));
+  expect((await jfs(["fsck", meta])).code).toBe(0);
 });
 
 describe("jfs restore", () => {
