@@ -9,6 +9,7 @@ import { describeError, UserError } from "../errors.ts";
 import { readMountInfo } from "../fuse/mountinfo.ts";
 import { FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import {
+  directoryPath,
   type RestoreOutcome,
   restoreItem,
   type TrashItem,
@@ -54,9 +55,22 @@ async function selectedItems(rt: Runtime, hourNames: string[]): Promise<TrashIte
   return trashItems(rt.meta, ctx, hours);
 }
 
-function describe(o: RestoreOutcome): string {
-  if (o.status === "restored")
-    return `restored ${label(o.item)} as ${o.item.name.toString()} in directory inode ${o.parent}`;
+/** Names directories by their paths in the volume (by inode once they are gone). */
+class DirNames {
+  readonly #cache = new Map<Ino, string | undefined>();
+  constructor(private readonly rt: Runtime) {}
+
+  async file(dir: Ino, name: Buffer): Promise<string> {
+    const path = await directoryPath(this.rt.meta, ctx, dir, this.#cache);
+    if (path === undefined) return `${name.toString()} in a removed directory (inode ${dir})`;
+    return `${path === "/" ? "" : path}/${name.toString()}`;
+  }
+}
+
+async function describe(o: RestoreOutcome, names: DirNames): Promise<string> {
+  if (o.status === "restored") {
+    return `restored ${label(o.item)} as ${await names.file(o.parent, o.item.name)}`;
+  }
   return `kept ${label(o.item)}: ${o.reason}`;
 }
 
@@ -89,16 +103,17 @@ export function registerRestore(cli: CAC): void {
         else console.log("restore: the trash is empty; nothing to restore");
         return;
       }
+      const names = new DirNames(rt);
       if (!putBack && intoIno === undefined) {
         if (flags.json) {
-          const list = items.map((i) => ({
-            entry: label(i),
-            parent: i.parent,
-            name: i.name.toString(),
-          }));
+          const list = [];
+          for (const i of items) {
+            list.push({ entry: label(i), from: await names.file(i.parent, i.name) });
+          }
           console.log(JSON.stringify({ inTrash: items.length, items: list }));
         } else {
-          for (const i of items) console.log(`${label(i)}  (from directory inode ${i.parent})`);
+          for (const i of items)
+            console.log(`${label(i)}  (was ${await names.file(i.parent, i.name)})`);
           console.log(`${items.length} files in the trash; --put-back or --into DIR restores them`);
         }
         return;
@@ -106,7 +121,7 @@ export function registerRestore(cli: CAC): void {
       for (const item of items) {
         const o = await restoreItem(rt.meta, ctx, item, putBack, intoIno);
         outcomes.push(o);
-        if (!flags.json) console.log(describe(o));
+        if (!flags.json) console.log(await describe(o, names));
       }
     } finally {
       await rt.close();

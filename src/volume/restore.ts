@@ -5,7 +5,7 @@
  * were. Renames use RENAME_NOREPLACE, so an existing target is never overwritten.
  */
 import { FsError, isFsError } from "../errors.ts";
-import { TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
+import { ROOT_INODE, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
 import { parseTrashHour } from "../meta/gc.ts";
 import { type Credentials, FileType, type Ino, type Meta, RenameFlags } from "../meta/interface.ts";
 
@@ -113,4 +113,32 @@ export async function restoreItem(
     if (error instanceof FsError) return { item, status: "failed", reason: error.message };
     throw error;
   }
+}
+
+/**
+ * A live directory's path in the volume, for reports: climbs the parents, finding each name
+ * in its parent's listing. Undefined when the directory is gone or in the trash.
+ */
+export async function directoryPath(
+  meta: Meta,
+  ctx: Credentials,
+  ino: Ino,
+  cache: Map<Ino, string | undefined> = new Map(),
+): Promise<string | undefined> {
+  if (ino === ROOT_INODE) return "/";
+  if (cache.has(ino)) return cache.get(ino);
+  let path: string | undefined;
+  if (await liveDirectory(meta, ctx, ino)) {
+    const parent = (await meta.getattr(ctx, ino)).parent;
+    const above = await directoryPath(meta, ctx, parent, cache);
+    const entry =
+      above === undefined
+        ? undefined
+        : (await readAll(meta, ctx, parent)).find((e) => e.inode === ino);
+    if (above !== undefined && entry !== undefined) {
+      path = `${above === "/" ? "" : above}/${entry.name.toString()}`;
+    }
+  }
+  cache.set(ino, path);
+  return path;
 }

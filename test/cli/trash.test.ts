@@ -189,6 +189,8 @@ describe("jfs restore", () => {
     const list = await jfs(["restore", meta]);
     expect(list.code).toBe(0);
     expect(list.stdout).toContain("3 files in the trash");
+    expect(list.stdout).toMatch(/-a\.txt {2}\(was \/docs\/a\.txt\)/);
+    expect(list.stdout).toMatch(/-c\.txt {2}\(was c\.txt in a removed directory/);
     const hour = /\.trash\/(\d{4}-\d{2}-\d{2}-\d{2})\//.exec(list.stdout)?.[1];
     expect(hour).toBeDefined();
 
@@ -198,7 +200,7 @@ describe("jfs restore", () => {
 
     const back = await jfs(["restore", meta, hour!, "--put-back"]);
     expect(back.code).toBe(1); // two files stayed, and it says which
-    expect(back.stdout).toMatch(/restored \.trash\/.*-a\.txt/);
+    expect(back.stdout).toMatch(/restored \.trash\/.*-a\.txt as \/docs\/a\.txt\n/);
     expect(back.stdout).toMatch(/kept \.trash\/.*-b\.txt: the target exists/);
     expect(back.stdout).toMatch(/kept \.trash\/.*-c\.txt: .*is gone; pass --into DIR/);
     expect(back.stdout).toContain("restored 1 of 3 files");
@@ -216,6 +218,7 @@ describe("jfs restore", () => {
     });
 
     const into = await jfs(["restore", meta, "--put-back", "--into", "/lost", "--json"]);
+    expect(into.code).toBe(1); // b.txt is still kept
     const report = JSON.parse(into.stdout) as {
       inTrash: number;
       restored: number;
