@@ -6,7 +6,7 @@
  * Files go into the trash when the volume keeps one (the meta unlink decides).
  */
 import { isFsError } from "../errors.ts";
-import { RMR_CONCURRENCY, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
+import { RMR_CONCURRENCY, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
 import { type Credentials, FileType, type Ino, type Meta } from "../meta/interface.ts";
 
 export interface RmrCounts {
@@ -79,6 +79,8 @@ export async function removeTree(
     return counts;
   }
   await emptyTree(meta, ctx, inode, counts, onRemoved);
+  // `jfs rmr /.trash` empties the trash (for good: nothing in it goes back to it); it stays.
+  if (inode === TRASH_INODE) return counts;
   await meta.rmdir(ctx, parent, name);
   counts.dirs++;
   return counts;

@@ -231,6 +231,13 @@ describe("jfs restore", () => {
       expect(await readPath(rt, "/lost/c.txt")).toBe("gamma");
       expect(await readPath(rt, "/docs/b.txt")).toBe("new beta");
     });
+    // What is left (the old b.txt) goes for good with `jfs rmr /.trash`; the trash stays.
+    const empty = await jfs(["rmr", meta, "/.trash"]);
+    expect(empty.stderr).toBe("");
+    expect(empty.stdout).toContain("removed 1 files and 1 directories");
+    const none = await jfs(["restore", meta, "--put-back"]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain("the trash is empty");
     const fsck = await jfs(["fsck", meta]);
     expect(fsck.code).toBe(0);
   });
