@@ -70,6 +70,7 @@ export function registerRmr(cli: CAC): void {
     const rt = await openRuntime(metaUrl, runtimeOptions({ ...flags, cacheDir: "memory" }), "rmr");
     const ctx = callerCredentials();
     const total = { files: 0, dirs: 0 };
+    let trashed = rt.format.trashDays > 0;
     const t0 = performance.now();
     try {
       for (const path of all) {
@@ -80,6 +81,7 @@ export function registerRmr(cli: CAC): void {
         const counts = await removeTree(rt.meta, ctx, parent, name).catch((error: unknown) => {
           throw new UserError(`rmr: ${path}: ${describeError(error)}`);
         });
+        if (counts.fromTrash) trashed = false;
         total.files += counts.files;
         total.dirs += counts.dirs;
       }
@@ -87,10 +89,8 @@ export function registerRmr(cli: CAC): void {
       await rt.close();
     }
     const seconds = (performance.now() - t0) / 1000;
-    const trash =
-      rt.format.trashDays > 0 ? `into the trash (${rt.format.trashDays} days)` : "for good";
-    if (flags.json)
-      console.log(JSON.stringify({ ...total, seconds, trash: rt.format.trashDays > 0 }));
+    const trash = trashed ? `into the trash (${rt.format.trashDays} days)` : "for good";
+    if (flags.json) console.log(JSON.stringify({ ...total, seconds, trash: trashed }));
     else {
       console.log(
         `removed ${total.files} files and ${total.dirs} directories ${trash} in ${seconds.toFixed(1)} s`,

@@ -12,6 +12,13 @@ import { type Credentials, FileType, type Ino, type Meta } from "../meta/interfa
 export interface RmrCounts {
   files: number;
   dirs: number;
+  /** The tree was (in) the trash: its files are gone for good, whatever the trash days say. */
+  fromTrash: boolean;
+}
+
+async function insideTrash(meta: Meta, ctx: Credentials, parent: Ino, ino: Ino) {
+  if (ino === TRASH_INODE || parent === TRASH_INODE) return true;
+  return (await meta.getattr(ctx, parent)).parent === TRASH_INODE;
 }
 
 /** True when the operation found its name gone (ENOENT). */
@@ -39,7 +46,7 @@ export async function emptyTree(
   meta: Meta,
   ctx: Credentials,
   dir: Ino,
-  counts: RmrCounts,
+  counts: Omit<RmrCounts, "fromTrash">,
   onRemoved: () => void = () => {},
 ): Promise<void> {
   for (;;) {
@@ -71,8 +78,9 @@ export async function removeTree(
   name: Buffer,
   onRemoved?: () => void,
 ): Promise<RmrCounts> {
-  const counts: RmrCounts = { files: 0, dirs: 0 };
   const { inode, attr } = await meta.lookup(ctx, parent, name);
+  const fromTrash = await insideTrash(meta, ctx, parent, inode);
+  const counts: RmrCounts = { files: 0, dirs: 0, fromTrash };
   if (attr.type !== FileType.Directory) {
     await meta.unlink(ctx, parent, name);
     counts.files++;

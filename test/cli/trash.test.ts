@@ -234,7 +234,7 @@ describe("jfs restore", () => {
     // What is left (the old b.txt) goes for good with `jfs rmr /.trash`; the trash stays.
     const empty = await jfs(["rmr", meta, "/.trash"]);
     expect(empty.stderr).toBe("");
-    expect(empty.stdout).toContain("removed 1 files and 1 directories");
+    expect(empty.stdout).toContain("removed 1 files and 1 directories for good");
     const none = await jfs(["restore", meta, "--put-back"]);
     expect(none.code).toBe(0);
     expect(none.stdout).toContain("the trash is empty");
