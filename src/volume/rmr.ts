@@ -47,7 +47,6 @@ export async function emptyTree(
   ctx: Credentials,
   dir: Ino,
   counts: Omit<RmrCounts, "fromTrash">,
-  onRemoved: () => void = () => {},
 ): Promise<void> {
   for (;;) {
     // From the start each time: the names already removed are gone from the listing.
@@ -59,13 +58,11 @@ export async function emptyTree(
       // Gone already (another client removed it meanwhile): that is what was asked.
       if (await gone(meta.unlink(ctx, dir, e.name))) return;
       counts.files++;
-      onRemoved();
     });
     for (const d of subdirs) {
-      await emptyTree(meta, ctx, d.inode, counts, onRemoved);
+      await emptyTree(meta, ctx, d.inode, counts);
       if (await gone(meta.rmdir(ctx, dir, d.name))) continue;
       counts.dirs++;
-      onRemoved();
     }
   }
 }
@@ -76,7 +73,6 @@ export async function removeTree(
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
-  onRemoved?: () => void,
 ): Promise<RmrCounts> {
   const { inode, attr } = await meta.lookup(ctx, parent, name);
   const fromTrash = await insideTrash(meta, ctx, parent, inode);
@@ -86,7 +82,7 @@ export async function removeTree(
     counts.files++;
     return counts;
   }
-  await emptyTree(meta, ctx, inode, counts, onRemoved);
+  await emptyTree(meta, ctx, inode, counts);
   // `jfs rmr /.trash` empties the trash (for good: nothing in it goes back to it); it stays.
   if (inode === TRASH_INODE) return counts;
   await meta.rmdir(ctx, parent, name);
