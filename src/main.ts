@@ -16,6 +16,8 @@ import { registerGateway } from "./cli/gateway.ts";
 import { registerGc } from "./cli/gc.ts";
 import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
+import { registerRestore } from "./cli/restore.ts";
+import { registerRmr } from "./cli/rmr.ts";
 import { registerServe } from "./cli/serve.ts";
 import { registerStatus } from "./cli/status.ts";
 import { registerVersion } from "./cli/version.ts";
@@ -40,6 +42,8 @@ export function buildCli() {
   registerObjbench(cli);
   registerWarmup(cli);
   registerGc(cli);
+  registerRestore(cli);
+  registerRmr(cli);
   registerFsck(cli);
   registerDump(cli);
   registerVersion(cli);

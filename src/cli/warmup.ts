@@ -29,7 +29,7 @@ interface WarmupFlags extends DataFlags {
 }
 
 /** The jfs mount `path` lies on (the deepest mount point above it), if any. */
-function jfsMountOf(path: string, mounts: MountEntry[]): MountEntry | undefined {
+export function jfsMountOf(path: string, mounts: MountEntry[]): MountEntry | undefined {
   let found: MountEntry | undefined;
   for (const m of mounts) {
     const above =
@@ -82,7 +82,7 @@ async function mountedInode(
   return statSync(real).ino;
 }
 
-async function resolvePath(
+export async function resolvePath(
   rt: Runtime,
   path: string,
   mounts: MountEntry[],

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, test } from "bun:test";
 import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
+import { chargedBytes } from "../../../src/meta/policy.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
 import { formatted, type MetaBackend } from "../harness.ts";
 import { expectErrno, n, root } from "./util.ts";
@@ -178,6 +179,39 @@ export function dataCases(backend: () => MetaBackend): void {
       const [hour] = await m.readdir(root, TRASH_INODE, 0, 10, false);
       const [kept] = await m.readdir(root, hour!.inode, 0, 10, false);
       expect(kept?.inode).toBe(victim.inode);
+    });
+
+    test("a trashed file renamed back (jfs restore) is whole again; NOREPLACE spares a target", async () => {
+      const f0 = await m.load();
+      await m.format({ ...f0, trashDays: 1 }, true);
+      const dir = await m.mkdir(root, ROOT_INODE, n("d"), 0o755, 0);
+      const f = await m.mknod(root, dir.inode, n("f"), FileType.File, 0o640, 0, 0);
+      const s = await slice(0, 100);
+      await m.write(f.inode, 0, s);
+      await m.setattr(root, f.inode, { uid: 7, gid: 8 });
+      const before = await m.counters();
+      await m.unlink(root, dir.inode, n("f"));
+      const [hour] = await m.readdir(root, TRASH_INODE, 0, 10, false);
+      const [kept] = await m.readdir(root, hour!.inode, 0, 10, false);
+      // Another file took the name meanwhile: restore must not replace it.
+      await m.mknod(root, dir.inode, n("f"), FileType.File, 0o644, 0, 0);
+      await expectErrno(m.rename(root, hour!.inode, kept!.name, dir.inode, n("f"), 1), "EEXIST");
+      await m.unlink(root, dir.inode, n("f"));
+      const [, second] = await m.readdir(root, hour!.inode, 0, 10, false);
+      await m.unlink(root, hour!.inode, second!.name);
+      await m.rename(root, hour!.inode, kept!.name, dir.inode, n("f"), 1);
+      const back = await m.lookup(root, dir.inode, n("f"));
+      expect(back.inode).toBe(f.inode);
+      expect(back.attr).toMatchObject({ uid: 7, gid: 8, size: 100, nlink: 1, parent: dir.inode });
+      expect(back.attr.mode & 0o7777).toBe(0o640);
+      expect(await m.readChunk(f.inode, 0)).toEqual([s]);
+      expect(await m.readdir(root, hour!.inode, 0, 10, false)).toEqual([]);
+      expect(await m.parents(root, f.inode)).toEqual(new Map([[dir.inode, 1]]));
+      const after = await m.counters();
+      // Back to what it was, but for the new hour directory.
+      const hourCharge = chargedBytes(await m.getattr(root, hour!.inode));
+      expect(after.usedSpaceBytes).toBe(before.usedSpaceBytes + hourCharge);
+      expect(after.usedInodes).toBe(before.usedInodes + 1);
     });
   });
 
