@@ -127,10 +127,21 @@ export interface ServeProcess {
 export async function spawnServe(
   volume: Pick<TestVolume, "metaUrl" | "home">,
   args: string[] = [],
-  options: { port?: number; openFilesMax?: number; secure?: boolean } = {},
+  options: { port?: number; openFilesMax?: number; secure?: boolean; bunArgs?: string[] } = {},
 ): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
-  const serveArgv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  // bunArgs: flags for bun itself (bench/nfsrpc.ts profiles the server with --cpu-prof).
+  const serveArgv = [
+    "bun",
+    ...(options.bunArgs ?? []),
+    MAIN,
+    "serve",
+    "--nfs",
+    "--port",
+    port,
+    "--cache-dir",
+    "memory",
+  ];
   if (options.secure !== true) serveArgv.push(...TEST_LOOSE_ARGS);
   // `exec` keeps the PID: stop() and /proc/PID are the server's own.
   const argv =
