@@ -70,7 +70,8 @@ const rows: string[] = [];
 for (const name of procs) {
   const one = calling[name];
   if (one === undefined) throw new Error(`unknown procedure ${name}`);
-  await drive(Math.min(calls, 2000), 16, one);
+  // Warm-up: the JIT compiles the hot path before anything is counted.
+  await drive(Math.min(calls, 5000), 16, one);
   for (const depth of depths) {
     const before = await cpuMicros(pid);
     const started = performance.now();
