@@ -1,7 +1,9 @@
 /**
  * Summarises a `bun --cpu-prof` profile (Chrome .cpuprofile JSON): the functions with the most
  * self time, and the inclusive time of the functions whose names match --focus (a regex), each
- * as a share of the sampled time.
+ * as a share of the sampled time; and self time by source file, where a native function (the
+ * socket's write, SQLite's step, Buffer.allocUnsafe) counts for the file of its JS caller, so
+ * that the time of a call splits by layer (XDR, RPC, NFS procedure, VFS, meta).
  *
  *   bun bench/cpuprof_summary.ts FILE.cpuprofile [--top 25] [--focus 'dispatch|run|flush']
  */
@@ -43,6 +45,13 @@ const label = (n: ProfileNode) => {
 };
 
 const selfUs = new Map<string, number>();
+const fileUs = new Map<string, number>();
+const fileOf = (n: ProfileNode) => {
+  const url = n.callFrame.url;
+  if (url.startsWith("bun:")) return url;
+  const at = url.search(/\/(nfs|src|bench|test)\//);
+  return at >= 0 ? url.slice(at + 1) : url === "" ? "" : basename(url);
+};
 const inclusiveUs = new Map<string, number>();
 let totalUs = 0;
 let idleUs = 0;
@@ -54,6 +63,18 @@ for (let i = 0; i < profile.samples.length; i++) {
   const self = label(node);
   if (node.callFrame.functionName === "(idle)") idleUs += us;
   selfUs.set(self, (selfUs.get(self) ?? 0) + us);
+  let file = "";
+  for (
+    let id: number | undefined = node.id;
+    id !== undefined && file === "";
+    id = parentOf.get(id)
+  ) {
+    file = fileOf(byId.get(id)!);
+  }
+  if (node.callFrame.functionName !== "(idle)") {
+    const key = file === "" ? "(no JS caller)" : file;
+    fileUs.set(key, (fileUs.get(key) ?? 0) + us);
+  }
   // Inclusive: once per distinct label on the stack.
   const seen = new Set<string>();
   for (let id: number | undefined = node.id; id !== undefined; id = parentOf.get(id)) {
@@ -75,4 +96,8 @@ if (inclusiveUs.size > 0) {
   for (const [l, us] of [...inclusiveUs].sort((a, b) => b[1] - a[1])) {
     console.log(`| ${pct(us)} | \`${l}\` |`);
   }
+}
+console.log("\n| self time by file (share of busy) | file |\n|---|---|");
+for (const [f, us] of [...fileUs].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  console.log(`| ${pct(us)} | ${f} |`);
 }

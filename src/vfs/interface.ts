@@ -45,6 +45,12 @@ export interface Vfs {
   getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
   access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
+  /**
+   * The rwx bits (AccessMask) `ctx` has on a file with attributes `attr`: the policy access()
+   * applies, for a caller that holds fresh attributes already (NFS ACCESS after resolving its
+   * handle), so that it costs no second meta read.
+   */
+  permitted(ctx: Credentials, attr: Attr): number;
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
   /** Directories holding links to ino, with how many each (for files with nlink > 1). */
   parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>>;

@@ -16,7 +16,7 @@ import {
 } from "../limits.ts";
 import { log } from "../log.ts";
 import type { Format, Meta, StatFs } from "../meta/interface.ts";
-import { setidDroppedByWrite } from "../meta/policy.ts";
+import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import {
   AccessMask,
@@ -138,6 +138,10 @@ export class JfsVfs implements Vfs {
 
   async access(ctx: Credentials, ino: Ino, mask: number): Promise<void> {
     await this.meta.access(ctx, ino, mask);
+  }
+
+  permitted(ctx: Credentials, attr: Attr): number {
+    return permittedBits(ctx, attr);
   }
 
   async readlink(ctx: Credentials, ino: Ino): Promise<Buffer> {
