@@ -19,6 +19,11 @@ export interface VfsEntry {
   attr: Attr;
 }
 
+/** A looked-up entry and its directory's attributes, read in one meta transaction. */
+export interface VfsLookup extends VfsEntry {
+  parentAttr: Attr;
+}
+
 export interface VfsDirEntry {
   name: Buffer;
   inode: Ino;
@@ -40,7 +45,7 @@ export interface Vfs {
   readonly volumeId: string;
 
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
-  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry>;
+  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsLookup>;
   /** Attributes including data still buffered in this process (its size and mtime). */
   getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;

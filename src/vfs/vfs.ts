@@ -31,7 +31,7 @@ import {
 } from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
-import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
+import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
@@ -115,9 +115,10 @@ export class JfsVfs implements Vfs {
     return this.meta.statfs(ctx, ino);
   }
 
-  async lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry> {
+  async lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsLookup> {
     const r = await this.meta.lookup(ctx, parent, name);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+    const parentAttr = this.#remember(parent, r.parentAttr);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr), parentAttr };
   }
 
   async getattr(ctx: Credentials, ino: Ino): Promise<Attr> {
