@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { assert } from "../../src/assert.ts";
 import { isFsError } from "../../src/errors.ts";
 import type { Attr, Credentials, Ino } from "../../src/posix.ts";
-import type { Vfs } from "../../src/vfs/interface.ts";
+import type { Vfs, VfsEntry, VfsLookup } from "../../src/vfs/interface.ts";
 import type { NfsPolicy } from "../policy.ts";
 import type { RpcCall } from "../rpc/dispatcher.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3 } from "./constants.ts";
@@ -117,6 +117,30 @@ export class Nfs3Op {
       if (isFsError(error, "ENOENT")) throw new NfsError(NfsStat3.STALE, `inode ${inode} is gone`);
       throw error;
     }
+    return this.admit(inode, generation, attr);
+  }
+
+  /**
+   * LOOKUP's directory and the entry `name` in it, from one meta read: the lookup returns the
+   * directory's attributes too, and the handle is checked against those as resolve() would.
+   * When the lookup fails, the handle's own status (BADHANDLE, STALE) still comes first, as
+   * it did when the directory was resolved before looking in it.
+   */
+  async lookupIn(fh: Uint8Array, name: Buffer): Promise<{ dir: Resolved; found: VfsEntry }> {
+    const { inode, generation } = decodeHandle(this.exp.volume, fh);
+    let r: VfsLookup;
+    try {
+      r = await this.vfs.lookup(this.cred, inode, name);
+    } catch (error) {
+      await this.resolve(fh);
+      throw error;
+    }
+    const dir = await this.admit(inode, generation, r.parentAttr);
+    return { dir, found: { inode: r.inode, attr: r.attr } };
+  }
+
+  /** Checks fresh attributes of a handle's inode (generation, export) and records them. */
+  private async admit(inode: Ino, generation: number, attr: Attr): Promise<Resolved> {
     if (attr.generation !== generation) {
       throw new NfsError(NfsStat3.STALE, `inode ${inode} has another generation`);
     }

@@ -394,10 +394,13 @@ export class RpcConnection implements BudgetWaiter {
       this.outputBytes += bytes.byteLength;
     }
     this.charge();
-    // Replies finishing in the same turn leave in one write.
+    // Replies finishing in the same event-loop turn leave in one write. setImmediate, not a
+    // microtask: calls read from one chunk finish a few promise hops apart (SQLite
+    // transactions run one after another), and a microtask flush wrote each reply on its
+    // own, a send syscall per call (bench/nfsrpc.ts; docs/benchmarks.md "NFS: server CPU").
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.flushScheduled = false;
         this.flush();
       });

@@ -274,7 +274,11 @@ export class BaseMeta implements Meta {
     };
   }
 
-  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }> {
+  lookup(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+  ): Promise<{ inode: Ino; attr: Attr; parentAttr: Attr }> {
     return ns.lookup(this.core, ctx, parent, name);
   }
 

@@ -163,7 +163,12 @@ export interface Meta {
 
   // ---- namespace ----
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
-  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }>;
+  /** The entry, with the directory's attributes as the same transaction read them. */
+  lookup(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+  ): Promise<{ inode: Ino; attr: Attr; parentAttr: Attr }>;
   getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
   access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;

@@ -40,7 +40,7 @@ export async function lookup(
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
-): Promise<{ inode: Ino; attr: Attr }> {
+): Promise<{ inode: Ino; attr: Attr; parentAttr: Attr }> {
   const special =
     isDot(name) || isDotDot(name) || (parent === ROOT_INODE && name.equals(TRASH_NAME));
   if (!special) validateName(name);
@@ -53,16 +53,19 @@ export async function lookup(
     if (!dirAttr) throw fsError("ENOENT", `inode ${parent}`);
     requireDirectory(dirAttr);
     checkAccess(ctx, dirAttr, AccessMask.X);
-    if (isDot(name)) return { inode: parent, attr: dirAttr };
+    const parentAttr = dirAttr;
+    if (isDot(name)) return { inode: parent, attr: dirAttr, parentAttr };
     if (isDotDot(name)) {
       const up = parent === ROOT_INODE ? ROOT_INODE : dirAttr.parent;
-      return { inode: up, attr: await mustGetAttr(tx, up) };
+      return { inode: up, attr: await mustGetAttr(tx, up), parentAttr };
     }
-    if (special) return { inode: TRASH_INODE, attr: await mustGetAttr(tx, TRASH_INODE) };
+    if (special) {
+      return { inode: TRASH_INODE, attr: await mustGetAttr(tx, TRASH_INODE), parentAttr };
+    }
     if (!entry) throw fsError("ENOENT");
     const attr = await tx.getAttr(entry.inode);
     if (!attr) throw fsError("ENOENT", "dangling entry");
-    return { inode: entry.inode, attr };
+    return { inode: entry.inode, attr, parentAttr };
   });
 }
 

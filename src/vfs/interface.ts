@@ -19,6 +19,11 @@ export interface VfsEntry {
   attr: Attr;
 }
 
+/** A looked-up entry and its directory's attributes, read in one meta transaction. */
+export interface VfsLookup extends VfsEntry {
+  parentAttr: Attr;
+}
+
 export interface VfsDirEntry {
   name: Buffer;
   inode: Ino;
@@ -40,11 +45,17 @@ export interface Vfs {
   readonly volumeId: string;
 
   statfs(ctx: Credentials, ino: Ino): Promise<StatFs>;
-  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry>;
+  lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsLookup>;
   /** Attributes including data still buffered in this process (its size and mtime). */
   getattr(ctx: Credentials, ino: Ino): Promise<Attr>;
   setattr(ctx: Credentials, ino: Ino, request: SetAttrRequest): Promise<Attr>;
   access(ctx: Credentials, ino: Ino, mask: number): Promise<void>;
+  /**
+   * The rwx bits (AccessMask) `ctx` has on a file with attributes `attr`: the policy access()
+   * applies, for a caller that holds fresh attributes already (NFS ACCESS after resolving its
+   * handle), so that it costs no second meta read.
+   */
+  permitted(ctx: Credentials, attr: Attr): number;
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
   /** Directories holding links to ino, with how many each (for files with nlink > 1). */
   parents(ctx: Credentials, ino: Ino): Promise<Map<Ino, number>>;

@@ -16,7 +16,7 @@ import {
 } from "../limits.ts";
 import { log } from "../log.ts";
 import type { Format, Meta, StatFs } from "../meta/interface.ts";
-import { setidDroppedByWrite } from "../meta/policy.ts";
+import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import {
   AccessMask,
@@ -31,7 +31,7 @@ import {
 } from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
-import type { Vfs, VfsDirEntry, VfsEntry } from "./interface.ts";
+import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
@@ -115,9 +115,10 @@ export class JfsVfs implements Vfs {
     return this.meta.statfs(ctx, ino);
   }
 
-  async lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsEntry> {
+  async lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<VfsLookup> {
     const r = await this.meta.lookup(ctx, parent, name);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+    const parentAttr = this.#remember(parent, r.parentAttr);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr), parentAttr };
   }
 
   async getattr(ctx: Credentials, ino: Ino): Promise<Attr> {
@@ -138,6 +139,10 @@ export class JfsVfs implements Vfs {
 
   async access(ctx: Credentials, ino: Ino, mask: number): Promise<void> {
     await this.meta.access(ctx, ino, mask);
+  }
+
+  permitted(ctx: Credentials, attr: Attr): number {
+    return permittedBits(ctx, attr);
   }
 
   async readlink(ctx: Credentials, ino: Ino): Promise<Buffer> {

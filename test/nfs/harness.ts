@@ -133,10 +133,22 @@ export async function spawnServe(
     secure?: boolean;
     /** More environment variables (the gateway's keys for --s3). */
     env?: Record<string, string>;
+    /** Flags for bun itself (bench/nfsrpc.ts profiles the server with --cpu-prof). */
+    bunArgs?: string[];
   } = {},
 ): Promise<ServeProcess> {
   const port = String(options.port ?? 0);
-  const serveArgv = ["bun", MAIN, "serve", "--nfs", "--port", port, "--cache-dir", "memory"];
+  const serveArgv = [
+    "bun",
+    ...(options.bunArgs ?? []),
+    MAIN,
+    "serve",
+    "--nfs",
+    "--port",
+    port,
+    "--cache-dir",
+    "memory",
+  ];
   if (options.secure !== true) serveArgv.push(...TEST_LOOSE_ARGS);
   // `exec` keeps the PID: stop() and /proc/PID are the server's own.
   const argv =

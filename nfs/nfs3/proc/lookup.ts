@@ -13,6 +13,7 @@ import { FileType } from "../../../src/posix.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";
+import type { Nfs3Op } from "../context.ts";
 import type { Nfs3Procedure, Res3 } from "../procedure.ts";
 import { readRes3 } from "../procedure.ts";
 import { NfsError } from "../status.ts";
@@ -58,16 +59,24 @@ export function readLookupRes(r: XdrReader): Res3<LookupOk, Fattr3 | undefined> 
 
 const DOTDOT = Buffer.from("..");
 
+async function lookupDotDot(op: Nfs3Op, a: DirOpArgs3) {
+  const dir = await op.resolve(a.dir);
+  if (dir.attr.type !== FileType.Directory) throw new NfsError(NfsStat3.NOTDIR);
+  const atRoot = dir.inode === op.exp.exportRoot;
+  const found = atRoot ? dir : await op.vfs.lookup(op.cred, dir.inode, a.name);
+  return { dir, found };
+}
+
 export const LOOKUP: Nfs3Procedure<DirOpArgs3> = {
   name: "LOOKUP",
   mutates: false,
   decode: readDirOpArgs3,
   failure: (a) => [{ post: a.dir }],
   async run(op, a, w) {
-    const dir = await op.resolve(a.dir);
-    if (dir.attr.type !== FileType.Directory) throw new NfsError(NfsStat3.NOTDIR);
-    const atRoot = dir.inode === op.exp.exportRoot && a.name.equals(DOTDOT);
-    const found = atRoot ? dir : await op.vfs.lookup(op.cred, dir.inode, a.name);
+    // One meta read for the directory and the entry; ".." (rare) may stop at the export root.
+    const { dir, found } = a.name.equals(DOTDOT)
+      ? await lookupDotDot(op, a)
+      : await op.lookupIn(a.dir, a.name);
     // "/.trash" (and nothing else below an export, but the check is cheap: dir is cached).
     if (!(await op.exp.scope.contains(found.inode, found.attr))) throw new NfsError(NfsStat3.NOENT);
     writeLookupOk(w, {

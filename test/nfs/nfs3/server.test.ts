@@ -351,6 +351,9 @@ describe("failures carry their failure bodies", () => {
     ok(await client.rmdir(dir, "d"));
     expect((await client.readdirplus(sub, 0n, 4096)).status).toBe(NfsStat3.STALE);
     expect((await client.create(sub, "x")).status).toBe(NfsStat3.STALE);
+    // LOOKUP reads the directory with the entry: a gone directory is still STALE first.
+    expect((await client.lookup(sub, "x")).status).toBe(NfsStat3.STALE);
+    expect((await client.lookup(sub, "..")).status).toBe(NfsStat3.STALE);
   });
 
   test("another generation of an inode is STALE; forged and foreign handles are BADHANDLE", async () => {
@@ -369,6 +372,11 @@ describe("failures carry their failure bodies", () => {
     const lookup = await client.lookup(foreign, "x");
     expect(lookup.status).toBe(NfsStat3.BADHANDLE);
     expect(lookup.fail).toBeUndefined();
+    // The name exists, but in the directory's current generation, not the handle's.
+    const staleDir = Buffer.from(dir);
+    staleDir.writeUInt32BE((staleDir.readUInt32BE(28) + 1) >>> 0, 28);
+    expect((await client.lookup(staleDir, "f")).status).toBe(NfsStat3.STALE);
+    expect((await client.lookup(staleDir, "missing")).status).toBe(NfsStat3.STALE);
   });
 });
 

@@ -1,0 +1,105 @@
+/**
+ * Server CPU per NFS call: a `jfs serve --nfs` child on the embedded default (SQLite meta and a
+ * local-directory bucket in a temp dir), driven by the test RPC client (test/nfs/nfsclient.ts)
+ * with DEPTH calls in flight on one connection. The server's CPU is read from /proc/PID/stat
+ * (utime + stime, all its threads) before and after each run, so the client's own CPU, in this
+ * process, is not counted. Every call is answered from what the server already holds: the
+ * handles and names exist and were used in a warm-up round.
+ *
+ *   bun bench/nfsrpc.ts [--calls 20000] [--depths 1,16,64] [--procs getattr,lookup,access]
+ *                       [--cpu-prof-dir DIR]
+ *
+ * --cpu-prof-dir runs the server under `bun --cpu-prof` (the profile is written when it exits,
+ * after the last run) so that the time of each call can be split by function.
+ */
+import { loadavg } from "node:os";
+import { Access3 } from "../nfs/nfs3/constants.ts";
+import { makeVolume, spawnServe } from "../test/nfs/harness.ts";
+import { NfsClient, ok } from "../test/nfs/nfsclient.ts";
+
+function flag(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;
+}
+const calls = Number(flag("calls", "20000"));
+const depths = flag("depths", "1,16,64").split(",").map(Number);
+const procs = flag("procs", "getattr,lookup,access").split(",");
+const profDir = flag("cpu-prof-dir", "");
+
+const CLOCK_TICKS_PER_SEC = 100;
+const ALL_ACCESS = Object.values(Access3).reduce((bits, bit) => bits | bit, 0);
+
+/** utime + stime of a process, in µs (clock ticks of 10 ms: runs must be long enough). */
+async function cpuMicros(pid: number): Promise<{ user: number; system: number }> {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text();
+  // Fields after "(comm)": state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const tick = 1e6 / CLOCK_TICKS_PER_SEC;
+  return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
+}
+
+/** Runs `total` calls of `one`, `depth` at a time. */
+async function drive(total: number, depth: number, one: () => Promise<unknown>): Promise<void> {
+  let left = total;
+  const worker = async () => {
+    while (left > 0) {
+      left -= 1;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: depth }, worker));
+}
+
+using volume = await makeVolume();
+const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+await using server = await spawnServe(volume, [], { bunArgs });
+const pid = server.proc.pid;
+await using client = await NfsClient.connect(server.port);
+const root = await client.mount("/");
+const file = ok(await client.create(root, "f"), "CREATE f").obj;
+if (file === undefined) throw new Error("CREATE returned no handle");
+
+const calling: Record<string, () => Promise<unknown>> = {
+  getattr: async () => ok(await client.getattr(file), "GETATTR"),
+  lookup: async () => ok(await client.lookup(root, "f"), "LOOKUP"),
+  access: async () => ok(await client.access(file, ALL_ACCESS), "ACCESS"),
+};
+
+const loadAtStart = loadavg()[0] ?? 0;
+const rows: string[] = [];
+for (const name of procs) {
+  const one = calling[name];
+  if (one === undefined) throw new Error(`unknown procedure ${name}`);
+  // Warm-up: the JIT compiles the hot path before anything is counted.
+  await drive(Math.min(calls, 5000), 16, one);
+  for (const depth of depths) {
+    const before = await cpuMicros(pid);
+    const started = performance.now();
+    await drive(calls, depth, one);
+    const seconds = (performance.now() - started) / 1000;
+    const after = await cpuMicros(pid);
+    const user = (after.user - before.user) / calls;
+    const system = (after.system - before.system) / calls;
+    const cells = [
+      name.toUpperCase(),
+      depth,
+      calls,
+      Math.round(calls / seconds),
+      (user + system).toFixed(1),
+      user.toFixed(1),
+      system.toFixed(1),
+    ];
+    rows.push(`| ${cells.join(" | ")} |`);
+    console.error(rows.at(-1));
+  }
+}
+const loadAtEnd = loadavg()[0] ?? 0;
+await client.close();
+await server.stop();
+
+console.log(`bun bench/nfsrpc.ts --calls ${calls} --depths ${depths.join(",")}`);
+console.log(`1-minute load average: ${loadAtStart.toFixed(2)} → ${loadAtEnd.toFixed(2)}`);
+console.log("");
+console.log("| call | in flight | calls | calls/s | server CPU µs/call | user | system |");
+console.log("|---|---|---|---|---|---|---|");
+for (const row of rows) console.log(row);
