@@ -313,3 +313,18 @@ export async function settlesWithin(closed: Promise<void>, timeoutMs: number): P
   clearTimeout(timer);
   return outcome;
 }
+
+/**
+ * True if the server cuts a new connection to `port` within timeoutMs: either the connection
+ * opens and is then closed, or the server's reset arrives before connect(2) completes
+ * (ECONNRESET), which is how a refusal at accept often looks on loopback.
+ */
+export async function closedAtConnect(port: number, timeoutMs: number): Promise<boolean> {
+  try {
+    const raw = await RawConnection.connect(port);
+    return await settlesWithin(raw.closed, timeoutMs);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ECONNRESET") return true;
+    throw error;
+  }
+}

@@ -9,7 +9,7 @@ import { StableHow } from "../../nfs/nfs3/constants.ts";
 import { jfs } from "../cli/harness.ts";
 import { makeVolume, spawnServe, type TestVolume } from "./harness.ts";
 import { NfsClient, ok } from "./nfsclient.ts";
-import { RawConnection, settlesWithin } from "./rpcclient.ts";
+import { closedAtConnect, settlesWithin } from "./rpcclient.ts";
 
 let volume: TestVolume;
 
@@ -77,8 +77,7 @@ describe("jfs serve --nfs", () => {
 describe("connections", () => {
   test("an address outside --allow is closed when it connects", async () => {
     await using serve = await spawnServe(volume, ["--allow", "10.0.0.0/8"]);
-    const raw = await RawConnection.connect(serve.port);
-    expect(await settlesWithin(raw.closed, 10_000)).toBe(true);
+    expect(await closedAtConnect(serve.port, 10_000)).toBe(true);
   });
 
   test("--idle-timeout closes a connection with nothing in flight", async () => {
