@@ -419,3 +419,13 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
+
+// ---- directory quotas (src/meta/quota.ts) ----
+/** Levels a quota walk climbs from a directory to the root before it calls the tree corrupt. */
+export const QUOTA_DIR_DEPTH_MAX = 100_000;
+/**
+ * Entries a rename may count, inside its transaction, to move a directory without a quota of
+ * its own across a quota boundary; a bigger tree gets EXDEV (mv then copies and deletes), as
+ * XFS answers renames across project quotas.
+ */
+export const QUOTA_RENAME_SCAN_ENTRIES_MAX = 10_000;

@@ -31,6 +31,7 @@ import {
   validateName,
   validateNewName,
 } from "./policy.ts";
+import { entryUsage, QuotaChange, quotaDirsOf } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 const TRASH_NAME = Buffer.from(".trash");
@@ -106,8 +107,9 @@ export async function createNode(
       assert(spec.symlinkTarget !== undefined);
       attr.mode = 0o777;
       attr.size = spec.symlinkTarget.length;
-      tx.setSymlink(inode, spec.symlinkTarget);
     }
+    await chargeNewEntry(tx, parent, dir, attr);
+    if (spec.symlinkTarget !== undefined) tx.setSymlink(inode, spec.symlinkTarget);
     if (spec.type === FileType.Directory) {
       if (dir.nlink >= NLINK_MAX) throw fsError("EMLINK");
       dir.nlink++;
@@ -120,6 +122,14 @@ export async function createNode(
     tx.addCounter("usedSpace", chargedBytes(attr));
     return { inode, attr };
   });
+}
+
+/** A new entry of `attr` in `parent` charges the quotas above it; EDQUOT past a limit. */
+async function chargeNewEntry(tx: MetaTxn, parent: Ino, dir: Attr, attr: Attr): Promise<void> {
+  const quotas = await tx.listQuotas();
+  const dirs = await quotaDirsOf(tx, quotas, parent, dir);
+  if (dirs.length === 0) return;
+  new QuotaChange().add(dirs, entryUsage(attr), 1).check(quotas).apply(tx);
 }
 
 export function validateSymlinkTarget(target: Buffer): void {
@@ -159,6 +169,7 @@ export async function link(
     if (attr.type === FileType.Directory) throw fsError("EPERM", "hard link to a directory");
     if (attr.nlink === 0) throw fsError("ENOENT", "file was removed");
     if (attr.nlink >= NLINK_MAX) throw fsError("EMLINK");
+    await chargeNewEntry(tx, parent, dir, attr);
     await addParentLink(tx, ino, attr, parent);
     const t = now();
     attr.nlink++;

@@ -17,6 +17,9 @@
  *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
+ * Directory quotas live in jfs_setting ("quota/{ino}") and jfs_counter ("quota/{ino}/bytes",
+ * "quota/{ino}/inodes", sharded like every counter): see quotarows.ts.
+ *
  * Write transactions are SERIALIZABLE (the core's read-validate-write needs more than snapshot
  * isolation: a rename's cycle check is a read another rename may invalidate), read-only ones
  * REPEATABLE READ READ ONLY (one snapshot, never aborted). Serialization failures and deadlocks

@@ -24,6 +24,9 @@
  *   l{ino}               hash     sid -> JSON LockRecord[]: the locks that session holds on ino
  *   sl{sid}              set      inodes on which session sid holds locks
  *   sessions             hash     sid -> SessionInfo JSON
+ *   quotas               hash     directory inode -> JSON QuotaLimits (jfs quota set)
+ *   quotaUsed            hash     "{ino}b" / "{ino}i" -> bytes / inodes used below that
+ *                                 directory (HINCRBY; read without WATCH, like counters)
  *
  * Departures from JuiceFS's redis.go, and why:
  * - A chunk is one string grown by APPEND, not a list of RPUSHed slices: one GET returns the

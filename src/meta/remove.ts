@@ -21,6 +21,7 @@ import {
   touchDirectory,
   validateName,
 } from "./policy.ts";
+import { entryUsage, QuotaChange, type Quotas, quotaDirsOf } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 export async function unlink(
@@ -41,6 +42,7 @@ export async function unlink(
     const attr = await mustGetAttr(tx, entry.inode);
     if (attr.type === FileType.Directory) throw fsError("EISDIR");
     checkSticky(ctx, dir, attr);
+    await dischargeEntry(tx, await tx.listQuotas(), { parent, dir, ino: entry.inode, attr });
     const t = now();
     tx.deleteEntry(parent, name, entry);
     touchDirectory(dir, t);
@@ -75,6 +77,7 @@ export async function rmdir(
     if (attr.type !== FileType.Directory) throw fsError("ENOTDIR");
     checkSticky(ctx, dir, attr);
     if (await tx.hasEntries(entry.inode)) throw fsError("ENOTEMPTY");
+    await dischargeEntry(tx, await tx.listQuotas(), { parent, dir, ino: entry.inode, attr });
     const t = now();
     tx.deleteEntry(parent, name, entry);
     dir.nlink--;
@@ -82,6 +85,21 @@ export async function rmdir(
     tx.setAttr(parent, dir);
     deleteInode(tx, entry.inode, attr);
   });
+}
+
+/**
+ * The entry of `attr` leaves directory `parent`: the quotas above give back what it charged,
+ * and a directory's own quota goes with it. Call before writing `parent` or its ancestors.
+ */
+export async function dischargeEntry(
+  tx: MetaTxn,
+  quotas: Quotas,
+  e: { parent: Ino; dir: Attr; ino: Ino; attr: Attr },
+): Promise<void> {
+  if (quotas.size === 0) return;
+  if (e.attr.type === FileType.Directory && quotas.has(e.ino)) tx.deleteQuota(e.ino);
+  const dirs = await quotaDirsOf(tx, quotas, e.parent, e.dir);
+  new QuotaChange().add(dirs, entryUsage(e.attr), -1).apply(tx);
 }
 
 export interface DropLinkArgs {

@@ -17,6 +17,9 @@
  *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
+ * Directory quotas live in jfs_setting ("quota/{ino}") and jfs_counter ("quota/{ino}/bytes",
+ * "quota/{ino}/inodes"): see quotarows.ts.
+ *
  * One connection per process; transactions are serialized by an async lock (a transaction
  * awaits between statements, and SQLite transactions belong to the connection). Writers of
  * other processes are kept out by BEGIN IMMEDIATE and the busy timeout.
@@ -35,6 +38,14 @@ import { TXN_BUSY_WAIT_MS_MAX as BUSY_WAIT_MS_MAX, TXN_RETRY_BACKOFF_MS_MAX } fr
 import { decodeSlices, encodeSlice, encodeSlices } from "./codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
 import { decodeLockRows } from "./locks.ts";
+import {
+  encodeQuotaLimits,
+  QUOTA_SETTING_PREFIX,
+  quotaBytesCounter,
+  quotaInodesCounter,
+  quotaRecords,
+  quotaSettingName,
+} from "./quotarows.ts";
 import type {
   CounterName,
   DeletedFile,
@@ -43,6 +54,8 @@ import type {
   MetaEngine,
   MetaTxn,
   NamedEntryRecord,
+  QuotaLimits,
+  QuotaRecord,
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
@@ -483,6 +496,45 @@ class SqliteTxn implements MetaTxn {
   deleteSession(sid: number): void {
     this.#write(K.session(sid), K.sessions());
     this.s.q("DELETE FROM jfs_session WHERE sid = ?").run(sid);
+  }
+
+  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
+    this.#read(K.quotas(), K.quotaUsage());
+    // Range on the primary key: "0" follows "/", so this is every name starting "quota/".
+    const range = "WHERE name >= ? AND name < 'quota0'";
+    const settings = this.s
+      .q(`SELECT name, value FROM jfs_setting ${range}`)
+      .all(QUOTA_SETTING_PREFIX) as Array<{ name: string; value: string }>;
+    if (settings.length === 0) return new Map();
+    const rows = this.s
+      .q(`SELECT name, value FROM jfs_counter ${range}`)
+      .all(QUOTA_SETTING_PREFIX) as Array<{ name: string; value: number }>;
+    return quotaRecords(settings, new Map(rows.map((r) => [r.name, r.value])));
+  }
+
+  setQuota(ino: Ino, limits: QuotaLimits): void {
+    this.#write(K.quotas());
+    this.s
+      .q("INSERT OR REPLACE INTO jfs_setting VALUES (?, ?)")
+      .run(quotaSettingName(ino), encodeQuotaLimits(limits));
+  }
+
+  deleteQuota(ino: Ino): void {
+    this.#write(K.quotas(), K.quotaUsage());
+    this.s.q("DELETE FROM jfs_setting WHERE name = ?").run(quotaSettingName(ino));
+    const del = this.s.q("DELETE FROM jfs_counter WHERE name = ?");
+    del.run(quotaBytesCounter(ino));
+    del.run(quotaInodesCounter(ino));
+  }
+
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void {
+    assert(Number.isSafeInteger(bytes) && Number.isSafeInteger(inodes), "quota usage delta");
+    this.#write(K.quotaUsage());
+    const add = this.s.q(
+      "INSERT INTO jfs_counter VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    );
+    if (bytes !== 0) add.run(quotaBytesCounter(ino), bytes);
+    if (inodes !== 0) add.run(quotaInodesCounter(ino), inodes);
   }
 
   async getSetting(): Promise<string | undefined> {

@@ -41,6 +41,22 @@ export interface LockRecord {
   pid: number;
 }
 
+/** The limits of one directory quota (jfs quota set); 0 means unlimited. */
+export interface QuotaLimits {
+  capacityBytes: number;
+  inodes: number;
+}
+
+/**
+ * A directory quota and what its subtree uses: every entry below the directory (not the
+ * directory itself) charges 1 inode and its chargedBytes (policy.ts), once per link.
+ */
+export interface QuotaRecord extends QuotaLimits {
+  inode: Ino;
+  usedBytes: number;
+  usedInodes: number;
+}
+
 export type CounterName =
   | "nextInode"
   | "nextSliceId"
@@ -119,6 +135,18 @@ export interface MetaTxn {
   getSession(sid: number): Promise<SessionInfo | undefined>;
   listSessions(): Promise<SessionInfo[]>;
   deleteSession(sid: number): void;
+
+  /**
+   * Every directory quota with its usage. The limits are read like any record (a concurrent
+   * set or delete conflicts); the usage like a counter: the committed value, never a conflict.
+   */
+  listQuotas(): Promise<Map<Ino, QuotaRecord>>;
+  /** Sets the limits of the quota on `ino`, creating it with zero usage if new. */
+  setQuota(ino: Ino, limits: QuotaLimits): void;
+  /** Removes the quota on `ino` and its usage. */
+  deleteQuota(ino: Ino): void;
+  /** Adds to the usage of the quota on `ino`, atomically at commit like addCounter. */
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void;
 
   getSetting(): Promise<string | undefined>;
   setSetting(json: string): void;

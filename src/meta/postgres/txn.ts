@@ -9,6 +9,14 @@ import { assert, assertSafeUint } from "../../assert.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "../codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "../interface.ts";
 import { decodeLockRows } from "../locks.ts";
+import {
+  encodeQuotaLimits,
+  QUOTA_SETTING_PREFIX,
+  quotaBytesCounter,
+  quotaInodesCounter,
+  quotaRecords,
+  quotaSettingName,
+} from "../quotarows.ts";
 import type {
   CounterName,
   DeletedFile,
@@ -16,6 +24,8 @@ import type {
   LockRecord,
   MetaTxn,
   NamedEntryRecord,
+  QuotaLimits,
+  QuotaRecord,
 } from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 
@@ -480,6 +490,61 @@ export class PgTxn implements MetaTxn {
   async listLockedInodes(sid: number): Promise<Ino[]> {
     const sql = "SELECT inode FROM jfs_lock WHERE sid = $1 ORDER BY inode";
     return (await this.#rows([K.locksBySession(sid)], sql, [sid])).map((r) => num(r.inode));
+  }
+
+  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
+    // Range on the primary key: "0" follows "/", so this is every name starting "quota/".
+    const range = "WHERE name >= $1 AND name < 'quota0'";
+    const settings = await this.#rows(
+      [K.quotas(), K.quotaUsage()],
+      `SELECT name, value FROM jfs_setting ${range}`,
+      [QUOTA_SETTING_PREFIX],
+    );
+    if (settings.length === 0) return new Map();
+    const sums = await this.#rows(
+      [K.quotaUsage()],
+      `SELECT name, COALESCE(sum(value), 0)::int8 AS value FROM jfs_counter ${range} GROUP BY name`,
+      [QUOTA_SETTING_PREFIX],
+    );
+    return quotaRecords(
+      settings.map((r) => ({ name: String(r.name), value: String(r.value) })),
+      new Map(sums.map((r) => [String(r.name), num(r.value)])),
+    );
+  }
+
+  setQuota(ino: Ino, limits: QuotaLimits): void {
+    this.#write(
+      [K.quotas()],
+      [
+        "INSERT INTO jfs_setting VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [quotaSettingName(ino), encodeQuotaLimits(limits)],
+      ],
+    );
+  }
+
+  deleteQuota(ino: Ino): void {
+    this.#write(
+      [K.quotas(), K.quotaUsage()],
+      ["DELETE FROM jfs_setting WHERE name = $1", [quotaSettingName(ino)]],
+      [
+        "DELETE FROM jfs_counter WHERE name = $1 OR name = $2",
+        [quotaBytesCounter(ino), quotaInodesCounter(ino)],
+      ],
+    );
+  }
+
+  /** Into this transaction's shard, like addCounter. */
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void {
+    assert(Number.isSafeInteger(bytes) && Number.isSafeInteger(inodes), "quota usage delta");
+    const add = (name: string, delta: number): Statement => [
+      `INSERT INTO jfs_counter VALUES ($1, $2, $3) ON CONFLICT (name, shard)
+       DO UPDATE SET value = jfs_counter.value + excluded.value`,
+      [name, this.shard, delta],
+    ];
+    const statements: Statement[] = [];
+    if (bytes !== 0) statements.push(add(quotaBytesCounter(ino), bytes));
+    if (inodes !== 0) statements.push(add(quotaInodesCounter(ino), inodes));
+    if (statements.length > 0) this.#write([K.quotaUsage()], ...statements);
   }
 
   async getCounter(name: CounterName): Promise<number> {

@@ -24,6 +24,8 @@ import type {
   LockRecord,
   MetaTxn,
   NamedEntryRecord,
+  QuotaLimits,
+  QuotaRecord,
 } from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 import {
@@ -389,6 +391,52 @@ export class RedisTxn implements MetaTxn {
   }
 
   /** Not WATCHed: see the file comment. */
+  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
+    const guardKeys = [K.quotas(), K.quotaUsage()];
+    const limits = bulks(await this.#query(guardKeys, [KEY.quotas], ["HGETALL", KEY.quotas]));
+    const quotas = new Map<Ino, QuotaRecord>();
+    if (limits.length === 0) return quotas;
+    // Unwatched: every write below a quota changes it (HINCRBY commutes), as with usedSpace.
+    const used = bulks(await this.#query([], [], ["HGETALL", KEY.quotaUsage]));
+    const usage = new Map<string, number>();
+    for (let i = 0; i + 1 < used.length; i += 2) {
+      usage.set(used[i]!.toString("latin1"), decimal(used[i + 1]!));
+    }
+    for (let i = 0; i + 1 < limits.length; i += 2) {
+      const inode = decimal(limits[i]!);
+      const l = JSON.parse(limits[i + 1]!.toString("utf8")) as QuotaLimits;
+      quotas.set(inode, {
+        inode,
+        capacityBytes: l.capacityBytes,
+        inodes: l.inodes,
+        usedBytes: usage.get(`${inode}b`) ?? 0,
+        usedInodes: usage.get(`${inode}i`) ?? 0,
+      });
+    }
+    return quotas;
+  }
+
+  setQuota(ino: Ino, limits: QuotaLimits): void {
+    const value = JSON.stringify({ capacityBytes: limits.capacityBytes, inodes: limits.inodes });
+    this.#write([K.quotas()], ["HSET", KEY.quotas, int(ino), value]);
+  }
+
+  deleteQuota(ino: Ino): void {
+    this.#write(
+      [K.quotas(), K.quotaUsage()],
+      ["HDEL", KEY.quotas, int(ino)],
+      ["HDEL", KEY.quotaUsage, `${int(ino)}b`, `${int(ino)}i`],
+    );
+  }
+
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void {
+    assert(Number.isSafeInteger(bytes) && Number.isSafeInteger(inodes), "quota usage delta");
+    const commands: Command[] = [];
+    if (bytes !== 0) commands.push(["HINCRBY", KEY.quotaUsage, `${int(ino)}b`, bytes]);
+    if (inodes !== 0) commands.push(["HINCRBY", KEY.quotaUsage, `${int(ino)}i`, inodes]);
+    if (commands.length > 0) this.#write([K.quotaUsage()], ...commands);
+  }
+
   async getCounter(name: CounterName): Promise<number> {
     const b = bulkOrUndefined(await this.#query([K.counter(name)], [], ["GET", name]));
     return b ? decimal(b) : 0;

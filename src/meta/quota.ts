@@ -1,0 +1,205 @@
+/**
+ * Directory quotas, kept inside the meta transactions (JuiceFS's dir quotas). Every entry below
+ * a quota directory charges it 1 inode and chargedBytes of its inode, once per link: creating,
+ * linking, writing, truncating, removing and renaming change the usage of every quota
+ * directory on the path to the root, in the same transaction as the change itself, so the
+ * usage never needs a scan (fsck --repair-quota recomputes it when it is damaged). The trash is
+ * charged to no quota: an unlinked file leaves its quotas when it moves there.
+ *
+ * Exceeding a limit is EDQUOT. Like the volume capacity, the check reads the committed usage
+ * (engines read it without conflicts): concurrent writers may overshoot by what they write at
+ * the same moment, as in JuiceFS.
+ */
+import { assert } from "../assert.ts";
+import { fsError } from "../errors.ts";
+import {
+  QUOTA_DIR_DEPTH_MAX,
+  QUOTA_RENAME_SCAN_ENTRIES_MAX,
+  READDIR_ENTRIES_MAX,
+  ROOT_INODE,
+  TRASH_INODE,
+} from "../limits.ts";
+import { type Attr, FileType, type Ino } from "./interface.ts";
+import { chargedBytes } from "./policy.ts";
+import type { MetaTxn, QuotaRecord } from "./txn.ts";
+
+export type Quotas = ReadonlyMap<Ino, QuotaRecord>;
+
+export interface Usage {
+  bytes: number;
+  inodes: number;
+}
+
+/** What one entry of `attr` charges the quotas above it. */
+export function entryUsage(attr: Pick<Attr, "type" | "size">): Usage {
+  return { bytes: chargedBytes(attr), inodes: 1 };
+}
+
+/**
+ * The quota directories an entry in directory `dir` charges: `dir` and its ancestors that have
+ * a quota; none inside the trash. `dirAttr` saves a read when the caller has it. Must run
+ * before the transaction writes any of those directories (reads never follow writes).
+ */
+export async function quotaDirsOf(
+  tx: MetaTxn,
+  quotas: Quotas,
+  dir: Ino,
+  dirAttr?: Attr,
+): Promise<Ino[]> {
+  if (quotas.size === 0) return [];
+  const found: Ino[] = [];
+  let attr = dirAttr;
+  for (let cursor = dir, depth = 0; ; depth++) {
+    if (cursor === TRASH_INODE) return [];
+    if (quotas.has(cursor)) found.push(cursor);
+    if (cursor === ROOT_INODE || cursor === 0) return found;
+    if (depth > QUOTA_DIR_DEPTH_MAX) throw fsError("ELOOP", "directory tree too deep");
+    attr ??= await tx.getAttr(cursor);
+    if (!attr) return found; // removed meanwhile: the engine's conflict check reruns us
+    assert(attr.type === FileType.Directory, `quota walk reached non-directory ${cursor}`);
+    if (attr.parent === cursor) return found;
+    cursor = attr.parent;
+    attr = undefined;
+  }
+}
+
+/** The quota directories the links of a non-directory charge, one element per link. */
+export async function quotaDirsOfInode(
+  tx: MetaTxn,
+  quotas: Quotas,
+  ino: Ino,
+  attr: Attr,
+): Promise<Ino[]> {
+  if (quotas.size === 0 || attr.nlink === 0) return []; // unlinked, open somewhere: no entry
+  if (attr.type === FileType.Directory || attr.parent !== 0) {
+    return quotaDirsOf(tx, quotas, attr.parent);
+  }
+  const dirs: Ino[] = [];
+  for (const [parent, links] of await tx.getParents(ino)) {
+    const above = await quotaDirsOf(tx, quotas, parent);
+    for (let i = 0; i < links; i++) dirs.push(...above);
+  }
+  return dirs;
+}
+
+/** Usage changes per quota directory, checked and applied together. */
+export class QuotaChange {
+  readonly #byDir = new Map<Ino, Usage>();
+
+  /** Adds `usage` times `sign` to each of `dirs` (a directory listed twice counts twice). */
+  add(dirs: readonly Ino[], usage: Usage, sign: 1 | -1): this {
+    for (const dir of dirs) {
+      const u = this.#byDir.get(dir) ?? { bytes: 0, inodes: 0 };
+      u.bytes += sign * usage.bytes;
+      u.inodes += sign * usage.inodes;
+      this.#byDir.set(dir, u);
+    }
+    return this;
+  }
+
+  /** EDQUOT when a growth would take a quota past its limit; shrinking is always allowed. */
+  check(quotas: Quotas): this {
+    for (const [dir, u] of this.#byDir) {
+      const q = quotas.get(dir);
+      assert(q !== undefined, `quota change for ${dir} without a quota`);
+      if (u.bytes > 0 && q.capacityBytes > 0 && q.usedBytes + u.bytes > q.capacityBytes) {
+        throw fsError("EDQUOT", `space quota of directory inode ${dir} reached`);
+      }
+      if (u.inodes > 0 && q.inodes > 0 && q.usedInodes + u.inodes > q.inodes) {
+        throw fsError("EDQUOT", `inode quota of directory inode ${dir} reached`);
+      }
+    }
+    return this;
+  }
+
+  apply(tx: MetaTxn): void {
+    for (const [dir, u] of this.#byDir) {
+      if (u.bytes !== 0 || u.inodes !== 0) tx.addQuotaUsage(dir, u.bytes, u.inodes);
+    }
+  }
+}
+
+/**
+ * A file's space changes by `bytes` (write, truncate, fallocate): charged to the quotas of
+ * every link, EDQUOT when it grows past one. Call before writing the file's directories.
+ */
+export async function chargeSpace(
+  tx: MetaTxn,
+  quotas: Quotas,
+  ino: Ino,
+  attr: Attr,
+  bytes: number,
+): Promise<void> {
+  if (bytes === 0 || quotas.size === 0) return;
+  const dirs = await quotaDirsOfInode(tx, quotas, ino, attr);
+  if (dirs.length === 0) return;
+  new QuotaChange().add(dirs, { bytes, inodes: 0 }, 1).check(quotas).apply(tx);
+}
+
+/**
+ * What a directory and everything below it charges (itself included), counted entry by entry
+ * without recursion. A subdirectory with a quota of its own is taken from its usage when
+ * `trustNested` (renames); a recount (fsck) walks it too. Undefined past `entriesMax`.
+ */
+export async function subtreeUsage(
+  tx: MetaTxn,
+  quotas: Quotas,
+  dir: Ino,
+  dirAttr: Attr,
+  options: { trustNested: boolean; entriesMax: number },
+): Promise<Usage | undefined> {
+  const total = entryUsage(dirAttr);
+  const nested = options.trustNested ? quotas.get(dir) : undefined;
+  if (nested) return { bytes: total.bytes + nested.usedBytes, inodes: 1 + nested.usedInodes };
+  const queue: Ino[] = [dir];
+  let counted = 0;
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    for (let after = 0; ; ) {
+      const page = await tx.listEntries(next, after, READDIR_ENTRIES_MAX);
+      if (page.length === 0) break;
+      counted += page.length;
+      if (counted > options.entriesMax) return undefined;
+      const attrs = await tx.getAttrs(page.map((e) => e.inode));
+      for (const [i, e] of page.entries()) {
+        const attr = attrs[i];
+        if (!attr) continue;
+        const own = options.trustNested ? quotas.get(e.inode) : undefined;
+        if (own && attr.type === FileType.Directory) {
+          total.bytes += chargedBytes(attr) + own.usedBytes;
+          total.inodes += 1 + own.usedInodes;
+          continue;
+        }
+        total.bytes += chargedBytes(attr);
+        total.inodes += 1;
+        if (attr.type === FileType.Directory) queue.push(e.inode);
+      }
+      if (page.length < READDIR_ENTRIES_MAX) break;
+      after = page.at(-1)!.seq;
+    }
+  }
+  return total;
+}
+
+/** What moving the entry of `attr` charges: a directory brings its whole tree. */
+export async function movedUsage(
+  tx: MetaTxn,
+  quotas: Quotas,
+  ino: Ino,
+  attr: Attr,
+): Promise<Usage> {
+  if (attr.type !== FileType.Directory) return entryUsage(attr);
+  const options = { trustNested: true, entriesMax: QUOTA_RENAME_SCAN_ENTRIES_MAX };
+  const usage = await subtreeUsage(tx, quotas, ino, attr, options);
+  if (!usage) {
+    throw fsError(
+      "EXDEV",
+      `directory inode ${ino} holds over ${QUOTA_RENAME_SCAN_ENTRIES_MAX} entries: too many to move across a quota boundary at once`,
+    );
+  }
+  return usage;
+}
+
+/** Quota directories in `a` that are not in `b`. */
+export function quotaDirsOnlyIn(a: readonly Ino[], b: readonly Ino[]): Ino[] {
+  return a.filter((d) => !b.includes(d));
+}
