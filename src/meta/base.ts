@@ -30,6 +30,7 @@ import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./inte
 import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
+import * as quotas from "./quotaadmin.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";
 import {
@@ -43,7 +44,7 @@ import {
 } from "./sessions.ts";
 import { setattr } from "./setattr.ts";
 import * as data from "./slices.ts";
-import type { MetaEngine, MetaTxn } from "./txn.ts";
+import type { MetaEngine, MetaTxn, QuotaLimits, QuotaRecord } from "./txn.ts";
 import * as xattr from "./xattr.ts";
 
 const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
@@ -253,6 +254,29 @@ export class BaseMeta implements Meta {
     if (this.core.lost.size > 0 && this.core.lost.has(ino)) {
       throw fsError("ESTALE", `inode ${ino} was deleted while this node's session was expired`);
     }
+  }
+
+  // ---- directory quotas (rules in quota.ts, management in quotaadmin.ts) ----
+
+  setQuota(ino: Ino, limits: QuotaLimits): Promise<QuotaRecord> {
+    return quotas.setQuota(this.core, ino, limits);
+  }
+
+  listQuotas(): Promise<QuotaRecord[]> {
+    return quotas.listQuotas(this.core);
+  }
+
+  deleteQuota(ino: Ino): Promise<boolean> {
+    return quotas.deleteQuota(this.core, ino);
+  }
+
+  /** fsck --repair-quota: recounts usage from the tree; returns the quotas that were wrong. */
+  repairQuotas(only?: Ino): Promise<quotas.QuotaRepair[]> {
+    return quotas.repairQuotas(this.core, only);
+  }
+
+  directoryPath(ino: Ino): Promise<string> {
+    return quotas.directoryPath(this.core, ino);
   }
 
   // ---- namespace ----

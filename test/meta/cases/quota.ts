@@ -1,0 +1,213 @@
+/**
+ * Directory quotas (src/meta/quota.ts): usage kept by every operation inside its transaction,
+ * EDQUOT past a limit, and a recount (fsck --repair-quota) that agrees with the kept usage.
+ */
+import { beforeEach, describe, expect, test } from "bun:test";
+import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
+import type { BaseMeta } from "../../../src/meta/base.ts";
+import { FileType, type Ino, RenameFlags } from "../../../src/meta/interface.ts";
+import { formatted, type MetaBackend } from "../harness.ts";
+import { expectErrno, n, root } from "./util.ts";
+
+const KiB4 = 4096;
+
+export function quotaCases(backend: () => MetaBackend): void {
+  let m: BaseMeta;
+  beforeEach(async () => {
+    await backend().reset();
+    m = await formatted(backend());
+  });
+  const mkdir = async (parent: Ino, name: string) =>
+    (await m.mkdir(root, parent, n(name), 0o755, 0)).inode;
+  const mkfile = async (parent: Ino, name: string) =>
+    (await m.mknod(root, parent, n(name), FileType.File, 0o644, 0, 0)).inode;
+  /** Writes `len` bytes at `pos` of chunk 0. */
+  const write = async (ino: Ino, pos: number, len: number) =>
+    m.write(ino, 0, { id: await m.newSliceId(), size: len, off: 0, len, pos });
+  const usage = async (dir: Ino) => {
+    const q = (await m.listQuotas()).find((r) => r.inode === dir);
+    return q === undefined ? undefined : { bytes: q.usedBytes, inodes: q.usedInodes };
+  };
+  /** The kept usage must always be what a recount finds. */
+  const expectConsistent = async () => expect(await m.repairQuotas()).toEqual([]);
+
+  describe("directory quotas", () => {
+    test("set counts the tree below the directory, not the directory itself", async () => {
+      const d = await mkdir(ROOT_INODE, "d");
+      const sub = await mkdir(d, "sub");
+      await write(await mkfile(sub, "f"), 0, 5000);
+      await m.symlink(root, d, n("l"), n("target"));
+      const set = await m.setQuota(d, { capacityBytes: 1 << 20, inodes: 10 });
+      expect(set).toMatchObject({ inode: d, usedBytes: KiB4 + 2 * KiB4, usedInodes: 3 });
+      expect(await usage(d)).toEqual({ bytes: 3 * KiB4, inodes: 3 });
+      // Setting again changes the limits and keeps the usage.
+      await m.setQuota(d, { capacityBytes: 2 << 20, inodes: 0 });
+      expect((await m.listQuotas())[0]).toMatchObject({ capacityBytes: 2 << 20, inodes: 0 });
+      expect(await usage(d)).toEqual({ bytes: 3 * KiB4, inodes: 3 });
+      const f = await mkfile(d, "plain");
+      await expectErrno(m.setQuota(f, { capacityBytes: 1, inodes: 0 }), "ENOTDIR");
+      await expectErrno(m.setQuota(TRASH_INODE, { capacityBytes: 1, inodes: 0 }), "EPERM");
+      expect(await m.deleteQuota(d)).toBe(true);
+      expect(await m.deleteQuota(d)).toBe(false);
+      expect(await m.listQuotas()).toEqual([]);
+    });
+
+    test("an inode quota refuses creates and links past it with EDQUOT", async () => {
+      const d = await mkdir(ROOT_INODE, "d");
+      await m.setQuota(d, { capacityBytes: 0, inodes: 3 });
+      const f = await mkfile(d, "a");
+      await mkdir(d, "sub");
+      await m.symlink(root, d, n("s"), n("x"));
+      await expectErrno(m.mknod(root, d, n("b"), FileType.File, 0o644, 0, 0), "EDQUOT");
+      await expectErrno(m.mkdir(root, d, n("c"), 0o755, 0), "EDQUOT");
+      await expectErrno(m.link(root, f, d, n("a2")), "EDQUOT");
+      expect(await usage(d)).toMatchObject({ inodes: 3 });
+      // Outside the quota nothing is limited; removing frees room inside.
+      await mkfile(ROOT_INODE, "free");
+      await m.unlink(root, d, n("s"));
+      await mkfile(d, "b");
+      await m.rmdir(root, d, n("sub"));
+      await m.mkdir(root, d, n("c"), 0o755, 0);
+      await expectConsistent();
+    });
+
+    test("a space quota refuses writes, truncates and fallocates that grow past it", async () => {
+      const d = await mkdir(ROOT_INODE, "d");
+      // The directory's own subdirectory costs 4 KiB of the 40.
+      await m.setQuota(d, { capacityBytes: 10 * KiB4, inodes: 0 });
+      const sub = await mkdir(d, "sub");
+      const f = await mkfile(sub, "f");
+      await write(f, 0, 8 * KiB4);
+      expect(await usage(d)).toEqual({ bytes: 9 * KiB4, inodes: 2 });
+      await expectErrno(write(f, 8 * KiB4, 2 * KiB4), "EDQUOT");
+      await expectErrno(m.setattr(root, f, { size: 10 * KiB4 }), "EDQUOT");
+      await expectErrno(m.fallocate(root, f, 0, 0, 10 * KiB4), "EDQUOT");
+      expect((await m.getattr(root, f)).size).toBe(8 * KiB4);
+      // What fits still goes in; an overwrite costs nothing; shrinking always works.
+      await write(f, 8 * KiB4, KiB4);
+      await write(f, 0, KiB4);
+      await m.setattr(root, f, { size: KiB4 });
+      expect(await usage(d)).toEqual({ bytes: 2 * KiB4, inodes: 2 });
+      await write(f, 0, 9 * KiB4);
+      await expectConsistent();
+    });
+
+    test("nested quotas are each charged and each enforced", async () => {
+      const outer = await mkdir(ROOT_INODE, "outer");
+      const inner = await mkdir(outer, "inner");
+      await m.setQuota(outer, { capacityBytes: 6 * KiB4, inodes: 0 });
+      await m.setQuota(inner, { capacityBytes: 0, inodes: 2 });
+      const f = await mkfile(inner, "f");
+      await write(f, 0, 3 * KiB4);
+      expect(await usage(outer)).toEqual({ bytes: 4 * KiB4, inodes: 2 });
+      expect(await usage(inner)).toEqual({ bytes: 3 * KiB4, inodes: 1 });
+      await expectErrno(write(f, 3 * KiB4, 3 * KiB4), "EDQUOT"); // outer's space
+      await mkfile(inner, "g");
+      await expectErrno(mkfile(inner, "h"), "EDQUOT"); // inner's inodes
+      // Removing a directory removes its quota.
+      await m.unlink(root, inner, n("f"));
+      await m.unlink(root, inner, n("g"));
+      await m.rmdir(root, outer, n("inner"));
+      expect((await m.listQuotas()).map((q) => q.inode)).toEqual([outer]);
+      expect(await usage(outer)).toEqual({ bytes: 0, inodes: 0 });
+    });
+
+    test("renames across a quota boundary move the usage, a directory with its tree", async () => {
+      const a = await mkdir(ROOT_INODE, "a");
+      const b = await mkdir(ROOT_INODE, "b");
+      const tree = await mkdir(ROOT_INODE, "tree");
+      await write(await mkfile(tree, "f"), 0, 2 * KiB4);
+      await mkdir(tree, "sub");
+      const f = await mkfile(ROOT_INODE, "f");
+      await write(f, 0, KiB4);
+      await m.setQuota(a, { capacityBytes: 4 * KiB4, inodes: 0 });
+      await m.setQuota(b, { capacityBytes: 0, inodes: 0 });
+      await m.rename(root, ROOT_INODE, n("f"), a, n("f"), 0);
+      expect(await usage(a)).toEqual({ bytes: KiB4, inodes: 1 });
+      await m.rename(root, ROOT_INODE, n("tree"), b, n("tree"), 0);
+      expect(await usage(b)).toEqual({ bytes: 4 * KiB4, inodes: 3 });
+      // Into a, which holds f: 4 KiB more than its quota.
+      await expectErrno(m.rename(root, b, n("tree"), a, n("tree"), 0), "EDQUOT");
+      await m.rename(root, a, n("f"), b, n("f"), 0);
+      await m.rename(root, b, n("tree"), a, n("tree"), 0);
+      expect(await usage(a)).toEqual({ bytes: 4 * KiB4, inodes: 3 });
+      expect(await usage(b)).toEqual({ bytes: KiB4, inodes: 1 });
+      // Within one quota nothing changes; exchanging swaps what each side holds.
+      await m.rename(root, a, n("tree"), a, n("t2"), 0);
+      await m.rename(root, a, n("t2"), b, n("f"), RenameFlags.EXCHANGE);
+      expect(await usage(a)).toEqual({ bytes: KiB4, inodes: 1 });
+      expect(await usage(b)).toEqual({ bytes: 4 * KiB4, inodes: 3 });
+      // Replacing a file gives back what the victim charged.
+      await mkfile(b, "g");
+      await m.rename(root, a, n("t2"), b, n("g"), 0);
+      expect(await usage(b)).toEqual({ bytes: 5 * KiB4, inodes: 4 });
+      await expectConsistent();
+    });
+
+    test("every link charges its own directory, and writes charge them all", async () => {
+      const a = await mkdir(ROOT_INODE, "a");
+      const b = await mkdir(ROOT_INODE, "b");
+      await m.setQuota(a, { capacityBytes: 0, inodes: 0 });
+      await m.setQuota(b, { capacityBytes: 3 * KiB4, inodes: 0 });
+      const f = await mkfile(a, "f");
+      await write(f, 0, KiB4);
+      await m.link(root, f, b, n("f"));
+      await m.link(root, f, a, n("f2"));
+      expect(await usage(a)).toEqual({ bytes: 2 * KiB4, inodes: 2 });
+      expect(await usage(b)).toEqual({ bytes: KiB4, inodes: 1 });
+      await write(f, KiB4, KiB4);
+      expect(await usage(a)).toEqual({ bytes: 4 * KiB4, inodes: 2 });
+      expect(await usage(b)).toEqual({ bytes: 2 * KiB4, inodes: 1 });
+      await expectErrno(write(f, 2 * KiB4, 2 * KiB4), "EDQUOT"); // b would hold 4 of 3
+      await m.unlink(root, b, n("f"));
+      await write(f, 2 * KiB4, 2 * KiB4);
+      expect(await usage(b)).toEqual({ bytes: 0, inodes: 0 });
+      await expectConsistent();
+    });
+
+    test("a file moved to the trash leaves its quota, and comes back into it", async () => {
+      await backend().reset();
+      m = await formatted(backend(), { trashDays: 1 });
+      const d = await mkdir(ROOT_INODE, "d");
+      await m.setQuota(d, { capacityBytes: 2 * KiB4, inodes: 1 });
+      const f = await mkfile(d, "f");
+      await write(f, 0, 2 * KiB4);
+      await m.unlink(root, d, n("f"));
+      expect(await usage(d)).toEqual({ bytes: 0, inodes: 0 });
+      const trashed = await m.parents(root, f);
+      const [hour] = [...trashed.keys()];
+      expect((await m.getattr(root, hour!)).parent).toBe(TRASH_INODE);
+      // Writes to a file in the trash (still open somewhere) charge no quota.
+      await write(f, 0, 3 * KiB4);
+      await m.setattr(root, f, { size: 2 * KiB4 });
+      const [entry] = await m.readdir(root, hour!, 0, 10, false);
+      await mkfile(d, "g");
+      await expectErrno(m.rename(root, hour!, entry!.name, d, n("f"), 0), "EDQUOT");
+      await m.unlink(root, d, n("g"));
+      await m.rename(root, hour!, entry!.name, d, n("f"), 0);
+      expect(await usage(d)).toEqual({ bytes: 2 * KiB4, inodes: 1 });
+      await expectConsistent();
+    });
+
+    test("a recount repairs usage that went wrong", async () => {
+      const d = await mkdir(ROOT_INODE, "d");
+      const big = CHUNK_BYTES / 4;
+      await write(await mkfile(d, "f"), 0, big);
+      await m.setQuota(d, { capacityBytes: 0, inodes: 0 });
+      await m.core.txn(async (tx) => tx.addQuotaUsage(d, 12345, -7));
+      const [repair, ...more] = await m.repairQuotas();
+      expect(more).toEqual([]);
+      expect(repair!.before).toMatchObject({ usedBytes: big + 12345, usedInodes: -6 });
+      expect(repair!.after).toMatchObject({ usedBytes: big, usedInodes: 1 });
+      expect(await usage(d)).toEqual({ bytes: big, inodes: 1 });
+      await expectConsistent();
+    });
+
+    test("the path of a quota directory is found from its inode", async () => {
+      const a = await mkdir(ROOT_INODE, "a");
+      const b = await mkdir(a, "b c");
+      expect(await m.directoryPath(b)).toBe("/a/b c");
+      expect(await m.directoryPath(ROOT_INODE)).toBe("/");
+    });
+  });
+}
