@@ -16,6 +16,7 @@ import { registerGateway } from "./cli/gateway.ts";
 import { registerGc } from "./cli/gc.ts";
 import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
+import { registerQuota } from "./cli/quota.ts";
 import { registerRestore } from "./cli/restore.ts";
 import { registerRmr } from "./cli/rmr.ts";
 import { registerServe } from "./cli/serve.ts";
@@ -44,6 +45,7 @@ export function buildCli() {
   registerGc(cli);
   registerRestore(cli);
   registerRmr(cli);
+  registerQuota(cli);
   registerFsck(cli);
   registerDump(cli);
   registerVersion(cli);
