@@ -10,6 +10,7 @@
  *   {"sliceRef":ID,"extra":N}                        slices referenced more than once
  *   {"unused":[[ID,SIZE],...]}                       slices waiting for gc
  *   {"deleted":INO,"size":BYTES}                     unlinked files whose data awaits release
+ *   {"quota":INO,"capacityBytes":B,"inodes":N,"usedBytes":B,"usedInodes":N}   directory quotas
  *   {"counters":{NAME:VALUE}}  {"setting":"FORMAT-JSON"}  {"end":{"nodes":N,"entries":M}}
  *
  * Sessions and open files are not volume state and are not dumped: a file unlinked while open
@@ -118,6 +119,9 @@ export async function dumpVolume(
       };
       await sink(JSON.stringify(header));
       const totals = await dumpTree(tx, sink, () => onNode(header));
+      for (const q of (await tx.listQuotas()).values()) {
+        await sink(JSON.stringify({ quota: q.inode, ...q, inode: undefined }));
+      }
       const counters: Record<string, number> = {};
       for (const name of COUNTERS) counters[name] = await tx.getCounter(name);
       await sink(JSON.stringify({ counters }));
@@ -262,6 +266,14 @@ function recordWrites(r: Record<string, unknown>): Write[] {
   if (typeof r.deleted === "number") {
     const d = r as { deleted: Ino; size: number };
     return [(tx) => tx.addDeletedFile({ inode: d.deleted, sizeBytes: d.size })];
+  }
+  if (typeof r.quota === "number") {
+    const q = r as { quota: Ino; capacityBytes: number; inodes: number } & Record<string, number>;
+    const limits = { capacityBytes: q.capacityBytes, inodes: q.inodes };
+    return [
+      (tx) => tx.setQuota(q.quota, limits),
+      (tx) => tx.addQuotaUsage(q.quota, q.usedBytes ?? 0, q.usedInodes ?? 0),
+    ];
   }
   throw new UserError(`not a jfs dump record: ${JSON.stringify(r).slice(0, 80)}`);
 }

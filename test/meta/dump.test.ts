@@ -44,6 +44,8 @@ afterAll(async () => {
 /** A volume with one of everything: nested dirs, data, holes, hard links, symlinks, xattrs, trash. */
 async function populate(meta: BaseMeta): Promise<void> {
   const dir = (await meta.mkdir(ctx, ROOT_INODE, b("dir"), 0o750, 0)).inode;
+  // A directory quota, charged by everything below from here on.
+  await meta.setQuota(dir, { capacityBytes: 1 << 30, inodes: 1000 });
   const deep = (await meta.mkdir(ctx, dir, b("deep"), 0o700, 0)).inode;
   await meta.setattr(ctx, deep, {
     uid: 1000,
@@ -164,6 +166,12 @@ describe("dump from each engine, load into each other one", () => {
         expect(report.usedInodesCounter).toBe(report.inodes);
         expect(await walk(loaded), `${source.name} -> ${target.name}`).toEqual(source.tree);
         expect(body(await dumpLines(loaded))).toEqual(body(source.lines));
+        // The quota comes along with its usage, which a recount confirms.
+        const [quota, ...others] = await loaded.listQuotas();
+        expect(others).toEqual([]);
+        expect(quota).toMatchObject({ capacityBytes: 1 << 30, inodes: 1000 });
+        expect(quota!.usedInodes).toBeGreaterThan(10);
+        expect(await loaded.repairQuotas()).toEqual([]);
         // The loaded volume is a working one: new inodes do not collide with loaded ones.
         const fresh = await loaded.mknod(
           ctx,
