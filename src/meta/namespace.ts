@@ -31,7 +31,7 @@ import {
   validateName,
   validateNewName,
 } from "./policy.ts";
-import { entryUsage, QuotaChange, quotaDirsOf } from "./quota.ts";
+import { entryUsage, QuotaChange, type Quotas, quotaDirsOf } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 const TRASH_NAME = Buffer.from(".trash");
@@ -93,7 +93,8 @@ export async function createNode(
   const generation = core.newGeneration();
   const inodesMax = core.format.inodes;
   return core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // Read together: one round trip on Redis.
+    const [dir, quotas] = await Promise.all([mustGetAttr(tx, parent), tx.listQuotas()]);
     requireDirectory(dir);
     if (dir.nlink === 0) throw fsError("ENOENT", "directory was removed");
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
@@ -108,7 +109,7 @@ export async function createNode(
       attr.mode = 0o777;
       attr.size = spec.symlinkTarget.length;
     }
-    await chargeNewEntry(tx, parent, dir, attr);
+    await chargeNewEntry(tx, quotas, parent, dir, attr);
     if (spec.symlinkTarget !== undefined) tx.setSymlink(inode, spec.symlinkTarget);
     if (spec.type === FileType.Directory) {
       if (dir.nlink >= NLINK_MAX) throw fsError("EMLINK");
@@ -125,8 +126,13 @@ export async function createNode(
 }
 
 /** A new entry of `attr` in `parent` charges the quotas above it; EDQUOT past a limit. */
-async function chargeNewEntry(tx: MetaTxn, parent: Ino, dir: Attr, attr: Attr): Promise<void> {
-  const quotas = await tx.listQuotas();
+async function chargeNewEntry(
+  tx: MetaTxn,
+  quotas: Quotas,
+  parent: Ino,
+  dir: Attr,
+  attr: Attr,
+): Promise<void> {
   const dirs = await quotaDirsOf(tx, quotas, parent, dir);
   if (dirs.length === 0) return;
   new QuotaChange().add(dirs, entryUsage(attr), 1).check(quotas).apply(tx);
@@ -169,7 +175,7 @@ export async function link(
     if (attr.type === FileType.Directory) throw fsError("EPERM", "hard link to a directory");
     if (attr.nlink === 0) throw fsError("ENOENT", "file was removed");
     if (attr.nlink >= NLINK_MAX) throw fsError("EMLINK");
-    await chargeNewEntry(tx, parent, dir, attr);
+    await chargeNewEntry(tx, await tx.listQuotas(), parent, dir, attr);
     await addParentLink(tx, ino, attr, parent);
     const t = now();
     attr.nlink++;

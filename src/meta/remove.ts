@@ -34,15 +34,19 @@ export async function unlink(
   validateName(name);
   const trash = await trashTarget(core, parent);
   await core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // Read together: one round trip on Redis.
+    const [dir, entry, quotas] = await Promise.all([
+      mustGetAttr(tx, parent),
+      tx.getEntry(parent, name),
+      tx.listQuotas(),
+    ]);
     requireDirectory(dir);
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
-    const entry = await tx.getEntry(parent, name);
     if (!entry) throw fsError("ENOENT");
     const attr = await mustGetAttr(tx, entry.inode);
     if (attr.type === FileType.Directory) throw fsError("EISDIR");
     checkSticky(ctx, dir, attr);
-    await dischargeEntry(tx, await tx.listQuotas(), { parent, dir, ino: entry.inode, attr });
+    await dischargeEntry(tx, quotas, { parent, dir, ino: entry.inode, attr });
     const t = now();
     tx.deleteEntry(parent, name, entry);
     touchDirectory(dir, t);
