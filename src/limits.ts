@@ -423,6 +423,8 @@ export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
 // ---- directory quotas (src/meta/quota.ts) ----
 /** Levels a quota walk climbs from a directory to the root before it calls the tree corrupt. */
 export const QUOTA_DIR_DEPTH_MAX = 100_000;
+/** Directory -> parent hints a process keeps to read a quota walk's path in one round trip. */
+export const QUOTA_PARENT_HINTS_MAX = 65_536;
 /**
  * Entries a rename may count, inside its transaction, to move a directory without a quota of
  * its own across a quota boundary; a bigger tree gets EXDEV (mv then copies and deletes), as

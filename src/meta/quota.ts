@@ -14,6 +14,7 @@ import { assert } from "../assert.ts";
 import { fsError } from "../errors.ts";
 import {
   QUOTA_DIR_DEPTH_MAX,
+  QUOTA_PARENT_HINTS_MAX,
   QUOTA_RENAME_SCAN_ENTRIES_MAX,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
@@ -47,19 +48,61 @@ export async function quotaDirsOf(
   dirAttr?: Attr,
 ): Promise<Ino[]> {
   if (quotas.size === 0) return [];
-  const found: Ino[] = [];
-  let attr = dirAttr;
-  for (let cursor = dir, depth = 0; ; depth++) {
-    if (cursor === TRASH_INODE) return [];
-    if (quotas.has(cursor)) found.push(cursor);
-    if (cursor === ROOT_INODE || cursor === 0) return found;
-    if (depth > QUOTA_DIR_DEPTH_MAX) throw fsError("ELOOP", "directory tree too deep");
-    attr ??= await tx.getAttr(cursor);
-    if (!attr) return found; // removed meanwhile: the engine's conflict check reruns us
+  const path = await pathToRoot(tx, dir, dirAttr);
+  return path === undefined ? [] : path.filter((d) => quotas.has(d));
+}
+
+/**
+ * Directory -> parent as last read here: a guess at the path to the root, so that one batched
+ * read fetches every directory on it instead of one round trip per level. Only a hint: the walk
+ * follows the parents it reads in the transaction, a wrong guess costs one more read.
+ */
+const parentHints = new Map<Ino, Ino>();
+
+function noteParent(dir: Ino, parent: Ino): void {
+  if (parentHints.size >= QUOTA_PARENT_HINTS_MAX) parentHints.clear();
+  parentHints.set(dir, parent);
+}
+
+/** Levels fetched in one guessed read; a deeper path takes one more read per this many. */
+const GUESSED_LEVELS_MAX = 256;
+
+/** `dir` and the ancestors the hints expect above it, up to the root (not included). */
+function guessedPath(dir: Ino): Ino[] {
+  const path = [dir];
+  for (let next = parentHints.get(dir); path.length < GUESSED_LEVELS_MAX; ) {
+    if (next === undefined || next === ROOT_INODE || next === TRASH_INODE || next === 0) break;
+    if (path.includes(next)) break;
+    path.push(next);
+    next = parentHints.get(next);
+  }
+  return path;
+}
+
+/** `dir` and its ancestors up to the root, as this transaction reads them; undefined in the trash. */
+async function pathToRoot(tx: MetaTxn, dir: Ino, dirAttr?: Attr): Promise<Ino[] | undefined> {
+  const read = new Map<Ino, Attr>();
+  if (dirAttr) read.set(dir, dirAttr);
+  const path: Ino[] = [];
+  for (let cursor = dir; ; ) {
+    if (cursor === TRASH_INODE) return undefined;
+    path.push(cursor);
+    if (cursor === ROOT_INODE || cursor === 0) return path;
+    if (path.length > QUOTA_DIR_DEPTH_MAX) throw fsError("ELOOP", "directory tree too deep");
+    if (!read.has(cursor)) {
+      const guess = guessedPath(cursor);
+      const attrs = await tx.getAttrs(guess);
+      guess.forEach((ino, i) => {
+        const a = attrs[i];
+        if (a) read.set(ino, a);
+      });
+    }
+    const attr = read.get(cursor);
+    if (!attr) return path; // removed meanwhile: the engine's conflict check reruns us
     assert(attr.type === FileType.Directory, `quota walk reached non-directory ${cursor}`);
-    if (attr.parent === cursor) return found;
+    noteParent(cursor, attr.parent);
+    if (attr.parent === cursor) return path;
     cursor = attr.parent;
-    attr = undefined;
   }
 }
 

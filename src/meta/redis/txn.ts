@@ -393,11 +393,16 @@ export class RedisTxn implements MetaTxn {
   /** Not WATCHed: see the file comment. */
   async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
     const guardKeys = [K.quotas(), K.quotaUsage()];
-    const limits = bulks(await this.#query(guardKeys, [KEY.quotas], ["HGETALL", KEY.quotas]));
+    // Both in one round trip. The usage unwatched: every write below a quota changes it (HINCRBY
+    // commutes), as with usedSpace.
+    const [limitsReply, usedReply] = await Promise.all([
+      this.#query(guardKeys, [KEY.quotas], ["HGETALL", KEY.quotas]),
+      this.#query([], [], ["HGETALL", KEY.quotaUsage]),
+    ]);
+    const limits = bulks(limitsReply);
     const quotas = new Map<Ino, QuotaRecord>();
     if (limits.length === 0) return quotas;
-    // Unwatched: every write below a quota changes it (HINCRBY commutes), as with usedSpace.
-    const used = bulks(await this.#query([], [], ["HGETALL", KEY.quotaUsage]));
+    const used = bulks(usedReply);
     const usage = new Map<string, number>();
     for (let i = 0; i + 1 < used.length; i += 2) {
       usage.set(used[i]!.toString("latin1"), decimal(used[i + 1]!));
