@@ -60,8 +60,9 @@ export async function rename(
     const dstEntry = await tx.getEntry(a.dstParent, a.dstName);
     const dstAttr = dstEntry ? await mustGetAttr(tx, dstEntry.inode) : undefined;
     if (dstAttr) checkSticky(ctx, dstDir, dstAttr);
-    if (dstEntry?.inode === srcEntry.inode && !(a.flags & RenameFlags.EXCHANGE)) {
-      // Two links to one file: POSIX says do nothing and succeed.
+    if (dstEntry?.inode === srcEntry.inode) {
+      // Two links to one file: POSIX says do nothing and succeed; Linux's vfs_rename does so for
+      // RENAME_EXCHANGE too (swapping them would move nothing, and moved the parent rows twice).
       return { inode: srcEntry.inode, attr: srcAttr };
     }
     if (a.flags & RenameFlags.NOREPLACE && dstEntry) throw fsError("EEXIST");

@@ -3,10 +3,12 @@
  * EDQUOT past a limit, and a recount (fsck --repair-quota) that agrees with the kept usage.
  */
 import { beforeEach, describe, expect, test } from "bun:test";
+import { FsError } from "../../../src/errors.ts";
 import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Ino, RenameFlags } from "../../../src/meta/interface.ts";
 import { formatted, type MetaBackend } from "../harness.ts";
+import { rng } from "../model.ts";
 import { expectErrno, n, root } from "./util.ts";
 
 const KiB4 = 4096;
@@ -202,6 +204,69 @@ export function quotaCases(backend: () => MetaBackend): void {
       expect(await usage(d)).toEqual({ bytes: big, inodes: 1 });
       await expectConsistent();
     });
+
+    test("random operations keep every quota equal to a recount of its tree", async () => {
+      await backend().reset();
+      m = await formatted(backend(), { trashDays: 1 });
+      const rand = rng(7);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const q1 = await mkdir(ROOT_INODE, "q1");
+      const q2 = await mkdir(q1, "q2");
+      await mkdir(ROOT_INODE, "x");
+      for (const d of [ROOT_INODE, q1, q2]) await m.setQuota(d, { capacityBytes: 0, inodes: 0 });
+      /** Every directory and non-directory entry of the tree, by a walk. */
+      const tree = async () => {
+        const dirs: Ino[] = [ROOT_INODE];
+        const entries: Array<{ parent: Ino; name: Buffer; inode: Ino; type: FileType }> = [];
+        for (let i = 0; i < dirs.length; i++) {
+          for (const e of await m.readdir(root, dirs[i]!, 0, 1000, false)) {
+            entries.push({ parent: dirs[i]!, name: e.name, inode: e.inode, type: e.type });
+            if (e.type === FileType.Directory) dirs.push(e.inode);
+          }
+        }
+        return { dirs, entries };
+      };
+      const names = ["a", "b", "c", "d"].map(n);
+      for (let step = 0; step < 300; step++) {
+        const { dirs, entries } = await tree();
+        const dir = pick(dirs);
+        const e = entries.length > 0 ? pick(entries) : undefined;
+        const files = entries.filter((x) => x.type === FileType.File);
+        const f = files.length > 0 ? pick(files) : undefined;
+        const op = pick([
+          "create",
+          "mkdir",
+          "write",
+          "truncate",
+          "link",
+          "unlink",
+          "rename",
+          "swap",
+        ]);
+        const attempt = async (): Promise<unknown> => {
+          if (op === "create") return mkfile(dir, pick(names).toString());
+          if (op === "mkdir") return mkdir(dir, pick(names).toString());
+          if (op === "write" && f) return write(f.inode, Math.floor(rand() * 9) * KiB4, 5000);
+          if (op === "truncate" && f) {
+            return m.setattr(root, f.inode, { size: Math.floor(rand() * 12) * 3000 });
+          }
+          if (op === "link" && f) return m.link(root, f.inode, dir, pick(names));
+          if (op === "unlink" && e) {
+            return e.type === FileType.Directory
+              ? m.rmdir(root, e.parent, e.name)
+              : m.unlink(root, e.parent, e.name);
+          }
+          const flags = op === "swap" ? RenameFlags.EXCHANGE : 0;
+          if (e) return m.rename(root, e.parent, e.name, dir, pick(names), flags);
+        };
+        await attempt().catch((error: unknown) => {
+          if (!(error instanceof FsError)) throw error;
+        });
+        if (step % 50 === 49) await expectConsistent();
+      }
+      await expectConsistent();
+      expect((await m.listQuotas()).length).toBeGreaterThanOrEqual(1);
+    }, 60_000);
 
     test("the path of a quota directory is found from its inode", async () => {
       const a = await mkdir(ROOT_INODE, "a");
