@@ -24,6 +24,7 @@ import { UserError } from "../errors.ts";
 import { DUMP_LOAD_BATCH_RECORDS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { decodeSlices, encodeSlices } from "./codec.ts";
 import { type Attr, FileType, type Ino } from "./interface.ts";
+import { readQuotaRecords } from "./quota.ts";
 import type { CounterName, MetaEngine, MetaTxn } from "./txn.ts";
 
 export const DUMP_VERSION = 1;
@@ -119,7 +120,7 @@ export async function dumpVolume(
       };
       await sink(JSON.stringify(header));
       const totals = await dumpTree(tx, sink, () => onNode(header));
-      for (const q of (await tx.listQuotas()).values()) {
+      for (const q of await readQuotaRecords(tx)) {
         await sink(JSON.stringify({ quota: q.inode, ...q, inode: undefined }));
       }
       const counters: Record<string, number> = {};

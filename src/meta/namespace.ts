@@ -135,7 +135,7 @@ async function chargeNewEntry(
 ): Promise<void> {
   const dirs = await quotaDirsOf(tx, quotas, parent, dir);
   if (dirs.length === 0) return;
-  new QuotaChange().add(dirs, entryUsage(attr), 1).check(quotas).apply(tx);
+  (await new QuotaChange().add(dirs, entryUsage(attr), 1).check(tx, quotas)).apply(tx);
 }
 
 export function validateSymlinkTarget(target: Buffer): void {

@@ -22,9 +22,9 @@ import {
 } from "../limits.ts";
 import { type Attr, FileType, type Ino } from "./interface.ts";
 import { chargedBytes } from "./policy.ts";
-import type { MetaTxn, QuotaRecord } from "./txn.ts";
+import type { MetaTxn, QuotaLimits, QuotaRecord } from "./txn.ts";
 
-export type Quotas = ReadonlyMap<Ino, QuotaRecord>;
+export type Quotas = ReadonlyMap<Ino, QuotaLimits>;
 
 export interface Usage {
   bytes: number;
@@ -140,15 +140,26 @@ export class QuotaChange {
     return this;
   }
 
-  /** EDQUOT when a growth would take a quota past its limit; shrinking is always allowed. */
-  check(quotas: Quotas): this {
-    for (const [dir, u] of this.#byDir) {
+  /**
+   * EDQUOT when a growth would take a quota past its limit; shrinking is always allowed. Reads
+   * the usage of only the quotas that grow against a limit: a transaction that frees space
+   * (or runs under unlimited quotas) never reads a usage, so never conflicts over one.
+   */
+  async check(tx: MetaTxn, quotas: Quotas): Promise<this> {
+    const limited = [...this.#byDir].filter(([dir, u]) => {
       const q = quotas.get(dir);
       assert(q !== undefined, `quota change for ${dir} without a quota`);
-      if (u.bytes > 0 && q.capacityBytes > 0 && q.usedBytes + u.bytes > q.capacityBytes) {
+      return (u.bytes > 0 && q.capacityBytes > 0) || (u.inodes > 0 && q.inodes > 0);
+    });
+    if (limited.length === 0) return this;
+    const used = await tx.getQuotaUsage(limited.map(([dir]) => dir));
+    for (const [i, [dir, u]] of limited.entries()) {
+      const q = quotas.get(dir)!;
+      const { usedBytes, usedInodes } = used[i]!;
+      if (u.bytes > 0 && q.capacityBytes > 0 && usedBytes + u.bytes > q.capacityBytes) {
         throw fsError("EDQUOT", `space quota of directory inode ${dir} reached`);
       }
-      if (u.inodes > 0 && q.inodes > 0 && q.usedInodes + u.inodes > q.inodes) {
+      if (u.inodes > 0 && q.inodes > 0 && usedInodes + u.inodes > q.inodes) {
         throw fsError("EDQUOT", `inode quota of directory inode ${dir} reached`);
       }
     }
@@ -176,7 +187,8 @@ export async function chargeSpace(
   if (bytes === 0 || quotas.size === 0) return;
   const dirs = await quotaDirsOfInode(tx, quotas, ino, attr);
   if (dirs.length === 0) return;
-  new QuotaChange().add(dirs, { bytes, inodes: 0 }, 1).check(quotas).apply(tx);
+  const change = new QuotaChange().add(dirs, { bytes, inodes: 0 }, 1);
+  (await change.check(tx, quotas)).apply(tx);
 }
 
 /**
@@ -192,8 +204,14 @@ export async function subtreeUsage(
   options: { trustNested: boolean; entriesMax: number },
 ): Promise<Usage | undefined> {
   const total = entryUsage(dirAttr);
-  const nested = options.trustNested ? quotas.get(dir) : undefined;
-  if (nested) return { bytes: total.bytes + nested.usedBytes, inodes: 1 + nested.usedInodes };
+  const nestedUsage = async (ino: Ino) => {
+    const [u] = await tx.getQuotaUsage([ino]);
+    return u!;
+  };
+  if (options.trustNested && quotas.has(dir)) {
+    const own = await nestedUsage(dir);
+    return { bytes: total.bytes + own.usedBytes, inodes: 1 + own.usedInodes };
+  }
   const queue: Ino[] = [dir];
   let counted = 0;
   for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
@@ -206,8 +224,8 @@ export async function subtreeUsage(
       for (const [i, e] of page.entries()) {
         const attr = attrs[i];
         if (!attr) continue;
-        const own = options.trustNested ? quotas.get(e.inode) : undefined;
-        if (own && attr.type === FileType.Directory) {
+        if (options.trustNested && quotas.has(e.inode) && attr.type === FileType.Directory) {
+          const own = await nestedUsage(e.inode);
           total.bytes += chargedBytes(attr) + own.usedBytes;
           total.inodes += 1 + own.usedInodes;
           continue;
@@ -240,6 +258,14 @@ export async function movedUsage(
     );
   }
   return usage;
+}
+
+/** Every quota with its usage, by inode (jfs quota list, dump). */
+export async function readQuotaRecords(tx: MetaTxn): Promise<QuotaRecord[]> {
+  const limits = await tx.listQuotas();
+  const inos = [...limits.keys()].sort((a, b) => a - b);
+  const usage = await tx.getQuotaUsage(inos);
+  return inos.map((inode, i) => ({ inode, ...limits.get(inode)!, ...usage[i]! }));
 }
 
 /** Quota directories in `a` that are not in `b`. */

@@ -8,7 +8,7 @@ import { fsError } from "../errors.ts";
 import { QUOTA_DIR_DEPTH_MAX, READDIR_ENTRIES_MAX, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { type MetaCore, mustGetAttr } from "./core.ts";
 import { FileType, type Ino } from "./interface.ts";
-import { entryUsage, subtreeUsage, type Usage } from "./quota.ts";
+import { entryUsage, readQuotaRecords, subtreeUsage, type Usage } from "./quota.ts";
 import type { MetaTxn, QuotaLimits, QuotaRecord } from "./txn.ts";
 
 const RECOUNT = { trustNested: false, entriesMax: Number.MAX_SAFE_INTEGER };
@@ -39,9 +39,13 @@ export async function setQuota(
     if (ino === TRASH_INODE || attr.parent === TRASH_INODE) {
       throw fsError("EPERM", "the trash has no quota");
     }
-    const existing = (await tx.listQuotas()).get(ino);
+    const existing = (await tx.listQuotas()).has(ino);
+    if (existing) {
+      const [used] = await tx.getQuotaUsage([ino]);
+      tx.setQuota(ino, limits);
+      return { inode: ino, ...limits, ...used! };
+    }
     tx.setQuota(ino, limits);
-    if (existing) return { ...existing, ...limits };
     const used = await countBelow(tx, ino);
     tx.addQuotaUsage(ino, used.bytes, used.inodes);
     return { inode: ino, ...limits, usedBytes: used.bytes, usedInodes: used.inodes };
@@ -49,8 +53,7 @@ export async function setQuota(
 }
 
 export async function listQuotas(core: MetaCore): Promise<QuotaRecord[]> {
-  const quotas = await core.read(async (tx) => tx.listQuotas());
-  return [...quotas.values()].sort((a, b) => a.inode - b.inode);
+  return core.read(readQuotaRecords);
 }
 
 /** Removes the quota on `ino`; false when it had none. */
@@ -73,8 +76,10 @@ export async function repairQuotas(core: MetaCore, only?: Ino): Promise<QuotaRep
   const repaired: QuotaRepair[] = [];
   for (const ino of only === undefined ? all : all.filter((i) => i === only)) {
     const fixed = await core.txn(async (tx) => {
-      const before = (await tx.listQuotas()).get(ino);
-      if (!before) return undefined; // deleted meanwhile
+      const limits = (await tx.listQuotas()).get(ino);
+      if (!limits) return undefined; // deleted meanwhile
+      const [usage] = await tx.getQuotaUsage([ino]);
+      const before: QuotaRecord = { inode: ino, ...limits, ...usage! };
       const used = await countBelow(tx, ino);
       const bytes = used.bytes - before.usedBytes;
       const count = used.inodes - before.usedInodes;

@@ -7,7 +7,7 @@
  */
 import { assert, assertSafeUint } from "../assert.ts";
 import type { Ino } from "./interface.ts";
-import type { QuotaLimits, QuotaRecord } from "./txn.ts";
+import type { QuotaLimits, QuotaUsage } from "./txn.ts";
 
 export const QUOTA_SETTING_PREFIX = "quota/";
 
@@ -24,23 +24,31 @@ export function encodeQuotaLimits(limits: QuotaLimits): string {
   return JSON.stringify({ capacityBytes: limits.capacityBytes, inodes: limits.inodes });
 }
 
-/** Quota records from the `quota/...` setting rows and counter sums (name -> value). */
-export function quotaRecords(
+/** Quota limits from the `quota/...` setting rows. */
+export function quotaLimits(
   settings: ReadonlyArray<{ name: string; value: string }>,
-  counters: ReadonlyMap<string, number>,
-): Map<Ino, QuotaRecord> {
-  const quotas = new Map<Ino, QuotaRecord>();
+): Map<Ino, QuotaLimits> {
+  const quotas = new Map<Ino, QuotaLimits>();
   for (const { name, value } of settings) {
     const inode = Number(name.slice(QUOTA_SETTING_PREFIX.length));
     assert(Number.isSafeInteger(inode) && inode > 0, `quota setting name ${name}`);
     const limits = JSON.parse(value) as QuotaLimits;
-    quotas.set(inode, {
-      inode,
-      capacityBytes: limits.capacityBytes,
-      inodes: limits.inodes,
-      usedBytes: counters.get(quotaBytesCounter(inode)) ?? 0,
-      usedInodes: counters.get(quotaInodesCounter(inode)) ?? 0,
-    });
+    quotas.set(inode, { capacityBytes: limits.capacityBytes, inodes: limits.inodes });
   }
   return quotas;
+}
+
+/** The counter names holding the usage of these quotas. */
+export const quotaUsageCounters = (inos: readonly Ino[]): string[] =>
+  inos.flatMap((ino) => [quotaBytesCounter(ino), quotaInodesCounter(ino)]);
+
+/** Usage per inode, in order, from counter sums (name -> value). */
+export function quotaUsages(
+  inos: readonly Ino[],
+  counters: ReadonlyMap<string, number>,
+): QuotaUsage[] {
+  return inos.map((ino) => ({
+    usedBytes: counters.get(quotaBytesCounter(ino)) ?? 0,
+    usedInodes: counters.get(quotaInodesCounter(ino)) ?? 0,
+  }));
 }

@@ -189,10 +189,7 @@ async function chargeMove(p: Plan, victim: Ino | undefined, victimAttr: Attr | u
   if (quotas.size === 0) return;
   const change = new QuotaChange();
   const dstDirs = await quotaDirsOf(p.tx, quotas, p.a.dstParent, p.dstDir);
-  if (victim !== undefined && victimAttr) {
-    change.add(dstDirs, entryUsage(victimAttr), -1);
-    if (victimAttr.type === FileType.Directory && quotas.has(victim)) p.tx.deleteQuota(victim);
-  }
+  if (victim !== undefined && victimAttr) change.add(dstDirs, entryUsage(victimAttr), -1);
   if (p.a.srcParent !== p.a.dstParent) {
     const srcDirs = await quotaDirsOf(p.tx, quotas, p.a.srcParent, p.srcDir);
     const leaving = quotaDirsOnlyIn(srcDirs, dstDirs);
@@ -202,7 +199,11 @@ async function chargeMove(p: Plan, victim: Ino | undefined, victimAttr: Attr | u
       change.add(leaving, moved, -1).add(arriving, moved, 1);
     }
   }
-  change.check(quotas).apply(p.tx);
+  (await change.check(p.tx, quotas)).apply(p.tx);
+  // An empty directory replaced: its quota goes with it (after the reads of check).
+  if (victim !== undefined && victimAttr?.type === FileType.Directory && quotas.has(victim)) {
+    p.tx.deleteQuota(victim);
+  }
 }
 
 /** RENAME_EXCHANGE across quota boundaries: each side gives what it moves away, gains the other. */
@@ -217,13 +218,12 @@ async function chargeExchange(p: Plan, other: Ino, otherAttr: Attr): Promise<voi
   if (leaving.length + arriving.length === 0) return;
   const there = await movedUsage(p.tx, quotas, p.srcEntry.inode, p.srcAttr);
   const back = await movedUsage(p.tx, quotas, other, otherAttr);
-  new QuotaChange()
+  const change = new QuotaChange()
     .add(leaving, there, -1)
     .add(leaving, back, 1)
     .add(arriving, there, 1)
-    .add(arriving, back, -1)
-    .check(quotas)
-    .apply(p.tx);
+    .add(arriving, back, -1);
+  (await change.check(p.tx, quotas)).apply(p.tx);
 }
 
 function touchDirectories(p: Plan): void {

@@ -43,8 +43,10 @@ import {
   QUOTA_SETTING_PREFIX,
   quotaBytesCounter,
   quotaInodesCounter,
-  quotaRecords,
+  quotaLimits,
   quotaSettingName,
+  quotaUsageCounters,
+  quotaUsages,
 } from "./quotarows.ts";
 import type {
   CounterName,
@@ -55,7 +57,7 @@ import type {
   MetaTxn,
   NamedEntryRecord,
   QuotaLimits,
-  QuotaRecord,
+  QuotaUsage,
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
@@ -498,18 +500,24 @@ class SqliteTxn implements MetaTxn {
     this.s.q("DELETE FROM jfs_session WHERE sid = ?").run(sid);
   }
 
-  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
-    this.#read(K.quotas(), K.quotaUsage());
+  async listQuotas(): Promise<Map<Ino, QuotaLimits>> {
+    this.#read(K.quotas());
     // Range on the primary key: "0" follows "/", so this is every name starting "quota/".
-    const range = "WHERE name >= ? AND name < 'quota0'";
     const settings = this.s
-      .q(`SELECT name, value FROM jfs_setting ${range}`)
+      .q("SELECT name, value FROM jfs_setting WHERE name >= ? AND name < 'quota0'")
       .all(QUOTA_SETTING_PREFIX) as Array<{ name: string; value: string }>;
-    if (settings.length === 0) return new Map();
-    const rows = this.s
-      .q(`SELECT name, value FROM jfs_counter ${range}`)
-      .all(QUOTA_SETTING_PREFIX) as Array<{ name: string; value: number }>;
-    return quotaRecords(settings, new Map(rows.map((r) => [r.name, r.value])));
+    return quotaLimits(settings);
+  }
+
+  async getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]> {
+    this.#read(K.quotaUsage());
+    const get = this.s.q("SELECT value FROM jfs_counter WHERE name = ?");
+    const counters = new Map<string, number>();
+    for (const name of quotaUsageCounters(inos)) {
+      const row = get.get(name) as { value: number } | null;
+      if (row) counters.set(name, row.value);
+    }
+    return quotaUsages(inos, counters);
   }
 
   setQuota(ino: Ino, limits: QuotaLimits): void {

@@ -48,13 +48,16 @@ export interface QuotaLimits {
 }
 
 /**
- * A directory quota and what its subtree uses: every entry below the directory (not the
- * directory itself) charges 1 inode and its chargedBytes (policy.ts), once per link.
+ * What the tree below a quota directory uses: every entry below it (not the directory itself)
+ * charges 1 inode and its chargedBytes (policy.ts), once per link.
  */
-export interface QuotaRecord extends QuotaLimits {
-  inode: Ino;
+export interface QuotaUsage {
   usedBytes: number;
   usedInodes: number;
+}
+
+export interface QuotaRecord extends QuotaLimits, QuotaUsage {
+  inode: Ino;
 }
 
 export type CounterName =
@@ -136,11 +139,13 @@ export interface MetaTxn {
   listSessions(): Promise<SessionInfo[]>;
   deleteSession(sid: number): void;
 
+  /** The limits of every directory quota (a concurrent set or delete conflicts). */
+  listQuotas(): Promise<Map<Ino, QuotaLimits>>;
   /**
-   * Every directory quota with its usage. The limits are read like any record (a concurrent
-   * set or delete conflicts); the usage like a counter: the committed value, never a conflict.
+   * The usage of these quotas, read like a counter: the committed value, and (on Redis) no
+   * conflict with the writes that add to it. Zero for a directory without usage recorded.
    */
-  listQuotas(): Promise<Map<Ino, QuotaRecord>>;
+  getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]>;
   /** Sets the limits of the quota on `ino`, creating it with zero usage if new. */
   setQuota(ino: Ino, limits: QuotaLimits): void;
   /** Removes the quota on `ino` and its usage. */

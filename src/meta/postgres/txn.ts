@@ -14,8 +14,10 @@ import {
   QUOTA_SETTING_PREFIX,
   quotaBytesCounter,
   quotaInodesCounter,
-  quotaRecords,
+  quotaLimits,
   quotaSettingName,
+  quotaUsageCounters,
+  quotaUsages,
 } from "../quotarows.ts";
 import type {
   CounterName,
@@ -25,7 +27,7 @@ import type {
   MetaTxn,
   NamedEntryRecord,
   QuotaLimits,
-  QuotaRecord,
+  QuotaUsage,
 } from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 
@@ -492,24 +494,30 @@ export class PgTxn implements MetaTxn {
     return (await this.#rows([K.locksBySession(sid)], sql, [sid])).map((r) => num(r.inode));
   }
 
-  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
+  async listQuotas(): Promise<Map<Ino, QuotaLimits>> {
     // Range on the primary key: "0" follows "/", so this is every name starting "quota/".
-    const range = "WHERE name >= $1 AND name < 'quota0'";
     const settings = await this.#rows(
-      [K.quotas(), K.quotaUsage()],
-      `SELECT name, value FROM jfs_setting ${range}`,
+      [K.quotas()],
+      "SELECT name, value FROM jfs_setting WHERE name >= $1 AND name < 'quota0'",
       [QUOTA_SETTING_PREFIX],
     );
-    if (settings.length === 0) return new Map();
+    return quotaLimits(settings.map((r) => ({ name: String(r.name), value: String(r.value) })));
+  }
+
+  /** By name: a serializable transaction then conflicts only with writers of these quotas. */
+  async getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]> {
+    if (inos.length === 0) {
+      this.guard?.reading(K.quotaUsage());
+      return [];
+    }
+    const names = quotaUsageCounters(inos);
+    const list = names.map((_, i) => `$${i + 1}`).join(", ");
     const sums = await this.#rows(
       [K.quotaUsage()],
-      `SELECT name, COALESCE(sum(value), 0)::int8 AS value FROM jfs_counter ${range} GROUP BY name`,
-      [QUOTA_SETTING_PREFIX],
+      `SELECT name, COALESCE(sum(value), 0)::int8 AS value FROM jfs_counter WHERE name IN (${list}) GROUP BY name`,
+      names,
     );
-    return quotaRecords(
-      settings.map((r) => ({ name: String(r.name), value: String(r.value) })),
-      new Map(sums.map((r) => [String(r.name), num(r.value)])),
-    );
+    return quotaUsages(inos, new Map(sums.map((r) => [String(r.name), num(r.value)])));
   }
 
   setQuota(ino: Ino, limits: QuotaLimits): void {

@@ -25,7 +25,7 @@ import type {
   MetaTxn,
   NamedEntryRecord,
   QuotaLimits,
-  QuotaRecord,
+  QuotaUsage,
 } from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 import {
@@ -391,34 +391,27 @@ export class RedisTxn implements MetaTxn {
   }
 
   /** Not WATCHed: see the file comment. */
-  async listQuotas(): Promise<Map<Ino, QuotaRecord>> {
-    const guardKeys = [K.quotas(), K.quotaUsage()];
-    // Both in one round trip. The usage unwatched: every write below a quota changes it (HINCRBY
-    // commutes), as with usedSpace.
-    const [limitsReply, usedReply] = await Promise.all([
-      this.#query(guardKeys, [KEY.quotas], ["HGETALL", KEY.quotas]),
-      this.#query([], [], ["HGETALL", KEY.quotaUsage]),
-    ]);
-    const limits = bulks(limitsReply);
-    const quotas = new Map<Ino, QuotaRecord>();
-    if (limits.length === 0) return quotas;
-    const used = bulks(usedReply);
-    const usage = new Map<string, number>();
-    for (let i = 0; i + 1 < used.length; i += 2) {
-      usage.set(used[i]!.toString("latin1"), decimal(used[i + 1]!));
-    }
-    for (let i = 0; i + 1 < limits.length; i += 2) {
-      const inode = decimal(limits[i]!);
-      const l = JSON.parse(limits[i + 1]!.toString("utf8")) as QuotaLimits;
-      quotas.set(inode, {
-        inode,
-        capacityBytes: l.capacityBytes,
-        inodes: l.inodes,
-        usedBytes: usage.get(`${inode}b`) ?? 0,
-        usedInodes: usage.get(`${inode}i`) ?? 0,
-      });
+  async listQuotas(): Promise<Map<Ino, QuotaLimits>> {
+    const reply = await this.#query([K.quotas()], [KEY.quotas], ["HGETALL", KEY.quotas]);
+    const flat = bulks(reply);
+    const quotas = new Map<Ino, QuotaLimits>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const l = JSON.parse(flat[i + 1]!.toString("utf8")) as QuotaLimits;
+      quotas.set(decimal(flat[i]!), { capacityBytes: l.capacityBytes, inodes: l.inodes });
     }
     return quotas;
+  }
+
+  /** Unwatched: every write below a quota changes it (HINCRBY commutes), as with usedSpace. */
+  async getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]> {
+    if (inos.length === 0) return this.#nothing([K.quotaUsage()]);
+    const fields = inos.flatMap((ino) => [`${int(ino)}b`, `${int(ino)}i`]);
+    const reply = await this.#query([K.quotaUsage()], [], ["HMGET", KEY.quotaUsage, ...fields]);
+    const values = (reply as unknown[]).map((r) => {
+      const b = bulkOrUndefined(r);
+      return b ? decimal(b) : 0;
+    });
+    return inos.map((_, i) => ({ usedBytes: values[2 * i]!, usedInodes: values[2 * i + 1]! }));
   }
 
   setQuota(ino: Ino, limits: QuotaLimits): void {
