@@ -89,7 +89,7 @@ describe("jfs quota", () => {
     const del = await jfs(["quota", "delete", url, "--path", "/projects"]);
     expect(del.stdout).toBe("quota on /projects deleted\n");
     expect((await jfs(["quota", "list", url])).stdout).toBe("no directory quotas\n");
-  });
+  }, 60_000);
 
   test("bad input gets one clear line and exit code 1", async () => {
     const cases: Array<[string[], string]> = [
@@ -118,12 +118,12 @@ describe("jfs quota", () => {
       expect(errors(r.stderr), args.join(" ")).toBe(message);
       expect(r.code).toBe(1);
     }
-  });
+  }, 60_000);
 
   test("jfs --help lists the command", async () => {
     const help = await jfs(["--help"]);
     expect(help.stdout).toContain("quota <ACTION> [META-URL]");
-  });
+  }, 60_000);
 });
 
 describe("jfs fsck --repair-quota", () => {
@@ -149,5 +149,5 @@ describe("jfs fsck --repair-quota", () => {
     expect((await jfs(["fsck", url, "--repair-quota"])).stdout).not.toContain("repaired");
     const none = await jfs(["fsck", url, "--repair-quota", "--path", "/projects/a"]);
     expect(errors(none.stderr)).toBe("jfs: fsck --repair-quota: /projects/a has no quota\n");
-  });
+  }, 60_000);
 });

@@ -20,6 +20,8 @@ import {
 } from "./harness.ts";
 
 const MiB = 1024 * 1024;
+/** Each test runs the CLI a few times (about a second each on a loaded machine). */
+const TEST_TIMEOUT_MS = 60_000;
 
 let volume: TestVolume;
 let mounted: Mounted | undefined;
@@ -74,32 +76,40 @@ async function quota(...args: string[]): Promise<string> {
 }
 
 describe.skipIf(!HAVE_FUSE)("directory quotas on a live FUSE mount", () => {
-  test("a write past the space quota gets EDQUOT; outside the directory it goes through", async () => {
-    mkdirSync(join(mnt, "space"));
-    // 0.002 GiB: 2 MiB and a little.
-    await quota("set", "--path", "/space", "--capacity", "0.002");
-    expect(await py(WRITE, join(mnt, "space", "small"), "1")).toBe("ok");
-    expect(await py(WRITE, join(mnt, "space", "big"), "3")).toBe("EDQUOT");
-    expect(await py(WRITE, join(mnt, "outside"), "3")).toBe("ok");
-    const got = JSON.parse(await quota("get", "--path", "/space", "--json"));
-    expect(got.path).toBe("/space");
-    expect(got.usedBytes).toBeLessThanOrEqual(got.capacityBytes);
-    expect(got.usedBytes).toBeGreaterThanOrEqual(MiB);
-    // Deleting the quota lifts it for the running mount at once.
-    await quota("delete", "--path", "/space");
-    expect(await py(WRITE, join(mnt, "space", "big"), "3")).toBe("ok");
-  });
+  test(
+    "a write past the space quota gets EDQUOT; outside the directory it goes through",
+    async () => {
+      mkdirSync(join(mnt, "space"));
+      // 0.002 GiB: 2 MiB and a little.
+      await quota("set", "--path", "/space", "--capacity", "0.002");
+      expect(await py(WRITE, join(mnt, "space", "small"), "1")).toBe("ok");
+      expect(await py(WRITE, join(mnt, "space", "big"), "3")).toBe("EDQUOT");
+      expect(await py(WRITE, join(mnt, "outside"), "3")).toBe("ok");
+      const got = JSON.parse(await quota("get", "--path", "/space", "--json"));
+      expect(got.path).toBe("/space");
+      expect(got.usedBytes).toBeLessThanOrEqual(got.capacityBytes);
+      expect(got.usedBytes).toBeGreaterThanOrEqual(MiB);
+      // Deleting the quota lifts it for the running mount at once.
+      await quota("delete", "--path", "/space");
+      expect(await py(WRITE, join(mnt, "space", "big"), "3")).toBe("ok");
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  test("a create past the inode quota gets EDQUOT, and room comes back on unlink", async () => {
-    mkdirSync(join(mnt, "few"));
-    await quota("set", "--path", "/few", "--inodes", "2");
-    expect(await py(CREATE, join(mnt, "few", "a"))).toBe("ok");
-    expect(await py("os.mkdir(sys.argv[1])", join(mnt, "few", "sub"))).toBe("ok");
-    expect(await py(CREATE, join(mnt, "few", "sub", "b"))).toBe("EDQUOT");
-    expect(await py("os.symlink('a', sys.argv[1])", join(mnt, "few", "l"))).toBe("EDQUOT");
-    expect(await py(CREATE, join(mnt, "c"))).toBe("ok");
-    expect(await py("os.unlink(sys.argv[1])", join(mnt, "few", "a"))).toBe("ok");
-    expect(await py(CREATE, join(mnt, "few", "sub", "b"))).toBe("ok");
-    expect(JSON.parse(await quota("get", "--path", "/few", "--json")).usedInodes).toBe(2);
-  });
+  test(
+    "a create past the inode quota gets EDQUOT, and room comes back on unlink",
+    async () => {
+      mkdirSync(join(mnt, "few"));
+      await quota("set", "--path", "/few", "--inodes", "2");
+      expect(await py(CREATE, join(mnt, "few", "a"))).toBe("ok");
+      expect(await py("os.mkdir(sys.argv[1])", join(mnt, "few", "sub"))).toBe("ok");
+      expect(await py(CREATE, join(mnt, "few", "sub", "b"))).toBe("EDQUOT");
+      expect(await py("os.symlink('a', sys.argv[1])", join(mnt, "few", "l"))).toBe("EDQUOT");
+      expect(await py(CREATE, join(mnt, "c"))).toBe("ok");
+      expect(await py("os.unlink(sys.argv[1])", join(mnt, "few", "a"))).toBe("ok");
+      expect(await py(CREATE, join(mnt, "few", "sub", "b"))).toBe("ok");
+      expect(JSON.parse(await quota("get", "--path", "/few", "--json")).usedInodes).toBe(2);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -62,5 +62,5 @@ describe("directory quotas through the S3 gateway", () => {
     expect(await refusal(put("limited", "deep/er/big", 64 * KiB))).toBe(
       "XMinioAdminBucketQuotaExceeded 400",
     );
-  });
+  }, 60_000);
 });

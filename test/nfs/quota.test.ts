@@ -81,5 +81,5 @@ describe("directory quotas on a live jfs serve --nfs (Redis meta)", () => {
 
     const used = JSON.parse(await quota("get", "--path", "/q", "--json"));
     expect(used).toMatchObject({ path: "/q", usedInodes: 3, usedBytes: 4 * KiB + 64 * KiB });
-  });
+  }, 60_000);
 });
