@@ -30,6 +30,7 @@ import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./inte
 import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
+import { nearestQuota } from "./quota.ts";
 import * as quotas from "./quotaadmin.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";
@@ -281,14 +282,14 @@ export class BaseMeta implements Meta {
 
   // ---- namespace ----
 
-  async statfs(_ctx: Credentials, _ino: Ino): Promise<StatFs> {
+  async statfs(_ctx: Credentials, ino: Ino): Promise<StatFs> {
     const { capacityBytes, inodes } = this.core.format;
     const c = await this.counters();
     const totalBytes = capacityBytes > 0 ? capacityBytes : UNLIMITED_BYTES;
     const usedBytes = Math.min(c.usedSpaceBytes, totalBytes);
     const totalInodes = inodes > 0 ? inodes : c.usedInodes + UNLIMITED_INODES_HEADROOM;
     const usedInodes = Math.min(c.usedInodes, totalInodes);
-    return {
+    const volume: StatFs = {
       totalBytes,
       usedBytes,
       availBytes: totalBytes - usedBytes,
@@ -296,6 +297,8 @@ export class BaseMeta implements Meta {
       usedInodes,
       availInodes: totalInodes - usedInodes,
     };
+    const quota = await this.core.read(async (tx) => nearestQuota(tx, ino));
+    return quota ? quotaStatFs(volume, quota) : volume;
   }
 
   lookup(
@@ -609,6 +612,28 @@ export class BaseMeta implements Meta {
   async ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void> {
     await this.core.txn(async (tx) => tx.deleteUnusedSlices(slices));
   }
+}
+
+/**
+ * `df` inside a quota directory shows the quota (JuiceFS's): its limits as the size, its usage
+ * as used, and never more room than the volume has. An unlimited side stays the volume's.
+ */
+function quotaStatFs(volume: StatFs, q: QuotaRecord): StatFs {
+  const side = (limit: number, used: number, vTotal: number, vAvail: number) => {
+    if (limit <= 0) return { total: vTotal, used: vTotal - vAvail, avail: vAvail };
+    const shown = Math.max(0, Math.min(used, limit));
+    return { total: limit, used: shown, avail: Math.min(limit - shown, vAvail) };
+  };
+  const bytes = side(q.capacityBytes, q.usedBytes, volume.totalBytes, volume.availBytes);
+  const files = side(q.inodes, q.usedInodes, volume.totalInodes, volume.availInodes);
+  return {
+    totalBytes: bytes.total,
+    usedBytes: bytes.used,
+    availBytes: bytes.avail,
+    totalInodes: files.total,
+    usedInodes: files.used,
+    availInodes: files.avail,
+  };
 }
 
 /** The settings that shape stored data cannot change after format. */

@@ -260,6 +260,24 @@ export async function movedUsage(
   return usage;
 }
 
+/**
+ * The quota nearest above `ino` (itself included), with its usage: what `df` in a quota
+ * directory shows, as in JuiceFS. Undefined without one, or for a file with several links.
+ */
+export async function nearestQuota(tx: MetaTxn, ino: Ino): Promise<QuotaRecord | undefined> {
+  const quotas = await tx.listQuotas();
+  if (quotas.size === 0) return undefined;
+  const attr = await tx.getAttr(ino);
+  if (!attr) return undefined;
+  const dir = attr.type === FileType.Directory ? ino : attr.parent;
+  if (dir === 0) return undefined;
+  const path = await pathToRoot(tx, dir, dir === ino ? attr : undefined);
+  const inode = path?.find((d) => quotas.has(d));
+  if (inode === undefined) return undefined;
+  const [usage] = await tx.getQuotaUsage([inode]);
+  return { inode, ...quotas.get(inode)!, ...usage! };
+}
+
 /** Every quota with its usage, by inode (jfs quota list, dump). */
 export async function readQuotaRecords(tx: MetaTxn): Promise<QuotaRecord[]> {
   const limits = await tx.listQuotas();

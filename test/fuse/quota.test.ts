@@ -68,6 +68,15 @@ finally:
     os.close(fd)`;
 const CREATE = `os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))`;
 
+/** The size `df` shows for a path (statvfs f_blocks x f_frsize). */
+async function dfBytes(path: string): Promise<number> {
+  const code = "import os, sys\ns = os.statvfs(sys.argv[1])\nprint(s.f_blocks * s.f_frsize)";
+  const proc = Bun.spawn(["python3", "-c", code, path], { stdout: "pipe" });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  return Number(out.trim());
+}
+
 async function quota(...args: string[]): Promise<string> {
   const r = await jfs(["quota", ...args.slice(0, 1), volume.metaUrl, ...args.slice(1)]);
   expect(r.stderr.replace(/.*ℹ.*\n/g, "")).toBe("");
@@ -85,6 +94,9 @@ describe.skipIf(!HAVE_FUSE)("directory quotas on a live FUSE mount", () => {
       expect(await py(WRITE, join(mnt, "space", "small"), "1")).toBe("ok");
       expect(await py(WRITE, join(mnt, "space", "big"), "3")).toBe("EDQUOT");
       expect(await py(WRITE, join(mnt, "outside"), "3")).toBe("ok");
+      // df in the directory shows the quota; at the root, the (unlimited) volume.
+      expect(Math.abs((await dfBytes(join(mnt, "space"))) - 0.002 * 1024 ** 3)).toBeLessThan(4096);
+      expect(await dfBytes(mnt)).toBeGreaterThan(1024 ** 4);
       const got = JSON.parse(await quota("get", "--path", "/space", "--json"));
       expect(got.path).toBe("/space");
       expect(got.usedBytes).toBeLessThanOrEqual(got.capacityBytes);

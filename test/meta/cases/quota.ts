@@ -268,6 +268,33 @@ export function quotaCases(backend: () => MetaBackend): void {
       expect((await m.listQuotas()).length).toBeGreaterThanOrEqual(1);
     }, 60_000);
 
+    test("statfs inside a quota directory shows the quota, elsewhere the volume", async () => {
+      const d = await mkdir(ROOT_INODE, "d");
+      const sub = await mkdir(d, "sub");
+      const f = await mkfile(sub, "f");
+      await write(f, 0, 3 * KiB4);
+      const volume = await m.statfs(root, ROOT_INODE);
+      await m.setQuota(d, { capacityBytes: 10 * KiB4, inodes: 0 });
+      for (const ino of [d, sub, f]) {
+        expect(await m.statfs(root, ino)).toEqual({
+          totalBytes: 10 * KiB4,
+          usedBytes: 4 * KiB4,
+          availBytes: 6 * KiB4,
+          totalInodes: volume.totalInodes,
+          usedInodes: volume.usedInodes,
+          availInodes: volume.availInodes,
+        });
+      }
+      expect(await m.statfs(root, ROOT_INODE)).toEqual(volume);
+      await m.setQuota(d, { capacityBytes: 0, inodes: 5 });
+      expect(await m.statfs(root, sub)).toMatchObject({
+        totalInodes: 5,
+        usedInodes: 2,
+        availInodes: 3,
+        totalBytes: volume.totalBytes,
+      });
+    });
+
     test("the path of a quota directory is found from its inode", async () => {
       const a = await mkdir(ROOT_INODE, "a");
       const b = await mkdir(a, "b c");
