@@ -6,9 +6,11 @@
  * usage never needs a scan (fsck --repair-quota recomputes it when it is damaged). The trash is
  * charged to no quota: an unlinked file leaves its quotas when it moves there.
  *
- * Exceeding a limit is EDQUOT. Like the volume capacity, the check reads the committed usage
- * (engines read it without conflicts): concurrent writers may overshoot by what they write at
- * the same moment, as in JuiceFS.
+ * Exceeding a limit is EDQUOT. Like the volume capacity, the check reads the committed usage:
+ * on Redis without WATCH (usage only changes by HINCRBY), so concurrent writers may overshoot
+ * by what they write at the same moment, as in JuiceFS; SQLite serializes transactions, and
+ * PostgreSQL's serializable transactions make writers under one quota retry instead. A walk
+ * reads the directories up to the root in the transaction: a rename moving one conflicts.
  */
 import { assert } from "../assert.ts";
 import { fsError } from "../errors.ts";
