@@ -61,10 +61,44 @@ export class RedisTxn implements MetaTxn {
     if (!this.guard) return this.conn.callBuffer(name, ...args);
     const fresh = watch.filter((k) => !this.#watched.has(k));
     for (const k of fresh) this.#watched.add(k);
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ watch: fresh, command, resolve, reject });
+      if (this.#batch.length === 1) queueMicrotask(() => void this.#sendBatch());
+    });
+  }
+
+  /**
+   * Reads a transaction issues together (Promise.all) go out as one pipeline: one write and one
+   * round trip, however many there are (a create reads its directory and the quota list).
+   */
+  readonly #batch: Array<{
+    watch: string[];
+    command: Command;
+    resolve: (reply: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+
+  async #sendBatch(): Promise<void> {
+    const batch = this.#batch.splice(0);
     const pipeline = this.conn.pipeline();
-    if (fresh.length > 0) pipeline.call("WATCH", ...fresh);
-    pipeline.callBuffer(name, ...args);
-    return pipelineReplies(await pipeline.exec()).at(-1);
+    for (const { watch, command } of batch) {
+      const [name, ...args] = command;
+      if (watch.length > 0) pipeline.call("WATCH", ...watch);
+      pipeline.callBuffer(name, ...args);
+    }
+    try {
+      const replies = await pipeline.exec();
+      assert(replies !== null, "pipeline without MULTI cannot be aborted");
+      let at = 0;
+      for (const q of batch) {
+        const [watchError] = q.watch.length > 0 ? replies[at++]! : [null];
+        const [error, reply] = replies[at++]!;
+        if (watchError || error) q.reject(watchError ?? error);
+        else q.resolve(reply);
+      }
+    } catch (error: unknown) {
+      for (const q of batch) q.reject(error);
+    }
   }
 
   /** A read of zero records (limit 0): checked by the guard, nothing to fetch or watch. */
