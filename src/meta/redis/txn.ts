@@ -81,18 +81,20 @@ export class RedisTxn implements MetaTxn {
   async #sendBatch(): Promise<void> {
     const batch = this.#batch.splice(0);
     const pipeline = this.conn.pipeline();
-    for (const { watch, command } of batch) {
+    // One WATCH for the whole batch, before its reads.
+    const watch = batch.flatMap((q) => q.watch);
+    if (watch.length > 0) pipeline.call("WATCH", ...watch);
+    for (const { command } of batch) {
       const [name, ...args] = command;
-      if (watch.length > 0) pipeline.call("WATCH", ...watch);
       pipeline.callBuffer(name, ...args);
     }
     try {
       const replies = await pipeline.exec();
       assert(replies !== null, "pipeline without MULTI cannot be aborted");
-      let at = 0;
-      for (const q of batch) {
-        const [watchError] = q.watch.length > 0 ? replies[at++]! : [null];
-        const [error, reply] = replies[at++]!;
+      const [watchError] = watch.length > 0 ? replies[0]! : [null];
+      const first = watch.length > 0 ? 1 : 0;
+      for (const [i, q] of batch.entries()) {
+        const [error, reply] = replies[first + i]!;
         if (watchError || error) q.reject(watchError ?? error);
         else q.resolve(reply);
       }
