@@ -5,6 +5,9 @@
  * the volume stays unlimited. The calls are made by the test RPC client.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CreateMode, NfsStat3, StableHow } from "../../nfs/nfs3/constants.ts";
 import { jfs } from "../cli/harness.ts";
 import { type RedisServer, startRedis } from "../harness/redis.ts";
@@ -82,4 +85,48 @@ describe("directory quotas on a live jfs serve --nfs (Redis meta)", () => {
     const used = JSON.parse(await quota("get", "--path", "/q", "--json"));
     expect(used).toMatchObject({ path: "/q", usedInodes: 3, usedBytes: 4 * KiB + 64 * KiB });
   }, 60_000);
+
+  // nfs-cp writes UNSTABLE and closes without COMMIT, so it never hears the refusal (jfs
+  // refuses buffered data when it commits it, as with ENOSPC): what it copied past the quota
+  // must not land, and the usage must stay within the limit.
+  test.skipIf(Bun.which("nfs-cp") === null)(
+    "libnfs's nfs-cp past a quota: what fits lands, nothing lands past the limit",
+    async () => {
+      const dir = ok(await client.mkdir(root, "cp"), "MKDIR cp").obj!;
+      await quota("set", "--path", "/cp", "--capacity", "0.0005"); // 512 KiB and a little
+      const local = mkdtempSync(join(tmpdir(), "jfs-quota-libnfs-"));
+      try {
+        const url = (path: string) =>
+          `nfs://127.0.0.1/${path}?nfsport=${server.port}&mountport=${server.port}&version=3`;
+        const copy = async (bytes: number, name: string) => {
+          writeFileSync(join(local, name), Buffer.alloc(bytes, 9));
+          const proc = Bun.spawn(["nfs-cp", join(local, name), url(`/cp/${name}`)], {
+            stdout: "ignore",
+            stderr: "pipe",
+          });
+          const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+          expect(code, err).toBe(0);
+          const fh = ok(await client.lookup(dir, name), `LOOKUP ${name}`).object;
+          return Number(ok(await client.getattr(fh), "GETATTR").size);
+        };
+        expect(await copy(256 * KiB, "fits")).toBe(256 * KiB);
+        await copy(1024 * KiB, "big");
+        // The server commits (and is refused) in the background: wait for that outcome.
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const fh = ok(await client.lookup(dir, "big"), "LOOKUP big").object;
+          const size = Number(ok(await client.getattr(fh), "GETATTR").size);
+          const used = JSON.parse(await quota("get", "--path", "/cp", "--json"));
+          expect(used.usedBytes).toBeLessThanOrEqual(used.capacityBytes);
+          if (size === 0 && used.usedBytes === 256 * KiB) break;
+          if (Date.now() > deadline)
+            throw new Error(`big holds ${size} bytes, /cp uses ${used.usedBytes}`);
+          await Bun.sleep(100);
+        }
+      } finally {
+        rmSync(local, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 });
