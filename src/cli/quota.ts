@@ -5,7 +5,7 @@
  */
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
-import { Units } from "../limits.ts";
+import { ROOT_INODE, Units } from "../limits.ts";
 import type { BaseMeta } from "../meta/base.ts";
 import { FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import type { QuotaRecord } from "../meta/txn.ts";
@@ -24,7 +24,7 @@ interface QuotaFlags {
 
 /** The inode of directory `path` of the volume ("/a/b"); one clear line when it is not one. */
 async function directoryAt(meta: BaseMeta, action: Action, path: string): Promise<Ino> {
-  let ino: Ino = 1;
+  let ino: Ino = ROOT_INODE;
   let type: FileType = FileType.Directory;
   for (const part of path.split("/").filter((p) => p !== "" && p !== ".")) {
     try {
