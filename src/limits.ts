@@ -419,3 +419,19 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
+
+// --- Metrics (src/metrics, jfs stats) ---
+/** JuiceFS's default metrics address: serve, mount and gateway listen here unless told. */
+export const METRICS_ADDRESS_DEFAULT = "127.0.0.1:9567";
+/**
+ * With the default address, a busy port moves on to the next ones (a second mount on the same
+ * machine), at most this many ports in all; an address given with --metrics is taken or refused.
+ */
+export const METRICS_PORT_TRIES = 10;
+/** The live session count on /metrics is a meta round trip: reused this long between scrapes. */
+export const METRICS_SESSIONS_CACHE_MS = 5_000;
+/** `jfs stats` refreshes this often by default, and waits this long at most for one scrape. */
+export const STATS_INTERVAL_SEC_DEFAULT = 1;
+export const STATS_SCRAPE_TIMEOUT_MS = 5_000;
+/** The exposition `jfs stats` accepts at most (a mount's is tens of KiB). */
+export const STATS_EXPOSITION_BYTES_MAX = 16 * 1024 * 1024;

@@ -20,11 +20,12 @@ import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
 import { log } from "../log.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { listenS3, s3ConfigOf, s3ReadyText } from "./gateway.ts";
+import { type Metrics, type MetricsFlags, withMetrics, withMetricsFlags } from "./metrics.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
 import { type Served, serveUntilSignal } from "./stopping.ts";
 
-export interface ServeFlags extends DataFlags {
+export interface ServeFlags extends DataFlags, MetricsFlags {
   nfs?: boolean;
   bind?: unknown;
   port?: unknown;
@@ -174,7 +175,11 @@ function explainListenError(error: unknown): string {
 }
 
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */
-export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
+export async function serveNfs(
+  metaUrl: string | undefined,
+  flags: ServeFlags,
+  metrics?: Metrics,
+): Promise<void> {
   const config = serveConfigOf(flags);
   if (config.policy.insecure && config.policy.squash === "none") {
     // Both loosened: any process that can reach the port can send uid 0 and be root.
@@ -188,6 +193,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     s3Config === undefined ? "" : ` s3://${hostPort(s3Config.hostname, port)}`;
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}${s3Where(s3Config?.port ?? 0)}`;
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
+  metrics?.attach(runtime);
   let server: NfsServer;
   let s3: GatewayServer | undefined;
   try {
@@ -244,13 +250,13 @@ export function registerServe(cli: CAC): void {
       "--s3 <host:port>",
       "Serve the S3 gateway too, in this process (keys as for jfs gateway; port 0 = any)",
     );
-  withSessionFlags(withDataFlags(command))
+  withMetricsFlags(withSessionFlags(withDataFlags(command)))
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
     .example(
       "JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs serve --nfs --s3 127.0.0.1:9000",
     )
     .action(async (metaUrl: unknown, flags: ServeFlags) => {
-      await serveNfs(stringFlag(metaUrl), flags);
+      await withMetrics(flags, (metrics) => serveNfs(stringFlag(metaUrl), flags, metrics));
     });
 }

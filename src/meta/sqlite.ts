@@ -32,6 +32,7 @@ import { dirname } from "node:path";
 import { assert } from "../assert.ts";
 import { describeError, UserError } from "../errors.ts";
 import { TXN_BUSY_WAIT_MS_MAX as BUSY_WAIT_MS_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "./codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
 import { decodeLockRows } from "./locks.ts";
@@ -565,6 +566,7 @@ export class SqliteEngine implements MetaEngine {
           return await this.#attempt(fn, readOnly);
         } catch (error) {
           if (!isBusy(error) || Date.now() > deadline) throw error;
+          txnRetried(true); // another process holds the database's write lock
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
         }
       }
