@@ -60,13 +60,14 @@ export function startMetrics(listen: MetricsListen | undefined): Metrics | undef
     );
   }
   const moved = server.moved && listen.port !== 0 ? ` (port ${listen.port} was busy)` : "";
-  log.info(`metrics: serving on http://${server.address}/metrics${moved}`);
   let detach: (() => void) | undefined;
   return {
     address: server.address,
     attach(volume) {
       detach?.();
       detach = collectVolume(volume);
+      // Said once the volume is open: a command that fails on its flags or URL says only that.
+      log.info(`metrics: serving on http://${server.address}/metrics${moved}`);
     },
     async stop() {
       detach?.();

@@ -69,6 +69,20 @@ export function opDone(layer: FrontEnd, op: string, startMs: number, failed = fa
   if (failed) frontEndErrors.labels(layer, op).inc();
 }
 
+const vfsByteCounters = {
+  read: registry.add(
+    new CounterFamily("jfs_read_bytes_total", "Bytes read by clients (FUSE, NFS and gateway)"),
+  ),
+  write: registry.add(
+    new CounterFamily("jfs_written_bytes_total", "Bytes written by clients (FUSE, NFS, gateway)"),
+  ),
+};
+
+/** Hook: the VFS read or wrote `bytes` for a client. */
+export function vfsBytes(direction: "read" | "write", bytes: number): void {
+  vfsByteCounters[direction].labels().inc(bytes);
+}
+
 const txnDuration = registry.add(
   new HistogramFamily(
     "jfs_meta_txn_duration_seconds",

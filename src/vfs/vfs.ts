@@ -18,6 +18,7 @@ import { log } from "../log.ts";
 import type { Format, Meta, StatFs } from "../meta/interface.ts";
 import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
+import { vfsBytes } from "../metrics/jfs.ts";
 import {
   AccessMask,
   type Attr,
@@ -288,7 +289,9 @@ export class JfsVfs implements Vfs {
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
-    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    const data = await this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    vfsBytes("read", data.length);
+    return data;
   }
 
   async write(
@@ -313,6 +316,7 @@ export class JfsVfs implements Vfs {
     if (bytes.length === 0) return 0;
     if (setidDroppedByWrite(ctx, attr) !== 0) attr = await this.#killSetid(ctx, ino, attr);
     await this.data.write(ino, offset, bytes);
+    vfsBytes("write", bytes.length);
     const end = offset + bytes.length;
     if (end > attr.size) this.#attrs.set(ino, { ...attr, size: end });
     return bytes.length;
