@@ -113,7 +113,7 @@ export async function runGateway(
   if (server.port !== config.port) await runtime.updateMountPoint(served).catch(() => undefined);
   await serveUntilSignal(
     [{ name: "the S3 gateway", stop: () => server.stop() }],
-    s3ReadyText(runtime.format.name, config.hostname, server),
+    s3ReadyText(runtime.format.name, config.hostname, server) + (metrics?.readyLine ?? ""),
     () => runtime.close(),
   );
 }

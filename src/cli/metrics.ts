@@ -6,7 +6,6 @@
 import type { Command } from "cac";
 import { UserError } from "../errors.ts";
 import { METRICS_ADDRESS_DEFAULT, METRICS_PORT_TRIES } from "../limits.ts";
-import { log } from "../log.ts";
 import { type CollectedVolume, collectVolume } from "../metrics/collect.ts";
 import {
   type MetricsListen,
@@ -41,6 +40,8 @@ export function metricsListenOf(flags: MetricsFlags): MetricsListen | undefined 
 /** The endpoint of one serving command; attach() the runtime once it is open. */
 export interface Metrics {
   address: string;
+  /** "metrics: serving on http://HOST:PORT/metrics\n", printed after a command's ready line. */
+  readyLine: string;
   attach(volume: CollectedVolume): void;
   stop(): Promise<void>;
 }
@@ -63,11 +64,10 @@ export function startMetrics(listen: MetricsListen | undefined): Metrics | undef
   let detach: (() => void) | undefined;
   return {
     address: server.address,
+    readyLine: `metrics: serving on http://${server.address}/metrics${moved}\n`,
     attach(volume) {
       detach?.();
       detach = collectVolume(volume);
-      // Said once the volume is open: a command that fails on its flags or URL says only that.
-      log.info(`metrics: serving on http://${server.address}/metrics${moved}`);
     },
     async stop() {
       detach?.();

@@ -120,6 +120,7 @@ async function mountForeground(
     await runtime.close().catch(() => undefined);
     throw error;
   }
+  if (metrics !== undefined) log.info(metrics.readyLine.trimEnd());
   let signals = 0;
   let stopping: Promise<void> | undefined;
   const requested = Promise.withResolvers<void>();

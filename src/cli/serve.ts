@@ -222,6 +222,7 @@ export async function serveNfs(
     servers.push({ name: "the S3 gateway", stop: () => gateway.stop() });
     ready += s3ReadyText(runtime.format.name, s3Config.hostname, gateway);
   }
+  ready += metrics?.readyLine ?? "";
   // One runtime: the servers stop first, then its writes are flushed and the session closed.
   await serveUntilSignal(servers, ready, () => runtime.close());
   log.info("nfs: stopped");
