@@ -258,6 +258,7 @@ export function registerServe(cli: CAC): void {
       "JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs serve --nfs --s3 127.0.0.1:9000",
     )
     .action(async (metaUrl: unknown, flags: ServeFlags) => {
+      serveConfigOf(flags); // a bad flag is its one line before even the metrics port is bound
       await withMetrics(flags, (metrics) => serveNfs(stringFlag(metaUrl), flags, metrics));
     });
 }
