@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { join } from "node:path";
 import { parseExposition, sumOf } from "../../src/metrics/parse.ts";
 import { startMetricsServer } from "../../src/metrics/server.ts";
 import { jfs } from "../cli/harness.ts";
@@ -15,6 +16,7 @@ import { ACCESS_KEY, SECRET_KEY, signedFetch } from "../gateway/harness.ts";
 import { makeVolume, type ServeProcess, spawnServe, type TestVolume } from "../nfs/harness.ts";
 import { NfsClient } from "../nfs/nfsclient.ts";
 
+const MAIN = join(import.meta.dir, "../../src/main.ts");
 const METRICS_LINE = /metrics: serving on http:\/\/([^/\s]+)\/metrics/;
 const S3_READY = /^s3: serving nfsvol on (http:\/\/127\.0\.0\.1:\d+)$/m;
 
@@ -123,6 +125,56 @@ describe("a real scrape of jfs serve", () => {
     expect(grew(ops, { op: "PutObject" })).toBe(1);
     expect(grew(ops, { op: "GetObject" })).toBe(2);
     expect(grew("jfs_op_errors_total", { layer: "gateway", op: "GetObject" })).toBe(1);
+  });
+});
+
+describe("jfs gateway", () => {
+  test("serves /metrics too, its address printed after the ready line", async () => {
+    const proc = Bun.spawn(
+      [
+        "bun",
+        MAIN,
+        "gateway",
+        volume.metaUrl,
+        "--address",
+        "127.0.0.1:0",
+        "--metrics",
+        "127.0.0.1:0",
+        "--cache-dir",
+        "memory",
+      ],
+      {
+        env: {
+          ...process.env,
+          HOME: volume.home,
+          JFS_GATEWAY_ACCESS_KEY: ACCESS_KEY,
+          JFS_GATEWAY_SECRET_KEY: SECRET_KEY,
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    try {
+      const reader = proc.stdout.getReader();
+      let text = "";
+      while (!METRICS_LINE.test(text)) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`gateway exited: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+      expect(text).toMatch(/^s3: serving nfsvol on http:\/\/127\.0\.0\.1:\d+\nmetrics: serving/);
+      const endpoint = /on (http:\/\/\S+)/.exec(text)![1]!;
+      expect((await signedFetch(endpoint, "GET", "/", "")).status).toBe(200);
+      const { samples } = await scrape(METRICS_LINE.exec(text)![1]!);
+      expect(sumOf(samples, "jfs_gateway_op_duration_seconds_count", { op: "ListBuckets" })).toBe(
+        1,
+      );
+      // The gateway and the serve of beforeAll: two sessions of the volume.
+      expect(sumOf(samples, "jfs_sessions")).toBe(2);
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
   });
 });
 
