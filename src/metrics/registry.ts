@@ -37,17 +37,22 @@ abstract class Family<C> {
     readonly type: MetricType,
   ) {
     assert(NAME.test(name), `metric name ${name}`);
+    assert(labelNames.length <= 2, `${name}: at most two labels`);
     for (const l of labelNames) assert(LABEL.test(l) && l !== "le", `label name ${l}`);
   }
 
   protected abstract create(): C;
 
-  /** The child of these label values (one per label name), created on first use. */
-  labels(...values: string[]): C {
-    const key = values.length === 1 ? values[0]! : values.join("\u0000");
+  /**
+   * The child of these label values (one per label name, at most two), created on first use.
+   * Positional, not rest, parameters: no array per call on the hot path.
+   */
+  labels(first = "", second?: string): C {
+    const key = second === undefined ? first : `${first}\u0000${second}`;
     let child = this.#children.get(key);
     if (child === undefined) {
-      assert(values.length === this.labelNames.length, `${this.name}: label values`);
+      const given = second !== undefined ? 2 : this.labelNames.length === 0 ? 0 : 1;
+      assert(given === this.labelNames.length, `${this.name}: label values`);
       child = this.create();
       this.#children.set(key, child);
     }
