@@ -8,6 +8,7 @@
  * refuse to start over a port nobody asked for. Where it landed is logged, and a FUSE mount
  * answers it as an xattr of its root (jfs stats DIR finds it there).
  */
+import { describeError } from "../errors.ts";
 import { METRICS_PORT_TRIES } from "../limits.ts";
 import { collectProcess } from "./collect.ts";
 import { registry } from "./jfs.ts";
@@ -42,9 +43,14 @@ async function answer(request: Request): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return new Response("GET only\n", { status: 405 });
   }
-  return new Response(await registry.render(), {
-    headers: { "content-type": EXPOSITION_CONTENT_TYPE },
-  });
+  let text: string;
+  try {
+    text = await registry.render();
+  } catch (error) {
+    // A collector of a volume that is closing; the next scrape has none.
+    return new Response(`cannot collect: ${describeError(error)}\n`, { status: 503 });
+  }
+  return new Response(text, { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
 }
 
 function bind(hostname: string, port: number): ReturnType<typeof Bun.serve> | undefined {
