@@ -118,6 +118,30 @@ describe.skipIf(!HAVE_FUSE)("metrics of a FUSE mount", () => {
     expect(none.stderr).toContain("serves no metrics");
   });
 
+  test("two mounts with the default address get distinct ports, each its own metrics", async () => {
+    const dirs = [join(volume.root, "defaultA"), join(volume.root, "defaultB")];
+    const mounts: Mounted[] = [];
+    try {
+      for (const dir of dirs) mounts.push(await startMount(volume, dir, ["--cache-dir", "memory"]));
+      const [a, b] = dirs.map((dir) => getXattr(dir, "user.jfs.metrics", 256)?.toString());
+      expect(a).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(b).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(a).not.toBe(b);
+      const creates = async (at: string) =>
+        sumOf(
+          parseExposition(await (await fetch(`http://${at}/metrics`)).text()).samples,
+          "jfs_fuse_op_duration_seconds_count",
+          { op: "CREATE" },
+        );
+      const [a0, b0] = [await creates(a!), await creates(b!)];
+      writeFileSync(join(dirs[0]!, "only-a.txt"), "a");
+      expect(await creates(a!)).toBe(a0 + 1);
+      expect(await creates(b!)).toBe(b0);
+    } finally {
+      for (const m of mounts) await stopMount(m).catch(() => forceCleanup(m));
+    }
+  });
+
   test.skipIf(!HAVE_TMUX)(
     "the live view in a terminal updates while files are written",
     async () => {
