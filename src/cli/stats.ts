@@ -17,7 +17,7 @@ import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CAC } from "cac";
 import { describeError, UserError } from "../errors.ts";
-import { getXattr } from "../fuse/libc.ts";
+import { getXattr, SyscallError } from "../fuse/libc.ts";
 import { readMountInfo } from "../fuse/mountinfo.ts";
 import {
   METRICS_ADDRESS_DEFAULT,
@@ -28,6 +28,7 @@ import {
 import { METRICS_XATTR } from "../metrics/jfs.ts";
 import { parseExposition } from "../metrics/parse.ts";
 import { type Rates, ratesOf, type Totals, totalsOf } from "../metrics/rates.ts";
+import { errnoName } from "../posix.ts";
 import { addressOf } from "./gateway.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
 import { statsHeader, statsRow } from "./statsview.ts";
@@ -59,7 +60,14 @@ export function mountMetricsAddress(path: string): string {
       `stats: ${path} is not on a jfs FUSE mount (for jfs serve or jfs gateway give --metrics HOST:PORT)`,
     );
   }
-  const value = getXattr(mount.mountPoint, METRICS_XATTR, 256);
+  let value: Buffer | undefined;
+  try {
+    value = getXattr(mount.mountPoint, METRICS_XATTR, 256);
+  } catch (error) {
+    // ENOTCONN: the mount's process is gone (jfs umount --force cleans it up).
+    const errno = error instanceof SyscallError ? ` (${errnoName(error.errno)})` : "";
+    throw new UserError(`stats: cannot ask the mount on ${mount.mountPoint}${errno}: is it alive?`);
+  }
   if (value === undefined || value.length === 0) {
     throw new UserError(
       `stats: the mount on ${mount.mountPoint} serves no metrics (mounted with --no-metrics?)`,
