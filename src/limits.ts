@@ -78,6 +78,14 @@ export const OPEN_LINGER_BATCH = 128;
  * these, doubling: a waiter on another node wakes within LOCK_POLL_MS_MAX of the release. */
 export const LOCK_POLL_MS_MIN = 10;
 export const LOCK_POLL_MS_MAX = 500;
+/**
+ * NLM (jfs serve --nfs): after a start, for this long only reclaims of locks clients held
+ * before are granted (knfsd waits 90 s; ours is shorter: a client reclaims within seconds of
+ * hearing of the restart, and every fresh lock waits the whole period out).
+ */
+export const NLM_GRACE_SEC_DEFAULT = 15;
+/** A blocked NLM LOCK that its client stops resending (Linux: every 30 s) is given up. */
+export const NLM_BLOCKED_IDLE_MS = 120_000;
 /** Lock records one session may hold on one inode (split ranges grow it): bounds a record. */
 export const LOCK_RECORDS_MAX = 1024;
 /** Directory entries asked per readdir by tree walks (fsck, gc's inventory, warmup). */

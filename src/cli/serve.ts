@@ -16,7 +16,11 @@ import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
 import type { NfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
 import type { GatewayServer } from "../gateway/server.ts";
-import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
+import {
+  NFS_PORT_DEFAULT,
+  NLM_GRACE_SEC_DEFAULT,
+  RPC_IDLE_TIMEOUT_SEC_DEFAULT,
+} from "../limits.ts";
 import { log } from "../log.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { listenS3, s3ConfigOf, s3ReadyText } from "./gateway.ts";
@@ -39,6 +43,10 @@ export interface ServeFlags extends DataFlags {
   anonuid?: unknown;
   anongid?: unknown;
   idleTimeout?: unknown;
+  /** --portmap-port P: a PORTMAP-only listener (111 for clients' lockd). */
+  portmapPort?: unknown;
+  /** --lock-grace SEC: NLM's grace period after start. */
+  lockGrace?: unknown;
   /** --s3 HOST:PORT: the S3 gateway too, in this process, on the same runtime. */
   s3?: unknown;
 }
@@ -49,7 +57,12 @@ export interface ServeConfig {
   exportPath: string;
   policy: NfsPolicy;
   idleTimeoutMs: number;
+  portmapPort: number | undefined;
+  lockGraceMs: number;
 }
+
+/** An hour: a longer NLM grace period would only keep locks away. */
+const LOCK_GRACE_SEC_MAX = 3600;
 
 const ID_MAX = 0xffff_ffff;
 /** A day: longer is "never", which is 0. */
@@ -90,7 +103,15 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
     flags.idleTimeout === undefined
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
       : parseIntFlag("idle-timeout", flags.idleTimeout, 0, IDLE_TIMEOUT_SEC_MAX) * 1000;
-  return { hostname, port, exportPath, policy, idleTimeoutMs };
+  const portmapPort =
+    flags.portmapPort === undefined
+      ? undefined
+      : parseIntFlag("portmap-port", flags.portmapPort, 0, 65535);
+  const lockGraceMs =
+    flags.lockGrace === undefined
+      ? NLM_GRACE_SEC_DEFAULT * 1000
+      : parseIntFlag("lock-grace", flags.lockGrace, 0, LOCK_GRACE_SEC_MAX) * 1000;
+  return { hostname, port, exportPath, policy, idleTimeoutMs, portmapPort, lockGraceMs };
 }
 
 /** --squash (default root, as knfsd's root_squash); --no-root-squash is --squash none. */
@@ -133,12 +154,17 @@ function hostPort(hostname: string, port: number): string {
 export function readyText(name: string, server: NfsServer, exportPath: string): string {
   const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
   const p = server.port;
+  // Locks (NLM) work once a client's lockd can ask the portmapper on port 111.
+  const locks = server.portmapPort === 111;
   return [
     `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
     "mount it with:",
     // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
-    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},${locks ? "" : "nolock,"}nosuid,nodev ${host}:${exportPath} DIR`,
     `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
+    ...(locks
+      ? []
+      : ["  (locks shared with other clients: add --portmap-port 111, then mount without nolock)"]),
     "",
   ].join("\n");
 }
@@ -154,6 +180,8 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
       port: config.port,
       policy: config.policy,
       connections: { idleTimeoutMs: config.idleTimeoutMs },
+      nlm: { graceMs: config.lockGraceMs },
+      ...(config.portmapPort !== undefined && { portmapPort: config.portmapPort }),
     });
   } catch (error) {
     if (error instanceof UserError) throw error;
@@ -239,6 +267,14 @@ export function registerServe(cli: CAC): void {
     .option(
       "--idle-timeout <sec>",
       `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
+    )
+    .option(
+      "--portmap-port <port>",
+      "Also answer PORTMAP on this port (111: what a client's lockd asks; locks need it)",
+    )
+    .option(
+      "--lock-grace <sec>",
+      `After start, grant only reclaimed NLM locks for this long (default: ${NLM_GRACE_SEC_DEFAULT})`,
     )
     .option(
       "--s3 <host:port>",
