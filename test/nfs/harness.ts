@@ -90,7 +90,14 @@ export interface InProcessNfs {
 
 export async function startNfs(
   volume: TestVolume,
-  options: { policy?: NfsPolicyOptions; exportPath?: string; secure?: boolean } = {},
+  options: {
+    policy?: NfsPolicyOptions;
+    exportPath?: string;
+    secure?: boolean;
+    /** NLM's grace period (default 0 here: tests lock at once) and a PORTMAP-only port. */
+    lockGraceMs?: number;
+    portmapPort?: number;
+  } = {},
 ): Promise<InProcessNfs> {
   const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
   const loose = options.secure === true ? {} : TEST_LOOSE_POLICY;
@@ -99,6 +106,8 @@ export async function startNfs(
     port: 0,
     log: quietLog,
     policy: { ...loose, ...options.policy },
+    nlm: { graceMs: options.lockGraceMs ?? 0 },
+    ...(options.portmapPort !== undefined && { portmapPort: options.portmapPort }),
     ...(options.exportPath !== undefined && { exportPath: options.exportPath }),
   });
   let stopping: Promise<void> | undefined;

@@ -1,0 +1,210 @@
+/**
+ * NLM with the Linux kernel's NFS client (in a VM, shared/tools/nfs-vm): the guest mounts
+ * `jfs serve --nfs --portmap-port 111` without nolock, and its fcntl locks are the same locks
+ * as a FUSE mount's of the same volume, both ways: a lock the guest holds gives the FUSE side
+ * EAGAIN and F_GETLK names it; a lock the FUSE side holds gives the guest EAGAIN and F_GETLK
+ * (NLM TEST) names it; released, each side gets the lock.
+ *
+ * The guest runs Debian's rpcbind and rpc.statd (the kernel's lockd registers with the one and
+ * asks the other to monitor the server), unpacked by test/run.sh into JFS_NLM_TOOLS; its
+ * lockd asks the server's portmapper on port 111, so the test needs that port free. The two
+ * sides take turns through files in a shared directory. Skipped where nfs-vm, qemu, FUSE, the
+ * tools or port 111 are missing, unless CI=true (then their absence fails).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createVolume,
+  forceCleanup,
+  HAVE_FUSE,
+  type Mounted,
+  startMount,
+  stopMount,
+  type TestVolume,
+} from "../fuse/harness.ts";
+import { type ServeProcess, spawnServe } from "./harness.ts";
+
+const NFS_VM =
+  [
+    process.env.NFS_VM,
+    join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm"),
+    "/work/shared/tools/nfs-vm/nfs-vm",
+  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
+/** Debian's rpcbind, nfs-common and libwrap0 unpacked (dpkg -x) into one root: test/run.sh. */
+const TOOLS =
+  process.env.JFS_NLM_TOOLS ?? join(process.env.TMPDIR ?? "/tmp", "jfs-test-tools/root");
+const LOCKER = join(import.meta.dir, "../fuse/locker.py");
+const PYTHON = "/usr/bin/python3";
+
+function port111Free(): boolean {
+  try {
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 111, socket: { data() {} } });
+    probe.stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const haveTools =
+  existsSync(join(TOOLS, "sbin/rpcbind")) &&
+  existsSync(join(TOOLS, "sbin/rpc.statd")) &&
+  existsSync(join(TOOLS, "usr/lib/x86_64-linux-gnu/libwrap.so.0"));
+const available =
+  existsSync(NFS_VM) &&
+  Bun.which("qemu-system-x86_64") !== null &&
+  HAVE_FUSE &&
+  haveTools &&
+  Bun.which(PYTHON) !== null;
+const required = process.env.CI === "true";
+const free111 = port111Free();
+const VM_TIMEOUT_SEC = 400;
+/** A TCG boot and mount can take a minute or two on a loaded machine. */
+const STEP_TIMEOUT_MS = 240_000;
+
+let volume: TestVolume;
+let share: string;
+let server: ServeProcess;
+let fuse: Mounted;
+
+beforeAll(async () => {
+  if ((!available || !free111) && !required) return;
+  volume = await createVolume("nlmvol");
+  share = mkdtempSync(join(tmpdir(), "jfs-nlm-vm-"));
+  const home = join(volume.root, "home");
+  server = await spawnServe({ metaUrl: volume.metaUrl, home }, [
+    "--portmap-port",
+    "111",
+    "--lock-grace",
+    "0",
+  ]);
+  fuse = await startMount(volume, join(volume.root, "fuse"), ["--attr-cache", "0"]);
+});
+
+afterAll(async () => {
+  if ((fuse as Mounted | undefined) !== undefined) {
+    await stopMount(fuse).catch(() => forceCleanup(fuse));
+  }
+  await (server as ServeProcess | undefined)?.stop();
+  (volume as TestVolume | undefined)?.cleanup();
+  if ((share as string | undefined) !== undefined) rmSync(share, { recursive: true, force: true });
+});
+
+/** What the guest runs: lock services, the mount with locks, then its half of the turns. */
+function guestScript(port: number): string {
+  return `
+set -u
+S=${share}; T=${TOOLS}; L=${LOCKER}; PY=${PYTHON}
+export LD_LIBRARY_PATH=$T/usr/lib/x86_64-linux-gnu
+step() { echo "$1" >>$S/guest.log; }
+await() { i=0; while [ ! -e $S/$1 ]; do sleep 0.2; i=$((i+1)); [ $i -lt 1500 ] || { step "no $1"; exit 3; }; done; }
+mkdir -p /run/rpcbind /var/lib/nfs/statd/sm /var/lib/nfs/statd/sm.bak /mnt/nfs
+$T/sbin/rpcbind -f & sleep 1
+$T/sbin/rpc.statd --no-notify -F &
+i=0; until $T/usr/sbin/rpcinfo -T tcp 127.0.0.1 100024 1 >/dev/null 2>&1; do sleep 0.2; i=$((i+1)); [ $i -lt 100 ] || { step "no statd"; exit 4; }; done
+mount -t nfs -o vers=3,proto=tcp,port=${port},mountport=${port},mountproto=tcp,addr=10.0.2.2,lock 10.0.2.2:/ /mnt/nfs || { step "mount failed"; exit 5; }
+grep " /mnt/nfs " /proc/mounts >$S/mountinfo
+F=/mnt/nfs/shared-lock
+mkfifo /tmp/release
+$PY $L hold $F fcntl </tmp/release >$S/guest-hold.out & HOLDER=$!
+exec 3>/tmp/release
+i=0; until grep -q held $S/guest-hold.out 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ] || { step "hold failed"; exit 6; }; done
+touch $S/guest-held
+await host-checked
+echo >&3; wait $HOLDER; step "hold exit $?"
+touch $S/guest-released
+await host-holds
+$PY $L try $F fcntl >$S/guest-try.out 2>&1
+$PY $L getlk $F >$S/guest-getlk.out 2>&1
+touch $S/guest-tried
+await host-released
+$PY $L try $F fcntl >$S/guest-try2.out 2>&1
+umount /mnt/nfs
+step done
+`;
+}
+
+async function until(name: string, alive: () => boolean): Promise<void> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (!existsSync(join(share, name))) {
+    if (!alive()) throw new Error(`the VM ended before ${name}: ${guestLog()}`);
+    if (Date.now() > deadline) throw new Error(`no ${name} within ${STEP_TIMEOUT_MS} ms`);
+    await Bun.sleep(200);
+  }
+}
+
+const guestLog = () =>
+  existsSync(join(share, "guest.log")) ? readFileSync(join(share, "guest.log"), "utf8") : "";
+const read = (name: string) => readFileSync(join(share, name), "utf8").trim();
+
+/** One locker.py run on the FUSE mount; its first line. */
+async function fuseLocker(...args: string[]): Promise<string> {
+  const proc = Bun.spawn([PYTHON, LOCKER, ...args], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  return out.trim();
+}
+
+test.skipIf((!available || !free111) && !required)(
+  "the kernel NFS client's fcntl locks and a FUSE mount's are the same locks",
+  async () => {
+    const script = join(share, "guest.sh");
+    writeFileSync(script, guestScript(server.port));
+    const vm = Bun.spawn(
+      [
+        NFS_VM,
+        "--no-mount",
+        "-p",
+        String(server.port),
+        "-t",
+        String(VM_TIMEOUT_SEC),
+        "--share",
+        share,
+        `bash ${script}`,
+      ],
+      { stdout: "pipe", stderr: "pipe", stdin: "ignore" },
+    );
+    const output = Promise.all([new Response(vm.stdout).text(), new Response(vm.stderr).text()]);
+    const alive = () => vm.exitCode === null;
+    const file = join(fuse.dir, "shared-lock");
+
+    await until("guest-held", alive);
+    // The mount really has locks on (local_lock=none: every lock goes to the server's NLM).
+    expect(read("mountinfo")).toContain("local_lock=none");
+    expect(await fuseLocker("try", file, "fcntl")).toBe("EAGAIN");
+    expect(await fuseLocker("getlk", file)).toMatch(/^w \d+$/);
+    writeFileSync(join(share, "host-checked"), "");
+
+    await until("guest-released", alive);
+    const holder = Bun.spawn([PYTHON, LOCKER, "hold", file, "fcntl"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const reader = holder.stdout.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toMatch(/^held \d+/);
+    const holderPid = Number(first.split(" ")[1]);
+    writeFileSync(join(share, "host-holds"), "");
+
+    await until("guest-tried", alive);
+    holder.stdin.write("\n");
+    holder.stdin.flush();
+    expect(await holder.exited).toBe(0);
+    writeFileSync(join(share, "host-released"), "");
+
+    const code = await vm.exited;
+    const [stdout, stderr] = await output;
+    expect({ code, log: guestLog() }).toEqual({ code: 0, log: expect.stringContaining("done") });
+    expect(read("guest-try.out")).toBe("EAGAIN");
+    // NLM TEST's holder: the Linux client reports a remote holder's pid negated.
+    const [type, pid] = read("guest-getlk.out").split(" ");
+    expect(type).toBe("w");
+    expect(Math.abs(Number(pid))).toBe(holderPid);
+    expect(read("guest-try2.out")).toBe("granted");
+    expect(stdout + stderr).not.toContain("lockd: server");
+  },
+  (VM_TIMEOUT_SEC + 60) * 1000,
+);
