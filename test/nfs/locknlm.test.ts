@@ -285,23 +285,18 @@ describe("NLM v4", () => {
 
     const call = (proc: number, args: XdrWriter | Uint8Array) =>
       rpc.call(NLM_PROG, NLM_V4, proc, args, AUTH).then((r) => r.reply);
-    const garbage = { kind: "acceptError", stat: AcceptStat.GARBAGE_ARGS };
+    const garbage = { kind: "acceptError", stat: AcceptStat.GARBAGE_ARGS } as const;
     expect(await call(NlmProc.LOCK, new Uint8Array(12))).toEqual(garbage);
-    const long = new XdrWriter();
-    writeLockArgs(long, {
-      cookie,
-      block: false,
-      exclusive: true,
-      lock: lockOf("h".repeat(1025), 1),
-      reclaim: false,
-      state: 0,
-    });
+    // caller_name of 1025 bytes, one past LM_MAXSTRLEN (written by hand: our writer refuses it).
+    const long = new XdrWriter().opaqueVar(cookie, 1024).bool(false).bool(true);
+    long.opaqueVar(Buffer.alloc(1025, 0x68), 2048).opaqueVar(fh, 1024).opaqueVar(cookie, 1024);
+    long.int32(1).uhyper(0n).uhyper(0n).bool(false).int32(0);
     expect(await call(NlmProc.LOCK, long)).toEqual(garbage);
     const trailing = new XdrWriter();
     writeUnlockArgs(trailing, { cookie, lock: lockOf("host-a", 1) });
     trailing.uint32(0);
     expect(await call(NlmProc.UNLOCK, trailing)).toEqual(garbage);
-    const unavailable = { kind: "acceptError", stat: AcceptStat.PROC_UNAVAIL };
+    const unavailable = { kind: "acceptError", stat: AcceptStat.PROC_UNAVAIL } as const;
     for (const proc of [NlmProc.LOCK_MSG, NlmProc.GRANTED, NlmProc.SHARE, 17, 24]) {
       expect(await call(proc, new Uint8Array(0))).toEqual(unavailable);
     }
