@@ -9,8 +9,10 @@
  * polls the engine). No GRANTED callback is sent: the client must poll, which the Linux client
  * does by resending the same LOCK every 30 s (NLMCLNT_POLL_TIMEOUT) while its caller waits, and
  * the resend is answered GRANTED once the wait took the lock. A client behind NAT (nfs-vm's
- * guest, containers) could not be called back anyway. CANCEL ends the wait, and gives back the
- * lock if the wait had already taken it; a wait nobody polls for NLM_BLOCKED_IDLE_MS ends too.
+ * guest, containers) could not be called back anyway. The VFS grants blocked requests in
+ * arrival order, so NLM waiters queue fairly with every other node's. CANCEL ends the wait,
+ * and gives back the lock if the wait had already taken it; so does a wait nobody resends for
+ * NLM_BLOCKED_IDLE_MS.
  *
  * Reboots: after the server starts, a grace period of `graceMs` answers every TEST and every
  * non-reclaim LOCK with NLM4_DENIED_GRACE_PERIOD (the Linux client waits and retries), so the
@@ -22,7 +24,7 @@ import { createHash } from "node:crypto";
 import { assert } from "../../src/assert.ts";
 import { FsError } from "../../src/errors.ts";
 import { NLM_BLOCKED_IDLE_MS } from "../../src/limits.ts";
-import { Errno, type FileLock, LOCK_END, LockType } from "../../src/posix.ts";
+import { type Credentials, Errno, type FileLock, LOCK_END, LockType } from "../../src/posix.ts";
 import type { NfsExport } from "../nfs3/context.ts";
 import { NfsError } from "../nfs3/status.ts";
 import type { RpcCall, RpcLogger } from "../rpc/dispatcher.ts";
@@ -190,16 +192,16 @@ export class NlmService {
 
   #startWaiter(call: RpcCall, key: string, callerName: string, target: Target): void {
     const abort = new AbortController();
+    const cred = this.#exp.op(call).cred;
     const waiter: Waiter = {
       callerName,
       target,
       abort,
       outcome: "waiting",
-      idle: setTimeout(() => this.#endWaiter(key, waiter), NLM_BLOCKED_IDLE_MS),
+      idle: setTimeout(() => void this.#expire(key, waiter, cred), NLM_BLOCKED_IDLE_MS),
     };
     this.#waiters.set(key, waiter);
     this.#noteCaller(call, callerName);
-    const cred = this.#exp.op(call).cred;
     const { ino, owner, lock } = target;
     this.#exp.vfs.setlk(cred, ino, owner, lock, true, abort.signal).then(
       () => {
@@ -227,6 +229,22 @@ export class NlmService {
     }
     this.#endWaiter(key, waiter);
     return waiter.outcome === "granted" ? Nlm4Stat.GRANTED : waiter.outcome;
+  }
+
+  /**
+   * Nobody resent the request for NLM_BLOCKED_IDLE_MS: its caller is gone (a client whose
+   * process gave up sends CANCEL, so this is a lost CANCEL or a dead client). A lock the wait
+   * took for it would keep everyone out with nobody to release it: it is given back.
+   */
+  async #expire(key: string, waiter: Waiter, cred: Credentials): Promise<void> {
+    this.#endWaiter(key, waiter);
+    if (waiter.outcome !== "granted") return;
+    const { ino, owner, lock } = waiter.target;
+    try {
+      await this.#exp.vfs.setlk(cred, ino, owner, { ...lock, type: LockType.UNLOCK }, false);
+    } catch (error) {
+      this.#log?.warn(`nlm: cannot give back an uncollected lock: ${String(error)}`);
+    }
   }
 
   #endWaiter(key: string, waiter: Waiter): void {

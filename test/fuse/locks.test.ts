@@ -2,7 +2,8 @@
  * Locks through FUSE across nodes: two `jfs mount`s of one volume (on SQLite, and on Redis) are
  * two nodes; python3's fcntl module takes fcntl (lockf) and flock locks on each. The second
  * node gets EAGAIN, F_GETLK there reports the holder's pid, a blocking wait is granted when the
- * holder releases (within the poll bound), a signal interrupts a wait (FUSE INTERRUPT → EINTR),
+ * holder releases (within the poll bound), three blocking waits on both nodes are granted in
+ * arrival order, a signal interrupts a wait (FUSE INTERRUPT → EINTR),
  * and a holder killed with SIGKILL releases its lock (the kernel's flush/release on exit), or,
  * when its whole node dies, at session expiry. SQLite (Debian's sqlite3) then takes concurrent
  * inserts from both mounts and passes PRAGMA integrity_check.
@@ -165,6 +166,34 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         expect(await waiter.proc.exited).toBe(0);
         // Both gone: the lock is free on either node.
         expect(await once(["try", pa(file), kind])).toBe("granted");
+      });
+
+      test(`${kind}: three blocking waits on two nodes are granted in arrival order`, async () => {
+        const file = `${kind}-queue`;
+        writeFileSync(pa(file), "x");
+        const holder = new Locker(["hold", pa(file), kind]);
+        expect(await holder.line()).toMatch(/^held \d+$/);
+        // b, a, b: the holder's own node must not favour its local waiter.
+        const waiters: Locker[] = [];
+        for (const path of [pb(file), pa(file), pb(file)]) {
+          const w = new Locker(["queue", path, kind]);
+          expect(await w.line()).toBe("waiting");
+          await Bun.sleep(300); // its request reaches the engine before the next one starts
+          waiters.push(w);
+        }
+        let previous = holder;
+        for (const w of waiters) {
+          previous.release();
+          expect(await previous.proc.exited).toBe(0);
+          expect(await w.line()).toBe("granted");
+          // Nobody behind it got the lock too.
+          for (const later of waiters.slice(waiters.indexOf(w) + 1)) {
+            expect(await later.line(100)).toBeUndefined();
+          }
+          previous = w;
+        }
+        previous.release();
+        expect(await previous.proc.exited).toBe(0);
       });
 
       test(`${kind}: a holder killed with SIGKILL releases its lock`, async () => {
