@@ -42,8 +42,11 @@ export interface NfsServerOptions {
   /** A stopping server waits this long for in-flight calls before cutting connections. */
   stopGraceMs?: number;
   /** Connection limits and timers (idle timeout, stalls, held bytes); defaults in limits.ts. */
-  /** Locks over NLM: the grace period after start; default NLM_GRACE_SEC_DEFAULT. */
-  nlm?: { graceMs?: number };
+  /**
+   * Locks over NLM: the grace period after start (default NLM_GRACE_SEC_DEFAULT), and the port
+   * of clients' portmappers for answers to asynchronous messages (default 111).
+   */
+  nlm?: { graceMs?: number; callbackPortmapPort?: number };
   /** A second listener (same hostname) serving PORTMAP only, e.g. 111; default none. */
   portmapPort?: number;
   connections?: Pick<
@@ -83,6 +86,9 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
   dispatcher.register(nfs3Program(exp, options.log));
   const nlm = new NlmService(exp, {
     graceMs: options.nlm?.graceMs ?? NLM_GRACE_SEC_DEFAULT * 1000,
+    ...(options.nlm?.callbackPortmapPort !== undefined && {
+      callbackPortmapPort: options.nlm.callbackPortmapPort,
+    }),
     ...logOption,
   });
   dispatcher.register(nlmProgram(nlm));

@@ -84,6 +84,8 @@ export const LOCK_POLL_MS_MAX = 500;
  * hearing of the restart, and every fresh lock waits the whole period out).
  */
 export const NLM_GRACE_SEC_DEFAULT = 15;
+/** A call back to a client's lockd (the answer to an asynchronous NLM *_MSG) gives up after. */
+export const NLM_CALLBACK_TIMEOUT_MS = 10_000;
 /** A blocked NLM LOCK that its client stops resending (Linux: every 30 s) is given up. */
 export const NLM_BLOCKED_IDLE_MS = 120_000;
 /** Lock records one session may hold on one inode (split ranges grow it): bounds a record. */

@@ -2,24 +2,32 @@
  * NLM version 4 (program 100021) over an NlmService, on the server's one port.
  *
  * Served: NULL, TEST, LOCK, CANCEL, UNLOCK, NM_LOCK (a LOCK that never blocks, from clients that
- * keep no status monitor) and FREE_ALL. Not served (PROC_UNAVAIL): GRANTED, which is the
- * client's callback, the asynchronous *_MSG / *_RES pairs, which answer by calling the client
- * back (the Linux client uses the synchronous calls), and the DOS share reservations SHARE and
- * UNSHARE; 16 to 19 are unassigned.
+ * keep no status monitor), FREE_ALL, and the asynchronous TEST_MSG, LOCK_MSG, CANCEL_MSG and
+ * UNLOCK_MSG (macOS and BSD lockd send those; Linux the synchronous ones), answered void at
+ * once, their result sent as a *_RES call to the client's lockd (callback.ts). Not served
+ * (PROC_UNAVAIL): GRANTED and GRANTED_MSG, the client's own procedures (this server sends no
+ * GRANTED callback, clients poll), the *_RES procedures, which would only answer callbacks it
+ * never makes, and the DOS share reservations SHARE and UNSHARE; 16 to 19 are unassigned.
  */
 import { AcceptStat } from "../rpc/constants.ts";
 import {
   type Procedure,
   procedure,
+  type RpcCall,
   type RpcProgram,
   VOID_RESULT,
   voidArgs,
 } from "../rpc/dispatcher.ts";
 import { RpcError } from "../rpc/reply.ts";
+import type { XdrReader } from "../xdr/reader.ts";
 import { XdrWriter } from "../xdr/writer.ts";
 import { NLM_PROG, NLM_V4, NlmProc } from "./constants.ts";
 import type { NlmService } from "./service.ts";
 import {
+  type Nlm4CancelArgs,
+  type Nlm4LockArgs,
+  type Nlm4TestArgs,
+  type Nlm4UnlockArgs,
   readCancelArgs,
   readLockArgs,
   readNotify,
@@ -55,40 +63,57 @@ export function nlmProgram(nlm: NlmService): RpcProgram {
     NlmProc.NULL,
     procedure("NULL", voidArgs, () => VOID_RESULT),
   );
+  const test = async (call: RpcCall, a: Nlm4TestArgs) => {
+    const res = await nlm.test(call, a.exclusive, a.lock);
+    return encode((w) => writeTestRes(w, { cookie: a.cookie, ...res }));
+  };
+  const lock = async (call: RpcCall, a: Nlm4LockArgs, block: boolean) => {
+    const stat = await nlm.lock(call, { ...a, block });
+    return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
+  };
+  const cancel = async (call: RpcCall, a: Nlm4CancelArgs) => {
+    const stat = await nlm.cancel(call, a.exclusive, a.lock);
+    return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
+  };
+  const unlock = async (call: RpcCall, a: Nlm4UnlockArgs) => {
+    const stat = await nlm.unlock(call, a.lock);
+    return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
+  };
+  set(NlmProc.TEST, procedure("TEST", readTestArgs, test));
   set(
-    NlmProc.TEST,
-    procedure("TEST", readTestArgs, async (call, a) => {
-      const res = await nlm.test(call, a.exclusive, a.lock);
-      return encode((w) => writeTestRes(w, { cookie: a.cookie, ...res }));
-    }),
+    NlmProc.LOCK,
+    procedure("LOCK", readLockArgs, (call, a) => lock(call, a, a.block)),
   );
-  const lock = (name: string, block: boolean | undefined) =>
-    procedure(name, readLockArgs, async (call, a) => {
-      const stat = await nlm.lock(call, { ...a, block: block ?? a.block });
-      return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
-    });
-  set(NlmProc.LOCK, lock("LOCK", undefined));
-  set(
-    NlmProc.CANCEL,
-    procedure("CANCEL", readCancelArgs, async (call, a) => {
-      const stat = await nlm.cancel(call, a.exclusive, a.lock);
-      return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
-    }),
-  );
-  set(
-    NlmProc.UNLOCK,
-    procedure("UNLOCK", readUnlockArgs, async (call, a) => {
-      const stat = await nlm.unlock(call, a.lock);
-      return encode((w) => writeRes(w, { cookie: a.cookie, stat }));
-    }),
-  );
+  set(NlmProc.CANCEL, procedure("CANCEL", readCancelArgs, cancel));
+  set(NlmProc.UNLOCK, procedure("UNLOCK", readUnlockArgs, unlock));
   for (const [name, number] of Object.entries(NlmProc)) {
     if (number >= NlmProc.GRANTED && number <= NlmProc.UNSHARE) set(number, unavailable(name));
   }
+  // The asynchronous forms: answered void now, their result sent as a call to the client's lockd.
+  const message = <A>(
+    name: string,
+    decode: (r: XdrReader) => A,
+    resProc: number,
+    run: (call: RpcCall, a: A) => Promise<XdrWriter>,
+  ) =>
+    procedure(name, decode, (call, a) => {
+      nlm.answerLater(call, resProc, () => run(call, a));
+      return VOID_RESULT;
+    });
+  set(NlmProc.TEST_MSG, message("TEST_MSG", readTestArgs, NlmProc.TEST_RES, test));
+  set(
+    NlmProc.LOCK_MSG,
+    message("LOCK_MSG", readLockArgs, NlmProc.LOCK_RES, (call, a) => lock(call, a, a.block)),
+  );
+  set(NlmProc.CANCEL_MSG, message("CANCEL_MSG", readCancelArgs, NlmProc.CANCEL_RES, cancel));
+  set(NlmProc.UNLOCK_MSG, message("UNLOCK_MSG", readUnlockArgs, NlmProc.UNLOCK_RES, unlock));
   for (let number = NlmProc.GRANTED_RES + 1; number < NlmProc.SHARE; number++) {
     set(number, unavailable(`unassigned ${number}`));
   }
-  set(NlmProc.NM_LOCK, lock("NM_LOCK", false));
+  set(
+    NlmProc.NM_LOCK,
+    procedure("NM_LOCK", readLockArgs, (call, a) => lock(call, a, false)),
+  );
   set(
     NlmProc.FREE_ALL,
     procedure("FREE_ALL", readNotify, async (_call, n) => {

@@ -28,6 +28,8 @@ import { type Credentials, Errno, type FileLock, LOCK_END, LockType } from "../.
 import type { NfsExport } from "../nfs3/context.ts";
 import { NfsError } from "../nfs3/status.ts";
 import type { RpcCall, RpcLogger } from "../rpc/dispatcher.ts";
+import type { XdrWriter } from "../xdr/writer.ts";
+import { callLockd } from "./callback.ts";
 import { Nlm4Stat } from "./constants.ts";
 import type { Nlm4Holder, Nlm4Lock } from "./types.ts";
 
@@ -35,6 +37,8 @@ export interface NlmServiceOptions {
   /** How long after start only reclaims are granted; 0 = no grace period. */
   graceMs: number;
   log?: RpcLogger;
+  /** Where clients' portmappers are asked for their lockd (answers to *_MSG); default 111. */
+  callbackPortmapPort?: number;
 }
 
 /** A request resolved to what the VFS takes. */
@@ -60,6 +64,7 @@ export class NlmService {
   readonly #exp: NfsExport;
   readonly #graceEndMs: number;
   readonly #log: RpcLogger | undefined;
+  readonly #callbackPortmapPort: number;
   /** caller_name → (ino:owner → target): what FREE_ALL must give back. */
   readonly #held = new Map<string, Map<string, { ino: number; owner: bigint }>>();
   /** caller_name → addresses it called from: an SM_NOTIFY may name the host by address. */
@@ -71,6 +76,22 @@ export class NlmService {
     this.#exp = exp;
     this.#graceEndMs = Date.now() + options.graceMs;
     this.#log = options.log;
+    this.#callbackPortmapPort = options.callbackPortmapPort ?? 111;
+  }
+
+  /**
+   * Answers an asynchronous request (TEST_MSG, LOCK_MSG ...) by calling the client's lockd with
+   * procedure `proc` (TEST_RES, LOCK_RES ...), in the background: the message itself is
+   * answered void at once. A client that cannot be reached resends its message.
+   */
+  answerLater(call: RpcCall, proc: number, work: () => Promise<XdrWriter>): void {
+    const host = call.client.address;
+    void (async () => {
+      const args = await work();
+      await callLockd(host, proc, args, this.#callbackPortmapPort);
+    })().catch((error: unknown) => {
+      this.#log?.warn(`nlm: cannot answer ${host}'s message (proc ${proc}): ${String(error)}`);
+    });
   }
 
   inGrace(): boolean {

@@ -97,6 +97,8 @@ export async function startNfs(
     /** NLM's grace period (default 0 here: tests lock at once) and a PORTMAP-only port. */
     lockGraceMs?: number;
     portmapPort?: number;
+    /** Where the server finds clients' lockd for answers to NLM *_MSG calls. */
+    callbackPortmapPort?: number;
   } = {},
 ): Promise<InProcessNfs> {
   const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
@@ -106,7 +108,12 @@ export async function startNfs(
     port: 0,
     log: quietLog,
     policy: { ...loose, ...options.policy },
-    nlm: { graceMs: options.lockGraceMs ?? 0 },
+    nlm: {
+      graceMs: options.lockGraceMs ?? 0,
+      ...(options.callbackPortmapPort !== undefined && {
+        callbackPortmapPort: options.callbackPortmapPort,
+      }),
+    },
     ...(options.portmapPort !== undefined && { portmapPort: options.portmapPort }),
     ...(options.exportPath !== undefined && { exportPath: options.exportPath }),
   });

@@ -2,7 +2,9 @@
  * NLM v4 and NSM on the server's port, spoken by the test's RPC client (the kernel client's
  * run is lockkernel.test.ts): conflicts between two client hosts, TEST's holder, ranges,
  * blocked requests that the resend collects and CANCEL ends, the grace period, SM_NOTIFY and
- * FREE_ALL freeing a rebooted host's locks, and malformed or out-of-range requests. Every lock
+ * FREE_ALL freeing a rebooted host's locks, the asynchronous *_MSG calls answered by calls to
+ * the client's lockd (a stand-in lockd here: no macOS client to run), and malformed or
+ * out-of-range requests. Every lock
  * is the VFS's: another node of the volume (a second runtime, as a FUSE mount is) sees it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -27,12 +29,15 @@ import {
   writeTestArgs,
   writeUnlockArgs,
 } from "../../nfs/nlm/types.ts";
-import { PMAP_PROG, PMAP_VERS, PmapProc } from "../../nfs/portmap/portmap.ts";
+import { PMAP_PROG, PMAP_VERS, PmapProc, portmapProgram } from "../../nfs/portmap/portmap.ts";
 import { AcceptStat, AuthStat, IPPROTO_TCP } from "../../nfs/rpc/constants.ts";
+import { Dispatcher, type Procedure } from "../../nfs/rpc/dispatcher.ts";
+import { RpcServer } from "../../nfs/rpc/server.ts";
+import { XdrReader } from "../../nfs/xdr/reader.ts";
 import { XdrWriter } from "../../nfs/xdr/writer.ts";
 import { LOCK_END, LockType, ROOT_CREDENTIALS } from "../../src/posix.ts";
 import { openRuntime, type Runtime } from "../../src/volume/runtime.ts";
-import { type InProcessNfs, makeVolume, startNfs, type TestVolume } from "./harness.ts";
+import { type InProcessNfs, makeVolume, quietLog, startNfs, type TestVolume } from "./harness.ts";
 import { NfsClient } from "./nfsclient.ts";
 import { RpcClient } from "./rpcclient.ts";
 
@@ -297,7 +302,14 @@ describe("NLM v4", () => {
     trailing.uint32(0);
     expect(await call(NlmProc.UNLOCK, trailing)).toEqual(garbage);
     const unavailable = { kind: "acceptError", stat: AcceptStat.PROC_UNAVAIL } as const;
-    for (const proc of [NlmProc.LOCK_MSG, NlmProc.GRANTED, NlmProc.SHARE, 17, 24]) {
+    for (const proc of [
+      NlmProc.GRANTED,
+      NlmProc.GRANTED_MSG,
+      NlmProc.LOCK_RES,
+      NlmProc.SHARE,
+      17,
+      24,
+    ]) {
       expect(await call(proc, new Uint8Array(0))).toEqual(unavailable);
     }
     expect((await rpc.call(NLM_PROG, 3, 0)).reply).toEqual({
@@ -348,6 +360,90 @@ describe("NLM's grace period and PORTMAP on a second port", () => {
       kind: "acceptError",
       stat: AcceptStat.PROG_UNAVAIL,
     });
+  });
+});
+
+describe("NLM's asynchronous messages (as macOS and BSD lockd send them)", () => {
+  // The client's side: a portmapper and an NLM v4 lockd that records the *_RES calls it gets.
+  const answers: { proc: number; body: Buffer }[] = [];
+  const arrived: Array<() => void> = [];
+  let lockd: RpcServer;
+  let server: InProcessNfs;
+  let msgFh: Buffer;
+
+  beforeAll(async () => {
+    const dispatcher = new Dispatcher({ log: quietLog });
+    const procedures: Procedure[] = [];
+    for (let proc = 0; proc <= NlmProc.GRANTED_RES; proc++) {
+      procedures.push({
+        name: `proc ${proc}`,
+        handler: (_call, args) => {
+          answers.push({ proc, body: Buffer.from(args.rest()) });
+          for (const wake of arrived.splice(0)) wake();
+          return new Uint8Array(0);
+        },
+      });
+    }
+    dispatcher.register({ name: "client lockd", prog: NLM_PROG, vers: NLM_V4, procedures });
+    dispatcher.register(portmapProgram(dispatcher));
+    lockd = RpcServer.listen({ dispatcher, log: quietLog });
+    server = await startNfs(volume, { callbackPortmapPort: lockd.port });
+    await using nfsClient = await NfsClient.connect(server.port);
+    msgFh = await nfsClient.walk(await nfsClient.mount("/"), "locked");
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await lockd?.stop();
+  });
+
+  async function answer(proc: number): Promise<Buffer> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const i = answers.findIndex((a) => a.proc === proc);
+      if (i >= 0) return answers.splice(i, 1)[0]!.body;
+      if (Date.now() > deadline) throw new Error(`no call of proc ${proc} came back`);
+      await new Promise<void>((resolve) => {
+        arrived.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+
+  test("LOCK_MSG, TEST_MSG and UNLOCK_MSG are answered void, then by LOCK_RES, TEST_RES, UNLOCK_RES", async () => {
+    await using client = await RpcClient.connect(server.port);
+    const m = lockOf("host-m", 1, 0n, 0n, msgFh);
+    const send = async (proc: number, w: XdrWriter) => {
+      const body = await client.callOk(NLM_PROG, NLM_V4, proc, w, AUTH);
+      body.assertConsumed(); // void
+    };
+    const lockArgs = new XdrWriter();
+    writeLockArgs(lockArgs, {
+      cookie,
+      block: false,
+      exclusive: true,
+      lock: m,
+      reclaim: false,
+      state: 1,
+    });
+    await send(NlmProc.LOCK_MSG, lockArgs);
+    expect(readRes(new XdrReader(await answer(NlmProc.LOCK_RES)))).toEqual({
+      cookie,
+      stat: Nlm4Stat.GRANTED,
+    });
+    const testArgs = new XdrWriter();
+    writeTestArgs(testArgs, { cookie, exclusive: true, lock: lockOf("host-n", 1, 0n, 0n, msgFh) });
+    await send(NlmProc.TEST_MSG, testArgs);
+    const tested = readTestRes(new XdrReader(await answer(NlmProc.TEST_RES)));
+    expect(tested.stat).toBe(Nlm4Stat.DENIED);
+    expect(tested.holder?.svid).toBe(1);
+    const unlockArgs = new XdrWriter();
+    writeUnlockArgs(unlockArgs, { cookie, lock: m });
+    await send(NlmProc.UNLOCK_MSG, unlockArgs);
+    expect(readRes(new XdrReader(await answer(NlmProc.UNLOCK_RES))).stat).toBe(Nlm4Stat.GRANTED);
+    expect((await testLock(lockOf("host-n", 1, 0n, 0n, msgFh), true, client)).stat).toBe(
+      Nlm4Stat.GRANTED,
+    );
   });
 });
 
