@@ -3,7 +3,9 @@
  * `jfs serve --nfs --portmap-port 111` without nolock, and its fcntl locks are the same locks
  * as a FUSE mount's of the same volume, both ways: a lock the guest holds gives the FUSE side
  * EAGAIN and F_GETLK names it; a lock the FUSE side holds gives the guest EAGAIN and F_GETLK
- * (NLM TEST) names it; released, each side gets the lock.
+ * (NLM TEST) names it; released, each side gets the lock. Blocking waits too: the guest's
+ * F_SETLKW on the FUSE side's lock (BLOCKED, granted at the client's resend) and the FUSE
+ * side's on the guest's.
  *
  * The guest runs Debian's rpcbind and rpc.statd (the kernel's lockd registers with the one and
  * asks the other to monitor the server), unpacked by test/run.sh into JFS_NLM_TOOLS; its
@@ -121,6 +123,24 @@ $PY $L getlk $F >$S/guest-getlk.out 2>&1
 touch $S/guest-tried
 await host-released
 $PY $L try $F fcntl >$S/guest-try2.out 2>&1
+touch $S/guest-tried2
+# A blocking wait of the guest on the FUSE side's lock (NLM4_BLOCKED, then the resend).
+await host-holds2
+$PY $L wait $F fcntl >$S/guest-wait.out 2>&1 & WAITER=$!
+i=0; until grep -q waiting $S/guest-wait.out 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ] || { step "wait failed"; exit 7; }; done
+touch $S/guest-waiting
+wait $WAITER; step "wait exit $?"
+touch $S/guest-waited
+# A blocking wait of the FUSE side on the guest's lock.
+mkfifo /tmp/release2
+$PY $L hold $F fcntl </tmp/release2 >$S/guest-hold2.out & HOLDER=$!
+exec 4>/tmp/release2
+i=0; until grep -q held $S/guest-hold2.out 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ] || { step "hold2 failed"; exit 8; }; done
+touch $S/guest-held2
+await host-waiting
+echo >&4; wait $HOLDER; step "hold2 exit $?"
+touch $S/guest-released2
+await host-granted
 umount /mnt/nfs
 step done
 `;
@@ -138,6 +158,46 @@ async function until(name: string, alive: () => boolean): Promise<void> {
 const guestLog = () =>
   existsSync(join(share, "guest.log")) ? readFileSync(join(share, "guest.log"), "utf8") : "";
 const read = (name: string) => readFileSync(join(share, name), "utf8").trim();
+
+/** A locker.py process on the FUSE mount, read line by line; release() ends a hold. */
+class Locker {
+  readonly proc;
+  readonly #lines: string[] = [];
+  #ended = false;
+
+  constructor(args: string[]) {
+    this.proc = Bun.spawn([PYTHON, LOCKER, ...args], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    void this.#read();
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of this.proc.stdout) {
+      buffered += decoder.decode(chunk, { stream: true });
+      const parts = buffered.split("\n");
+      buffered = parts.pop() ?? "";
+      this.#lines.push(...parts);
+    }
+    this.#ended = true;
+  }
+
+  /** The next line, or undefined if none comes within `timeoutMs`. */
+  async line(timeoutMs = 10_000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#lines.length === 0 && !this.#ended && Date.now() < deadline) await Bun.sleep(20);
+    return this.#lines.shift();
+  }
+
+  release(): void {
+    this.proc.stdin.write("\n");
+    this.proc.stdin.flush();
+  }
+}
 
 /** One locker.py run on the FUSE mount; its first line. */
 async function fuseLocker(...args: string[]): Promise<string> {
@@ -178,22 +238,40 @@ test.skipIf((!available || !free111) && !required)(
     writeFileSync(join(share, "host-checked"), "");
 
     await until("guest-released", alive);
-    const holder = Bun.spawn([PYTHON, LOCKER, "hold", file, "fcntl"], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-    });
-    const reader = holder.stdout.getReader();
-    const first = new TextDecoder().decode((await reader.read()).value);
-    expect(first).toMatch(/^held \d+/);
+    const holder = new Locker(["hold", file, "fcntl"]);
+    const first = (await holder.line()) ?? "";
+    expect(first).toMatch(/^held \d+$/);
     const holderPid = Number(first.split(" ")[1]);
     writeFileSync(join(share, "host-holds"), "");
 
     await until("guest-tried", alive);
-    holder.stdin.write("\n");
-    holder.stdin.flush();
-    expect(await holder.exited).toBe(0);
+    holder.release();
+    expect(await holder.proc.exited).toBe(0);
     writeFileSync(join(share, "host-released"), "");
+
+    // The guest waits (F_SETLKW) for the FUSE side's lock: the server answers BLOCKED, waits
+    // for the lock on the client's behalf, and grants the client's next resend (Linux: 30 s).
+    await until("guest-tried2", alive);
+    const holder2 = new Locker(["hold", file, "fcntl"]);
+    expect(await holder2.line()).toMatch(/^held \d+$/);
+    writeFileSync(join(share, "host-holds2"), "");
+    await until("guest-waiting", alive);
+    await Bun.sleep(3000); // its LOCK reaches the server and is BLOCKED
+    expect(existsSync(join(share, "guest-waited"))).toBe(false);
+    holder2.release();
+    expect(await holder2.proc.exited).toBe(0);
+    await until("guest-waited", alive);
+
+    // The FUSE side waits for the guest's lock: granted within the VFS's poll bound.
+    await until("guest-held2", alive);
+    const waiter = new Locker(["wait", file, "fcntl"]);
+    expect(await waiter.line()).toBe("waiting");
+    expect(await waiter.line(1000)).toBeUndefined();
+    writeFileSync(join(share, "host-waiting"), "");
+    await until("guest-released2", alive);
+    expect(await waiter.line(10_000)).toBe("granted");
+    expect(await waiter.proc.exited).toBe(0);
+    writeFileSync(join(share, "host-granted"), "");
 
     const code = await vm.exited;
     const [stdout, stderr] = await output;
@@ -204,6 +282,7 @@ test.skipIf((!available || !free111) && !required)(
     expect(type).toBe("w");
     expect(Math.abs(Number(pid))).toBe(holderPid);
     expect(read("guest-try2.out")).toBe("granted");
+    expect(read("guest-wait.out").split("\n")).toEqual(["waiting", "granted"]);
     expect(stdout + stderr).not.toContain("lockd: server");
   },
   (VM_TIMEOUT_SEC + 60) * 1000,
