@@ -21,7 +21,7 @@ import { nfs3Program } from "./nfs3/program.ts";
 import { NLM_PROG } from "./nlm/constants.ts";
 import { nsmProgram } from "./nlm/nsm.ts";
 import { nlmProgram } from "./nlm/program.ts";
-import { NlmService } from "./nlm/service.ts";
+import { NlmService, type NlmServiceOptions } from "./nlm/service.ts";
 import { NfsPolicy, type NfsPolicyOptions } from "./policy.ts";
 import { portmapProgram } from "./portmap/portmap.ts";
 import type { AccessDecision } from "./rpc/connection.ts";
@@ -46,7 +46,9 @@ export interface NfsServerOptions {
    * Locks over NLM: the grace period after start (default NLM_GRACE_SEC_DEFAULT), and the port
    * of clients' portmappers for answers to asynchronous messages (default 111).
    */
-  nlm?: { graceMs?: number; callbackPortmapPort?: number };
+  nlm?: Partial<
+    Pick<NlmServiceOptions, "graceMs" | "callbackPortmapPort" | "statePath" | "serverName">
+  >;
   /** A second listener (same hostname) serving PORTMAP only, e.g. 111; default none. */
   portmapPort?: number;
   connections?: Pick<
@@ -85,10 +87,8 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
   dispatcher.register(mountProgram(exp));
   dispatcher.register(nfs3Program(exp, options.log));
   const nlm = new NlmService(exp, {
+    ...options.nlm,
     graceMs: options.nlm?.graceMs ?? NLM_GRACE_SEC_DEFAULT * 1000,
-    ...(options.nlm?.callbackPortmapPort !== undefined && {
-      callbackPortmapPort: options.nlm.callbackPortmapPort,
-    }),
     ...logOption,
   });
   dispatcher.register(nlmProgram(nlm));
@@ -121,6 +121,7 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
       throw error;
     }
   }
+  await nlm.start();
   const stopOptions = options.stopGraceMs === undefined ? {} : { graceMs: options.stopGraceMs };
   const stop = async () => {
     nlm.close();

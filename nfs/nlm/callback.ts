@@ -1,9 +1,10 @@
 /**
- * Calls back to a client's lock manager, for the asynchronous NLM messages: a client that sent
- * LOCK_MSG (macOS and BSD rpc.lockd do) gets its answer as a LOCK_RES call to its own lockd.
- * The lockd's port comes from the client host's portmapper on port 111; both calls go over
- * TCP, AUTH_NONE, one connection each, bounded by NLM_CALLBACK_TIMEOUT_MS. Best effort, as
- * message passing is in NLM: a client that cannot be reached (behind NAT, firewalled) resends.
+ * Calls to a client host's lock services: to its lockd, for the asynchronous NLM messages (a
+ * client that sent LOCK_MSG, as macOS and BSD rpc.lockd do, gets its answer as a LOCK_RES call),
+ * and to its statd, for SM_NOTIFY after this server restarted. The port comes from the client
+ * host's portmapper on port 111; the calls go over TCP, AUTH_NONE, one connection each,
+ * bounded by NLM_CALLBACK_TIMEOUT_MS. Best effort, as message passing is in NLM: a client that
+ * cannot be reached (behind NAT, firewalled) resends, or does not hear of the restart.
  */
 import type { Socket } from "bun";
 import { NLM_CALLBACK_TIMEOUT_MS } from "../../src/limits.ts";
@@ -14,7 +15,7 @@ import { RecordDecoder, recordMark } from "../rpc/record.ts";
 import { decodeReply, describeReply } from "../rpc/reply.ts";
 import type { XdrReader } from "../xdr/reader.ts";
 import { XdrWriter } from "../xdr/writer.ts";
-import { NLM_PROG, NLM_V4 } from "./constants.ts";
+import { LM_MAXSTRLEN, NLM_PROG, NLM_V4, NSM_PROG, NSM_V1, NsmProc } from "./constants.ts";
 
 const PMAP_VERS = 2;
 const PMAPPROC_GETPORT = 3;
@@ -24,7 +25,7 @@ const REPLY_BYTES_MAX = 4096;
 let xidNext = (Math.random() * 0x7fff_ffff) >>> 0;
 
 /** One call on a fresh connection; resolves with the reply's results, rejects on any failure. */
-async function callOnce(
+export async function callOnce(
   host: string,
   port: number,
   call: { prog: number; vers: number; proc: number; args: XdrWriter },
@@ -83,6 +84,13 @@ async function callOnce(
   }
 }
 
+/** The TCP port of (prog, vers) on `host`, from its portmapper; 0 when not registered. */
+async function getport(host: string, portmapPort: number, prog: number, vers: number) {
+  const mapping = new XdrWriter(16).uint32(prog).uint32(vers).uint32(IPPROTO_TCP).uint32(0);
+  const getportCall = { prog: RpcProgramNumber.PORTMAP, vers: PMAP_VERS, proc: PMAPPROC_GETPORT };
+  return (await callOnce(host, portmapPort, { ...getportCall, args: mapping })).uint32();
+}
+
 /**
  * Sends `args` as procedure `proc` of NLM v4 to the lockd of `host`, found through the
  * portmapper on `portmapPort` (111; tests stand a client's on another).
@@ -93,11 +101,24 @@ export async function callLockd(
   args: XdrWriter,
   portmapPort = 111,
 ): Promise<void> {
-  const nlm = { prog: NLM_PROG, vers: NLM_V4 };
-  const mapping = new XdrWriter(16).uint32(nlm.prog).uint32(nlm.vers).uint32(IPPROTO_TCP);
-  mapping.uint32(0);
-  const getport = { prog: RpcProgramNumber.PORTMAP, vers: PMAP_VERS, proc: PMAPPROC_GETPORT };
-  const port = (await callOnce(host, portmapPort, { ...getport, args: mapping })).uint32();
+  const port = await getport(host, portmapPort, NLM_PROG, NLM_V4);
   if (port === 0) throw new Error(`${host} has no NLM v4 over TCP registered`);
-  await callOnce(host, port, { ...nlm, proc, args });
+  await callOnce(host, port, { prog: NLM_PROG, vers: NLM_V4, proc, args });
+}
+
+/**
+ * SM_NOTIFY to the statd of `host`: the host `monName` restarted and is in NSM state `state`,
+ * so the lock manager there reclaims what it held here.
+ *   struct stat_chge { string mon_name<SM_MAXSTRLEN>; int state; };
+ */
+export async function notifyStatd(
+  host: string,
+  monName: string,
+  state: number,
+  portmapPort = 111,
+): Promise<void> {
+  const port = await getport(host, portmapPort, NSM_PROG, NSM_V1);
+  if (port === 0) throw new Error(`${host} has no NSM over TCP registered`);
+  const args = new XdrWriter(64).string(monName, LM_MAXSTRLEN).int32(state);
+  await callOnce(host, port, { prog: NSM_PROG, vers: NSM_V1, proc: NsmProc.NOTIFY, args });
 }

@@ -17,10 +17,12 @@
  * Reboots: after the server starts, a grace period of `graceMs` answers every TEST and every
  * non-reclaim LOCK with NLM4_DENIED_GRACE_PERIOD (the Linux client waits and retries), so the
  * clients that held locks before take them back first with reclaim set; a reclaim after the
- * grace period is refused the same way, as knfsd does. When a client reboots, its statd sends
- * SM_NOTIFY (nsm.ts) and FREE_ALL drops every lock it held here.
+ * grace period is refused the same way, as knfsd does. The hosts that took locks are kept in a
+ * file (monitor.ts) and sent SM_NOTIFY at the next start, which is what makes them reclaim.
+ * When a client reboots, its statd sends SM_NOTIFY here (nsm.ts) and every lock it held goes.
  */
 import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import { assert } from "../../src/assert.ts";
 import { FsError } from "../../src/errors.ts";
 import { NLM_BLOCKED_IDLE_MS } from "../../src/limits.ts";
@@ -29,16 +31,21 @@ import type { NfsExport } from "../nfs3/context.ts";
 import { NfsError } from "../nfs3/status.ts";
 import type { RpcCall, RpcLogger } from "../rpc/dispatcher.ts";
 import type { XdrWriter } from "../xdr/writer.ts";
-import { callLockd } from "./callback.ts";
+import { callLockd, notifyStatd } from "./callback.ts";
 import { Nlm4Stat } from "./constants.ts";
+import { type MonitoredHost, MonitorList } from "./monitor.ts";
 import type { Nlm4Holder, Nlm4Lock } from "./types.ts";
 
 export interface NlmServiceOptions {
   /** How long after start only reclaims are granted; 0 = no grace period. */
   graceMs: number;
   log?: RpcLogger;
-  /** Where clients' portmappers are asked for their lockd (answers to *_MSG); default 111. */
+  /** Where clients' portmappers are asked for their lockd and statd; default 111. */
   callbackPortmapPort?: number;
+  /** The file listing the hosts that hold locks here, told of a restart (monitor.ts). */
+  statePath?: string;
+  /** The name this server gives itself in SM_NOTIFY; default the host name. */
+  serverName?: string;
 }
 
 /** A request resolved to what the VFS takes. */
@@ -65,6 +72,8 @@ export class NlmService {
   readonly #graceEndMs: number;
   readonly #log: RpcLogger | undefined;
   readonly #callbackPortmapPort: number;
+  readonly #monitor: MonitorList;
+  readonly #serverName: string;
   /** caller_name → (ino:owner → target): what FREE_ALL must give back. */
   readonly #held = new Map<string, Map<string, { ino: number; owner: bigint }>>();
   /** caller_name → addresses it called from: an SM_NOTIFY may name the host by address. */
@@ -77,6 +86,34 @@ export class NlmService {
     this.#graceEndMs = Date.now() + options.graceMs;
     this.#log = options.log;
     this.#callbackPortmapPort = options.callbackPortmapPort ?? 111;
+    this.#monitor = new MonitorList(options.statePath, options.log);
+    this.#serverName = options.serverName ?? hostname();
+  }
+
+  /**
+   * After a (re)start: every host the last run recorded is sent SM_NOTIFY in the background,
+   * so its lock manager reclaims during the grace period. Resolves once the list is read.
+   */
+  async start(): Promise<void> {
+    let hosts: MonitoredHost[];
+    try {
+      hosts = await this.#monitor.load();
+    } catch (error) {
+      this.#log?.warn(`nlm: cannot read the hosts that held locks: ${String(error)}`);
+      return;
+    }
+    for (const host of hosts) {
+      notifyStatd(host.address, this.#serverName, this.nsmState, this.#callbackPortmapPort).then(
+        () => this.#log?.info(`nlm: told ${host.name} (${host.address}) to reclaim its locks`),
+        (error: unknown) =>
+          this.#log?.warn(`nlm: cannot tell ${host.name} to reclaim its locks: ${String(error)}`),
+      );
+    }
+  }
+
+  /** Resolves once the list of hosts holding locks is on disk (tests). */
+  flushed(): Promise<void> {
+    return this.#monitor.flushed();
   }
 
   /**
@@ -194,6 +231,7 @@ export class NlmService {
       const held = this.#held.get(caller);
       this.#held.delete(caller);
       this.#addresses.delete(caller);
+      this.#monitor.remove(caller);
       for (const { ino, owner } of held?.values() ?? []) {
         await this.#exp.vfs.releaseLocks(ino, owner, { posix: true, flock: false });
       }
@@ -281,6 +319,7 @@ export class NlmService {
       this.#addresses.set(callerName, addresses);
     }
     addresses.add(call.client.address);
+    this.#monitor.add({ name: callerName, address: call.client.address });
   }
 
   #noteHeld(call: RpcCall, callerName: string, target: Target): void {

@@ -11,6 +11,8 @@
  * (stopping.ts); a second signal exits at once (buffered, uncommitted writes are then lost, which
  * NFS clients notice by the new write verifier and resend).
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { CAC } from "cac";
 import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
 import type { NfsServer } from "../../nfs/server.ts";
@@ -47,6 +49,8 @@ export interface ServeFlags extends DataFlags {
   portmapPort?: unknown;
   /** --lock-grace SEC: NLM's grace period after start. */
   lockGrace?: unknown;
+  /** --lock-state FILE: the hosts holding NLM locks, told to reclaim after a restart. */
+  lockState?: unknown;
   /** --s3 HOST:PORT: the S3 gateway too, in this process, on the same runtime. */
   s3?: unknown;
 }
@@ -59,6 +63,7 @@ export interface ServeConfig {
   idleTimeoutMs: number;
   portmapPort: number | undefined;
   lockGraceMs: number;
+  lockStatePath: string | undefined;
 }
 
 /** An hour: a longer NLM grace period would only keep locks away. */
@@ -111,7 +116,24 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
     flags.lockGrace === undefined
       ? NLM_GRACE_SEC_DEFAULT * 1000
       : parseIntFlag("lock-grace", flags.lockGrace, 0, LOCK_GRACE_SEC_MAX) * 1000;
-  return { hostname, port, exportPath, policy, idleTimeoutMs, portmapPort, lockGraceMs };
+  // Kept per port: clients mount a port, and with --port 0 there is none to come back to.
+  const lockState = stringFlag(flags.lockState);
+  const lockStatePath =
+    lockState !== undefined
+      ? expandHome(lockState)
+      : port === 0
+        ? undefined
+        : join(homedir(), ".jfs", "nlm", `hosts-${port}.json`);
+  return {
+    hostname,
+    port,
+    exportPath,
+    policy,
+    idleTimeoutMs,
+    portmapPort,
+    lockGraceMs,
+    lockStatePath,
+  };
 }
 
 /** --squash (default root, as knfsd's root_squash); --no-root-squash is --squash none. */
@@ -144,6 +166,10 @@ function allowOf(flag: unknown): string[] {
     );
   }
   return allow;
+}
+
+function expandHome(path: string): string {
+  return path === "~" || path.startsWith("~/") ? homedir() + path.slice(1) : path;
 }
 
 /** "host:port" with IPv6 hosts in brackets. */
@@ -180,7 +206,10 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
       port: config.port,
       policy: config.policy,
       connections: { idleTimeoutMs: config.idleTimeoutMs },
-      nlm: { graceMs: config.lockGraceMs },
+      nlm: {
+        graceMs: config.lockGraceMs,
+        ...(config.lockStatePath !== undefined && { statePath: config.lockStatePath }),
+      },
       ...(config.portmapPort !== undefined && { portmapPort: config.portmapPort }),
     });
   } catch (error) {
@@ -275,6 +304,10 @@ export function registerServe(cli: CAC): void {
     .option(
       "--lock-grace <sec>",
       `After start, grant only reclaimed NLM locks for this long (default: ${NLM_GRACE_SEC_DEFAULT})`,
+    )
+    .option(
+      "--lock-state <file>",
+      "Hosts holding NLM locks, told to reclaim after a restart (default: ~/.jfs/nlm/hosts-PORT.json)",
     )
     .option(
       "--s3 <host:port>",

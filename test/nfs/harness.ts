@@ -97,8 +97,11 @@ export async function startNfs(
     /** NLM's grace period (default 0 here: tests lock at once) and a PORTMAP-only port. */
     lockGraceMs?: number;
     portmapPort?: number;
-    /** Where the server finds clients' lockd for answers to NLM *_MSG calls. */
+    /** Where the server finds clients' lockd and statd (NLM *_MSG answers, SM_NOTIFY). */
     callbackPortmapPort?: number;
+    /** NLM's list of hosts holding locks, and the name the server notifies them with. */
+    statePath?: string;
+    serverName?: string;
   } = {},
 ): Promise<InProcessNfs> {
   const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
@@ -113,6 +116,8 @@ export async function startNfs(
       ...(options.callbackPortmapPort !== undefined && {
         callbackPortmapPort: options.callbackPortmapPort,
       }),
+      ...(options.statePath !== undefined && { statePath: options.statePath }),
+      ...(options.serverName !== undefined && { serverName: options.serverName }),
     },
     ...(options.portmapPort !== undefined && { portmapPort: options.portmapPort }),
     ...(options.exportPath !== undefined && { exportPath: options.exportPath }),

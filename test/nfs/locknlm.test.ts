@@ -8,6 +8,8 @@
  * is the VFS's: another node of the volume (a second runtime, as a FUSE mount is) sees it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { NFS_PROG, NFS_V3 } from "../../nfs/nfs3/constants.ts";
 import {
   NLM_PROG,
@@ -445,6 +447,63 @@ describe("NLM's asynchronous messages (as macOS and BSD lockd send them)", () =>
       Nlm4Stat.GRANTED,
     );
   });
+});
+
+test("after a restart, the hosts that held locks are sent SM_NOTIFY; FREE_ALL drops a host", async () => {
+  // The client's statd: a portmapper and NSM v1 that records the SM_NOTIFY calls it gets.
+  const notices: { monName: string; state: number }[] = [];
+  const dispatcher = new Dispatcher({ log: quietLog });
+  const unused: Procedure = { name: "unused", handler: () => new Uint8Array(0) };
+  const notify: Procedure = {
+    name: "NOTIFY",
+    handler: (_call, args) => {
+      notices.push({ monName: args.string(1024), state: args.int32() });
+      return new Uint8Array(0);
+    },
+  };
+  const nsmProcs = [unused, unused, unused, unused, unused, unused, notify];
+  dispatcher.register({ name: "client statd", prog: NSM_PROG, vers: NSM_V1, procedures: nsmProcs });
+  dispatcher.register(portmapProgram(dispatcher));
+  const statd = RpcServer.listen({ dispatcher, log: quietLog });
+  const statePath = join(volume.dir, "nlm-state", "hosts.json");
+  const options = { callbackPortmapPort: statd.port, statePath, serverName: "jfs-server" };
+  try {
+    const first = await startNfs(volume, options);
+    try {
+      await using c = await RpcClient.connect(first.port);
+      await using nfsClient = await NfsClient.connect(first.port);
+      const f = await nfsClient.walk(await nfsClient.mount("/"), "locked");
+      expect(await lock(lockOf("host-s", 1, 300n, 1n, f), { client: c })).toBe(Nlm4Stat.GRANTED);
+      await first.server.nlm.flushed();
+      expect(JSON.parse(readFileSync(statePath, "utf8"))).toEqual([
+        { name: "host-s", address: "127.0.0.1" },
+      ]);
+      expect(notices).toEqual([]); // the first start had nobody to tell
+    } finally {
+      await first.stop();
+    }
+    const second = await startNfs(volume, { ...options, lockGraceMs: 60_000 });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (notices.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+      expect(notices).toEqual([{ monName: "jfs-server", state: second.server.nlm.nsmState }]);
+      // The host reclaims in the grace period (the clean stop released its lock).
+      await using c = await RpcClient.connect(second.port);
+      await using nfsClient = await NfsClient.connect(second.port);
+      const f = await nfsClient.walk(await nfsClient.mount("/"), "locked");
+      const reclaim = { client: c, reclaim: true };
+      expect(await lock(lockOf("host-s", 1, 300n, 1n, f), reclaim)).toBe(Nlm4Stat.GRANTED);
+      const freeAll = new XdrWriter();
+      writeNotify(freeAll, { name: "HOST-S", state: 9 });
+      (await c.callOk(NLM_PROG, NLM_V4, NlmProc.FREE_ALL, freeAll)).assertConsumed();
+      await second.server.nlm.flushed();
+      expect(JSON.parse(readFileSync(statePath, "utf8"))).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await statd.stop();
+  }
 });
 
 test("NLM calls from unreserved ports are refused unless --insecure", async () => {
