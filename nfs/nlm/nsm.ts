@@ -67,9 +67,10 @@ export function nsmProgram(nlm: NlmService): RpcProgram {
       procedure("SIMU_CRASH", voidArgs, () => {
         throw new RpcError({ kind: "acceptError", stat: AcceptStat.PROC_UNAVAIL });
       }),
-      procedure("NOTIFY", readStatChange, async (call, change) => {
+      procedure("NOTIFY", readStatChange, async (_call, change) => {
+        if (nlm.isOwnNotice(change.monName, change.state)) return VOID_RESULT;
         // A rebooted host lost its locks: what it held here must not keep others out.
-        await nlm.freeAll(change.monName, call.client.address);
+        await nlm.freeAll(change.monName);
         return VOID_RESULT;
       }),
     ],

@@ -111,6 +111,14 @@ export class NlmService {
     }
   }
 
+  /**
+   * Whether an SM_NOTIFY is this server's own restart notice come back: sent to a client's
+   * address that is in fact this host (loopback, NAT), it reaches this server's portmapper.
+   */
+  isOwnNotice(monName: string, state: number): boolean {
+    return monName === this.#serverName && state === this.nsmState;
+  }
+
   /** Resolves once the list of hosts holding locks is on disk (tests). */
   flushed(): Promise<void> {
     return this.#monitor.flushed();
@@ -215,15 +223,12 @@ export class NlmService {
 
   /**
    * FREE_ALL, and SM_NOTIFY from a rebooted client: every lock and wait of the host called
-   * `name` (case-insensitive, as host names are), or of the host that called from `address`.
+   * `name` (case-insensitive, as host names are). Not by address: clients behind one NAT
+   * share it, and one's reboot must not free the others' locks.
    */
-  async freeAll(name: string, address?: string): Promise<void> {
+  async freeAll(name: string): Promise<void> {
     const wanted = name.toLowerCase();
-    const callers = [...this.#addresses.keys()].filter(
-      (caller) =>
-        caller.toLowerCase() === wanted ||
-        (address !== undefined && this.#addresses.get(caller)?.has(address) === true),
-    );
+    const callers = [...this.#addresses.keys()].filter((c) => c.toLowerCase() === wanted);
     for (const caller of callers) {
       for (const [key, waiter] of this.#waiters) {
         if (waiter.callerName === caller) this.#endWaiter(key, waiter);

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { NFS_PROG, NFS_V3 } from "../../nfs/nfs3/constants.ts";
 import {
@@ -253,6 +254,17 @@ describe("NLM v4", () => {
     expect(await lock(lockOf("host-b", 7, 0n, 1n))).toBe(Nlm4Stat.GRANTED);
     expect(await lock(lockOf("host-b", 8, 5n, 1n))).toBe(Nlm4Stat.GRANTED);
     expect(await lock(lockOf("host-a", 9, 0n, 1n))).toBe(Nlm4Stat.DENIED);
+
+    // This server's own restart notice, come back through a loopback or NAT address of a
+    // client, frees nothing; the same host name with another state is a reboot.
+    const self = hostname();
+    expect(await lock(lockOf(self, 7, 50n, 1n))).toBe(Nlm4Stat.GRANTED);
+    const own = new XdrWriter().string(self, 1024).int32(nfs.server.nlm.nsmState);
+    (await rpc.callOk(NSM_PROG, NSM_V1, NsmProc.NOTIFY, own)).assertConsumed();
+    expect(await lock(lockOf("host-b", 7, 50n, 1n))).toBe(Nlm4Stat.DENIED);
+    const rebooted = new XdrWriter().string(self, 1024).int32(nfs.server.nlm.nsmState + 2);
+    (await rpc.callOk(NSM_PROG, NSM_V1, NsmProc.NOTIFY, rebooted)).assertConsumed();
+    expect(await lock(lockOf("host-b", 7, 50n, 1n))).toBe(Nlm4Stat.GRANTED);
 
     const freeAll = new XdrWriter();
     writeNotify(freeAll, { name: "host-b", state: 5 });
