@@ -176,7 +176,9 @@ export class NlmService {
     if (typeof target === "number") return target;
     const key = waiterKey(target);
     const waiter = this.#waiters.get(key);
-    if (waiter !== undefined) return this.#poll(key, waiter);
+    // The blocked request resent (a non-blocking one for the same range just tries: the wait
+    // is the same owner's, so it is not in its way).
+    if (waiter !== undefined && args.block) return this.#poll(key, waiter);
     const cred = this.#exp.op(call).cred;
     try {
       await this.#exp.vfs.setlk(cred, target.ino, target.owner, target.lock, false);

@@ -14,7 +14,7 @@
  * tools or port 111 are missing, unless CI=true (then their absence fails).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -68,6 +68,8 @@ const STEP_TIMEOUT_MS = 240_000;
 
 let volume: TestVolume;
 let share: string;
+/** The directory of the running test's turns, inside the share. */
+let turns: string;
 let server: ServeProcess;
 let fuse: Mounted;
 
@@ -94,11 +96,11 @@ afterAll(async () => {
   if ((share as string | undefined) !== undefined) rmSync(share, { recursive: true, force: true });
 });
 
-/** What the guest runs: lock services, the mount with locks, then its half of the turns. */
-function guestScript(port: number): string {
+/** The guest's start: lock services (rpcbind, rpc.statd), then the mount with locks. */
+function guestSetup(port: number): string {
   return `
 set -u
-S=${share}; T=${TOOLS}; L=${LOCKER}; PY=${PYTHON}
+S=${turns}; T=${TOOLS}; L=${LOCKER}; PY=${PYTHON}
 export LD_LIBRARY_PATH=$T/usr/lib/x86_64-linux-gnu
 step() { echo "$1" >>$S/guest.log; }
 await() { i=0; while [ ! -e $S/$1 ]; do sleep 0.2; i=$((i+1)); [ $i -lt 1500 ] || { step "no $1"; exit 3; }; done; }
@@ -108,6 +110,12 @@ $T/sbin/rpc.statd --no-notify -F &
 i=0; until $T/usr/sbin/rpcinfo -T tcp 127.0.0.1 100024 1 >/dev/null 2>&1; do sleep 0.2; i=$((i+1)); [ $i -lt 100 ] || { step "no statd"; exit 4; }; done
 mount -t nfs -o vers=3,proto=tcp,port=${port},mountport=${port},mountproto=tcp,addr=10.0.2.2,lock 10.0.2.2:/ /mnt/nfs || { step "mount failed"; exit 5; }
 grep " /mnt/nfs " /proc/mounts >$S/mountinfo
+`;
+}
+
+/** What the guest runs for the first test: its half of the turns. */
+function guestScript(port: number): string {
+  return `${guestSetup(port)}
 F=/mnt/nfs/shared-lock
 mkfifo /tmp/release
 $PY $L hold $F fcntl </tmp/release >$S/guest-hold.out & HOLDER=$!
@@ -148,7 +156,7 @@ step done
 
 async function until(name: string, alive: () => boolean): Promise<void> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
-  while (!existsSync(join(share, name))) {
+  while (!existsSync(join(turns, name))) {
     if (!alive()) throw new Error(`the VM ended before ${name}: ${guestLog()}`);
     if (Date.now() > deadline) throw new Error(`no ${name} within ${STEP_TIMEOUT_MS} ms`);
     await Bun.sleep(200);
@@ -156,8 +164,36 @@ async function until(name: string, alive: () => boolean): Promise<void> {
 }
 
 const guestLog = () =>
-  existsSync(join(share, "guest.log")) ? readFileSync(join(share, "guest.log"), "utf8") : "";
-const read = (name: string) => readFileSync(join(share, name), "utf8").trim();
+  existsSync(join(turns, "guest.log")) ? readFileSync(join(turns, "guest.log"), "utf8") : "";
+const read = (name: string) => readFileSync(join(turns, name), "utf8").trim();
+const turn = (name: string, text = "") => writeFileSync(join(turns, name), text);
+
+/** nfs-vm with `script` (written into the turns directory) against the server. */
+function startVm(script: string) {
+  const path = join(turns, "guest.sh");
+  writeFileSync(path, script);
+  const vm = Bun.spawn(
+    [
+      NFS_VM,
+      "--no-mount",
+      "-p",
+      String(server.port),
+      "-t",
+      String(VM_TIMEOUT_SEC),
+      "--share",
+      share,
+      `bash ${path}`,
+    ],
+    { stdout: "pipe", stderr: "pipe", stdin: "ignore" },
+  );
+  const output = Promise.all([new Response(vm.stdout).text(), new Response(vm.stderr).text()]);
+  return { vm, output, alive: () => vm.exitCode === null };
+}
+
+function newTurns(name: string): void {
+  turns = join(share, name);
+  mkdirSync(turns);
+}
 
 /** A locker.py process on the FUSE mount, read line by line; release() ends a hold. */
 class Locker {
@@ -210,24 +246,8 @@ async function fuseLocker(...args: string[]): Promise<string> {
 test.skipIf((!available || !free111) && !required)(
   "the kernel NFS client's fcntl locks and a FUSE mount's are the same locks",
   async () => {
-    const script = join(share, "guest.sh");
-    writeFileSync(script, guestScript(server.port));
-    const vm = Bun.spawn(
-      [
-        NFS_VM,
-        "--no-mount",
-        "-p",
-        String(server.port),
-        "-t",
-        String(VM_TIMEOUT_SEC),
-        "--share",
-        share,
-        `bash ${script}`,
-      ],
-      { stdout: "pipe", stderr: "pipe", stdin: "ignore" },
-    );
-    const output = Promise.all([new Response(vm.stdout).text(), new Response(vm.stderr).text()]);
-    const alive = () => vm.exitCode === null;
+    newTurns("same-locks");
+    const { vm, output, alive } = startVm(guestScript(server.port));
     const file = join(fuse.dir, "shared-lock");
 
     await until("guest-held", alive);
@@ -235,29 +255,29 @@ test.skipIf((!available || !free111) && !required)(
     expect(read("mountinfo")).toContain("local_lock=none");
     expect(await fuseLocker("try", file, "fcntl")).toBe("EAGAIN");
     expect(await fuseLocker("getlk", file)).toMatch(/^w \d+$/);
-    writeFileSync(join(share, "host-checked"), "");
+    turn("host-checked");
 
     await until("guest-released", alive);
     const holder = new Locker(["hold", file, "fcntl"]);
     const first = (await holder.line()) ?? "";
     expect(first).toMatch(/^held \d+$/);
     const holderPid = Number(first.split(" ")[1]);
-    writeFileSync(join(share, "host-holds"), "");
+    turn("host-holds");
 
     await until("guest-tried", alive);
     holder.release();
     expect(await holder.proc.exited).toBe(0);
-    writeFileSync(join(share, "host-released"), "");
+    turn("host-released");
 
     // The guest waits (F_SETLKW) for the FUSE side's lock: the server answers BLOCKED, waits
     // for the lock on the client's behalf, and grants the client's next resend (Linux: 30 s).
     await until("guest-tried2", alive);
     const holder2 = new Locker(["hold", file, "fcntl"]);
     expect(await holder2.line()).toMatch(/^held \d+$/);
-    writeFileSync(join(share, "host-holds2"), "");
+    turn("host-holds2");
     await until("guest-waiting", alive);
     await Bun.sleep(3000); // its LOCK reaches the server and is BLOCKED
-    expect(existsSync(join(share, "guest-waited"))).toBe(false);
+    expect(existsSync(join(turns, "guest-waited"))).toBe(false);
     holder2.release();
     expect(await holder2.proc.exited).toBe(0);
     await until("guest-waited", alive);
@@ -267,11 +287,11 @@ test.skipIf((!available || !free111) && !required)(
     const waiter = new Locker(["wait", file, "fcntl"]);
     expect(await waiter.line()).toBe("waiting");
     expect(await waiter.line(1000)).toBeUndefined();
-    writeFileSync(join(share, "host-waiting"), "");
+    turn("host-waiting");
     await until("guest-released2", alive);
     expect(await waiter.line(10_000)).toBe("granted");
     expect(await waiter.proc.exited).toBe(0);
-    writeFileSync(join(share, "host-granted"), "");
+    turn("host-granted");
 
     const code = await vm.exited;
     const [stdout, stderr] = await output;
@@ -284,6 +304,83 @@ test.skipIf((!available || !free111) && !required)(
     expect(read("guest-try2.out")).toBe("granted");
     expect(read("guest-wait.out").split("\n")).toEqual(["waiting", "granted"]);
     expect(stdout + stderr).not.toContain("lockd: server");
+  },
+  (VM_TIMEOUT_SEC + 60) * 1000,
+);
+
+/**
+ * SM_NOTIFY as the guest's statd would get it from the restarted server (10.0.2.2 cannot call
+ * into the guest through qemu's NAT, so the guest delivers it to its own statd): an RPC call
+ * over TCP from a reserved port, stat_chge { mon_name, state }.
+ */
+const NOTIFY_PY = `
+import socket, struct, subprocess, sys
+mon, state, rpcinfo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = [l.split() for l in subprocess.run([rpcinfo, "-p", "127.0.0.1"], capture_output=True, text=True).stdout.splitlines()[1:]]
+port = next(int(r[3]) for r in rows if r[0] == "100024" and r[2] == "tcp")
+name = mon.encode()
+body = struct.pack(">10I", 0x51a7e, 0, 2, 100024, 1, 6, 0, 0, 0, 0)
+body += struct.pack(">I", len(name)) + name + b"\\0" * (-len(name) % 4) + struct.pack(">i", state)
+s = socket.socket()
+for p in range(1023, 600, -1):
+    try:
+        s.bind(("127.0.0.1", p)); break
+    except OSError:
+        continue
+s.connect(("127.0.0.1", port))
+s.sendall(struct.pack(">I", 0x80000000 | len(body)) + body)
+print("notified", mon, state, len(s.recv(4096)))
+`;
+
+test.skipIf((!available || !free111) && !required)(
+  "after a server restart the kernel client reclaims its lock in the grace period",
+  async () => {
+    newTurns("reclaim");
+    writeFileSync(join(turns, "notify.py"), NOTIFY_PY);
+    const script = `${guestSetup(server.port)}
+F=/mnt/nfs/reclaimed
+mkfifo /tmp/release
+$PY $L hold $F fcntl </tmp/release >$S/guest-hold.out & HOLDER=$!
+exec 3>/tmp/release
+i=0; until grep -q held $S/guest-hold.out 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -lt 300 ] || { step "hold failed"; exit 6; }; done
+touch $S/guest-held
+await host-restarted
+$PY $S/notify.py 10.0.2.2 $(cat $S/host-restarted) $T/usr/sbin/rpcinfo >>$S/guest.log 2>&1 || { step "notify failed"; exit 7; }
+touch $S/guest-notified
+await host-seen
+echo >&3; wait $HOLDER; step "hold exit $?"
+umount /mnt/nfs
+step done
+`;
+    const { vm, output, alive } = startVm(script);
+    const file = join(fuse.dir, "reclaimed");
+    await until("guest-held", alive);
+    expect(await fuseLocker("getlk", file)).toMatch(/^w \d+$/);
+    // A clean stop closes the server's session: the guest's lock is gone with it.
+    const port = server.port;
+    expect(await server.stop()).toBe(0);
+    expect(await fuseLocker("getlk", file)).toMatch(/^u /);
+    server = await spawnServe(
+      { metaUrl: volume.metaUrl, home: join(volume.root, "home") },
+      ["--portmap-port", "111", "--lock-grace", "120"],
+      { port },
+    );
+    // Any state other than the one the guest's statd recorded for the server (odd: up).
+    turn("host-restarted", String((Math.floor(Date.now() / 1000) | 1) + 2));
+    await until("guest-notified", alive);
+    // The guest's lockd reclaims (reclaim set, granted in the grace period): held again.
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    let seen = await fuseLocker("getlk", file);
+    while (!/^w /.test(seen) && Date.now() < deadline && alive()) {
+      await Bun.sleep(500);
+      seen = await fuseLocker("getlk", file);
+    }
+    expect(seen).toMatch(/^w \d+$/);
+    turn("host-seen");
+    const code = await vm.exited;
+    await output;
+    expect({ code, log: guestLog() }).toEqual({ code: 0, log: expect.stringContaining("done") });
+    expect(guestLog()).toContain("notified 10.0.2.2");
   },
   (VM_TIMEOUT_SEC + 60) * 1000,
 );
