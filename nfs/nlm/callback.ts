@@ -1,6 +1,7 @@
 /**
  * Calls to a client host's lock services: to its lockd, for the asynchronous NLM messages (a
- * client that sent LOCK_MSG, as macOS and BSD rpc.lockd do, gets its answer as a LOCK_RES call),
+ * client that sent LOCK_MSG, as macOS and BSD rpc.lockd do, gets its answer as a LOCK_RES call)
+ * and for GRANTED when a blocked request got its lock,
  * and to its statd, for SM_NOTIFY after this server restarted. The port comes from the client
  * host's portmapper on port 111; the calls go over TCP, AUTH_NONE, one connection each,
  * bounded by NLM_CALLBACK_TIMEOUT_MS. Best effort, as message passing is in NLM: a client that
@@ -100,10 +101,10 @@ export async function callLockd(
   proc: number,
   args: XdrWriter,
   portmapPort = 111,
-): Promise<void> {
+): Promise<XdrReader> {
   const port = await getport(host, portmapPort, NLM_PROG, NLM_V4);
   if (port === 0) throw new Error(`${host} has no NLM v4 over TCP registered`);
-  await callOnce(host, port, { prog: NLM_PROG, vers: NLM_V4, proc, args });
+  return callOnce(host, port, { prog: NLM_PROG, vers: NLM_V4, proc, args });
 }
 
 /**

@@ -5,9 +5,10 @@
  * keep no status monitor), FREE_ALL, and the asynchronous TEST_MSG, LOCK_MSG, CANCEL_MSG and
  * UNLOCK_MSG (macOS and BSD lockd send those; Linux the synchronous ones), answered void at
  * once, their result sent as a *_RES call to the client's lockd (callback.ts). Not served
- * (PROC_UNAVAIL): GRANTED and GRANTED_MSG, the client's own procedures (this server sends no
- * GRANTED callback, clients poll), the *_RES procedures, which would only answer callbacks it
- * never makes, and the DOS share reservations SHARE and UNSHARE; 16 to 19 are unassigned.
+ * (PROC_UNAVAIL): GRANTED and GRANTED_MSG, the client's own procedures (this server calls
+ * GRANTED synchronously, so no GRANTED_RES comes back either), the *_RES procedures, which
+ * answer only calls it never makes, and the DOS share reservations SHARE and UNSHARE; 16 to
+ * 19 are unassigned.
  */
 import { AcceptStat } from "../rpc/constants.ts";
 import {

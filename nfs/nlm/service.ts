@@ -6,10 +6,11 @@
  *
  * Blocking requests: a LOCK with block set that conflicts is answered NLM4_BLOCKED and the
  * server keeps waiting for the lock on the client's behalf (the VFS's blocking setlk, which
- * polls the engine). No GRANTED callback is sent: the client must poll, which the Linux client
- * does by resending the same LOCK every 30 s (NLMCLNT_POLL_TIMEOUT) while its caller waits, and
- * the resend is answered GRANTED once the wait took the lock. A client behind NAT (nfs-vm's
- * guest, containers) could not be called back anyway. The VFS grants blocked requests in
+ * polls the engine). Once the wait has the lock, the server calls NLM4_GRANTED on the client's
+ * lockd; a client that answers GRANTED holds it. That callback is only a shortcut: the client
+ * also polls, which the Linux client does by resending the same LOCK every 30 s
+ * (NLMCLNT_POLL_TIMEOUT) while its caller waits, and the resend is answered GRANTED. A client
+ * behind NAT (nfs-vm's guest, containers) cannot be called back and relies on the resend. The VFS grants blocked requests in
  * arrival order, so NLM waiters queue fairly with every other node's. CANCEL ends the wait,
  * and gives back the lock if the wait had already taken it; so does a wait nobody resends for
  * NLM_BLOCKED_IDLE_MS.
@@ -21,7 +22,7 @@
  * file (monitor.ts) and sent SM_NOTIFY at the next start, which is what makes them reclaim.
  * When a client reboots, its statd sends SM_NOTIFY here (nsm.ts) and every lock it held goes.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { assert } from "../../src/assert.ts";
 import { FsError } from "../../src/errors.ts";
@@ -30,11 +31,11 @@ import { type Credentials, Errno, type FileLock, LOCK_END, LockType } from "../.
 import type { NfsExport } from "../nfs3/context.ts";
 import { NfsError } from "../nfs3/status.ts";
 import type { RpcCall, RpcLogger } from "../rpc/dispatcher.ts";
-import type { XdrWriter } from "../xdr/writer.ts";
+import { XdrWriter } from "../xdr/writer.ts";
 import { callLockd, notifyStatd } from "./callback.ts";
-import { Nlm4Stat } from "./constants.ts";
+import { Nlm4Stat, NlmProc } from "./constants.ts";
 import { type MonitoredHost, MonitorList } from "./monitor.ts";
-import type { Nlm4Holder, Nlm4Lock } from "./types.ts";
+import { type Nlm4Holder, type Nlm4Lock, readRes, writeTestArgs } from "./types.ts";
 
 export interface NlmServiceOptions {
   /** How long after start only reclaims are granted; 0 = no grace period. */
@@ -58,6 +59,10 @@ interface Target {
 /** A blocked LOCK the server keeps trying on the client's behalf. */
 interface Waiter {
   callerName: string;
+  /** The request as the client sent it: a GRANTED callback echoes it. */
+  request: { exclusive: boolean; lock: Nlm4Lock };
+  /** Where the request came from: where the GRANTED callback goes. */
+  address: string;
   target: Target;
   abort: AbortController;
   /** Settled: "granted" (the lock is held for the client) or an NLM status to answer. */
@@ -185,7 +190,7 @@ export class NlmService {
     } catch (error) {
       const stat = statOf(error);
       if (stat !== Nlm4Stat.DENIED || !args.block) return stat;
-      this.#startWaiter(call, key, args.lock.callerName, target);
+      this.#startWaiter(call, key, { exclusive: args.exclusive, lock: args.lock }, target);
       return Nlm4Stat.BLOCKED;
     }
     this.#noteHeld(call, args.lock.callerName, target);
@@ -256,11 +261,19 @@ export class NlmService {
     return this.#waiters.size;
   }
 
-  #startWaiter(call: RpcCall, key: string, callerName: string, target: Target): void {
+  #startWaiter(
+    call: RpcCall,
+    key: string,
+    request: { exclusive: boolean; lock: Nlm4Lock },
+    target: Target,
+  ): void {
+    const callerName = request.lock.callerName;
     const abort = new AbortController();
     const cred = this.#exp.op(call).cred;
     const waiter: Waiter = {
       callerName,
+      request,
+      address: call.client.address,
       target,
       abort,
       outcome: "waiting",
@@ -279,12 +292,35 @@ export class NlmService {
           this.#exp.vfs.setlk(cred, ino, owner, unlock, false).catch((error: unknown) => {
             this.#log?.warn(`nlm: cannot give back an uncollected lock: ${String(error)}`);
           });
-        }
+        } else void this.#sendGranted(key, waiter);
       },
       (error: unknown) => {
         waiter.outcome = abort.signal.aborted ? Nlm4Stat.DENIED : statOf(error);
       },
     );
+  }
+
+  /**
+   * Tells the client at once that its blocked request is granted (NLM4_GRANTED to its lockd),
+   * rather than at its next resend. Best effort: a client that cannot be reached (NAT) or does
+   * not take it still collects the grant by resending; one that answers GRANTED has it.
+   */
+  async #sendGranted(key: string, waiter: Waiter): Promise<void> {
+    const args = new XdrWriter(256);
+    writeTestArgs(args, { cookie: randomBytes(8), ...waiter.request });
+    try {
+      const reply = await callLockd(
+        waiter.address,
+        NlmProc.GRANTED,
+        args,
+        this.#callbackPortmapPort,
+      );
+      if (readRes(reply).stat === Nlm4Stat.GRANTED && this.#waiters.get(key) === waiter) {
+        this.#endWaiter(key, waiter);
+      }
+    } catch (error) {
+      this.#log?.debug(`nlm: no GRANTED callback to ${waiter.address}: ${String(error)}`);
+    }
   }
 
   /** A resent blocked LOCK: GRANTED once the wait took the lock, BLOCKED while it waits. */

@@ -25,10 +25,12 @@ import {
 import {
   type Nlm4Lock,
   readRes,
+  readTestArgs,
   readTestRes,
   writeCancelArgs,
   writeLockArgs,
   writeNotify,
+  writeRes,
   writeTestArgs,
   writeUnlockArgs,
 } from "../../nfs/nlm/types.ts";
@@ -105,10 +107,10 @@ async function lock(
   return res.stat;
 }
 
-async function unlock(l: Nlm4Lock) {
+async function unlock(l: Nlm4Lock, client = rpc) {
   const w = new XdrWriter();
   writeUnlockArgs(w, { cookie, lock: l });
-  return readRes(await rpc.callOk(NLM_PROG, NLM_V4, NlmProc.UNLOCK, w, AUTH)).stat;
+  return readRes(await client.callOk(NLM_PROG, NLM_V4, NlmProc.UNLOCK, w, AUTH)).stat;
 }
 
 async function cancel(l: Nlm4Lock) {
@@ -392,9 +394,17 @@ describe("NLM's asynchronous messages (as macOS and BSD lockd send them)", () =>
       procedures.push({
         name: `proc ${proc}`,
         handler: (_call, args) => {
-          answers.push({ proc, body: Buffer.from(args.rest()) });
+          const body = Buffer.from(args.rest());
+          answers.push({ proc, body });
           for (const wake of arrived.splice(0)) wake();
-          return new Uint8Array(0);
+          if (proc !== NlmProc.GRANTED) return new Uint8Array(0);
+          // The client's lockd takes the grant: nlm4_res { cookie, NLM4_GRANTED }.
+          const granted = new XdrWriter();
+          writeRes(granted, {
+            cookie: readTestArgs(new XdrReader(body)).cookie,
+            stat: Nlm4Stat.GRANTED,
+          });
+          return granted;
         },
       });
     }
@@ -423,6 +433,28 @@ describe("NLM's asynchronous messages (as macOS and BSD lockd send them)", () =>
       });
     }
   }
+
+  test("a blocked request that gets its lock is called back with GRANTED, echoing the request", async () => {
+    await using client = await RpcClient.connect(server.port);
+    const holder = lockOf("host-g", 1, 400n, 10n, msgFh);
+    const waiter = lockOf("host-h", 1, 405n, 10n, msgFh);
+    expect(await lock(holder, { client })).toBe(Nlm4Stat.GRANTED);
+    expect(await lock(waiter, { client, block: true })).toBe(Nlm4Stat.BLOCKED);
+    expect(await unlock(holder, client)).toBe(Nlm4Stat.GRANTED);
+    const args = readTestArgs(new XdrReader(await answer(NlmProc.GRANTED)));
+    expect({ exclusive: args.exclusive, lock: args.lock }).toEqual({
+      exclusive: true,
+      lock: waiter,
+    });
+    // The client took it: the server's wait is over and the lock is the client's.
+    const deadline = Date.now() + 5000;
+    while (server.server.nlm.waiting > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(server.server.nlm.waiting).toBe(0);
+    expect((await testLock(lockOf("host-i", 1, 410n, 1n, msgFh), true, client)).holder?.svid).toBe(
+      1,
+    );
+    expect(await unlock(waiter, client)).toBe(Nlm4Stat.GRANTED);
+  });
 
   test("LOCK_MSG, TEST_MSG and UNLOCK_MSG are answered void, then by LOCK_RES, TEST_RES, UNLOCK_RES", async () => {
     await using client = await RpcClient.connect(server.port);
