@@ -9,7 +9,11 @@
  *
  * The guest runs Debian's rpcbind and rpc.statd (the kernel's lockd registers with the one and
  * asks the other to monitor the server), unpacked by test/run.sh into JFS_NLM_TOOLS; its
- * lockd asks the server's portmapper on port 111, so the test needs that port free. The two
+ * lockd asks the server's portmapper on port 111, so the test needs that port free. nfs-vm's
+ * own mount cannot have locks (`-o lock`): it mounts before the command runs, and the kernel's
+ * lockd, started by that mount, must register with an rpcbind that is not yet there ("svc:
+ * failed to register lockdv1 RPC service (errno 111)", mount: Connection refused). So the
+ * test boots with --no-mount and mounts from its command once rpcbind and rpc.statd run. The two
  * sides take turns through files in a shared directory. Skipped where nfs-vm, qemu, FUSE, the
  * tools or port 111 are missing, unless CI=true (then their absence fails).
  */
