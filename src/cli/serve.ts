@@ -187,7 +187,7 @@ export function readyText(name: string, server: NfsServer, exportPath: string): 
     "mount it with:",
     // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
     `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},${locks ? "" : "nolock,"}nosuid,nodev ${host}:${exportPath} DIR`,
-    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},${locks ? "" : "nolocks,locallocks,"}resvport,nosuid,nodev ${host}:${exportPath} DIR`,
     ...(locks
       ? []
       : ["  (locks shared with other clients: add --portmap-port 111, then mount without nolock)"]),
