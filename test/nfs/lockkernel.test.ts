@@ -344,7 +344,7 @@ print("notified", mon, state, len(s.recv(4096)))
 `;
 
 test.skipIf(skip)(
-  "after a server restart the kernel client reclaims its lock in the grace period",
+  "after a server restart the kernel client reclaims its lock in the grace period; SIGKILL frees it",
   async () => {
     newTurns("reclaim");
     writeFileSync(join(turns, "notify.py"), NOTIFY_PY);
@@ -359,7 +359,10 @@ await host-restarted
 $PY $S/notify.py 10.0.2.2 $(cat $S/host-restarted) $T/usr/sbin/rpcinfo >>$S/guest.log 2>&1 || { step "notify failed"; exit 7; }
 touch $S/guest-notified
 await host-seen
-echo >&3; wait $HOLDER; step "hold exit $?"
+# A holder killed with SIGKILL: the client's kernel unlocks on its exit.
+kill -9 $HOLDER; wait $HOLDER; step "holder killed"
+touch $S/guest-killed
+await host-freed
 umount /mnt/nfs
 step done
 `;
@@ -388,6 +391,15 @@ step done
     }
     expect(seen).toMatch(/^w \d+$/);
     turn("host-seen");
+    await until("guest-killed", alive);
+    const freedBy = Date.now() + 30_000;
+    seen = await fuseLocker("getlk", file);
+    while (!/^u /.test(seen) && Date.now() < freedBy) {
+      await Bun.sleep(200);
+      seen = await fuseLocker("getlk", file);
+    }
+    expect(seen).toMatch(/^u /);
+    turn("host-freed");
     const code = await vm.exited;
     await output;
     expect({ code, log: guestLog() }).toEqual({ code: 0, log: expect.stringContaining("done") });
