@@ -178,7 +178,8 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         for (const path of [pb(file), pa(file), pb(file)]) {
           const w = new Locker(["queue", path, kind]);
           expect(await w.line()).toBe("waiting");
-          await Bun.sleep(300); // its request reaches the engine before the next one starts
+          // Its request reaches the engine before the next one starts (a loaded machine is slow).
+          await Bun.sleep(700);
           waiters.push(w);
         }
         let previous = holder;

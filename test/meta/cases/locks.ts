@@ -104,6 +104,17 @@ export function lockCases(backend: () => MetaBackend): void {
     await expectErrno(flockWait, "EINTR");
   });
 
+  /** Waiting records on the inode, every session's. */
+  const queued = async () => {
+    const rows = await a.core.read(async (tx) => tx.getLocks(ino));
+    return [...rows.values()].flat().filter((r) => r.kind === "w").length;
+  };
+  /** Until `count` waits are queued in the engine (2 s at most: then the test's checks fail). */
+  const untilQueued = async (count: number) => {
+    const deadline = Date.now() + 2000;
+    while ((await queued()) < count && Date.now() < deadline) await Bun.sleep(5);
+  };
+
   test("blocking waits are granted in arrival order, across nodes", async () => {
     await a.setlk(root, ino, 1n, range(W, 0, 0), false);
     const order: number[] = [];
@@ -117,7 +128,8 @@ export function lockCases(backend: () => MetaBackend): void {
         await node.setlk(root, ino, owner, range(U, 0, 0), false);
       });
       waits.push(granted);
-      await Bun.sleep(30); // each is queued before the next arrives
+      // Arrival is when the engine has its waiting record: wait for it before the next one.
+      await untilQueued(i + 1);
     }
     // The holder's node wakes its own waiter (the second) first: it must still let b's go.
     await a.setlk(root, ino, 1n, range(U, 0, 0), false);
@@ -131,7 +143,7 @@ export function lockCases(backend: () => MetaBackend): void {
   test("an owner upgrading its lock is not queued behind a waiter for it; aborted waits leave", async () => {
     await a.setlk(root, ino, 1n, range(R, 0, 9), false);
     const waiting = b.setlk(root, ino, 2n, range(W, 0, 9), true);
-    await Bun.sleep(30);
+    await untilQueued(1);
     await a.setlk(root, ino, 1n, range(W, 0, 9), false); // b waits for it: no deadlock
     await a.setlk(root, ino, 1n, range(U, 0, 9), false);
     await waiting;
@@ -140,9 +152,10 @@ export function lockCases(backend: () => MetaBackend): void {
     await a.flock(root, ino, 5n, W, false);
     const abort = new AbortController();
     const aborted = b.flock(root, ino, 6n, W, true, abort.signal);
-    await Bun.sleep(30);
+    await untilQueued(1);
     abort.abort();
     await expectErrno(aborted, "EINTR");
+    expect(await queued()).toBe(0); // it left the queue
     await a.flock(root, ino, 5n, U, false);
     await b.flock(root, ino, 7n, W, false); // the aborted wait is no longer ahead of it
   });
