@@ -29,6 +29,8 @@ const LOCKER = join(import.meta.dir, "locker.py");
 const HAVE_PYTHON = Bun.which(PYTHON) !== null;
 /** Far above the poll bound (LOCK_POLL_MS_MAX): a wait granted later than this is a bug. */
 const GRANT_WAIT_MS = 10_000;
+/** Three waiters started 0.7 s apart, then granted one by one: allow for a loaded machine. */
+const QUEUE_TEST_MS = 30_000;
 
 const SQLITE3 = "/usr/bin/sqlite3";
 const HAVE_SQLITE = Bun.which(SQLITE3) !== null;
@@ -168,34 +170,38 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         expect(await once(["try", pa(file), kind])).toBe("granted");
       });
 
-      test(`${kind}: three blocking waits on two nodes are granted in arrival order`, async () => {
-        const file = `${kind}-queue`;
-        writeFileSync(pa(file), "x");
-        const holder = new Locker(["hold", pa(file), kind]);
-        expect(await holder.line()).toMatch(/^held \d+$/);
-        // b, a, b: the holder's own node must not favour its local waiter.
-        const waiters: Locker[] = [];
-        for (const path of [pb(file), pa(file), pb(file)]) {
-          const w = new Locker(["queue", path, kind]);
-          expect(await w.line()).toBe("waiting");
-          // Its request reaches the engine before the next one starts (a loaded machine is slow).
-          await Bun.sleep(700);
-          waiters.push(w);
-        }
-        let previous = holder;
-        for (const w of waiters) {
+      test(
+        `${kind}: three blocking waits on two nodes are granted in arrival order`,
+        async () => {
+          const file = `${kind}-queue`;
+          writeFileSync(pa(file), "x");
+          const holder = new Locker(["hold", pa(file), kind]);
+          expect(await holder.line()).toMatch(/^held \d+$/);
+          // b, a, b: the holder's own node must not favour its local waiter.
+          const waiters: Locker[] = [];
+          for (const path of [pb(file), pa(file), pb(file)]) {
+            const w = new Locker(["queue", path, kind]);
+            expect(await w.line()).toBe("waiting");
+            // Its request reaches the engine before the next one starts (a loaded machine is slow).
+            await Bun.sleep(700);
+            waiters.push(w);
+          }
+          let previous = holder;
+          for (const w of waiters) {
+            previous.release();
+            expect(await previous.proc.exited).toBe(0);
+            expect(await w.line()).toBe("granted");
+            // Nobody behind it got the lock too.
+            for (const later of waiters.slice(waiters.indexOf(w) + 1)) {
+              expect(await later.line(100)).toBeUndefined();
+            }
+            previous = w;
+          }
           previous.release();
           expect(await previous.proc.exited).toBe(0);
-          expect(await w.line()).toBe("granted");
-          // Nobody behind it got the lock too.
-          for (const later of waiters.slice(waiters.indexOf(w) + 1)) {
-            expect(await later.line(100)).toBeUndefined();
-          }
-          previous = w;
-        }
-        previous.release();
-        expect(await previous.proc.exited).toBe(0);
-      });
+        },
+        QUEUE_TEST_MS,
+      );
 
       test(`${kind}: a holder killed with SIGKILL releases its lock`, async () => {
         const file = `${kind}-killed`;
