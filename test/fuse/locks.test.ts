@@ -215,30 +215,35 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
       });
     }
 
-    test("a node that dies holding a lock frees it when its session expires", async () => {
-      const file = "dead-node";
-      writeFileSync(pa(file), "x");
-      const c = await startMount({ ...volume, cacheDir: join(root, "cache-c") }, join(root, "c"), [
-        "--session-timeout",
-        "1",
-      ]);
-      const holder = new Locker(["hold", join(c.dir, file), "fcntl"]);
-      try {
-        expect(await holder.line()).toMatch(/^held \d+$/);
-        c.proc.kill("SIGKILL"); // the node dies; its kernel never sends the flush
-        await c.proc.exited;
-        expect(await once(["try", pb(file), "fcntl"])).toBe("EAGAIN");
-        const deadline = Date.now() + GRANT_WAIT_MS;
-        while ((await once(["try", pb(file), "fcntl"])) !== "granted") {
-          expect(Date.now()).toBeLessThan(deadline);
-          await Bun.sleep(200);
+    test(
+      "a node that dies holding a lock frees it when its session expires",
+      async () => {
+        const file = "dead-node";
+        writeFileSync(pa(file), "x");
+        const c = await startMount(
+          { ...volume, cacheDir: join(root, "cache-c") },
+          join(root, "c"),
+          ["--session-timeout", "1"],
+        );
+        const holder = new Locker(["hold", join(c.dir, file), "fcntl"]);
+        try {
+          expect(await holder.line()).toMatch(/^held \d+$/);
+          c.proc.kill("SIGKILL"); // the node dies; its kernel never sends the flush
+          await c.proc.exited;
+          expect(await once(["try", pb(file), "fcntl"])).toBe("EAGAIN");
+          const deadline = Date.now() + GRANT_WAIT_MS;
+          while ((await once(["try", pb(file), "fcntl"])) !== "granted") {
+            expect(Date.now()).toBeLessThan(deadline);
+            await Bun.sleep(200);
+          }
+        } finally {
+          holder.proc.kill("SIGKILL");
+          await holder.proc.exited;
+          await forceCleanup(c);
         }
-      } finally {
-        holder.proc.kill("SIGKILL");
-        await holder.proc.exited;
-        await forceCleanup(c);
-      }
-    });
+      },
+      3 * GRANT_WAIT_MS,
+    );
 
     test.skipIf(!HAVE_SQLITE)(
       "SQLite takes concurrent inserts from both mounts, uncorrupted",
