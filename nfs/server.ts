@@ -118,7 +118,9 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
       });
     } catch (error) {
       await rpc.stop();
-      throw error;
+      throw new UserError(
+        `Cannot serve PORTMAP on port ${options.portmapPort} (--portmap-port): ${portmapListenError(error)}`,
+      );
     }
   }
   await nlm.start();
@@ -136,6 +138,16 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Why the PORTMAP-only listener could not bind, in words (Bun's message names no cause). */
+function portmapListenError(error: unknown): string {
+  const code = error instanceof Error && "code" in error ? error.code : undefined;
+  if (code === "EADDRINUSE") {
+    return "address already in use (an rpcbind on this host? locks need that port for jfs)";
+  }
+  if (code === "EACCES") return "permission denied (ports below 1024 need root)";
+  return error instanceof Error ? error.message : String(error);
 }
 
 const TRASH_PATH = "/.trash";

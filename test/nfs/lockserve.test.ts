@@ -49,6 +49,22 @@ test("bad lock flags are one-line errors", async () => {
   }
 });
 
+test("a --portmap-port in use is a clear error", async () => {
+  const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const result = await jfs(
+      ["serve", "--nfs", "--port", "0", "--portmap-port", String(taken.port), volume.metaUrl],
+      { HOME: volume.home },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `Cannot serve PORTMAP on port ${taken.port} (--portmap-port): address already in use`,
+    );
+  } finally {
+    taken.stop(true);
+  }
+});
+
 test("--portmap-port answers the NFS port for NLM; --lock-state lists the hosts holding locks", async () => {
   const portmapPort = freePort();
   const statePath = join(volume.dir, "state", "hosts.json");
