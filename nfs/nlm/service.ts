@@ -10,10 +10,10 @@
  * lockd; a client that answers GRANTED holds it. That callback is only a shortcut: the client
  * also polls, which the Linux client does by resending the same LOCK every 30 s
  * (NLMCLNT_POLL_TIMEOUT) while its caller waits, and the resend is answered GRANTED. A client
- * behind NAT (nfs-vm's guest, containers) cannot be called back and relies on the resend. The VFS grants blocked requests in
- * arrival order, so NLM waiters queue fairly with every other node's. CANCEL ends the wait,
- * and gives back the lock if the wait had already taken it; so does a wait nobody resends for
- * NLM_BLOCKED_IDLE_MS.
+ * behind NAT (nfs-vm's guest, containers) cannot be called back and relies on the resend.
+ * The VFS grants blocked requests in arrival order, so NLM waiters queue fairly with every
+ * other node's. CANCEL ends the wait, and gives back the lock if the wait had already taken
+ * it; so does a wait nobody collects (callback or resend) for NLM_BLOCKED_IDLE_MS.
  *
  * Reboots: after the server starts, a grace period of `graceMs` answers every TEST and every
  * non-reclaim LOCK with NLM4_DENIED_GRACE_PERIOD (the Linux client waits and retries), so the
@@ -81,7 +81,7 @@ export class NlmService {
   readonly #serverName: string;
   /** caller_name → (ino:owner → target): what FREE_ALL must give back. */
   readonly #held = new Map<string, Map<string, { ino: number; owner: bigint }>>();
-  /** caller_name → addresses it called from: an SM_NOTIFY may name the host by address. */
+  /** caller_name → addresses it called from: the hosts known to hold or wait for locks. */
   readonly #addresses = new Map<string, Set<string>>();
   readonly #waiters = new Map<string, Waiter>();
 
