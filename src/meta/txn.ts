@@ -29,10 +29,15 @@ export interface DeletedFile {
 /**
  * One lock a session holds on an inode: a flock ("f", whole file) or a POSIX range ("p"),
  * owned by a lock owner of that session (FUSE's lock_owner: an open file description for
- * flock, a process's files table for POSIX locks).
+ * flock, a process's files table for POSIX locks); or a blocked request waiting for one ("w",
+ * of kind `waits`), whose `ticket` orders it among the inode's waiters (locks.ts).
  */
 export interface LockRecord {
-  kind: "f" | "p";
+  kind: "f" | "p" | "w";
+  /** "w" only: the kind of lock waited for, the wait's id, and its place in the queue. */
+  waits?: "f" | "p";
+  wait?: string;
+  ticket?: number;
   /** The owner id, decimal (a 64-bit value from the kernel). */
   owner: string;
   type: 0 | 1;
