@@ -92,11 +92,13 @@ export async function createNode(
   const generation = core.newGeneration();
   const inodesMax = core.format.inodes;
   return core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // The directory and the name are read together: one round trip on Redis and PostgreSQL,
+    // not two. The checks keep Linux's order (the directory's, then EEXIST).
+    const [dir, existing] = await Promise.all([mustGetAttr(tx, parent), tx.getEntry(parent, name)]);
     requireDirectory(dir);
     if (dir.nlink === 0) throw fsError("ENOENT", "directory was removed");
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
-    if (await tx.getEntry(parent, name)) throw fsError("EEXIST");
+    if (existing) throw fsError("EEXIST");
     if (inodesMax > 0 && (await tx.getCounter("usedInodes")) >= inodesMax) {
       throw fsError("ENOSPC", "inode quota of the volume reached");
     }
