@@ -323,6 +323,40 @@ describe("jfs dump / jfs load", () => {
   }, 120_000);
 });
 
+describe("progress", () => {
+  /** Runs the CLI on a terminal (script(1) gives it a pty): what the terminal shows, and the exit status. */
+  async function onTerminal(args: string[]): Promise<{ code: number; screen: string }> {
+    const command = ["bun", MAIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    const child = Bun.spawn(["script", "-qec", command, "/dev/null"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [screen, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+    return { code, screen };
+  }
+
+  test("dump and load draw a progress bar on a terminal, to the last inode", async () => {
+    const from = backends[0]!;
+    const to = backends[2]!;
+    await from.reset();
+    await populate(await formatted(from, { trashDays: 1 }));
+    const file = join(tmp, "progress.jsonl");
+    const dumped = await onTerminal(["dump", from.url(), file]);
+    expect(dumped.code).toBe(0);
+    const nodes = (
+      JSON.parse(readFileSync(file, "utf8").trimEnd().split("\n").at(-1)!) as {
+        end: { nodes: number };
+      }
+    ).end.nodes;
+    expect(dumped.screen).toMatch(new RegExp(`dump +\\[#{30}\\] 100% ${nodes}/${nodes}`));
+    await to.reset();
+    const loaded = await onTerminal(["load", to.url(), file]);
+    expect(loaded.code).toBe(0);
+    expect(loaded.screen).toMatch(new RegExp(`load +\\[#{30}\\] 100% ${nodes}/${nodes}`));
+  }, 60_000);
+});
+
 describe("a wide tree", () => {
   test("1200 directories (more than the walk keeps queued) move whole", async () => {
     const source = backends[0]!;
