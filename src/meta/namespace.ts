@@ -84,6 +84,8 @@ export async function createNode(
   parent: Ino,
   name: Buffer,
   spec: CreateSpec,
+  /** More writes of the same transaction, once the node is made (an open's registration). */
+  alsoWrite?: (tx: MetaTxn, inode: Ino) => void,
 ): Promise<{ inode: Ino; attr: Attr }> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
@@ -120,6 +122,7 @@ export async function createNode(
     tx.setEntry(parent, name, { inode, type: spec.type, seq });
     tx.addCounter("usedInodes", 1);
     tx.addCounter("usedSpace", chargedBytes(attr));
+    alsoWrite?.(tx, inode);
     return { inode, attr };
   });
 }
