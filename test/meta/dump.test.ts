@@ -504,6 +504,11 @@ describe("garbage of more than one page", () => {
       });
       const lines = await dumpLines(meta);
       const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      // Streamed a page at a time: no line holds more than a page (load reads a line whole).
+      const pages = records
+        .filter((r) => Array.isArray(r.unused))
+        .map((r) => r.unused as unknown[]);
+      expect(pages.map((p) => p.length)).toEqual([1000, 1000, UNUSED + 1 - 2000]);
       const unused = records.flatMap((r) => (r.unused as Array<[number, number]>) ?? []);
       expect(unused.length).toBe(UNUSED + 1);
       expect(new Set(unused.map(([id, size]) => `${id}:${size}`)).size).toBe(UNUSED + 1);
