@@ -397,6 +397,11 @@ export const PG_CONNECT_TIMEOUT_S = 5;
 export const PG_COUNTER_SHARDS = 16;
 /** How long a transaction waits for a restarting server before the caller gets EIO. */
 export const PG_OUTAGE_WAIT_MS_MAX = 30_000;
+/**
+ * One-row writes a commit folds into one statement (data-modifying CTEs): each statement sent
+ * costs client and server time even pipelined, and a create writes five rows.
+ */
+export const PG_WRITES_PER_STATEMENT_MAX = 16;
 /** Writes per transaction when `jfs load` applies a dump. */
 export const DUMP_LOAD_BATCH_RECORDS = 500;
 

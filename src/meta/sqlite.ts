@@ -366,10 +366,17 @@ class SqliteTxn implements MetaTxn {
     for (const s of slices) insert.run(s.id, s.size);
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     this.#read(K.unused());
+    if (after) {
+      return this.s
+        .q(
+          "SELECT id, size FROM jfs_unused_slice WHERE (id, size) > (?, ?) ORDER BY id, size LIMIT ?",
+        )
+        .all(after.id, after.size, limit) as UnusedSlice[];
+    }
     return this.s
-      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id LIMIT ?")
+      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id, size LIMIT ?")
       .all(limit) as UnusedSlice[];
   }
 
@@ -386,11 +393,13 @@ class SqliteTxn implements MetaTxn {
       .run(file.inode, file.sizeBytes);
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     this.#read(K.deleted());
     return this.s
-      .q("SELECT inode, size AS sizeBytes FROM jfs_deleted_file ORDER BY inode LIMIT ?")
-      .all(limit) as DeletedFile[];
+      .q(
+        "SELECT inode, size AS sizeBytes FROM jfs_deleted_file WHERE inode > ? ORDER BY inode LIMIT ?",
+      )
+      .all(afterInode, limit) as DeletedFile[];
   }
 
   deleteDeletedFile(ino: Ino): void {

@@ -95,12 +95,17 @@ export interface MetaTxn {
   getSliceExtraRefs(id: number): Promise<number>;
   setSliceExtraRefs(id: number, extraRefs: number): void;
   addUnusedSlices(slices: readonly UnusedSlice[]): void;
-  listUnusedSlices(limit: number): Promise<UnusedSlice[]>;
+  /**
+   * Up to `limit` unused slices in the engine's order, those after `after` when given: a caller
+   * pages through them in one transaction without holding them all (dump).
+   */
+  listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]>;
   deleteUnusedSlices(slices: readonly UnusedSlice[]): void;
 
   /** Files whose last link is gone and that no session has open: their chunks await release. */
   addDeletedFile(file: DeletedFile): void;
-  listDeletedFiles(limit: number): Promise<DeletedFile[]>;
+  /** Up to `limit` in inode order, those above `afterInode` when given (paging, as above). */
+  listDeletedFiles(limit: number, afterInode?: Ino): Promise<DeletedFile[]>;
   deleteDeletedFile(ino: Ino): void;
 
   /** Which sessions hold an inode open (only inodes that were unlinked-while-open matter). */
