@@ -20,6 +20,7 @@ import { registerQuota } from "./cli/quota.ts";
 import { registerRestore } from "./cli/restore.ts";
 import { registerRmr } from "./cli/rmr.ts";
 import { registerServe } from "./cli/serve.ts";
+import { registerStats } from "./cli/stats.ts";
 import { registerStatus } from "./cli/status.ts";
 import { registerVersion } from "./cli/version.ts";
 import { registerWarmup } from "./cli/warmup.ts";
@@ -34,6 +35,7 @@ export function buildCli() {
   cli.option("--quiet", "Show only errors");
   registerFormat(cli);
   registerStatus(cli);
+  registerStats(cli);
   registerConfig(cli);
   registerDestroy(cli);
   registerMount(cli);
