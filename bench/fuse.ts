@@ -306,6 +306,11 @@ async function main(): Promise<void> {
       suites.push({ fs, runner: { s3rverPid, fsPid: () => fs.pid() }, r: newResult(fs) });
     }
     await runSuites(suites, root);
+    for (const { fs, r } of suites) {
+      const peak = fs.peakRssBytes();
+      r.peakRssMiB = peak > 0 ? peak / MiB : Number.NaN;
+      log(`${fs.name}: peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
+    }
     results.push(...suites.map((s) => s.r));
     if (only.has("profile")) {
       log("profile: start");

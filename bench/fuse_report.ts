@@ -22,6 +22,8 @@ export interface SuiteResult {
   datasetWriteS: number;
   epochS: number[];
   cpu: Record<string, CpuShare>;
+  /** Peak RSS (VmHWM) of the mount process, the highest over the run's mounts (issue 12 item 5). */
+  peakRssMiB?: number;
 }
 
 export interface ReportInput {
@@ -79,6 +81,12 @@ function rows(input: ReportInput): Row[] {
       unit: "s",
       higherBetter: false,
       value: (r) => r.epochS[1] ?? Number.NaN,
+    },
+    {
+      label: "peak RSS of the mount process, whole run",
+      unit: "MiB",
+      higherBetter: false,
+      value: (r) => r.peakRssMiB ?? Number.NaN,
     },
   ];
 }
