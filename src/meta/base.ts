@@ -3,7 +3,7 @@
  * this class and the modules it calls hold every POSIX rule.
  */
 import { hostname } from "node:os";
-import { assertSafeUint } from "../assert.ts";
+import { assert, assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
 import { OPEN_LINGER_MS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { log } from "../log.ts";
@@ -430,6 +430,33 @@ export class BaseMeta implements Meta {
     } catch (error) {
       this.core.opens.abandon(ino);
       throw error;
+    }
+  }
+
+  async create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    const sid = this.core.sid;
+    const spec = { type: FT.File, mode, umask, rdev: 0 };
+    // The open row goes in the create's own transaction: one commit (one fsync on SQLite)
+    // instead of two, and the file is held open by this session from its first moment.
+    const creating = ns.createNode(this.core, ctx, parent, name, spec, (tx, inode) => {
+      if (sid !== 0) tx.addOpen(sid, inode);
+    });
+    // A session registering again waits for this, like for open(); it then finds the inode
+    // open here, as the acquire below runs first (it awaited `creating` before anyone else).
+    this.#registering.add(creating);
+    try {
+      const created = await creating;
+      const unregistered = this.core.opens.acquire(created.inode);
+      assert(unregistered, `a new inode ${created.inode} is not open yet`);
+      return created;
+    } finally {
+      this.#registering.delete(creating);
     }
   }
 

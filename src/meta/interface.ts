@@ -232,6 +232,17 @@ export interface Meta {
    * creator may open it whatever its mode) and returns fresh attributes from the engine.
    */
   open(ctx: Credentials, ino: Ino, flags: number, justCreated?: boolean): Promise<Attr>;
+  /**
+   * Creates a regular file and opens it (as mknod, then open with justCreated), in one
+   * transaction: one commit per create instead of two. Balanced by release().
+   */
+  create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }>;
   /** Balances one open(); the last one in this process may free an unlinked file. */
   release(ino: Ino): Promise<void>;
 

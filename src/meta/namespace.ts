@@ -77,13 +77,17 @@ interface CreateSpec {
   symlinkTarget?: Buffer;
 }
 
-/** Creates any kind of inode under `parent`; the one path for mknod, mkdir and symlink. */
+/**
+ * Creates any kind of inode under `parent`; the one path for mknod, mkdir, symlink and create.
+ * `alsoInTxn` adds writes of the caller's to the same transaction (create's open row).
+ */
 export async function createNode(
   core: MetaCore,
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
   spec: CreateSpec,
+  alsoInTxn?: (tx: MetaTxn, inode: Ino) => void,
 ): Promise<{ inode: Ino; attr: Attr }> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
@@ -118,6 +122,7 @@ export async function createNode(
     tx.setEntry(parent, name, { inode, type: spec.type, seq });
     tx.addCounter("usedInodes", 1);
     tx.addCounter("usedSpace", chargedBytes(attr));
+    alsoInTxn?.(tx, inode);
     return { inode, attr };
   });
 }

@@ -219,10 +219,9 @@ export class JfsVfs implements Vfs {
     umask: number,
     flags: number,
   ): Promise<VfsEntry & { fh: number }> {
-    const r = await this.meta.mknod(ctx, parent, name, FileType.File, mode, umask, 0);
-    const attr = await this.meta.open(ctx, r.inode, flags, true);
+    const r = await this.meta.create(ctx, parent, name, mode, umask);
     const fh = this.#addHandle(r.inode, flags, false);
-    return { inode: r.inode, attr: this.#remember(r.inode, attr), fh };
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr), fh };
   }
 
   async open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }> {

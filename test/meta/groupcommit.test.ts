@@ -69,6 +69,16 @@ describe("sqlite group commit", () => {
     for (const f of files) expect((await m.getattr(root, f.inode)).size).toBe(100);
   });
 
+  test("a create (file made and opened by this session) is one commit", async () => {
+    await m.newSession({ hostname: "test", pid: 1, version: "test", mountPoint: "" });
+    // The first create also reserves batches of inode numbers and entry sequences.
+    await m.release((await m.create(root, ROOT_INODE, n("first"), 0o644, 0)).inode);
+    const before = walCommits(dbPath());
+    const f = await m.create(root, ROOT_INODE, n("one"), 0o644, 0);
+    expect(walCommits(dbPath()) - before).toBe(1);
+    await m.release(f.inode);
+  });
+
   test("a transaction that fails in a group is rolled back alone", async () => {
     await m.mknod(root, ROOT_INODE, n("taken"), FileType.File, 0o644, 0, 0);
     const before = walCommits(dbPath());

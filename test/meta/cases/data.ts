@@ -5,7 +5,7 @@ import { FileType, type Slice } from "../../../src/meta/interface.ts";
 import { chargedBytes } from "../../../src/meta/policy.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
 import { formatted, type MetaBackend } from "../harness.ts";
-import { expectErrno, n, root } from "./util.ts";
+import { alice, expectErrno, n, root } from "./util.ts";
 
 const SESSION = { hostname: "test", pid: 1, version: "test", mountPoint: "" };
 
@@ -230,6 +230,24 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(await m.readChunk(f.inode, 0)).toHaveLength(1);
       expect(await m.releaseDeletedFiles(10)).toBe(0);
       await other.release(f.inode);
+      await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      expect(await m.releaseDeletedFiles(10)).toBe(1);
+    });
+
+    test("create makes a file open in this session: unlinked elsewhere, it keeps its data", async () => {
+      const other = await backend().open();
+      await other.load();
+      await m.newSession(SESSION);
+      await other.newSession(SESSION);
+      const f = await m.create(alice, ROOT_INODE, n("c"), 0o600, 0o022);
+      expect(f.attr).toMatchObject({ type: FileType.File, uid: alice.uid, size: 0, nlink: 1 });
+      expect(f.attr.mode & 0o7777).toBe(0o600);
+      await m.write(f.inode, 0, await slice(0, 100));
+      await other.unlink(root, ROOT_INODE, n("c"));
+      expect((await m.getattr(root, f.inode)).nlink).toBe(0);
+      expect(await m.readChunk(f.inode, 0)).toHaveLength(1);
+      await expectErrno(m.create(alice, ROOT_INODE, n("c2/"), 0o600, 0), "EINVAL");
+      await m.release(f.inode);
       await expectErrno(m.getattr(root, f.inode), "ENOENT");
       expect(await m.releaseDeletedFiles(10)).toBe(1);
     });
