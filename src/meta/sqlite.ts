@@ -573,14 +573,13 @@ export class SqliteEngine implements MetaEngine {
   }
 
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
-    const readOnly = options?.readOnly === true;
-    if (!readOnly) return this.#group.run(fn);
+    if (options?.readOnly !== true) return this.#group.run(fn);
     const release = await this.#acquire();
     const deadline = Date.now() + BUSY_WAIT_MS_MAX;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.#attempt(fn, readOnly);
+          return await this.#read(fn);
         } catch (error) {
           if (!isBusy(error) || Date.now() > deadline) throw error;
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
@@ -591,10 +590,11 @@ export class SqliteEngine implements MetaEngine {
     }
   }
 
-  async #attempt<T>(fn: (tx: MetaTxn) => Promise<T>, readOnly: boolean): Promise<T> {
-    this.#db.exec(readOnly ? "BEGIN" : "BEGIN IMMEDIATE");
+  /** One attempt of a read-only transaction (write transactions go through #group). */
+  async #read<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
+    this.#db.exec("BEGIN");
     try {
-      const result = await fn(new SqliteTxn(this.#stmts, readOnly ? undefined : new TxnGuard()));
+      const result = await fn(new SqliteTxn(this.#stmts, undefined));
       this.#db.exec("COMMIT");
       return result;
     } catch (error) {
