@@ -156,6 +156,21 @@ const smallFiles: Step = async ({ fs, runner, r }) => {
   log(`${fs.name}: small files ${JSON.stringify(r.small)}`);
 };
 
+/** Writer processes of the parallel create: files closed at about the same time. */
+const PAR_WRITERS = 8;
+
+const parallelCreate: Step = async ({ fs, runner, r }) => {
+  await fs.mount();
+  const dir = join(fs.dir, "par");
+  await mkdir(dir);
+  const args = [IO, "parcreate", dir, String(FILES), String(SMALL_KIB), String(PAR_WRITERS)];
+  const par = await python<Timed>(runner, args);
+  r.cpu.parCreate = { ...par.cpu, wallS: par.wallS };
+  r.parCreateS = par.result[0]?.seconds ?? Number.NaN;
+  await fs.unmount();
+  log(`${fs.name}: ${FILES} files by ${PAR_WRITERS} writers in ${r.parCreateS.toFixed(2)} s`);
+};
+
 const perClass = Math.max(1, Math.round(FILES / 100));
 const manifestOf = (root: string, fs: BenchFs) => join(root, `${fs.name}-manifest.json`);
 
@@ -202,6 +217,7 @@ function newResult(fs: BenchFs): SuiteResult {
     randReadS: Number.NaN,
     small: { create: Number.NaN, stat: Number.NaN, read: Number.NaN, remove: Number.NaN },
     datasetWriteS: Number.NaN,
+    parCreateS: Number.NaN,
     epochS: [],
     cpu: {},
   };
@@ -213,7 +229,7 @@ function newResult(fs: BenchFs): SuiteResult {
  */
 async function runSuites(suites: Suite[], root: string): Promise<void> {
   try {
-    for (const step of [writeBig, readBig, smallFiles, writeDataset, loadEpochs]) {
+    for (const step of [writeBig, readBig, smallFiles, parallelCreate, writeDataset, loadEpochs]) {
       for (const suite of suites) await step(suite, root);
     }
   } finally {
@@ -306,6 +322,11 @@ async function main(): Promise<void> {
       suites.push({ fs, runner: { s3rverPid, fsPid: () => fs.pid() }, r: newResult(fs) });
     }
     await runSuites(suites, root);
+    for (const { fs, r } of suites) {
+      const peak = fs.peakRssBytes();
+      r.peakRssMiB = peak > 0 ? peak / MiB : Number.NaN;
+      log(`${fs.name}: peak RSS ${r.peakRssMiB.toFixed(0)} MiB`);
+    }
     results.push(...suites.map((s) => s.r));
     if (only.has("profile")) {
       log("profile: start");

@@ -8,6 +8,10 @@
                                            before the stat and the read phase when allowed;
                                            with FUSE_IO_PHASE_URL set, GETs URL/NAME at the start
                                            of each phase (bench/fuse_profile.ts counts by phase)
+    fuse_io.py parcreate DIR COUNT KIB WRITERS
+                                           COUNT files of KIB KiB created by WRITERS processes at
+                                           once (each its own directory), timed until the last
+                                           close returned; the files are left in place
 
 Times are wall clock seconds of the phase, including close() (where write-back caches return
 before the data is in the object store: rclone).
@@ -131,6 +135,34 @@ def smallfiles(root: str, count: int, kib: int) -> dict:
     return {"seconds": phases, "files": count, "droppedCaches": dropped}
 
 
+def parcreate(root: str, count: int, kib: int, writers: int) -> dict:
+    data = os.urandom(kib * 1024)
+    per = (count + writers - 1) // writers
+    dirs = [os.path.join(root, f"w{w:02d}") for w in range(writers)]
+    for d in dirs:
+        os.mkdir(d)
+    start = time.perf_counter()
+    pids = []
+    for w, d in enumerate(dirs):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for i in range(min(per, count - w * per)):
+                    with open(os.path.join(d, f"f{i:05d}"), "wb") as f:
+                        f.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise SystemExit(f"writer {pid} failed: {status}")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "files": count, "writers": writers}
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "seqwrite":
@@ -141,6 +173,8 @@ def main() -> None:
         result = randread(args[0], int(args[1]))
     elif command == "smallfiles":
         result = smallfiles(args[0], int(args[1]), int(args[2]))
+    elif command == "parcreate":
+        result = parcreate(args[0], int(args[1]), int(args[2]), int(args[3]))
     else:
         raise SystemExit(f"unknown workload {command}")
     print(json.dumps(result), flush=True)

@@ -118,6 +118,7 @@ timeMethods("meta", runtime.meta, [
   "getattr",
   "setattr",
   "mknod",
+  "create",
   "mkdir",
   "unlink",
   "rmdir",

@@ -20,8 +20,12 @@ export interface SuiteResult {
   randReadS: number;
   small: Record<"create" | "stat" | "read" | "remove", number>;
   datasetWriteS: number;
+  /** FILES files of 16 KiB created by 8 writer processes at once (absent from older runs). */
+  parCreateS?: number;
   epochS: number[];
   cpu: Record<string, CpuShare>;
+  /** Peak RSS (VmHWM) of the mount process, the highest over the run's mounts (issue 12 item 5). */
+  peakRssMiB?: number;
 }
 
 export interface ReportInput {
@@ -67,6 +71,12 @@ function rows(input: ReportInput): Row[] {
     rate(`${files} × 16 KiB: stat`, "files/s", files, (r) => r.small.stat),
     rate(`${files} × 16 KiB: read`, "files/s", files, (r) => r.small.read),
     rate(`${files} × 16 KiB: remove`, "files/s", files, (r) => r.small.remove),
+    rate(
+      `${files} × 16 KiB: create, 8 writers at once`,
+      "files/s",
+      files,
+      (r) => r.parCreateS ?? Number.NaN,
+    ),
     rate(`DataLoader dataset write (${files} files)`, "files/s", files, (r) => r.datasetWriteS),
     {
       label: "DataLoader epoch 1 (cold)",
@@ -79,6 +89,12 @@ function rows(input: ReportInput): Row[] {
       unit: "s",
       higherBetter: false,
       value: (r) => r.epochS[1] ?? Number.NaN,
+    },
+    {
+      label: "peak RSS of the mount process, whole run",
+      unit: "MiB",
+      higherBetter: false,
+      value: (r) => r.peakRssMiB ?? Number.NaN,
     },
   ];
 }

@@ -42,6 +42,18 @@ export interface BenchFs {
   settle(prefix: string, files: number, bytes: number): Promise<void>;
   /** PID of the process serving the mount, for CPU accounting. */
   pid(): number | undefined;
+  /** Highest peak RSS (VmHWM) of the serving process over its mounts so far; 0 for none. */
+  peakRssBytes(): number;
+}
+
+/** VmHWM of a live process (its peak resident set), in bytes; 0 when it is gone. */
+function peakRssOfPid(pid: number): number {
+  try {
+    const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kib === undefined ? 0 : Number(kib) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs a command to completion; throws with its output when it fails. */
@@ -68,6 +80,8 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 /** A FUSE server run in the foreground as a child, its output in `logPath`. */
 class MountProcess {
   proc: Subprocess | undefined;
+  /** The highest VmHWM seen at an unmount (the process is alive until then). */
+  peakRssBytes = 0;
 
   constructor(
     readonly dir: string,
@@ -100,6 +114,7 @@ class MountProcess {
   async stop(unmount: string[]): Promise<void> {
     const proc = this.proc;
     if (proc === undefined) return;
+    this.peakRssBytes = Math.max(this.peakRssBytes, peakRssOfPid(proc.pid));
     if (findMount(this.dir) !== undefined) await run(unmount);
     const timer = setTimeout(() => proc.kill(9), EXIT_WAIT_MS);
     await proc.exited;
@@ -139,6 +154,7 @@ export async function jfsFs(
     clearCaches: () => rmSync(cacheDir, { recursive: true, force: true }),
     settle: async () => undefined,
     pid: () => m.proc?.pid,
+    peakRssBytes: () => m.peakRssBytes,
   };
 }
 
@@ -188,6 +204,7 @@ export async function rcloneFs(root: string, s3: S3Target): Promise<BenchFs> {
       }
     },
     pid: () => m.proc?.pid,
+    peakRssBytes: () => m.peakRssBytes,
   };
 }
 
@@ -209,6 +226,7 @@ export async function s3fsFs(root: string, s3: S3Target): Promise<BenchFs> {
     clearCaches: () => undefined,
     settle: async () => undefined,
     pid: () => m.proc?.pid,
+    peakRssBytes: () => m.peakRssBytes,
   };
 }
 
@@ -226,6 +244,7 @@ export function localFs(root: string): BenchFs {
     clearCaches: () => undefined,
     settle: async () => undefined,
     pid: () => undefined,
+    peakRssBytes: () => 0,
   };
 }
 

@@ -46,6 +46,12 @@ export const TXN_RETRIES_MAX = 50;
 export const TXN_RETRY_BACKOFF_MS_MAX = 100;
 /** How long a SQLite transaction waits for another process's write lock before failing. */
 export const TXN_BUSY_WAIT_MS_MAX = 30_000;
+/**
+ * SQLite group commit: write transactions queued while one group runs are committed together,
+ * one COMMIT (one WAL fsync) for up to this many. Bounded so that one group's savepoints and
+ * the time the event loop spends in it stay small.
+ */
+export const SQLITE_GROUP_TXNS_MAX = 64;
 /** Redis write transactions in flight per engine; each holds one connection (WATCH state). */
 export const REDIS_TXN_CONNECTIONS_MAX = 16;
 /** TCP connect, and separately the whole open (connect, AUTH, SELECT, PING). */

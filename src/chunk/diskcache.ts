@@ -43,7 +43,7 @@ import {
 } from "node:fs/promises";
 import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { fsyncDir } from "../fsync.ts";
+import { fsyncDir, SharedDirSync } from "../fsync.ts";
 import { DISK_CACHE_FREE_CHECK_MS, DISK_CACHE_SYNC_IO_BYTES_MAX } from "../limits.ts";
 import { cacheEvicted, cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { cacheFileTrailer, cacheTrailerBytes, decodeCacheFile } from "./cachefile.ts";
@@ -79,6 +79,8 @@ export class DiskCache {
   readonly #raw: string;
   readonly #tmp: string;
   readonly #staging: string;
+  /** Links staged together share an fsync of the staging directory. */
+  readonly #stagingSync: SharedDirSync;
   /** Staged blocks: key -> file bytes. Never evicted; counted in #usedBytes while indexed. */
   readonly #staged = new Map<string, number>();
   #stagedBytes = 0;
@@ -95,6 +97,7 @@ export class DiskCache {
     this.#raw = `${options.dir}/raw`;
     this.#tmp = `${options.dir}/tmp`;
     this.#staging = `${options.dir}/staging`;
+    this.#stagingSync = new SharedDirSync(this.#staging);
     this.#limitBytes = options.capacityBytes;
     this.#ready = this.#load().finally(() => {
       this.#isReady = true;
@@ -246,7 +249,7 @@ export class DiskCache {
         await writeTemp(temp, block, marker !== undefined);
         if (marker !== undefined) {
           await link(temp, marker);
-          await fsyncDir(this.#staging);
+          await this.#stagingSync.sync();
         }
         await mkdir(dirname(path), { recursive: true });
         await rename(temp, path);

@@ -32,6 +32,17 @@ const HANDLERS: ReadonlyMap<number, Handler> = new Map([
 const INTERRUPTIBLE: ReadonlySet<number> = new Set([Opcode.SETLKW]);
 /** INTERRUPTs remembered for requests not seen yet (readers race the main thread). */
 const EARLY_INTERRUPTS_MAX = 64;
+/**
+ * Gives a request's memory back now (ArrayBuffer.transfer(0); views of it read as empty), when
+ * `raw` is the whole of its buffer, as the channel delivers it.
+ */
+function freeRequest(raw: Buffer): void {
+  const whole = raw.buffer;
+  if (whole instanceof ArrayBuffer && raw.byteOffset === 0 && raw.byteLength === whole.byteLength) {
+    whole.transfer(0);
+  }
+}
+
 /** Passed to requests nothing can interrupt. */
 const NEVER = new AbortController().signal;
 
@@ -123,7 +134,12 @@ export class Dispatcher {
       pid: header.pid,
     };
     if (!INTERRUPTIBLE.has(header.opcode)) {
-      this.#answer(fd, header, () => handler(this.state, { header, ctx, body, signal: NEVER }));
+      const request = { header, ctx, body, signal: NEVER };
+      // A WRITE's data is copied into the write buffers before it is answered, so its request
+      // buffer (up to 1 MiB, fresh from a reader thread) is freed then rather than left to the
+      // collector, which frees such buffers late (issue 12: RSS of a sequential write).
+      const settled = header.opcode === Opcode.WRITE ? () => freeRequest(raw) : undefined;
+      this.#answer(fd, header, () => handler(this.state, request), undefined, settled);
       return;
     }
     const abort = new AbortController();
@@ -163,6 +179,7 @@ export class Dispatcher {
     header: InHeader,
     run: () => Promise<Reply> | Reply,
     afterReply?: () => void,
+    settled?: () => void,
   ): void {
     const startMs = performance.now();
     let failed = false;
@@ -186,6 +203,7 @@ export class Dispatcher {
       .finally(() => {
         this.sink.done();
         opDone("fuse", opcodeName(header.opcode), startMs, failed);
+        settled?.();
       });
   }
 

@@ -78,7 +78,10 @@ interface CreateSpec {
   symlinkTarget?: Buffer;
 }
 
-/** Creates any kind of inode under `parent`; the one path for mknod, mkdir and symlink. */
+/**
+ * Creates any kind of inode under `parent`; the one path for mknod, mkdir, symlink and create.
+ * `alsoInTxn` adds writes of the caller's to the same transaction (create's open row).
+ */
 export async function createNode(
   core: MetaCore,
   ctx: Credentials,

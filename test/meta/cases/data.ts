@@ -6,7 +6,7 @@ import { chargedBytes } from "../../../src/meta/policy.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
 import type { MetaTxn, TxnOptions } from "../../../src/meta/txn.ts";
 import { formatted, type MetaBackend } from "../harness.ts";
-import { expectErrno, n, root } from "./util.ts";
+import { alice, expectErrno, n, root } from "./util.ts";
 
 const SESSION = { hostname: "test", pid: 1, version: "test", mountPoint: "" };
 
@@ -233,6 +233,14 @@ export function dataCases(backend: () => MetaBackend): void {
       await other.release(f.inode);
       await expectErrno(m.getattr(root, f.inode), "ENOENT");
       expect(await m.releaseDeletedFiles(10)).toBe(1);
+    });
+
+    test("create makes the file the caller's, with its mode, and refuses a bad name", async () => {
+      const f = await m.create(alice, ROOT_INODE, n("mine"), 0o600, 0o022);
+      expect(f.attr).toMatchObject({ type: FileType.File, uid: alice.uid, size: 0, nlink: 1 });
+      expect(f.attr.mode & 0o7777).toBe(0o600);
+      await expectErrno(m.create(alice, ROOT_INODE, n("c2/"), 0o600, 0), "EINVAL");
+      await m.release(f.inode);
     });
 
     test("create makes and opens a file in one transaction: another session's unlink keeps it until release", async () => {
