@@ -176,6 +176,24 @@ export const CHANGE_STAMPS_MAX = 65_536;
 /** copy_file_range copies through memory in pieces of at most this. */
 export const COPY_PIECE_BYTES = 4 * MiB;
 
+// ---- Epoch prefetch (src/vfs/prefetch.ts: a loader's file order handed to the mount) ----
+/** The xattr a loader sets on a directory to hand over its order, and reads for progress. */
+export const PREFETCH_XATTR = "user.jfs.prefetch";
+/** The same with the value appended to the order already handed over (values are <= 64 KiB). */
+export const PREFETCH_APPEND_XATTR = "user.jfs.prefetch.append";
+/** Files of the order loaded at once: the GETs one volume runs at once (DOWNLOADS_MAX). */
+export const PREFETCH_FILES_IN_FLIGHT = 32;
+/**
+ * How far the prefetch runs ahead of the last listed file opened, in files; it also stays
+ * within the readahead bytes (half the memory cache), so what it loads is not evicted before
+ * it is read.
+ */
+export const PREFETCH_FILES_AHEAD = 1024;
+/** Of a big file only its start is loaded (readahead takes over when it is read). */
+export const PREFETCH_FILE_BYTES_MAX = 4 * MiB;
+/** Paths one order holds at most (one epoch of a dataset). */
+export const PREFETCH_LIST_FILES_MAX = 10_000_000;
+
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
 export const OBJECT_RETRIES_MAX = 10;
@@ -419,3 +437,4 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
+assert(PREFETCH_FILES_IN_FLIGHT <= DOWNLOADS_MAX, "the epoch prefetch leaves GETs to the readers");

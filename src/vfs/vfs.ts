@@ -9,6 +9,8 @@ import {
   COPY_PIECE_BYTES,
   FILE_SIZE_BYTES_MAX,
   FORMAT_RELOAD_MS,
+  PREFETCH_APPEND_XATTR,
+  PREFETCH_XATTR,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
   SESSION_EXPIRE_MS,
@@ -33,6 +35,7 @@ import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
 import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
+import { EpochPrefetcher } from "./prefetch.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
 /** "." and ".." take cookies 1 and 2; an entry of sequence s gets cookie s + 2. */
@@ -62,6 +65,7 @@ export class JfsVfs implements Vfs {
   #nextFh = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
+  readonly #prefetch: EpochPrefetcher;
 
   constructor(
     readonly meta: Meta,
@@ -69,6 +73,13 @@ export class JfsVfs implements Vfs {
     readonly format: Format,
   ) {
     data.setRefusalListener((ino, error) => this.#writeErrors.refused(ino, error));
+    this.#prefetch = new EpochPrefetcher({
+      lookup: (ctx, parent, name) => this.lookup(ctx, parent, name),
+      permitted: (ctx, attr) => this.permitted(ctx, attr),
+      preload: (ino, bytes) => data.preload(ino, bytes),
+      readMisses: () => data.readMisses(),
+      aheadBytesMax: () => data.readaheadBytesMax,
+    });
   }
 
   get volumeId(): string {
@@ -233,6 +244,7 @@ export class JfsVfs implements Vfs {
     }
     // Close-to-open: whatever another client committed before our open is what we read.
     this.data.invalidate(ino);
+    this.#prefetch.opened(ino);
     const fh = this.#addHandle(ino, flags, false);
     if (
       flags & OpenFlags.TRUNC &&
@@ -486,6 +498,10 @@ export class JfsVfs implements Vfs {
   // ---- xattrs ----
 
   async getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer> {
+    if (name === PREFETCH_XATTR) {
+      await this.meta.getattr(ctx, ino); // the inode exists
+      return Buffer.from(JSON.stringify(this.#prefetch.progress()));
+    }
     return this.meta.getxattr(ctx, ino, name);
   }
 
@@ -496,6 +512,13 @@ export class JfsVfs implements Vfs {
     value: Buffer,
     flags: number,
   ): Promise<void> {
+    if (name === PREFETCH_XATTR || name === PREFETCH_APPEND_XATTR) {
+      const attr = await this.meta.getattr(ctx, ino);
+      if (attr.type !== FileType.Directory)
+        throw fsError("ENOTDIR", "prefetch orders name a directory");
+      this.#prefetch.submit(ctx, ino, value, name === PREFETCH_APPEND_XATTR);
+      return;
+    }
     await this.meta.setxattr(ctx, ino, name, value, flags);
   }
 
@@ -558,6 +581,7 @@ export class JfsVfs implements Vfs {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    this.#prefetch.close();
     try {
       await this.data.close();
     } finally {
