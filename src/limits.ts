@@ -193,6 +193,27 @@ export const PREFETCH_FILES_AHEAD = 1024;
 export const PREFETCH_FILE_BYTES_MAX = 4 * MiB;
 /** Paths one order holds at most (one epoch of a dataset). */
 export const PREFETCH_LIST_FILES_MAX = 10_000_000;
+/**
+ * Directory prefetch (src/vfs/dirprefetch.ts), with no order handed over: when reads of this
+ * many distinct small files of one directory missed the caches within DIR_PREFETCH_WINDOW_MS,
+ * the directory's other small files are loaded too (a loader reading a dataset at random).
+ */
+export const DIR_PREFETCH_MISSES_MIN = 8;
+export const DIR_PREFETCH_WINDOW_MS = 5000;
+/** Files up to this size count as small (and are the ones loaded). */
+export const DIR_PREFETCH_FILE_BYTES_MAX = 1 * MiB;
+/** Files of one directory loaded at most; the bytes stay within the readahead bytes too. */
+export const DIR_PREFETCH_FILES_MAX = 4096;
+/** A prefetched directory is not prefetched again for this long. */
+export const DIR_PREFETCH_AGAIN_MS = 60_000;
+/**
+ * Files loaded at once by directory prefetches, all directories together: half the GETs the
+ * volume runs at once, so reads that miss still find GETs free rather than queue behind them.
+ */
+export const DIR_PREFETCH_IN_FLIGHT = 16;
+/** Files queued for directory prefetch at most, and directories tracked at most. */
+export const DIR_PREFETCH_QUEUED_MAX = 65_536;
+export const DIR_PREFETCH_DIRS_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -438,3 +459,4 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
 assert(PREFETCH_FILES_IN_FLIGHT <= DOWNLOADS_MAX, "the epoch prefetch leaves GETs to the readers");
+assert(DIR_PREFETCH_IN_FLIGHT < DOWNLOADS_MAX, "directory prefetch leaves GETs to the readers");

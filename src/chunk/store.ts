@@ -171,6 +171,11 @@ export class ChunkStore implements BlockSink {
     };
   }
 
+  /** The block reader's live counters (no copy: read them, do not keep them). */
+  get readCounters(): Readonly<{ misses: number; joins: number }> {
+    return this.#reader.stats;
+  }
+
   /** How far ahead readers may load: half the memory cache, so readahead never evicts itself. */
   get readaheadBytesMax(): number {
     return Math.floor(this.memCache.capacityBytes / 2);

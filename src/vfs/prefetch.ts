@@ -99,6 +99,11 @@ export class EpochPrefetcher {
     this.#pump();
   }
 
+  /** An order is handed over and not read to its end yet. */
+  active(): boolean {
+    return this.#consumed < this.#entries.length;
+  }
+
   progress(): PrefetchProgress {
     return {
       listed: this.#entries.length,

@@ -33,6 +33,7 @@ import {
 } from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
+import { DirPrefetcher } from "./dirprefetch.ts";
 import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
 import { EpochPrefetcher } from "./prefetch.ts";
@@ -66,11 +67,14 @@ export class JfsVfs implements Vfs {
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
   readonly #prefetch: EpochPrefetcher;
+  readonly #dirPrefetch: DirPrefetcher;
+  readonly #dirPrefetchOn: boolean;
 
   constructor(
     readonly meta: Meta,
     readonly data: FileData,
     readonly format: Format,
+    options: { dirPrefetch?: boolean } = {},
   ) {
     data.setRefusalListener((ino, error) => this.#writeErrors.refused(ino, error));
     this.#prefetch = new EpochPrefetcher({
@@ -79,6 +83,14 @@ export class JfsVfs implements Vfs {
       preload: (ino, bytes) => data.preload(ino, bytes),
       readMisses: () => data.readMisses(),
       aheadBytesMax: () => data.readaheadBytesMax,
+    });
+    this.#dirPrefetchOn = options.dirPrefetch !== false;
+    this.#dirPrefetch = new DirPrefetcher({
+      readdirPlus: (ctx, dir, cookie, limit) => this.readdir(ctx, dir, cookie, limit, true),
+      permitted: (ctx, attr) => this.permitted(ctx, attr),
+      preload: (ino, bytes) => data.preload(ino, bytes),
+      aheadBytesMax: () => data.readaheadBytesMax,
+      ordered: () => this.#prefetch.active(),
     });
   }
 
@@ -300,7 +312,13 @@ export class JfsVfs implements Vfs {
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
-    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    const missesBefore = this.data.readMisses().misses;
+    const bytes = await this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    // (Concurrent reads may share the count: close enough for a hint.)
+    if (this.#dirPrefetchOn && this.data.readMisses().misses > missesBefore) {
+      this.#dirPrefetch.missed(ctx, ino, attr);
+    }
+    return bytes;
   }
 
   async write(
@@ -500,7 +518,13 @@ export class JfsVfs implements Vfs {
   async getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer> {
     if (name === PREFETCH_XATTR) {
       await this.meta.getattr(ctx, ino); // the inode exists
-      return Buffer.from(JSON.stringify(this.#prefetch.progress()));
+      const { dirs, loaded } = this.#dirPrefetch.counts;
+      const progress = {
+        ...this.#prefetch.progress(),
+        dirsPrefetched: dirs,
+        dirFilesLoaded: loaded,
+      };
+      return Buffer.from(JSON.stringify(progress));
     }
     return this.meta.getxattr(ctx, ino, name);
   }
@@ -582,6 +606,7 @@ export class JfsVfs implements Vfs {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#prefetch.close();
+    this.#dirPrefetch.close();
     try {
       await this.data.close();
     } finally {

@@ -202,7 +202,7 @@ export class ChunkFileData implements FileData {
   }
 
   readMisses(): { misses: number; joins: number } {
-    const { misses, joins } = this.chunks.stats();
+    const { misses, joins } = this.chunks.readCounters;
     return { misses, joins };
   }
 

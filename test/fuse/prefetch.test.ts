@@ -38,6 +38,8 @@ interface Progress {
   consumed: number;
   misses: number;
   joins: number;
+  dirsPrefetched: number;
+  dirFilesLoaded: number;
 }
 
 interface EpochReport {
@@ -96,9 +98,9 @@ describe.skipIf(!HAVE_FUSE)("epoch prefetch: the loader's order handed to the mo
   });
 
   /** One epoch on a fresh mount with an empty cache directory: every block comes from the store. */
-  async function coldEpoch(extra: string[]): Promise<EpochReport> {
+  async function coldEpoch(extra: string[], mountFlags: string[] = []): Promise<EpochReport> {
     rmSync(volume.cacheDir, { recursive: true, force: true });
-    current = await startMount(volume, dir);
+    current = await startMount(volume, dir, mountFlags);
     const loaded = await python([SCRIPT, "load", dataset, manifest, "--epochs", "1", ...extra]);
     if (loaded.code !== 0) console.error("load:", loaded, await current.log());
     expect(loaded.code).toBe(0);
@@ -116,16 +118,18 @@ describe.skipIf(!HAVE_FUSE)("epoch prefetch: the loader's order handed to the mo
   test(
     "a DataLoader with PrefetchSampler waits for far fewer GETs of its own",
     async () => {
-      const plain = await coldEpoch([]);
+      const plain = await coldEpoch([], ["--no-dir-prefetch"]);
       const prefetched = await coldEpoch(["--prefetch"]);
       console.log(
         `cold epoch of ${FILES} files: ${plain.seconds} s, ${plain.jfs?.misses} misses; ` +
           `with the order handed over ${prefetched.seconds} s, ${prefetched.jfs?.misses} misses, ` +
           `${prefetched.jfs?.joins} late (${JSON.stringify(prefetched.jfs)})`,
       );
-      // Without an order, every file's block is a GET the worker waits for.
+      // Without an order (nor directory prefetch), every file's block is a GET the worker
+      // waits for.
       expect(plain.jfs).not.toBeNull();
       expect(plain.jfs!.listed).toBe(0);
+      expect(plain.jfs!.dirsPrefetched).toBe(0);
       expect(plain.jfs!.misses).toBeGreaterThanOrEqual(FILES);
       // With it, the mount had the whole order, loaded (nearly) every file, and the workers
       // found most blocks already there.
@@ -135,8 +139,26 @@ describe.skipIf(!HAVE_FUSE)("epoch prefetch: the loader's order handed to the mo
       expect(p.loaded).toBeGreaterThan(FILES * 0.9);
       expect(p.misses).toBeLessThan(plain.jfs!.misses / 10);
       expect(p.misses + p.joins).toBeLessThan(plain.jfs!.misses / 2);
+      expect(p.dirsPrefetched).toBe(0); // the order knows better: no directory prefetch
     },
     4 * STEP_TIMEOUT_MS,
+  );
+
+  test(
+    "with no order, the default mount prefetches the directories a shuffled loader misses in",
+    async () => {
+      const e = await coldEpoch([]);
+      const d = e.jfs!;
+      console.log(`cold epoch with directory prefetch: ${e.seconds} s, ${JSON.stringify(d)}`);
+      expect(d.listed).toBe(0);
+      // Every one of the CLASSES directories was missed in often enough, and prefetched.
+      expect(d.dirsPrefetched).toBe(CLASSES);
+      expect(d.dirFilesLoaded).toBeGreaterThan(FILES / 2);
+      // Before a directory is prefetched, DIR_PREFETCH_MISSES_MIN (8) of its files miss; a
+      // file read while its directory loads may miss too. Far fewer than one per file.
+      expect(d.misses).toBeLessThan(FILES / 3);
+    },
+    2 * STEP_TIMEOUT_MS,
   );
 
   test(
