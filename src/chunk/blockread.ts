@@ -91,7 +91,7 @@ export class BlockReader {
     }
     const cache = this.deps.diskCache;
     if (cache !== undefined && !cache.isReady) await cache.ready();
-    const onDisk = cache?.has(key) === true;
+    const onDisk = cache !== undefined && (cache.has(key) || cache.adopt(key, ref.bytes));
     if (onDisk && (await cache!.read(key, ref.bytes, offset, len, target, targetOffset))) return;
     // A disk miss or a corrupt file: load the whole block, which caches it again.
     if (onDisk || len === ref.bytes || this.deps.wholeBlocks) {
@@ -146,7 +146,7 @@ export class BlockReader {
         loads.push(loading.done);
         continue;
       }
-      if (diskCache?.has(key)) continue;
+      if (diskCache?.has(key) || diskCache?.adopt(key, ref.bytes)) continue;
       if (diskCache === undefined && !memCache.fits(ref.bytes)) continue;
       loads.push(this.#startLoad(ref, key).done);
     }

@@ -15,6 +15,7 @@ import {
   createVolume,
   forceCleanup,
   HAVE_FUSE,
+  jfs,
   type Mounted,
   REPO,
   startMount,
@@ -157,6 +158,31 @@ describe.skipIf(!HAVE_FUSE)("epoch prefetch: the loader's order handed to the mo
       // Before a directory is prefetched, DIR_PREFETCH_MISSES_MIN (8) of its files miss; a
       // file read while its directory loads may miss too. Far fewer than one per file.
       expect(d.misses).toBeLessThan(FILES / 3);
+    },
+    2 * STEP_TIMEOUT_MS,
+  );
+
+  test(
+    "jfs warmup beside a running mount fills the cache that mount reads from",
+    async () => {
+      rmSync(volume.cacheDir, { recursive: true, force: true });
+      current = await startMount(volume, dir, ["--no-dir-prefetch"]);
+      const warm = await jfs(["warmup", volume.metaUrl, dataset, "--cache-dir", volume.cacheDir]);
+      if (warm.code !== 0) console.error(warm);
+      expect(warm.code).toBe(0);
+      expect(warm.stdout).toContain(`warmed up ${FILES} files`);
+      const e = await python([SCRIPT, "load", dataset, manifest, "--epochs", "1"]);
+      if (e.code !== 0) console.error(e.stderr, await current.log());
+      expect(e.code).toBe(0);
+      const report = JSON.parse(e.stdout.trim()) as EpochReport;
+      await stopMount(current);
+      current = undefined;
+      expect({ files: report.files, mismatched: report.mismatched }).toEqual({
+        files: FILES,
+        mismatched: 0,
+      });
+      // The blocks the warmup process cached are found by the mount, not fetched again.
+      expect(report.jfs!.misses).toBe(0);
     },
     2 * STEP_TIMEOUT_MS,
   );
