@@ -3,7 +3,8 @@
  * shuffle; test/posix/dataloader.py) over N small files (1-16 KiB) in S3, every cache empty
  * (remount, cache directory emptied, kernel caches dropped), on one S3 server (s3rver behind
  * its SigV4 gate) in one run:
- *   - jfs as it is (default flags, SQLite meta),
+ *   - jfs as it is (default flags, SQLite meta: directory prefetch on),
+ *   - jfs with --no-dir-prefetch (as before directory prefetch),
  *   - jfs with the loader's order handed to the mount (--prefetch: PrefetchSampler),
  *   - jfs after `jfs warmup --threads 32` of the dataset (the warmup timed on its own),
  *   - rclone mount --vfs-cache-mode full,
@@ -129,11 +130,19 @@ async function main(): Promise<void> {
   const systems: BenchFs[] = [];
   try {
     const jfs = await jfsFs(root, target, metaUrl);
+    const noDir = await jfsFs(root, target, `sqlite3://${join(root, "nodir.db")}`, "nodir", [
+      "--no-dir-prefetch",
+    ]);
     const rclone = await rcloneFs(root, target);
-    systems.push(jfs, rclone);
+    systems.push(jfs, noDir, rclone);
     const runnerOf = (fs: BenchFs): Runner => ({ s3rverPid, fsPid: () => fs.pid() });
-    const manifests = { jfs: join(root, "jfs.json"), rclone: join(root, "rclone.json") };
+    const manifests = {
+      jfs: join(root, "jfs.json"),
+      noDir: join(root, "nodir.json"),
+      rclone: join(root, "rclone.json"),
+    };
     await writeDataset(jfs, runnerOf(jfs), manifests.jfs);
+    await writeDataset(noDir, runnerOf(noDir), manifests.noDir);
     await writeDataset(rclone, runnerOf(rclone), manifests.rclone);
     log(`datasets of ${100 * PER_CLASS} files written`);
     const store = new S3ObjectStore({
@@ -154,8 +163,15 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const raw = await rawGets(store, "jfs-bench/chunks/", RAW_IN_FLIGHT);
       add(`raw GET x${RAW_IN_FLIGHT} (${raw.objects} objects)`, raw.seconds, 0, load1());
+      const bare = await coldEpoch(noDir, runnerOf(noDir), manifests.noDir, []);
+      add("jfs --no-dir-prefetch", bare.seconds, bare.jfs?.misses ?? Number.NaN, bare.load);
       const plain = await coldEpoch(jfs, runnerOf(jfs), manifests.jfs, []);
-      add("jfs", plain.seconds, plain.jfs?.misses ?? Number.NaN, plain.load);
+      add(
+        "jfs (defaults: directory prefetch)",
+        plain.seconds,
+        plain.jfs?.misses ?? Number.NaN,
+        plain.load,
+      );
       const pre = await coldEpoch(jfs, runnerOf(jfs), manifests.jfs, ["--prefetch"]);
       add("jfs + PrefetchSampler", pre.seconds, pre.jfs?.misses ?? Number.NaN, pre.load);
       const warm = await coldEpoch(jfs, runnerOf(jfs), manifests.jfs, [], async () => {
