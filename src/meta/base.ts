@@ -5,7 +5,13 @@
 import { hostname } from "node:os";
 import { assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
-import { OPEN_LINGER_MS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
+import {
+  OPEN_LINGER_BATCH,
+  OPEN_LINGER_FILES_MAX,
+  OPEN_LINGER_MS,
+  ROOT_INODE,
+  TRASH_INODE,
+} from "../limits.ts";
 import { log } from "../log.ts";
 import { MetaCore, mustGetAttr } from "./core.ts";
 import { cleanupTrash } from "./gc.ts";
@@ -442,6 +448,7 @@ export class BaseMeta implements Meta {
     if (attr && attr.nlink > 0) {
       this.core.opens.linger(ino, Date.now());
       this.#scheduleUnregister();
+      this.#trimLingering();
       return;
     }
     await this.#unregister([ino]);
@@ -463,6 +470,19 @@ export class BaseMeta implements Meta {
         if (attr && attr.nlink === 0 && others.length === 0) rm.deleteInode(tx, ino, attr);
       });
     });
+  }
+
+  /** Over OPEN_LINGER_FILES_MAX released files registered: the oldest rows go now. */
+  #trimLingering(): void {
+    const excess = this.core.opens.lingeringCount - OPEN_LINGER_FILES_MAX;
+    if (excess <= 0) return;
+    const batch = this.core.opens.takeLingering(
+      Number.POSITIVE_INFINITY,
+      Math.min(excess, OPEN_LINGER_BATCH),
+    );
+    this.#unregister(batch).catch((error: unknown) =>
+      log.warn(`unregistering released files: ${String(error)}`),
+    );
   }
 
   #unregisterTimer: ReturnType<typeof setTimeout> | undefined;

@@ -118,6 +118,23 @@ export function sessionCases(backend: () => MetaBackend): void {
     await m.release(lost.inode);
   });
 
+  test("a released file stays registered for minutes: a reopen an epoch later needs no write", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
+    await m.open(root, f.inode, 0);
+    await m.release(f.inode);
+    // Longer than the old linger of 1 s; the heartbeat drops rows released longer ago than it.
+    await Bun.sleep(1200);
+    await m.heartbeat();
+    // Still registered: deleted through another session, the file is kept for m (nlink 0)...
+    await other.unlink(root, ROOT_INODE, n("f"));
+    expect((await other.getattr(root, f.inode)).nlink).toBe(0);
+    // ... until m's row goes (after OPEN_LINGER_MS, or at the end of its session).
+    await m.unregisterReleased(Number.POSITIVE_INFINITY);
+    await expectErrno(other.getattr(root, f.inode), "ENOENT");
+  });
+
   test("a session marked expired never comes back, even if its heartbeat races the cleanup", async () => {
     const oldSid = await m.newSession(info(TIMEOUT_MS));
     await other.newSession(info());
