@@ -199,6 +199,8 @@ export const PREFETCH_FILES_IN_FLIGHT = 32;
 export const PREFETCH_FILES_AHEAD = 1024;
 /** Of a big file only its start is loaded (readahead takes over when it is read). */
 export const PREFETCH_FILE_BYTES_MAX = 4 * MiB;
+/** Orders held at once, one per process (the ranks of a job on one node); the oldest goes. */
+export const PREFETCH_ORDERS_MAX = 64;
 /** Paths one order holds at most (one epoch of a dataset). */
 export const PREFETCH_LIST_FILES_MAX = 10_000_000;
 /**

@@ -6,7 +6,8 @@
  * The order comes as the value of the xattr PREFETCH_XATTR set on a directory: paths relative
  * to that directory, one a line (bytes, so any file name works). Setting it replaces the order
  * handed over before (a new epoch); PREFETCH_APPEND_XATTR adds to it (a value holds 64 KiB).
- * Nothing is stored: the xattrs are no data of the directory. Reading PREFETCH_XATTR of any
+ * Each process has its own order (the ranks of a job on one node share the mount); loads take
+ * turns among the orders. Nothing is stored: the xattrs are no data of the directory. Reading PREFETCH_XATTR of any
  * inode gives progress and the mount's read-miss counters as JSON (python/jfs_prefetch.py).
  *
  * Pacing: the prefetch stays at most PREFETCH_FILES_AHEAD files, and the readahead bytes,
@@ -20,6 +21,7 @@ import {
   PREFETCH_FILES_AHEAD,
   PREFETCH_FILES_IN_FLIGHT,
   PREFETCH_LIST_FILES_MAX,
+  PREFETCH_ORDERS_MAX,
 } from "../limits.ts";
 import { log } from "../log.ts";
 import { AccessMask, type Attr, type Credentials, FileType, type Ino } from "../posix.ts";
@@ -40,14 +42,16 @@ interface Entry {
 }
 
 export interface PrefetchProgress {
-  /** Paths in the current order. */
+  /** Orders held (one per process that handed one over). */
+  orders: number;
+  /** Paths in the orders. */
   listed: number;
   /** Paths whose load was started, done, skipped (not a readable file) or failed. */
   started: number;
   loaded: number;
   skipped: number;
   failed: number;
-  /** One past the furthest listed file opened so far. */
+  /** One past the furthest listed file opened so far, summed over the orders. */
   consumed: number;
   /** The mount's block reads that waited for a GET of their own, or for a load on its way. */
   misses: number;
@@ -57,141 +61,168 @@ export interface PrefetchProgress {
 const NEWLINE = 0x0a;
 const SLASH = 0x2f;
 
-export class EpochPrefetcher {
-  #entries: Entry[] = [];
+/** One process's order: its paths, how far loading and reading have got. */
+class Order {
+  readonly entries: Entry[] = [];
   /** Size loaded per entry (0 until resolved), to keep the bytes ahead bounded. */
-  #sizes: number[] = [];
-  readonly #indexOf = new Map<Ino, number>();
+  readonly sizes: number[] = [];
+  readonly indexOf = new Map<Ino, number>();
   /** Directories resolved for this order: "dir ino/relative path" -> inode. */
-  readonly #dirs = new Map<string, Ino>();
-  #generation = 0;
-  #position = 0;
-  #consumed = 0;
-  #aheadBytes = 0;
+  readonly dirs = new Map<string, Ino>();
+  position = 0;
+  consumed = 0;
+  aheadBytes = 0;
+  dropped = false;
+  readonly counts = { loaded: 0, skipped: 0, failed: 0 };
+
+  /** May the next entry start, within the pacing bounds? */
+  ready(aheadBytesMax: number): boolean {
+    return (
+      !this.dropped &&
+      this.position < this.entries.length &&
+      this.position < this.consumed + PREFETCH_FILES_AHEAD &&
+      this.aheadBytes < aheadBytesMax
+    );
+  }
+}
+
+export class EpochPrefetcher {
+  /** Orders by the pid that handed them over, oldest first. */
+  readonly #orders = new Map<number, Order>();
   #inFlight = 0;
-  #counts = { loaded: 0, skipped: 0, failed: 0 };
+  /** Where the round-robin over orders resumes. */
+  #turn = 0;
   #closed = false;
 
   constructor(private readonly deps: PrefetchDeps) {}
 
-  /** A new order (replace) or more of it (append), as lines of paths relative to `dir`. */
+  /**
+   * A new order (replace) or more of it (append), as lines of paths relative to `dir`. Each
+   * process has its own order (several training processes on one node share the mount).
+   */
   submit(ctx: Credentials, dir: Ino, value: Buffer, append: boolean): void {
-    if (!append) this.#reset();
     // A copy: the value may sit in a request buffer that is reused after this call.
     const paths = splitLines(Buffer.from(value));
-    if (this.#entries.length + paths.length > PREFETCH_LIST_FILES_MAX) {
+    let order = this.#orders.get(ctx.pid);
+    if (order === undefined || !append) {
+      if (order !== undefined) order.dropped = true;
+      this.#orders.delete(ctx.pid);
+      order = new Order();
+      this.#orders.set(ctx.pid, order);
+      for (const [pid, old] of this.#orders) {
+        if (this.#orders.size <= PREFETCH_ORDERS_MAX) break;
+        old.dropped = true;
+        this.#orders.delete(pid);
+      }
+    }
+    if (order.entries.length + paths.length > PREFETCH_LIST_FILES_MAX) {
       throw fsError("E2BIG", `a prefetch order holds at most ${PREFETCH_LIST_FILES_MAX} paths`);
     }
     const caller = { ...ctx, groups: [...ctx.groups] };
     for (const path of paths) {
-      this.#entries.push({ ctx: caller, dir, path });
-      this.#sizes.push(0);
+      order.entries.push({ ctx: caller, dir, path });
+      order.sizes.push(0);
     }
     this.#pump();
   }
 
-  /** A file was opened: the prefetch may run further ahead. */
+  /** A file was opened: the prefetch of orders that list it may run further ahead. */
   opened(ino: Ino): void {
-    const index = this.#indexOf.get(ino);
-    if (index === undefined || index < this.#consumed) return;
-    for (let i = this.#consumed; i <= index; i++) this.#aheadBytes -= this.#sizes[i] ?? 0;
-    this.#consumed = index + 1;
+    for (const order of this.#orders.values()) {
+      const index = order.indexOf.get(ino);
+      if (index === undefined || index < order.consumed) continue;
+      for (let i = order.consumed; i <= index; i++) order.aheadBytes -= order.sizes[i] ?? 0;
+      order.consumed = index + 1;
+    }
     this.#pump();
   }
 
-  /** An order is handed over and not read to its end yet. */
+  /** Some order is handed over and not read to its end yet. */
   active(): boolean {
-    return this.#consumed < this.#entries.length;
+    for (const order of this.#orders.values()) {
+      if (order.consumed < order.entries.length) return true;
+    }
+    return false;
   }
 
   progress(): PrefetchProgress {
-    return {
-      listed: this.#entries.length,
-      started: this.#position,
-      ...this.#counts,
-      consumed: this.#consumed,
-      ...this.deps.readMisses(),
-    };
+    const p = { orders: this.#orders.size, listed: 0, started: 0, loaded: 0, skipped: 0 };
+    let failed = 0;
+    let consumed = 0;
+    for (const order of this.#orders.values()) {
+      p.listed += order.entries.length;
+      p.started += order.position;
+      p.loaded += order.counts.loaded;
+      p.skipped += order.counts.skipped;
+      failed += order.counts.failed;
+      consumed += order.consumed;
+    }
+    return { ...p, failed, consumed, ...this.deps.readMisses() };
   }
 
   close(): void {
     this.#closed = true;
-    this.#reset();
+    for (const order of this.#orders.values()) order.dropped = true;
+    this.#orders.clear();
   }
 
-  #reset(): void {
-    this.#generation++;
-    this.#entries = [];
-    this.#sizes = [];
-    this.#indexOf.clear();
-    this.#dirs.clear();
-    this.#position = 0;
-    this.#consumed = 0;
-    this.#aheadBytes = 0;
-    this.#counts = { loaded: 0, skipped: 0, failed: 0 };
-  }
-
+  /** Starts loads, taking turns among the orders, up to PREFETCH_FILES_IN_FLIGHT in all. */
   #pump(): void {
-    while (
-      !this.#closed &&
-      this.#inFlight < PREFETCH_FILES_IN_FLIGHT &&
-      this.#position < this.#entries.length &&
-      this.#position < this.#consumed + PREFETCH_FILES_AHEAD &&
-      this.#aheadBytes < this.deps.aheadBytesMax()
-    ) {
-      const index = this.#position++;
-      if (index < this.#consumed) continue; // read already: too late to help
+    const aheadMax = this.deps.aheadBytesMax();
+    while (!this.#closed && this.#inFlight < PREFETCH_FILES_IN_FLIGHT) {
+      const orders = [...this.#orders.values()].filter((o) => o.ready(aheadMax));
+      if (orders.length === 0) return;
+      const order = orders[this.#turn++ % orders.length]!;
+      const index = order.position++;
+      if (index < order.consumed) continue; // read already: too late to help
       this.#inFlight++;
-      void this.#load(this.#generation, index).finally(() => {
+      void this.#load(order, index).finally(() => {
         this.#inFlight--;
         this.#pump();
       });
     }
   }
 
-  async #load(generation: number, index: number): Promise<void> {
-    const entry = this.#entries[index]!;
-    const current = () => generation === this.#generation;
+  async #load(order: Order, index: number): Promise<void> {
+    const entry = order.entries[index]!;
     try {
-      const { inode, attr } = await this.#resolve(entry);
-      if (!current()) return;
-      if (
-        attr.type !== FileType.File ||
-        (this.deps.permitted(entry.ctx, attr) & AccessMask.R) === 0
-      ) {
-        this.#counts.skipped++;
+      const { inode, attr } = await this.#resolve(order, entry);
+      if (order.dropped) return;
+      const readable = (this.deps.permitted(entry.ctx, attr) & AccessMask.R) !== 0;
+      if (attr.type !== FileType.File || !readable) {
+        order.counts.skipped++;
         return;
       }
-      this.#indexOf.set(inode, index);
-      if (index < this.#consumed) return;
+      order.indexOf.set(inode, index);
+      if (index < order.consumed) return;
       const bytes = Math.min(attr.size, PREFETCH_FILE_BYTES_MAX);
-      this.#sizes[index] = bytes;
-      this.#aheadBytes += bytes;
+      order.sizes[index] = bytes;
+      order.aheadBytes += bytes;
       await this.deps.preload(inode, bytes);
-      if (current()) this.#counts.loaded++;
+      if (!order.dropped) order.counts.loaded++;
     } catch (error: unknown) {
-      if (!current()) return;
-      this.#counts.failed++;
+      if (order.dropped) return;
+      order.counts.failed++;
       if (!(error instanceof FsError)) log.debug(`prefetch: ${String(error)}`);
     }
   }
 
   /** The inode of a listed path, its directories looked up once per order. */
-  async #resolve(entry: Entry): Promise<{ inode: Ino; attr: Attr }> {
+  async #resolve(order: Order, entry: Entry): Promise<{ inode: Ino; attr: Attr }> {
     const parts = splitPath(entry.path);
     if (parts === undefined) throw fsError("EINVAL", "prefetch paths stay below their directory");
     let dir = entry.dir;
     let prefix = `${entry.dir}`;
     for (const part of parts.slice(0, -1)) {
       prefix += `/${part.toString("latin1")}`;
-      const known = this.#dirs.get(prefix);
+      const known = order.dirs.get(prefix);
       if (known !== undefined) {
         dir = known;
         continue;
       }
       const found = await this.deps.lookup(entry.ctx, dir, part);
       if (found.attr.type !== FileType.Directory) throw fsError("ENOTDIR");
-      this.#dirs.set(prefix, found.inode);
+      order.dirs.set(prefix, found.inode);
       dir = found.inode;
     }
     return this.deps.lookup(entry.ctx, dir, parts.at(-1)!);

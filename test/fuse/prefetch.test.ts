@@ -214,6 +214,9 @@ for _ in range(500):
 out["first"] = p
 os.setxattr(d, j.XATTR, b"class_004/img_0004.bin\\n")
 out["second"] = j.progress(d)
+import subprocess
+subprocess.run([sys.executable, "-c", "import os; os.setxattr(%r, %r, b'class_005/img_0005.bin\\\\nclass_005/img_0006.bin\\\\n')" % (d, j.XATTR)], check=True)
+out["two"] = j.progress(d)
 out["listed_names"] = os.listxattr(d)
 print(json.dumps(out))
 `;
@@ -227,6 +230,7 @@ print(json.dumps(out))
         mount: string;
         first: Progress;
         second: Progress;
+        two: Progress & { orders: number };
         listed_names: string[];
       };
       expect(out.file).toBe(20); // ENOTDIR: an order names a directory
@@ -234,6 +238,8 @@ print(json.dumps(out))
       // two files load; "../x" and "none" fail, a directory is skipped
       expect(out.first).toMatchObject({ listed: 6, loaded: 3, failed: 2, skipped: 1 });
       expect(out.second.listed).toBe(1); // a new order replaces the old
+      // Another process's order is its own: both are held (the ranks of a job on one node).
+      expect([out.two.orders, out.two.listed]).toEqual([2, 3]);
       expect(out.listed_names).toEqual([]); // nothing is stored as an xattr
       await stopMount(current);
       current = undefined;
