@@ -47,7 +47,7 @@ interface Epoch {
   seconds: number;
   files: number;
   mismatched: number;
-  jfs: { misses: number; joins: number; loaded: number } | null;
+  jfs: { misses: number; joins: number; loaded: number; downloads: number } | null;
 }
 
 function log(text: string): void {

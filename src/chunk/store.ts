@@ -172,7 +172,7 @@ export class ChunkStore implements BlockSink {
   }
 
   /** The block reader's live counters (no copy: read them, do not keep them). */
-  get readCounters(): Readonly<{ misses: number; joins: number }> {
+  get readCounters(): Readonly<{ misses: number; joins: number; downloads: number }> {
     return this.#reader.stats;
   }
 

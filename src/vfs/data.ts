@@ -30,8 +30,11 @@ export interface FileData {
   preload(ino: Ino, bytes: number): Promise<void>;
   /** Bytes readers may load ahead (half the memory cache). */
   readonly readaheadBytesMax: number;
-  /** Block reads so far that waited for a GET of their own, or for a load on its way. */
-  readMisses(): { misses: number; joins: number };
+  /**
+   * Block reads so far that waited for a GET of their own, or for a load on its way; and the
+   * GETs made (reads, readahead, prefetch).
+   */
+  readMisses(): { misses: number; joins: number; downloads: number };
   /** Forgets cached slice lists of `ino` (another client may have changed it). */
   invalidate(ino: Ino): void;
   /** Flushes every inode. */

@@ -30,7 +30,7 @@ export interface PrefetchDeps {
   lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }>;
   permitted(ctx: Credentials, attr: Attr): number;
   preload(ino: Ino, bytes: number): Promise<void>;
-  readMisses(): { misses: number; joins: number };
+  readMisses(): { misses: number; joins: number; downloads: number };
   /** Bytes the prefetch may have loaded and not yet seen read. */
   aheadBytesMax(): number;
 }
@@ -56,6 +56,8 @@ export interface PrefetchProgress {
   /** The mount's block reads that waited for a GET of their own, or for a load on its way. */
   misses: number;
   joins: number;
+  /** GETs of blocks the mount made in all. */
+  downloads: number;
 }
 
 const NEWLINE = 0x0a;

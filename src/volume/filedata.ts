@@ -201,9 +201,9 @@ export class ChunkFileData implements FileData {
     return this.chunks.readaheadBytesMax;
   }
 
-  readMisses(): { misses: number; joins: number } {
-    const { misses, joins } = this.chunks.readCounters;
-    return { misses, joins };
+  readMisses(): { misses: number; joins: number; downloads: number } {
+    const { misses, joins, downloads } = this.chunks.readCounters;
+    return { misses, joins, downloads };
   }
 
   #committed(ino: Ino, index: number): void {
