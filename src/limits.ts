@@ -208,8 +208,12 @@ export const PREFETCH_LIST_FILES_MAX = 10_000_000;
  * many distinct small files of one directory missed the caches within DIR_PREFETCH_WINDOW_MS,
  * the directory's other small files are loaded too (a loader reading a dataset at random).
  */
-export const DIR_PREFETCH_MISSES_MIN = 8;
-export const DIR_PREFETCH_WINDOW_MS = 5000;
+export const DIR_PREFETCH_MISSES_MIN = 4;
+/**
+ * Long enough for a big dataset read cold: 100 files/s spread over 1,000 directories is one
+ * miss per directory every 10 s (a 5 s window never saw 8 in bench/epoch.ts's 100 directories).
+ */
+export const DIR_PREFETCH_WINDOW_MS = 60_000;
 /** Files up to this size count as small (and are the ones loaded). */
 export const DIR_PREFETCH_FILE_BYTES_MAX = 1 * MiB;
 /** Files of one directory loaded at most; the bytes stay within the readahead bytes too. */

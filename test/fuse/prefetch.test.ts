@@ -155,7 +155,7 @@ describe.skipIf(!HAVE_FUSE)("epoch prefetch: the loader's order handed to the mo
       // Every one of the CLASSES directories was missed in often enough, and prefetched.
       expect(d.dirsPrefetched).toBe(CLASSES);
       expect(d.dirFilesLoaded).toBeGreaterThan(FILES / 2);
-      // Before a directory is prefetched, DIR_PREFETCH_MISSES_MIN (8) of its files miss; a
+      // Before a directory is prefetched, DIR_PREFETCH_MISSES_MIN (4) of its files miss; a
       // file read while its directory loads may miss too. Far fewer than one per file.
       expect(d.misses).toBeLessThan(FILES / 3);
     },
