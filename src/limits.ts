@@ -199,6 +199,13 @@ export const PREFETCH_FILES_IN_FLIGHT = 32;
 export const PREFETCH_FILES_AHEAD = 1024;
 /** Of a big file only its start is loaded (readahead takes over when it is read). */
 export const PREFETCH_FILE_BYTES_MAX = 4 * MiB;
+/**
+ * Files a prefetch loads are registered as open ahead of their opens (Meta.registerAhead), up
+ * to this many in one write transaction, gathered for at most PREFETCH_REGISTER_DELAY_MS: a
+ * cold epoch's first opens then read, where each would commit (and fsync) a transaction.
+ */
+export const PREFETCH_REGISTER_BATCH = 128;
+export const PREFETCH_REGISTER_DELAY_MS = 5;
 /** Orders held at once, one per process (the ranks of a job on one node); the oldest goes. */
 export const PREFETCH_ORDERS_MAX = 64;
 /** Paths one order holds at most (one epoch of a dataset). */

@@ -412,10 +412,45 @@ export class BaseMeta implements Meta {
 
   // ---- open files ----
 
+  /** registerAhead() transactions in flight, by inode: an open of one waits for its row. */
+  readonly #ahead = new Map<Ino, Promise<boolean>>();
+
+  async registerAhead(inos: readonly Ino[]): Promise<void> {
+    const sid = this.core.sid;
+    if (sid === 0) return;
+    const now = Date.now();
+    const fresh = inos.filter((ino) => this.core.opens.preregister(ino, now));
+    if (fresh.length === 0) return;
+    const writing = this.core.txn(async (tx) => {
+      for (const ino of fresh) tx.addOpen(sid, ino);
+    });
+    const done = writing.then(
+      () => true,
+      () => false,
+    );
+    for (const ino of fresh) this.#ahead.set(ino, done);
+    this.#registering.add(writing);
+    try {
+      await writing;
+      this.#scheduleUnregister();
+      this.#trimLingering();
+    } catch (error) {
+      this.core.opens.unregistered(fresh.filter((ino) => !this.core.opens.isOpen(ino)));
+      throw error;
+    } finally {
+      this.#registering.delete(writing);
+      for (const ino of fresh) if (this.#ahead.get(ino) === done) this.#ahead.delete(ino);
+    }
+  }
+
   async open(ctx: Credentials, ino: Ino, flags: number, justCreated = false): Promise<Attr> {
     const mask = accessMaskOfOpenFlags(flags);
     const sid = this.core.sid;
-    const register = this.core.opens.acquire(ino) && sid !== 0;
+    // Registered ahead by a prefetch: its row must be committed before this open returns,
+    // and if writing it failed, this open writes its own.
+    const ahead = this.#ahead.get(ino);
+    const aheadFailed = ahead !== undefined && !(await ahead);
+    const register = (this.core.opens.acquire(ino) || aheadFailed) && sid !== 0;
     try {
       const check = async (tx: MetaTxn) => {
         const attr = await mustGetAttr(tx, ino);

@@ -29,6 +29,8 @@ export interface DirPrefetchDeps {
   readdirPlus(ctx: Credentials, dir: Ino, cookie: number, limit: number): Promise<VfsDirEntry[]>;
   permitted(ctx: Credentials, attr: Attr): number;
   preload(ino: Ino, bytes: number): Promise<void>;
+  /** The file will likely be opened soon: register it ahead (batched). */
+  registerAhead(ino: Ino): void;
   aheadBytesMax(): number;
   /** An order handed over is being loaded: it knows better, so stay out of its way. */
   ordered(): boolean;
@@ -115,6 +117,7 @@ export class DirPrefetcher {
       if (next === undefined) break;
       this.#queueHead++;
       this.#inFlight++;
+      this.deps.registerAhead(next.ino);
       this.deps
         .preload(next.ino, next.bytes)
         .then(

@@ -30,6 +30,8 @@ export interface PrefetchDeps {
   lookup(ctx: Credentials, parent: Ino, name: Buffer): Promise<{ inode: Ino; attr: Attr }>;
   permitted(ctx: Credentials, attr: Attr): number;
   preload(ino: Ino, bytes: number): Promise<void>;
+  /** The file will be opened soon: register it ahead (batched, Meta.registerAhead). */
+  registerAhead(ino: Ino): void;
   readMisses(): { misses: number; joins: number; downloads: number };
   /** Bytes the prefetch may have loaded and not yet seen read. */
   aheadBytesMax(): number;
@@ -197,6 +199,7 @@ export class EpochPrefetcher {
       }
       order.indexOf.set(inode, index);
       if (index < order.consumed) return;
+      this.deps.registerAhead(inode);
       const bytes = Math.min(attr.size, PREFETCH_FILE_BYTES_MAX);
       order.sizes[index] = bytes;
       order.aheadBytes += bytes;

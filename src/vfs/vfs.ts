@@ -10,6 +10,8 @@ import {
   FILE_SIZE_BYTES_MAX,
   FORMAT_RELOAD_MS,
   PREFETCH_APPEND_XATTR,
+  PREFETCH_REGISTER_BATCH,
+  PREFETCH_REGISTER_DELAY_MS,
   PREFETCH_XATTR,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
@@ -81,6 +83,7 @@ export class JfsVfs implements Vfs {
       lookup: (ctx, parent, name) => this.lookup(ctx, parent, name),
       permitted: (ctx, attr) => this.permitted(ctx, attr),
       preload: (ino, bytes) => data.preload(ino, bytes),
+      registerAhead: (ino) => this.#registerAhead(ino),
       readMisses: () => data.readMisses(),
       aheadBytesMax: () => data.readaheadBytesMax,
     });
@@ -89,6 +92,7 @@ export class JfsVfs implements Vfs {
       readdirPlus: (ctx, dir, cookie, limit) => this.readdir(ctx, dir, cookie, limit, true),
       permitted: (ctx, attr) => this.permitted(ctx, attr),
       preload: (ino, bytes) => data.preload(ino, bytes),
+      registerAhead: (ino) => this.#registerAhead(ino),
       aheadBytesMax: () => data.readaheadBytesMax,
       ordered: () => this.#prefetch.active(),
     });
@@ -116,6 +120,27 @@ export class JfsVfs implements Vfs {
       if (changed.length > 0) log.info(`settings changed by jfs config: ${changed.join(", ")}`);
     });
     return sid;
+  }
+
+  #aheadBatch: Ino[] = [];
+  #aheadTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Gathers files a prefetch loads into batches of Meta.registerAhead. */
+  #registerAhead(ino: Ino): void {
+    if (this.#closed) return;
+    this.#aheadBatch.push(ino);
+    if (this.#aheadBatch.length >= PREFETCH_REGISTER_BATCH) this.#flushAhead();
+    else this.#aheadTimer ??= setTimeout(() => this.#flushAhead(), PREFETCH_REGISTER_DELAY_MS);
+  }
+
+  #flushAhead(): void {
+    clearTimeout(this.#aheadTimer);
+    this.#aheadTimer = undefined;
+    const batch = this.#aheadBatch;
+    this.#aheadBatch = [];
+    if (batch.length === 0) return;
+    // A failure costs only speed: each open then registers itself.
+    this.meta.registerAhead(batch).catch((e: unknown) => log.debug(`register ahead: ${String(e)}`));
   }
 
   // ---- attributes ----
@@ -607,6 +632,8 @@ export class JfsVfs implements Vfs {
     this.#timers = [];
     this.#prefetch.close();
     this.#dirPrefetch.close();
+    clearTimeout(this.#aheadTimer);
+    this.#aheadBatch = [];
     try {
       await this.data.close();
     } finally {

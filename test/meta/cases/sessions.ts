@@ -135,6 +135,26 @@ export function sessionCases(backend: () => MetaBackend): void {
     await expectErrno(other.getattr(root, f.inode), "ENOENT");
   });
 
+  test("files registered ahead (a prefetch) are held like released ones, and open as usual", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const a = await m.mknod(root, ROOT_INODE, n("a"), FileType.File, 0o644, 0, 0);
+    const b = await m.mknod(root, ROOT_INODE, n("b"), FileType.File, 0o644, 0, 0);
+    await m.open(root, b.inode, 0); // open already: left alone
+    await m.registerAhead([a.inode, b.inode]);
+    // a is held for m though m never opened it: deleted elsewhere, it stays (nlink 0).
+    await other.unlink(root, ROOT_INODE, n("a"));
+    expect((await other.getattr(root, a.inode)).nlink).toBe(0);
+    expect((await m.open(root, a.inode, 0)).nlink).toBe(0);
+    await m.release(a.inode); // unlinked: its last close here frees it
+    await expectErrno(other.getattr(root, a.inode), "ENOENT");
+    await m.release(b.inode);
+    await other.unlink(root, ROOT_INODE, n("b"));
+    expect((await other.getattr(root, b.inode)).nlink).toBe(0); // b's row lingers
+    await m.unregisterReleased(Number.POSITIVE_INFINITY);
+    await expectErrno(other.getattr(root, b.inode), "ENOENT");
+  });
+
   test("a session marked expired never comes back, even if its heartbeat races the cleanup", async () => {
     const oldSid = await m.newSession(info(TIMEOUT_MS));
     await other.newSession(info());
