@@ -155,6 +155,23 @@ export function sessionCases(backend: () => MetaBackend): void {
     await expectErrno(other.getattr(root, b.inode), "ENOENT");
   });
 
+  test("a file this session released (or registered ahead) and then unlinks is freed at once", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
+    const g = await m.mknod(root, ROOT_INODE, n("g"), FileType.File, 0o644, 0, 0);
+    await m.open(root, f.inode, 0);
+    await m.release(f.inode);
+    await m.registerAhead([g.inode]);
+    await m.unlink(root, ROOT_INODE, n("f"));
+    // Replaced by a rename (a checkpoint saved as temp file, then renamed over the old one).
+    await m.mknod(root, ROOT_INODE, n("tmp"), FileType.File, 0o644, 0, 0);
+    await m.rename(root, ROOT_INODE, n("tmp"), ROOT_INODE, n("g"), 0);
+    // Nothing here has them open: their rows held nothing, and went with the last link.
+    await expectErrno(other.getattr(root, f.inode), "ENOENT");
+    await expectErrno(other.getattr(root, g.inode), "ENOENT");
+  });
+
   test("a session marked expired never comes back, even if its heartbeat races the cleanup", async () => {
     const oldSid = await m.newSession(info(TIMEOUT_MS));
     await other.newSession(info());
