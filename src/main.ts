@@ -16,9 +16,11 @@ import { registerGateway } from "./cli/gateway.ts";
 import { registerGc } from "./cli/gc.ts";
 import { registerMount } from "./cli/mount.ts";
 import { registerObjbench } from "./cli/objbench.ts";
+import { registerQuota } from "./cli/quota.ts";
 import { registerRestore } from "./cli/restore.ts";
 import { registerRmr } from "./cli/rmr.ts";
 import { registerServe } from "./cli/serve.ts";
+import { registerStats } from "./cli/stats.ts";
 import { registerStatus } from "./cli/status.ts";
 import { registerVersion } from "./cli/version.ts";
 import { registerWarmup } from "./cli/warmup.ts";
@@ -33,6 +35,7 @@ export function buildCli() {
   cli.option("--quiet", "Show only errors");
   registerFormat(cli);
   registerStatus(cli);
+  registerStats(cli);
   registerConfig(cli);
   registerDestroy(cli);
   registerMount(cli);
@@ -44,6 +47,7 @@ export function buildCli() {
   registerGc(cli);
   registerRestore(cli);
   registerRmr(cli);
+  registerQuota(cli);
   registerFsck(cli);
   registerDump(cli);
   registerVersion(cli);

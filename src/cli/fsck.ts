@@ -7,11 +7,42 @@
 import type { CAC } from "cac";
 import { UserError } from "../errors.ts";
 import { log } from "../log.ts";
+import type { BaseMeta } from "../meta/base.ts";
 import { checkVolume } from "../volume/fsck.ts";
 import { openStore, openVolume } from "../volume/open.ts";
 import { stringFlag } from "./options.ts";
 
 const PROBLEMS_SHOWN_MAX = 50;
+
+interface FsckFlags {
+  path?: unknown;
+  repair?: boolean;
+  repairQuota?: boolean;
+}
+
+/** fsck --repair-quota: recounts quota usage from the tree (src/meta/quotaadmin.ts). */
+async function repairQuotas(meta: BaseMeta, path: string | undefined): Promise<void> {
+  let only: number | undefined;
+  if (path !== undefined) {
+    const quotas = await meta.listQuotas();
+    const paths = await Promise.all(quotas.map((q) => meta.directoryPath(q.inode)));
+    const normalized = `/${path
+      .split("/")
+      .filter((p) => p !== "" && p !== ".")
+      .join("/")}`;
+    only = quotas[paths.indexOf(normalized)]?.inode;
+    if (only === undefined) throw new UserError(`fsck --repair-quota: ${path} has no quota`);
+  }
+  const repaired = await meta.repairQuotas(only);
+  for (const { before, after } of repaired) {
+    const where = await meta.directoryPath(after.inode);
+    console.log(
+      `repaired quota of ${where}: ${before.usedBytes} -> ${after.usedBytes} bytes, ` +
+        `${before.usedInodes} -> ${after.usedInodes} inodes`,
+    );
+  }
+  log.info(`fsck --repair-quota: ${repaired.length} quota(s) recounted and fixed`);
+}
 
 export function registerFsck(cli: CAC): void {
   cli
@@ -21,8 +52,12 @@ export function registerFsck(cli: CAC): void {
       "--repair",
       "Drop references to missing blocks (those ranges then read as zeros); lists each file changed",
     )
+    .option(
+      "--repair-quota",
+      "Recount the usage of every directory quota (or the one on --path) and fix those that are wrong",
+    )
     .example("jfs fsck redis://127.0.0.1/1 --path /datasets --repair")
-    .action(async (metaUrl: string | undefined, flags: { path?: unknown; repair?: boolean }) => {
+    .action(async (metaUrl: string | undefined, flags: FsckFlags) => {
       const path = stringFlag(flags.path);
       const repair = flags.repair === true;
       const { meta, format } = await openVolume(
@@ -30,6 +65,7 @@ export function registerFsck(cli: CAC): void {
       );
       const store = openStore(format);
       try {
+        if (flags.repairQuota === true) await repairQuotas(meta, path);
         const report = await checkVolume(meta, store, format, { path, repair });
         const { inodes, slices, blocks, problems, repaired } = report;
         const what = path === undefined ? `${inodes} inodes` : `${inodes} files under ${path}`;

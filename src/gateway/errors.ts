@@ -111,8 +111,11 @@ export function s3ErrorOf(error: unknown): S3Error {
     case Errno.ENOTEMPTY:
       return s3Errors.bucketNotEmpty();
     case Errno.ENOSPC:
-    case Errno.EDQUOT:
       return new S3Error("QuotaExceeded", 403, "The volume is out of space or over its quota");
+    case Errno.EDQUOT:
+      // A directory quota (jfs quota) of the bucket or a prefix in it: MinIO's answer to a
+      // write past a bucket quota, which S3 clients that know MinIO already recognise.
+      return new S3Error("XMinioAdminBucketQuotaExceeded", 400, "Directory quota exceeded");
     case Errno.EEXIST:
       return new S3Error(
         "InvalidRequest",

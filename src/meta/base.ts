@@ -3,7 +3,7 @@
  * this class and the modules it calls hold every POSIX rule.
  */
 import { hostname } from "node:os";
-import { assertSafeUint } from "../assert.ts";
+import { assert, assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
 import {
   OPEN_LINGER_BATCH,
@@ -36,6 +36,8 @@ import { AccessMask, checksumOf, FileType as FT, ROOT_CREDENTIALS } from "./inte
 import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
+import { nearestQuota } from "./quota.ts";
+import * as quotas from "./quotaadmin.ts";
 import * as rm from "./remove.ts";
 import { rename } from "./rename.ts";
 import {
@@ -49,7 +51,7 @@ import {
 } from "./sessions.ts";
 import { setattr } from "./setattr.ts";
 import * as data from "./slices.ts";
-import type { MetaEngine, MetaTxn } from "./txn.ts";
+import type { MetaEngine, MetaTxn, QuotaLimits, QuotaRecord } from "./txn.ts";
 import * as xattr from "./xattr.ts";
 
 const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
@@ -261,16 +263,39 @@ export class BaseMeta implements Meta {
     }
   }
 
+  // ---- directory quotas (rules in quota.ts, management in quotaadmin.ts) ----
+
+  setQuota(ino: Ino, limits: QuotaLimits): Promise<QuotaRecord> {
+    return quotas.setQuota(this.core, ino, limits);
+  }
+
+  listQuotas(): Promise<QuotaRecord[]> {
+    return quotas.listQuotas(this.core);
+  }
+
+  deleteQuota(ino: Ino): Promise<boolean> {
+    return quotas.deleteQuota(this.core, ino);
+  }
+
+  /** fsck --repair-quota: recounts usage from the tree; returns the quotas that were wrong. */
+  repairQuotas(only?: Ino): Promise<quotas.QuotaRepair[]> {
+    return quotas.repairQuotas(this.core, only);
+  }
+
+  directoryPath(ino: Ino): Promise<string> {
+    return quotas.directoryPath(this.core, ino);
+  }
+
   // ---- namespace ----
 
-  async statfs(_ctx: Credentials, _ino: Ino): Promise<StatFs> {
+  async statfs(_ctx: Credentials, ino: Ino): Promise<StatFs> {
     const { capacityBytes, inodes } = this.core.format;
     const c = await this.counters();
     const totalBytes = capacityBytes > 0 ? capacityBytes : UNLIMITED_BYTES;
     const usedBytes = Math.min(c.usedSpaceBytes, totalBytes);
     const totalInodes = inodes > 0 ? inodes : c.usedInodes + UNLIMITED_INODES_HEADROOM;
     const usedInodes = Math.min(c.usedInodes, totalInodes);
-    return {
+    const volume: StatFs = {
       totalBytes,
       usedBytes,
       availBytes: totalBytes - usedBytes,
@@ -278,6 +303,8 @@ export class BaseMeta implements Meta {
       usedInodes,
       availInodes: totalInodes - usedInodes,
     };
+    const quota = await this.core.read(async (tx) => nearestQuota(tx, ino));
+    return quota ? quotaStatFs(volume, quota) : volume;
   }
 
   lookup(
@@ -321,6 +348,35 @@ export class BaseMeta implements Meta {
     if (keepRdev && ctx.uid !== 0) throw fsError("EPERM", "only root makes device nodes");
     const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0 };
     return ns.createNode(this.core, ctx, parent, name, spec);
+  }
+
+  async create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    const sid = this.core.sid;
+    const spec = { type: FT.File, mode, umask, rdev: 0 };
+    // The inode is the same in every run of the transaction: counted open once, in the first.
+    let acquired: Ino | undefined;
+    const creating = ns.createNode(this.core, ctx, parent, name, spec, (tx, ino) => {
+      if (acquired === undefined) {
+        acquired = ino;
+        assert(this.core.opens.acquire(ino), "a new inode is open already");
+      }
+      if (sid !== 0) tx.addOpen(sid, ino);
+    });
+    this.#registering.add(creating);
+    try {
+      return await creating;
+    } catch (error) {
+      if (acquired !== undefined) this.core.opens.abandon(acquired);
+      throw error;
+    } finally {
+      this.#registering.delete(creating);
+    }
   }
 
   mkdir(
@@ -640,6 +696,28 @@ export class BaseMeta implements Meta {
   async ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void> {
     await this.core.txn(async (tx) => tx.deleteUnusedSlices(slices));
   }
+}
+
+/**
+ * `df` inside a quota directory shows the quota (JuiceFS's): its limits as the size, its usage
+ * as used, and never more room than the volume has. An unlimited side stays the volume's.
+ */
+function quotaStatFs(volume: StatFs, q: QuotaRecord): StatFs {
+  const side = (limit: number, used: number, vTotal: number, vAvail: number) => {
+    if (limit <= 0) return { total: vTotal, used: vTotal - vAvail, avail: vAvail };
+    const shown = Math.max(0, Math.min(used, limit));
+    return { total: limit, used: shown, avail: Math.min(limit - shown, vAvail) };
+  };
+  const bytes = side(q.capacityBytes, q.usedBytes, volume.totalBytes, volume.availBytes);
+  const files = side(q.inodes, q.usedInodes, volume.totalInodes, volume.availInodes);
+  return {
+    totalBytes: bytes.total,
+    usedBytes: bytes.used,
+    availBytes: bytes.avail,
+    totalInodes: files.total,
+    usedInodes: files.used,
+    availInodes: files.avail,
+  };
 }
 
 /** The settings that shape stored data cannot change after format. */

@@ -31,6 +31,7 @@ import {
   validateName,
   validateNewName,
 } from "./policy.ts";
+import { entryUsage, QuotaChange, type Quotas, quotaDirsOf } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 const TRASH_NAME = Buffer.from(".trash");
@@ -84,6 +85,8 @@ export async function createNode(
   parent: Ino,
   name: Buffer,
   spec: CreateSpec,
+  /** More writes of the same transaction, once the node is made (an open's registration). */
+  alsoWrite?: (tx: MetaTxn, inode: Ino) => void,
 ): Promise<{ inode: Ino; attr: Attr }> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
@@ -92,11 +95,17 @@ export async function createNode(
   const generation = core.newGeneration();
   const inodesMax = core.format.inodes;
   return core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // The directory, the name and the quota list are read together: one round trip on Redis and
+    // PostgreSQL, not three. The checks keep Linux's order (the directory's, then EEXIST).
+    const [dir, existing, quotas] = await Promise.all([
+      mustGetAttr(tx, parent),
+      tx.getEntry(parent, name),
+      tx.listQuotas(),
+    ]);
     requireDirectory(dir);
     if (dir.nlink === 0) throw fsError("ENOENT", "directory was removed");
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
-    if (await tx.getEntry(parent, name)) throw fsError("EEXIST");
+    if (existing) throw fsError("EEXIST");
     if (inodesMax > 0 && (await tx.getCounter("usedInodes")) >= inodesMax) {
       throw fsError("ENOSPC", "inode quota of the volume reached");
     }
@@ -106,8 +115,9 @@ export async function createNode(
       assert(spec.symlinkTarget !== undefined);
       attr.mode = 0o777;
       attr.size = spec.symlinkTarget.length;
-      tx.setSymlink(inode, spec.symlinkTarget);
     }
+    await chargeNewEntry(tx, quotas, parent, dir, attr);
+    if (spec.symlinkTarget !== undefined) tx.setSymlink(inode, spec.symlinkTarget);
     if (spec.type === FileType.Directory) {
       if (dir.nlink >= NLINK_MAX) throw fsError("EMLINK");
       dir.nlink++;
@@ -118,8 +128,22 @@ export async function createNode(
     tx.setEntry(parent, name, { inode, type: spec.type, seq });
     tx.addCounter("usedInodes", 1);
     tx.addCounter("usedSpace", chargedBytes(attr));
+    alsoWrite?.(tx, inode);
     return { inode, attr };
   });
+}
+
+/** A new entry of `attr` in `parent` charges the quotas above it; EDQUOT past a limit. */
+async function chargeNewEntry(
+  tx: MetaTxn,
+  quotas: Quotas,
+  parent: Ino,
+  dir: Attr,
+  attr: Attr,
+): Promise<void> {
+  const dirs = await quotaDirsOf(tx, quotas, parent, dir);
+  if (dirs.length === 0) return;
+  (await new QuotaChange().add(dirs, entryUsage(attr), 1).check(tx, quotas)).apply(tx);
 }
 
 export function validateSymlinkTarget(target: Buffer): void {
@@ -159,6 +183,7 @@ export async function link(
     if (attr.type === FileType.Directory) throw fsError("EPERM", "hard link to a directory");
     if (attr.nlink === 0) throw fsError("ENOENT", "file was removed");
     if (attr.nlink >= NLINK_MAX) throw fsError("EMLINK");
+    await chargeNewEntry(tx, await tx.listQuotas(), parent, dir, attr);
     await addParentLink(tx, ino, attr, parent);
     const t = now();
     attr.nlink++;

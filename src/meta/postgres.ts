@@ -17,6 +17,9 @@
  *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
+ * Directory quotas live in jfs_setting ("quota/{ino}") and jfs_counter ("quota/{ino}/bytes",
+ * "quota/{ino}/inodes", sharded like every counter): see quotarows.ts.
+ *
  * Write transactions are SERIALIZABLE (the core's read-validate-write needs more than snapshot
  * isolation: a rename's cycle check is a read another rename may invalidate), read-only ones
  * REPEATABLE READ READ ONLY (one snapshot, never aborted). Serialization failures and deadlocks
@@ -35,6 +38,7 @@ import {
   TXN_RETRIES_MAX,
   TXN_RETRY_BACKOFF_MS_MAX,
 } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { Errno } from "../posix.ts";
 import { isConnectionLoss, isRetryable, pgErrorLine } from "./postgres/errors.ts";
 import { num, PgTxn } from "./postgres/txn.ts";
@@ -166,6 +170,7 @@ export class PostgresEngine implements MetaEngine {
           if (attempt >= TXN_RETRIES_MAX) {
             throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
           }
+          txnRetried(true);
           if (endTurn === undefined) {
             endTurn = await this.#retryTurn();
             continue;
@@ -174,6 +179,7 @@ export class PostgresEngine implements MetaEngine {
           // Lost before COMMIT went out: the server rolled the transaction back, so running it
           // again is safe. Lost during COMMIT: it may have been applied; the caller gets EIO.
           if (sent || Date.now() > outageEnd) throw this.#unreachable(error);
+          txnRetried(false);
         } else {
           throw error;
         }

@@ -24,6 +24,9 @@
  *   l{ino}               hash     sid -> JSON LockRecord[]: the locks that session holds on ino
  *   sl{sid}              set      inodes on which session sid holds locks
  *   sessions             hash     sid -> SessionInfo JSON
+ *   quotas               hash     directory inode -> JSON QuotaLimits (jfs quota set)
+ *   quotaUsed            hash     "{ino}b" / "{ino}i" -> bytes / inodes used below that
+ *                                 directory (HINCRBY; read without WATCH, like counters)
  *
  * Departures from JuiceFS's redis.go, and why:
  * - A chunk is one string grown by APPEND, not a list of RPUSHed slices: one GET returns the
@@ -52,6 +55,7 @@ import type { Redis } from "ioredis";
 import { AssertionError, assert } from "../assert.ts";
 import { describeError, FsError, UserError } from "../errors.ts";
 import { REDIS_TXN_CONNECTIONS_MAX, TXN_RETRIES_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { Errno } from "../posix.ts";
 import {
   ConnectionPool,
@@ -157,6 +161,7 @@ export class RedisEngine implements MetaEngine {
         if (attempt >= TXN_RETRIES_MAX) {
           throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
         }
+        txnRetried(true);
         await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
       }
     } finally {

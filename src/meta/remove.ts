@@ -21,6 +21,7 @@ import {
   touchDirectory,
   validateName,
 } from "./policy.ts";
+import { entryUsage, QuotaChange, type Quotas, quotaDirsOf } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 export async function unlink(
@@ -33,14 +34,19 @@ export async function unlink(
   validateName(name);
   const trash = await trashTarget(core, parent);
   await core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // Read together: one round trip on Redis.
+    const [dir, entry, quotas] = await Promise.all([
+      mustGetAttr(tx, parent),
+      tx.getEntry(parent, name),
+      tx.listQuotas(),
+    ]);
     requireDirectory(dir);
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
-    const entry = await tx.getEntry(parent, name);
     if (!entry) throw fsError("ENOENT");
     const attr = await mustGetAttr(tx, entry.inode);
     if (attr.type === FileType.Directory) throw fsError("EISDIR");
     checkSticky(ctx, dir, attr);
+    await dischargeEntry(tx, quotas, { parent, dir, ino: entry.inode, attr });
     const t = now();
     tx.deleteEntry(parent, name, entry);
     touchDirectory(dir, t);
@@ -76,6 +82,7 @@ export async function rmdir(
     if (attr.type !== FileType.Directory) throw fsError("ENOTDIR");
     checkSticky(ctx, dir, attr);
     if (await tx.hasEntries(entry.inode)) throw fsError("ENOTEMPTY");
+    await dischargeEntry(tx, await tx.listQuotas(), { parent, dir, ino: entry.inode, attr });
     const t = now();
     tx.deleteEntry(parent, name, entry);
     dir.nlink--;
@@ -83,6 +90,21 @@ export async function rmdir(
     tx.setAttr(parent, dir);
     deleteInode(tx, entry.inode, attr);
   });
+}
+
+/**
+ * The entry of `attr` leaves directory `parent`: the quotas above give back what it charged,
+ * and a directory's own quota goes with it. Call before writing `parent` or its ancestors.
+ */
+export async function dischargeEntry(
+  tx: MetaTxn,
+  quotas: Quotas,
+  e: { parent: Ino; dir: Attr; ino: Ino; attr: Attr },
+): Promise<void> {
+  if (quotas.size === 0) return;
+  if (e.attr.type === FileType.Directory && quotas.has(e.ino)) tx.deleteQuota(e.ino);
+  const dirs = await quotaDirsOf(tx, quotas, e.parent, e.dir);
+  new QuotaChange().add(dirs, entryUsage(e.attr), -1).apply(tx);
 }
 
 export interface DropLinkArgs {

@@ -24,6 +24,7 @@ import {
   touchDirectory,
   validateName,
 } from "./policy.ts";
+import { entryUsage, movedUsage, QuotaChange, quotaDirsOf, quotaDirsOnlyIn } from "./quota.ts";
 import { deleteInode, dropLink, type TrashTarget, trashTarget } from "./remove.ts";
 import type { EntryRecord, MetaTxn } from "./txn.ts";
 
@@ -59,8 +60,9 @@ export async function rename(
     const dstEntry = await tx.getEntry(a.dstParent, a.dstName);
     const dstAttr = dstEntry ? await mustGetAttr(tx, dstEntry.inode) : undefined;
     if (dstAttr) checkSticky(ctx, dstDir, dstAttr);
-    if (dstEntry?.inode === srcEntry.inode && !(a.flags & RenameFlags.EXCHANGE)) {
-      // Two links to one file: POSIX says do nothing and succeed.
+    if (dstEntry?.inode === srcEntry.inode) {
+      // Two links to one file: POSIX says do nothing and succeed; Linux's vfs_rename does so for
+      // RENAME_EXCHANGE too (swapping them would move nothing, and moved the parent rows twice).
       return { inode: srcEntry.inode, attr: srcAttr };
     }
     if (a.flags & RenameFlags.NOREPLACE && dstEntry) throw fsError("EEXIST");
@@ -69,6 +71,7 @@ export async function rename(
     const plan: Plan = { tx, a, t, srcDir, dstDir, srcEntry, srcAttr, seqs, ctx, own };
     if (a.flags & RenameFlags.EXCHANGE) {
       if (!dstEntry || !dstAttr) throw fsError("ENOENT", "nothing to exchange with");
+      await chargeExchange(plan, dstEntry.inode, dstAttr);
       await exchange(plan, dstEntry, dstAttr);
     } else {
       await move(plan, dstEntry, dstAttr, trash);
@@ -118,6 +121,11 @@ async function move(
     if (srcIsDir && !dstIsDir) throw fsError("ENOTDIR");
     if (!srcIsDir && dstIsDir) throw fsError("EISDIR");
     if (dstIsDir && (await tx.hasEntries(dstEntry.inode))) throw fsError("ENOTEMPTY");
+  }
+  // Before any write: the quota walk reads the directories this rename then changes.
+  await chargeMove(p, dstEntry?.inode, dstAttr);
+  if (dstEntry && dstAttr) {
+    const dstIsDir = dstAttr.type === FileType.Directory;
     tx.deleteEntry(a.dstParent, a.dstName, dstEntry);
     if (dstIsDir) {
       dstDir.nlink--;
@@ -171,6 +179,53 @@ async function exchange(p: Plan, dstEntry: EntryRecord, dstAttr: Attr): Promise<
   tx.setAttr(srcEntry.inode, srcAttr);
   tx.setAttr(dstEntry.inode, dstAttr);
   touchDirectories(p);
+}
+
+/**
+ * The quota side of a move: a replaced entry gives back what it charged at the target, and
+ * the moved entry (a directory with its whole tree) leaves the quotas only above its old
+ * place and joins those only above its new one; EDQUOT when one of those would overflow.
+ */
+async function chargeMove(p: Plan, victim: Ino | undefined, victimAttr: Attr | undefined) {
+  const quotas = await p.tx.listQuotas();
+  if (quotas.size === 0) return;
+  const change = new QuotaChange();
+  const dstDirs = await quotaDirsOf(p.tx, quotas, p.a.dstParent, p.dstDir);
+  if (victim !== undefined && victimAttr) change.add(dstDirs, entryUsage(victimAttr), -1);
+  if (p.a.srcParent !== p.a.dstParent) {
+    const srcDirs = await quotaDirsOf(p.tx, quotas, p.a.srcParent, p.srcDir);
+    const leaving = quotaDirsOnlyIn(srcDirs, dstDirs);
+    const arriving = quotaDirsOnlyIn(dstDirs, srcDirs);
+    if (leaving.length + arriving.length > 0) {
+      const moved = await movedUsage(p.tx, quotas, p.srcEntry.inode, p.srcAttr);
+      change.add(leaving, moved, -1).add(arriving, moved, 1);
+    }
+  }
+  (await change.check(p.tx, quotas)).apply(p.tx);
+  // An empty directory replaced: its quota goes with it (after the reads of check).
+  if (victim !== undefined && victimAttr?.type === FileType.Directory && quotas.has(victim)) {
+    p.tx.deleteQuota(victim);
+  }
+}
+
+/** RENAME_EXCHANGE across quota boundaries: each side gives what it moves away, gains the other. */
+async function chargeExchange(p: Plan, other: Ino, otherAttr: Attr): Promise<void> {
+  if (p.a.srcParent === p.a.dstParent) return;
+  const quotas = await p.tx.listQuotas();
+  if (quotas.size === 0) return;
+  const srcDirs = await quotaDirsOf(p.tx, quotas, p.a.srcParent, p.srcDir);
+  const dstDirs = await quotaDirsOf(p.tx, quotas, p.a.dstParent, p.dstDir);
+  const leaving = quotaDirsOnlyIn(srcDirs, dstDirs);
+  const arriving = quotaDirsOnlyIn(dstDirs, srcDirs);
+  if (leaving.length + arriving.length === 0) return;
+  const there = await movedUsage(p.tx, quotas, p.srcEntry.inode, p.srcAttr);
+  const back = await movedUsage(p.tx, quotas, other, otherAttr);
+  const change = new QuotaChange()
+    .add(leaving, there, -1)
+    .add(leaving, back, 1)
+    .add(arriving, there, 1)
+    .add(arriving, back, -1);
+  (await change.check(p.tx, quotas)).apply(p.tx);
 }
 
 function touchDirectories(p: Plan): void {

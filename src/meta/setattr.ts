@@ -27,6 +27,7 @@ import {
   setMtime,
   type Timestamp,
 } from "./policy.ts";
+import { chargeSpace } from "./quota.ts";
 import { releaseSlices } from "./slices.ts";
 import type { MetaTxn } from "./txn.ts";
 
@@ -163,6 +164,7 @@ async function truncate(
     const used = await tx.getCounter("usedSpace");
     if (used + spaceDelta > capacityBytes) throw fsError("ENOSPC", "volume capacity reached");
   }
+  await chargeSpace(tx, await tx.listQuotas(), ino, attr, spaceDelta);
   if (size < old) {
     const firstDropped = Math.ceil(size / CHUNK_BYTES);
     for (const index of await tx.listChunkIndexes(ino)) {

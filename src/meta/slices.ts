@@ -23,6 +23,7 @@ import {
   setidDroppedByWrite,
   setMtime,
 } from "./policy.ts";
+import { chargeSpace } from "./quota.ts";
 import type { MetaTxn } from "./txn.ts";
 
 /** Drops one reference per listed slice; slices left without any are queued as unused. */
@@ -70,7 +71,11 @@ export async function write(
   const capacity = core.format.capacityBytes;
   return core.txn(async (tx) => {
     // Read together: a Redis transaction sends both in one round trip.
-    const [attr, current] = await Promise.all([mustGetAttr(tx, ino), tx.getChunk(ino, chunkIndex)]);
+    const [attr, current, quotas] = await Promise.all([
+      mustGetAttr(tx, ino),
+      tx.getChunk(ino, chunkIndex),
+      tx.listQuotas(),
+    ]);
     if (attr.type !== FileType.File) throw fsError("EINVAL", "write to a non-file");
     // Idempotent by slice id: a commit whose reply was lost (a Redis EXEC that ran, then the
     // connection dropped) is retried by the writer, and must not append the slice twice.
@@ -81,6 +86,7 @@ export async function write(
       const used = await tx.getCounter("usedSpace");
       if (used + spaceDelta > capacity) throw fsError("ENOSPC", "volume capacity reached");
     }
+    await chargeSpace(tx, quotas, ino, attr, spaceDelta);
     tx.appendSlice(ino, chunkIndex, slice);
     const t = now();
     attr.size = newSize;
@@ -221,6 +227,7 @@ export async function fallocate(
       const used = await tx.getCounter("usedSpace");
       if (used + spaceDelta > capacity) throw fsError("ENOSPC", "volume capacity reached");
     }
+    await chargeSpace(tx, await tx.listQuotas(), ino, attr, spaceDelta);
     const t = now();
     attr.size = newSize;
     if (zeroing || spaceDelta !== 0) setMtime(attr, t);

@@ -17,6 +17,9 @@
  *   jfs_lock(inode, sid, records TEXT; PK(inode, sid); INDEX(sid)) -- JSON LockRecord[]
  *   jfs_session(sid PK, info TEXT)
  *
+ * Directory quotas live in jfs_setting ("quota/{ino}") and jfs_counter ("quota/{ino}/bytes",
+ * "quota/{ino}/inodes"): see quotarows.ts.
+ *
  * One connection per process; transactions are serialized by an async lock (a transaction
  * awaits between statements, and SQLite transactions belong to the connection). Writers of
  * other processes are kept out by BEGIN IMMEDIATE and the busy timeout.
@@ -32,9 +35,20 @@ import { dirname } from "node:path";
 import { assert } from "../assert.ts";
 import { describeError, UserError } from "../errors.ts";
 import { TXN_BUSY_WAIT_MS_MAX as BUSY_WAIT_MS_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "./codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
 import { decodeLockRows } from "./locks.ts";
+import {
+  encodeQuotaLimits,
+  QUOTA_SETTING_PREFIX,
+  quotaBytesCounter,
+  quotaInodesCounter,
+  quotaLimits,
+  quotaSettingName,
+  quotaUsageCounters,
+  quotaUsages,
+} from "./quotarows.ts";
 import type {
   CounterName,
   DeletedFile,
@@ -43,6 +57,8 @@ import type {
   MetaEngine,
   MetaTxn,
   NamedEntryRecord,
+  QuotaLimits,
+  QuotaUsage,
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
@@ -365,10 +381,17 @@ class SqliteTxn implements MetaTxn {
     for (const s of slices) insert.run(s.id, s.size);
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     this.#read(K.unused());
+    if (after) {
+      return this.s
+        .q(
+          "SELECT id, size FROM jfs_unused_slice WHERE (id, size) > (?, ?) ORDER BY id, size LIMIT ?",
+        )
+        .all(after.id, after.size, limit) as UnusedSlice[];
+    }
     return this.s
-      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id LIMIT ?")
+      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id, size LIMIT ?")
       .all(limit) as UnusedSlice[];
   }
 
@@ -385,11 +408,13 @@ class SqliteTxn implements MetaTxn {
       .run(file.inode, file.sizeBytes);
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     this.#read(K.deleted());
     return this.s
-      .q("SELECT inode, size AS sizeBytes FROM jfs_deleted_file ORDER BY inode LIMIT ?")
-      .all(limit) as DeletedFile[];
+      .q(
+        "SELECT inode, size AS sizeBytes FROM jfs_deleted_file WHERE inode > ? ORDER BY inode LIMIT ?",
+      )
+      .all(afterInode, limit) as DeletedFile[];
   }
 
   deleteDeletedFile(ino: Ino): void {
@@ -485,6 +510,51 @@ class SqliteTxn implements MetaTxn {
     this.s.q("DELETE FROM jfs_session WHERE sid = ?").run(sid);
   }
 
+  async listQuotas(): Promise<Map<Ino, QuotaLimits>> {
+    this.#read(K.quotas());
+    // Range on the primary key: "0" follows "/", so this is every name starting "quota/".
+    const settings = this.s
+      .q("SELECT name, value FROM jfs_setting WHERE name >= ? AND name < 'quota0'")
+      .all(QUOTA_SETTING_PREFIX) as Array<{ name: string; value: string }>;
+    return quotaLimits(settings);
+  }
+
+  async getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]> {
+    this.#read(K.quotaUsage());
+    const get = this.s.q("SELECT value FROM jfs_counter WHERE name = ?");
+    const counters = new Map<string, number>();
+    for (const name of quotaUsageCounters(inos)) {
+      const row = get.get(name) as { value: number } | null;
+      if (row) counters.set(name, row.value);
+    }
+    return quotaUsages(inos, counters);
+  }
+
+  setQuota(ino: Ino, limits: QuotaLimits): void {
+    this.#write(K.quotas());
+    this.s
+      .q("INSERT OR REPLACE INTO jfs_setting VALUES (?, ?)")
+      .run(quotaSettingName(ino), encodeQuotaLimits(limits));
+  }
+
+  deleteQuota(ino: Ino): void {
+    this.#write(K.quotas(), K.quotaUsage());
+    this.s.q("DELETE FROM jfs_setting WHERE name = ?").run(quotaSettingName(ino));
+    const del = this.s.q("DELETE FROM jfs_counter WHERE name = ?");
+    del.run(quotaBytesCounter(ino));
+    del.run(quotaInodesCounter(ino));
+  }
+
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void {
+    assert(Number.isSafeInteger(bytes) && Number.isSafeInteger(inodes), "quota usage delta");
+    this.#write(K.quotaUsage());
+    const add = this.s.q(
+      "INSERT INTO jfs_counter VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    );
+    if (bytes !== 0) add.run(quotaBytesCounter(ino), bytes);
+    if (inodes !== 0) add.run(quotaInodesCounter(ino), inodes);
+  }
+
   async getSetting(): Promise<string | undefined> {
     this.#read(K.setting());
     const row = this.s.q("SELECT value FROM jfs_setting WHERE name = 'format'").get() as {
@@ -565,6 +635,7 @@ export class SqliteEngine implements MetaEngine {
           return await this.#attempt(fn, readOnly);
         } catch (error) {
           if (!isBusy(error) || Date.now() > deadline) throw error;
+          txnRetried(true); // another process holds the database's write lock
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
         }
       }

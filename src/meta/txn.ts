@@ -29,16 +29,40 @@ export interface DeletedFile {
 /**
  * One lock a session holds on an inode: a flock ("f", whole file) or a POSIX range ("p"),
  * owned by a lock owner of that session (FUSE's lock_owner: an open file description for
- * flock, a process's files table for POSIX locks).
+ * flock, a process's files table for POSIX locks); or a blocked request waiting for one ("w",
+ * of kind `waits`), whose `ticket` orders it among the inode's waiters (locks.ts).
  */
 export interface LockRecord {
-  kind: "f" | "p";
+  kind: "f" | "p" | "w";
+  /** "w" only: the kind of lock waited for, the wait's id, and its place in the queue. */
+  waits?: "f" | "p";
+  wait?: string;
+  ticket?: number;
   /** The owner id, decimal (a 64-bit value from the kernel). */
   owner: string;
   type: 0 | 1;
   start: number;
   end: number;
   pid: number;
+}
+
+/** The limits of one directory quota (jfs quota set); 0 means unlimited. */
+export interface QuotaLimits {
+  capacityBytes: number;
+  inodes: number;
+}
+
+/**
+ * What the tree below a quota directory uses: every entry below it (not the directory itself)
+ * charges 1 inode and its chargedBytes (policy.ts), once per link.
+ */
+export interface QuotaUsage {
+  usedBytes: number;
+  usedInodes: number;
+}
+
+export interface QuotaRecord extends QuotaLimits, QuotaUsage {
+  inode: Ino;
 }
 
 export type CounterName =
@@ -90,12 +114,17 @@ export interface MetaTxn {
   getSliceExtraRefs(id: number): Promise<number>;
   setSliceExtraRefs(id: number, extraRefs: number): void;
   addUnusedSlices(slices: readonly UnusedSlice[]): void;
-  listUnusedSlices(limit: number): Promise<UnusedSlice[]>;
+  /**
+   * Up to `limit` unused slices in the engine's order, those after `after` when given: a caller
+   * pages through them in one transaction without holding them all (dump).
+   */
+  listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]>;
   deleteUnusedSlices(slices: readonly UnusedSlice[]): void;
 
   /** Files whose last link is gone and that no session has open: their chunks await release. */
   addDeletedFile(file: DeletedFile): void;
-  listDeletedFiles(limit: number): Promise<DeletedFile[]>;
+  /** Up to `limit` in inode order, those above `afterInode` when given (paging, as above). */
+  listDeletedFiles(limit: number, afterInode?: Ino): Promise<DeletedFile[]>;
   deleteDeletedFile(ino: Ino): void;
 
   /** Which sessions hold an inode open (only inodes that were unlinked-while-open matter). */
@@ -119,6 +148,20 @@ export interface MetaTxn {
   getSession(sid: number): Promise<SessionInfo | undefined>;
   listSessions(): Promise<SessionInfo[]>;
   deleteSession(sid: number): void;
+
+  /** The limits of every directory quota (a concurrent set or delete conflicts). */
+  listQuotas(): Promise<Map<Ino, QuotaLimits>>;
+  /**
+   * The usage of these quotas, read like a counter: the committed value, and (on Redis) no
+   * conflict with the writes that add to it. Zero for a directory without usage recorded.
+   */
+  getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]>;
+  /** Sets the limits of the quota on `ino`, creating it with zero usage if new. */
+  setQuota(ino: Ino, limits: QuotaLimits): void;
+  /** Removes the quota on `ino` and its usage. */
+  deleteQuota(ino: Ino): void;
+  /** Adds to the usage of the quota on `ino`, atomically at commit like addCounter. */
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void;
 
   getSetting(): Promise<string | undefined>;
   setSetting(json: string): void;

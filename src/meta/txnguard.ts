@@ -41,4 +41,6 @@ export const GuardKey = {
   session: (sid: number) => `S${sid}`,
   sessions: () => "SS",
   setting: () => "setting",
+  quotas: () => "Q",
+  quotaUsage: () => "QU",
 } as const;

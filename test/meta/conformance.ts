@@ -6,6 +6,7 @@ import { attrCases } from "./cases/attrs.ts";
 import { dataCases } from "./cases/data.ts";
 import { lockCases } from "./cases/locks.ts";
 import { namespaceCases } from "./cases/namespace.ts";
+import { quotaCases } from "./cases/quota.ts";
 import { renameCases } from "./cases/rename.ts";
 import { sessionCases } from "./cases/sessions.ts";
 import { formatted, type MetaBackend } from "./harness.ts";
@@ -31,6 +32,7 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     describe("data", () => dataCases(get));
     describe("sessions", () => sessionCases(get));
     describe("locks", () => lockCases(get));
+    describe("quotas", () => quotaCases(get));
     describe("model", () => {
       for (const seed of [1, 2, 3]) {
         test(`random namespace operations agree with the model (seed ${seed})`, async () => {

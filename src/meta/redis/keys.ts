@@ -32,11 +32,13 @@ export const KEY = {
   locksBySession: (sid: number) => `sl${int(sid)}`,
   sessions: "sessions",
   setting: "setting",
+  quotas: "quotas",
+  quotaUsage: "quotaUsed",
 } as const;
 
 /** Exactly the keys of the schema above: what destroy() may remove. */
 export const SCHEMA_KEY =
-  /^(?:(?:i|d|ds|s|x|p|ci|r|o|so|l|sl)\d+|c\d+_\d+|unusedSlices|delfiles|sessions|setting|nextInode|nextSliceId|nextEntrySeq|nextSession|usedSpace|usedInodes)$/;
+  /^(?:(?:i|d|ds|s|x|p|ci|r|o|so|l|sl)\d+|c\d+_\d+|unusedSlices|delfiles|sessions|setting|quotas|quotaUsed|nextInode|nextSliceId|nextEntrySeq|nextSession|usedSpace|usedInodes)$/;
 
 /** KEYS[1] = ds{parent}, KEYS[2] = d{parent}, ARGV = "(afterSeq", limit -> name, entry, ... */
 export const LIST_ENTRIES_LUA = `

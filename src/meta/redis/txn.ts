@@ -24,6 +24,8 @@ import type {
   LockRecord,
   MetaTxn,
   NamedEntryRecord,
+  QuotaLimits,
+  QuotaUsage,
 } from "../txn.ts";
 import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 import {
@@ -59,10 +61,46 @@ export class RedisTxn implements MetaTxn {
     if (!this.guard) return this.conn.callBuffer(name, ...args);
     const fresh = watch.filter((k) => !this.#watched.has(k));
     for (const k of fresh) this.#watched.add(k);
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ watch: fresh, command, resolve, reject });
+      if (this.#batch.length === 1) queueMicrotask(() => void this.#sendBatch());
+    });
+  }
+
+  /**
+   * Reads a transaction issues together (Promise.all) go out as one pipeline: one write and one
+   * round trip, however many there are (a create reads its directory and the quota list).
+   */
+  readonly #batch: Array<{
+    watch: string[];
+    command: Command;
+    resolve: (reply: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+
+  async #sendBatch(): Promise<void> {
+    const batch = this.#batch.splice(0);
     const pipeline = this.conn.pipeline();
-    if (fresh.length > 0) pipeline.call("WATCH", ...fresh);
-    pipeline.callBuffer(name, ...args);
-    return pipelineReplies(await pipeline.exec()).at(-1);
+    // One WATCH for the whole batch, before its reads.
+    const watch = batch.flatMap((q) => q.watch);
+    if (watch.length > 0) pipeline.call("WATCH", ...watch);
+    for (const { command } of batch) {
+      const [name, ...args] = command;
+      pipeline.callBuffer(name, ...args);
+    }
+    try {
+      const replies = await pipeline.exec();
+      assert(replies !== null, "pipeline without MULTI cannot be aborted");
+      const [watchError] = watch.length > 0 ? replies[0]! : [null];
+      const first = watch.length > 0 ? 1 : 0;
+      for (const [i, q] of batch.entries()) {
+        const [error, reply] = replies[first + i]!;
+        if (watchError || error) q.reject(watchError ?? error);
+        else q.resolve(reply);
+      }
+    } catch (error: unknown) {
+      for (const q of batch) q.reject(error);
+    }
   }
 
   /** A read of zero records (limit 0): checked by the guard, nothing to fetch or watch. */
@@ -288,10 +326,32 @@ export class RedisTxn implements MetaTxn {
     else this.#write([K.unused()], ["ZADD", KEY.unusedSlices, ...members]);
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  /**
+   * Members are "ID:SIZE" scored by ID; a page after `after` starts past its rank. Redis has no
+   * snapshot: a member removed meanwhile (gc) restarts the page at the next ID.
+   */
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     if (limit <= 0) return this.#nothing([K.unused()]);
     const key = KEY.unusedSlices;
-    const reply = await this.#query([K.unused()], [key], ["ZRANGE", key, 0, limit - 1]);
+    let reply: unknown;
+    if (after) {
+      const member = `${int(after.id)}:${int(after.size)}`;
+      const rank = await this.#query([K.unused()], [key], ["ZRANK", key, member]);
+      reply =
+        rank === null
+          ? await this.#query(
+              [K.unused()],
+              [key],
+              ["ZRANGE", key, `(${int(after.id)}`, "+inf", "BYSCORE", "LIMIT", 0, limit],
+            )
+          : await this.#query(
+              [K.unused()],
+              [key],
+              ["ZRANGE", key, Number(rank) + 1, Number(rank) + limit],
+            );
+    } else {
+      reply = await this.#query([K.unused()], [key], ["ZRANGE", key, 0, limit - 1]);
+    }
     return bulks(reply).map((m) => {
       const [id, size] = pairMember(m);
       return { id, size };
@@ -313,10 +373,15 @@ export class RedisTxn implements MetaTxn {
     );
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  /** Members "INODE:SIZE" scored by inode, one per inode: pages by score. */
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     if (limit <= 0) return this.#nothing([K.deleted()]);
     const key = KEY.deletedFiles;
-    const reply = await this.#query([K.deleted()], [key], ["ZRANGE", key, 0, limit - 1]);
+    const reply = await this.#query(
+      [K.deleted()],
+      [key],
+      ["ZRANGE", key, `(${int(afterInode)}`, "+inf", "BYSCORE", "LIMIT", 0, limit],
+    );
     return bulks(reply).map((m) => {
       const [inode, sizeBytes] = pairMember(m);
       return { inode, sizeBytes };
@@ -389,6 +454,50 @@ export class RedisTxn implements MetaTxn {
   }
 
   /** Not WATCHed: see the file comment. */
+  async listQuotas(): Promise<Map<Ino, QuotaLimits>> {
+    const reply = await this.#query([K.quotas()], [KEY.quotas], ["HGETALL", KEY.quotas]);
+    const flat = bulks(reply);
+    const quotas = new Map<Ino, QuotaLimits>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const l = JSON.parse(flat[i + 1]!.toString("utf8")) as QuotaLimits;
+      quotas.set(decimal(flat[i]!), { capacityBytes: l.capacityBytes, inodes: l.inodes });
+    }
+    return quotas;
+  }
+
+  /** Unwatched: every write below a quota changes it (HINCRBY commutes), as with usedSpace. */
+  async getQuotaUsage(inos: readonly Ino[]): Promise<QuotaUsage[]> {
+    if (inos.length === 0) return this.#nothing([K.quotaUsage()]);
+    const fields = inos.flatMap((ino) => [`${int(ino)}b`, `${int(ino)}i`]);
+    const reply = await this.#query([K.quotaUsage()], [], ["HMGET", KEY.quotaUsage, ...fields]);
+    const values = (reply as unknown[]).map((r) => {
+      const b = bulkOrUndefined(r);
+      return b ? decimal(b) : 0;
+    });
+    return inos.map((_, i) => ({ usedBytes: values[2 * i]!, usedInodes: values[2 * i + 1]! }));
+  }
+
+  setQuota(ino: Ino, limits: QuotaLimits): void {
+    const value = JSON.stringify({ capacityBytes: limits.capacityBytes, inodes: limits.inodes });
+    this.#write([K.quotas()], ["HSET", KEY.quotas, int(ino), value]);
+  }
+
+  deleteQuota(ino: Ino): void {
+    this.#write(
+      [K.quotas(), K.quotaUsage()],
+      ["HDEL", KEY.quotas, int(ino)],
+      ["HDEL", KEY.quotaUsage, `${int(ino)}b`, `${int(ino)}i`],
+    );
+  }
+
+  addQuotaUsage(ino: Ino, bytes: number, inodes: number): void {
+    assert(Number.isSafeInteger(bytes) && Number.isSafeInteger(inodes), "quota usage delta");
+    const commands: Command[] = [];
+    if (bytes !== 0) commands.push(["HINCRBY", KEY.quotaUsage, `${int(ino)}b`, bytes]);
+    if (inodes !== 0) commands.push(["HINCRBY", KEY.quotaUsage, `${int(ino)}i`, inodes]);
+    if (commands.length > 0) this.#write([K.quotaUsage()], ...commands);
+  }
+
   async getCounter(name: CounterName): Promise<number> {
     const b = bulkOrUndefined(await this.#query([K.counter(name)], [], ["GET", name]));
     return b ? decimal(b) : 0;

@@ -82,6 +82,22 @@ export function renameCases(backend: () => MetaBackend): void {
       expect((await m.getattr(root, f.inode)).nlink).toBe(2);
     });
 
+    test("hard links of one file in two directories: RENAME_EXCHANGE is a no-op too", async () => {
+      const d = await dir(ROOT_INODE, "d");
+      const f = await file(ROOT_INODE, "a");
+      await m.link(root, f.inode, d.inode, n("b"));
+      await m.rename(root, ROOT_INODE, n("a"), d.inode, n("b"), RenameFlags.EXCHANGE);
+      expect((await m.lookup(root, ROOT_INODE, n("a"))).inode).toBe(f.inode);
+      expect((await m.lookup(root, d.inode, n("b"))).inode).toBe(f.inode);
+      expect((await m.getattr(root, f.inode)).nlink).toBe(2);
+      expect(await m.parents(root, f.inode)).toEqual(
+        new Map([
+          [ROOT_INODE, 1],
+          [d.inode, 1],
+        ]),
+      );
+    });
+
     test("RENAME_NOREPLACE refuses an existing target", async () => {
       await file(ROOT_INODE, "a");
       await file(ROOT_INODE, "b");
