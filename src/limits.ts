@@ -76,8 +76,16 @@ export const TRASH_CLEANUP_MS = 3_600_000;
  * JuiceFS waits a minute; one small read every 10 s costs nothing and a new user sees it work.
  */
 export const FORMAT_RELOAD_MS = 10_000;
-/** How long a released file stays registered before a batch removes its row. */
-export const OPEN_LINGER_MS = 1000;
+/**
+ * How long a released file stays registered before a batch removes its row. Registering is a
+ * write transaction (0.5-0.7 ms on SQLite, the largest part of a hot open), so the linger
+ * spans a training epoch: every file of a dataset is reopened once per epoch, minutes apart,
+ * and then opens with a read. The cost: a file another node deletes while it lingers here
+ * keeps its data until the row goes (at most this long, or until this session ends).
+ */
+export const OPEN_LINGER_MS = 10 * 60_000;
+/** Released files kept registered at most; beyond, the longest released go first. */
+export const OPEN_LINGER_FILES_MAX = 100_000;
 /** Open-file rows removed per transaction. */
 export const OPEN_LINGER_BATCH = 128;
 /** A blocking lock (F_SETLKW, blocking flock) polls the engine from the first to the last of
@@ -191,6 +199,58 @@ export const ATTR_CACHE_ENTRIES_MAX = 100_000;
 export const CHANGE_STAMPS_MAX = 65_536;
 /** copy_file_range copies through memory in pieces of at most this. */
 export const COPY_PIECE_BYTES = 4 * MiB;
+
+// ---- Epoch prefetch (src/vfs/prefetch.ts: a loader's file order handed to the mount) ----
+/** The xattr a loader sets on a directory to hand over its order, and reads for progress. */
+export const PREFETCH_XATTR = "user.jfs.prefetch";
+/** The same with the value appended to the order already handed over (values are <= 64 KiB). */
+export const PREFETCH_APPEND_XATTR = "user.jfs.prefetch.append";
+/** Files of the order loaded at once: the GETs one volume runs at once (DOWNLOADS_MAX). */
+export const PREFETCH_FILES_IN_FLIGHT = 32;
+/**
+ * How far the prefetch runs ahead of the last listed file opened, in files; it also stays
+ * within the readahead bytes (half the memory cache), so what it loads is not evicted before
+ * it is read.
+ */
+export const PREFETCH_FILES_AHEAD = 1024;
+/** Of a big file only its start is loaded (readahead takes over when it is read). */
+export const PREFETCH_FILE_BYTES_MAX = 4 * MiB;
+/**
+ * Files a prefetch loads are registered as open ahead of their opens (Meta.registerAhead), up
+ * to this many in one write transaction, gathered for at most PREFETCH_REGISTER_DELAY_MS: a
+ * cold epoch's first opens then read, where each would commit (and fsync) a transaction.
+ */
+export const PREFETCH_REGISTER_BATCH = 128;
+export const PREFETCH_REGISTER_DELAY_MS = 5;
+/** Orders held at once, one per process (the ranks of a job on one node); the oldest goes. */
+export const PREFETCH_ORDERS_MAX = 64;
+/** Paths one order holds at most (one epoch of a dataset). */
+export const PREFETCH_LIST_FILES_MAX = 10_000_000;
+/**
+ * Directory prefetch (src/vfs/dirprefetch.ts), with no order handed over: when reads of this
+ * many distinct small files of one directory missed the caches within DIR_PREFETCH_WINDOW_MS,
+ * the directory's other small files are loaded too (a loader reading a dataset at random).
+ */
+export const DIR_PREFETCH_MISSES_MIN = 4;
+/**
+ * Long enough for a big dataset read cold: 100 files/s spread over 1,000 directories is one
+ * miss per directory every 10 s (a 5 s window never saw 8 in bench/epoch.ts's 100 directories).
+ */
+export const DIR_PREFETCH_WINDOW_MS = 60_000;
+/** Files up to this size count as small (and are the ones loaded). */
+export const DIR_PREFETCH_FILE_BYTES_MAX = 1 * MiB;
+/** Files of one directory loaded at most; the bytes stay within the readahead bytes too. */
+export const DIR_PREFETCH_FILES_MAX = 4096;
+/** A prefetched directory is not prefetched again for this long. */
+export const DIR_PREFETCH_AGAIN_MS = 60_000;
+/**
+ * Files loaded at once by directory prefetches, all directories together: half the GETs the
+ * volume runs at once, so reads that miss still find GETs free rather than queue behind them.
+ */
+export const DIR_PREFETCH_IN_FLIGHT = 16;
+/** Files queued for directory prefetch at most, and directories tracked at most. */
+export const DIR_PREFETCH_QUEUED_MAX = 65_536;
+export const DIR_PREFETCH_DIRS_TRACKED_MAX = 4096;
 
 // ---- Object storage ----
 export const OBJECT_REQUEST_TIMEOUT_MS = 60_000;
@@ -442,6 +502,8 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
+assert(PREFETCH_FILES_IN_FLIGHT <= DOWNLOADS_MAX, "the epoch prefetch leaves GETs to the readers");
+assert(DIR_PREFETCH_IN_FLIGHT < DOWNLOADS_MAX, "directory prefetch leaves GETs to the readers");
 
 // --- Metrics (src/metrics, jfs stats) ---
 /** JuiceFS's default metrics address: serve, mount and gateway listen here unless told. */

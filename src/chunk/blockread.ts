@@ -57,7 +57,12 @@ interface BlockLoad {
 }
 
 export class BlockReader {
-  readonly stats = { downloads: 0, memHits: 0 };
+  /**
+   * misses: reads that found the block in no cache and no load on its way, so waited for a GET
+   * of their own; joins: reads that waited for a load already on its way (readahead or
+   * prefetch that came late).
+   */
+  readonly stats = { downloads: 0, memHits: 0, misses: 0, joins: 0 };
   readonly #downloads = new Semaphore(DOWNLOADS_MAX);
   readonly #loading = new Map<string, BlockLoad>();
 
@@ -81,16 +86,23 @@ export class BlockReader {
     const copy = { offset, len, target, targetOffset };
     if (this.#copyCached(key, copy)) return;
     const loading = this.#loading.get(key);
-    if (loading !== undefined) return this.#join(loading, copy);
+    if (loading !== undefined) {
+      this.stats.joins++;
+      return this.#join(loading, copy);
+    }
     const cache = this.deps.diskCache;
     if (cache !== undefined && !cache.isReady) await cache.ready();
-    const onDisk = cache?.has(key) === true;
+    const onDisk = cache !== undefined && (cache.has(key) || cache.adopt(key, ref.bytes));
     if (onDisk && (await cache!.read(key, ref.bytes, offset, len, target, targetOffset))) return;
     // A disk miss or a corrupt file: load the whole block, which caches it again.
     if (onDisk || len === ref.bytes || this.deps.wholeBlocks) {
       if (this.#copyCached(key, copy)) return; // (loaded by someone else meanwhile)
-      return this.#join(this.#loading.get(key) ?? this.#startLoad(ref, key), copy);
+      const started = this.#loading.get(key);
+      if (started !== undefined) this.stats.joins++;
+      else this.stats.misses++;
+      return this.#join(started ?? this.#startLoad(ref, key), copy);
     }
+    this.stats.misses++;
     const part = await this.#get(key, offset, len);
     if (part.length !== len) throw new Error(`object ${key} is shorter than its key says`);
     target.set(part, targetOffset);
@@ -115,6 +127,31 @@ export class BlockReader {
       }
       if (memCache.fits(ref.bytes)) this.#startLoad(ref, key).done.catch(() => undefined);
     }
+  }
+
+  /**
+   * Loads blocks into the caches and waits for them (the epoch prefetch, src/vfs/prefetch.ts):
+   * blocks in memory or in the disk cache are left alone, loads on their way are waited for.
+   * Without a disk cache, a block that does not fit the memory cache is not loaded (nowhere
+   * to keep it). Rejects with the first failed load; the reads report failures themselves.
+   */
+  async preload(refs: readonly BlockRef[]): Promise<void> {
+    const { memCache, diskCache } = this.deps;
+    if (diskCache !== undefined && !diskCache.isReady) await diskCache.ready();
+    const loads: Promise<void>[] = [];
+    for (const ref of refs) {
+      const key = refKey(ref);
+      if (memCache.has(key)) continue;
+      const loading = this.#loading.get(key);
+      if (loading !== undefined) {
+        loads.push(loading.done);
+        continue;
+      }
+      if (diskCache?.has(key) || diskCache?.adopt(key, ref.bytes)) continue;
+      if (diskCache === undefined && !memCache.fits(ref.bytes)) continue;
+      loads.push(this.#startLoad(ref, key).done);
+    }
+    await Promise.all(loads);
   }
 
   /** Copies from the memory cache; false when the block is not there. */

@@ -61,6 +61,10 @@ export interface ChunkStoreStats {
   uploads: number;
   downloads: number;
   memHits: number;
+  /** Reads that waited for a GET of their own (blockread.ts). */
+  misses: number;
+  /** Reads that waited for a load already on its way. */
+  joins: number;
   bufferUsedBytes: number;
   /** Free write buffers kept for reuse (outside bufferUsedBytes, within the buffer's size). */
   bufferPooledBytes: number;
@@ -165,6 +169,11 @@ export class ChunkStore implements BlockSink {
       disk: this.diskCache?.stats(),
       writebackPending: this.#writeback?.pendingCount ?? 0,
     };
+  }
+
+  /** The block reader's live counters (no copy: read them, do not keep them). */
+  get readCounters(): Readonly<{ misses: number; joins: number; downloads: number }> {
+    return this.#reader.stats;
   }
 
   /** How far ahead readers may load: half the memory cache, so readahead never evicts itself. */
@@ -292,6 +301,11 @@ export class ChunkStore implements BlockSink {
   /** Starts loading blocks into the memory cache (readahead; see blockread.ts). */
   prefetch(refs: readonly BlockRef[]): void {
     this.#reader.prefetch(refs);
+  }
+
+  /** Loads blocks into the caches and waits for them (see blockread.ts). */
+  preload(refs: readonly BlockRef[]): Promise<void> {
+    return this.#reader.preload(refs);
   }
 
   /** Waits for queued disk cache writes and block loads, readahead included (tests, close). */

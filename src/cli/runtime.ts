@@ -35,6 +35,8 @@ export interface DataFlags {
   prefetch?: unknown;
   maxReadahead?: unknown;
   writeback?: boolean;
+  /** cac's --no-dir-prefetch: false when given, true otherwise. */
+  dirPrefetch?: boolean;
   /** Only serve and mount have it (withSessionFlags); the others keep the default. */
   sessionTimeout?: unknown;
 }
@@ -67,6 +69,10 @@ export function withDataFlags(command: Command): Command {
     .option(
       "--writeback",
       "Upload blocks in the background: close returns once they are in the cache dir",
+    )
+    .option(
+      "--no-dir-prefetch",
+      "Do not load a directory's small files when many of them miss the caches",
     );
 }
 
@@ -119,5 +125,9 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
 
 /** Every data-path and session flag checked and turned into options, before anything opens. */
 export function runtimeOptions(flags: DataFlags): RuntimeOptions {
-  return { ...fileDataOptions(flags), sessionTimeoutMs: sessionTimeoutMsOf(flags) };
+  return {
+    ...fileDataOptions(flags),
+    sessionTimeoutMs: sessionTimeoutMsOf(flags),
+    dirPrefetch: flags.dirPrefetch !== false,
+  };
 }

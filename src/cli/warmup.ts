@@ -10,15 +10,18 @@ import { resolve } from "node:path";
 import type { CAC } from "cac";
 import { fsError, UserError } from "../errors.ts";
 import { JFS_FSTYPE, type MountEntry, readMountInfo } from "../fuse/mountinfo.ts";
-import { TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
+import { DOWNLOADS_MAX, TREE_WALK_PAGE_ENTRIES, Units } from "../limits.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../meta/interface.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { parseIntFlag, stringFlag } from "./options.ts";
 import { Progress, runPool } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 
-/** Default of --threads (shown in the help from here). */
-const THREADS_DEFAULT = 10;
+/**
+ * Default of --threads (shown in the help from here): as many files at once as the volume
+ * runs GETs (DOWNLOADS_MAX), since small files are one GET each and wait on its latency.
+ */
+const THREADS_DEFAULT = DOWNLOADS_MAX;
 
 const ctx = ROOT_CREDENTIALS;
 const READ_PIECE_BYTES = 4 * Units.MiB;

@@ -5,7 +5,13 @@
 import { hostname } from "node:os";
 import { assert, assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
-import { OPEN_LINGER_MS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
+import {
+  OPEN_LINGER_BATCH,
+  OPEN_LINGER_FILES_MAX,
+  OPEN_LINGER_MS,
+  ROOT_INODE,
+  TRASH_INODE,
+} from "../limits.ts";
 import { log } from "../log.ts";
 import { MetaCore, mustGetAttr } from "./core.ts";
 import { cleanupTrash } from "./gc.ts";
@@ -462,10 +468,45 @@ export class BaseMeta implements Meta {
 
   // ---- open files ----
 
+  /** registerAhead() transactions in flight, by inode: an open of one waits for its row. */
+  readonly #ahead = new Map<Ino, Promise<boolean>>();
+
+  async registerAhead(inos: readonly Ino[]): Promise<void> {
+    const sid = this.core.sid;
+    if (sid === 0) return;
+    const now = Date.now();
+    const fresh = inos.filter((ino) => this.core.opens.preregister(ino, now));
+    if (fresh.length === 0) return;
+    const writing = this.core.txn(async (tx) => {
+      for (const ino of fresh) tx.addOpen(sid, ino);
+    });
+    const done = writing.then(
+      () => true,
+      () => false,
+    );
+    for (const ino of fresh) this.#ahead.set(ino, done);
+    this.#registering.add(writing);
+    try {
+      await writing;
+      this.#scheduleUnregister();
+      this.#trimLingering();
+    } catch (error) {
+      this.core.opens.unregistered(fresh.filter((ino) => !this.core.opens.isOpen(ino)));
+      throw error;
+    } finally {
+      this.#registering.delete(writing);
+      for (const ino of fresh) if (this.#ahead.get(ino) === done) this.#ahead.delete(ino);
+    }
+  }
+
   async open(ctx: Credentials, ino: Ino, flags: number, justCreated = false): Promise<Attr> {
     const mask = accessMaskOfOpenFlags(flags);
     const sid = this.core.sid;
-    const register = this.core.opens.acquire(ino) && sid !== 0;
+    // Registered ahead by a prefetch: its row must be committed before this open returns,
+    // and if writing it failed, this open writes its own.
+    const ahead = this.#ahead.get(ino);
+    const aheadFailed = ahead !== undefined && !(await ahead);
+    const register = (this.core.opens.acquire(ino) || aheadFailed) && sid !== 0;
     try {
       const check = async (tx: MetaTxn) => {
         const attr = await mustGetAttr(tx, ino);
@@ -498,6 +539,7 @@ export class BaseMeta implements Meta {
     if (attr && attr.nlink > 0) {
       this.core.opens.linger(ino, Date.now());
       this.#scheduleUnregister();
+      this.#trimLingering();
       return;
     }
     await this.#unregister([ino]);
@@ -519,6 +561,19 @@ export class BaseMeta implements Meta {
         if (attr && attr.nlink === 0 && others.length === 0) rm.deleteInode(tx, ino, attr);
       });
     });
+  }
+
+  /** Over OPEN_LINGER_FILES_MAX released files registered: the oldest rows go now. */
+  #trimLingering(): void {
+    const excess = this.core.opens.lingeringCount - OPEN_LINGER_FILES_MAX;
+    if (excess <= 0) return;
+    const batch = this.core.opens.takeLingering(
+      Number.POSITIVE_INFINITY,
+      Math.min(excess, OPEN_LINGER_BATCH),
+    );
+    this.#unregister(batch).catch((error: unknown) =>
+      log.warn(`unregistering released files: ${String(error)}`),
+    );
   }
 
   #unregisterTimer: ReturnType<typeof setTimeout> | undefined;

@@ -245,6 +245,12 @@ export interface Meta {
   open(ctx: Credentials, ino: Ino, flags: number, justCreated?: boolean): Promise<Attr>;
   /** Balances one open(); the last one in this process may free an unlinked file. */
   release(ino: Ino): Promise<void>;
+  /**
+   * Registers files this process is about to open (a prefetch knows them) in one write
+   * transaction, as if opened and released just now: their opens within OPEN_LINGER_MS then
+   * need a read only. Files open or registered here already are left alone.
+   */
+  registerAhead(inos: readonly Ino[]): Promise<void>;
 
   // ---- locks (shared by every node; this session holds them, see locks.ts) ----
   /** F_GETLK: a POSIX lock of another owner that conflicts with `lock`, or type UNLOCK. */

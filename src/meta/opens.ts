@@ -34,6 +34,21 @@ export class OpenFiles {
     return this.#decrement(ino);
   }
 
+  /**
+   * Marks an inode that is neither open nor registered as registered and released at `nowMs`
+   * (registerAhead); true when it needs its row written.
+   */
+  preregister(ino: Ino, nowMs: number): boolean {
+    if (this.#counts.has(ino) || this.#lingering.has(ino)) return false;
+    this.#lingering.set(ino, nowMs);
+    return true;
+  }
+
+  /** Undoes preregister() of inodes whose rows could not be written (still not open here). */
+  unregistered(inos: readonly Ino[]): void {
+    for (const ino of inos) this.#lingering.delete(ino);
+  }
+
   linger(ino: Ino, nowMs: number): void {
     if (!this.#counts.has(ino)) this.#lingering.set(ino, nowMs);
   }

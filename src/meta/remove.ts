@@ -57,7 +57,8 @@ export async function unlink(
       core.trashDirs.clear();
       throw fsError("EAGAIN", "trash directory vanished; try again");
     }
-    await dropLink(tx, { ino: entry.inode, attr, parent, name, trash: keep, t });
+    const own = { sid: core.sid, isOpen: (ino: Ino) => core.opens.isOpen(ino) };
+    await dropLink(tx, { ino: entry.inode, attr, parent, name, trash: keep, t, own });
   });
 }
 
@@ -115,6 +116,11 @@ export interface DropLinkArgs {
   /** Where a file losing its last link goes; undefined when the trash is off. */
   trash: TrashTarget | undefined;
   t: Timestamp;
+  /**
+   * This session: its registration of a file it no longer has open (lingering after a close,
+   * or registered ahead by a prefetch) holds nothing, so that row goes with the last link.
+   */
+  own?: { sid: number; isOpen(ino: Ino): boolean };
 }
 
 /**
@@ -143,7 +149,12 @@ export async function dropLink(tx: MetaTxn, a: DropLinkArgs): Promise<void> {
     tx.setEntry(a.trash.dir, trashName(a.parent, ino, a.name), entry);
     return;
   }
-  const openIn = await tx.listOpenSessions(ino);
+  let openIn = await tx.listOpenSessions(ino);
+  const own = a.own;
+  if (own !== undefined && own.sid !== 0 && openIn.includes(own.sid) && !own.isOpen(ino)) {
+    tx.deleteOpen(own.sid, ino);
+    openIn = openIn.filter((sid) => sid !== own.sid);
+  }
   if (openIn.length > 0) {
     // Open somewhere: data stays until the last close (closeInode) or that session expires.
     tx.setAttr(ino, attr);

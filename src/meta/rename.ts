@@ -67,7 +67,8 @@ export async function rename(
     }
     if (a.flags & RenameFlags.NOREPLACE && dstEntry) throw fsError("EEXIST");
     const t = now();
-    const plan: Plan = { tx, a, t, srcDir, dstDir, srcEntry, srcAttr, seqs, ctx };
+    const own = { sid: core.sid, isOpen: (ino: Ino) => core.opens.isOpen(ino) };
+    const plan: Plan = { tx, a, t, srcDir, dstDir, srcEntry, srcAttr, seqs, ctx, own };
     if (a.flags & RenameFlags.EXCHANGE) {
       if (!dstEntry || !dstAttr) throw fsError("ENOENT", "nothing to exchange with");
       await chargeExchange(plan, dstEntry.inode, dstAttr);
@@ -101,6 +102,7 @@ interface Plan {
   srcEntry: EntryRecord;
   srcAttr: Attr;
   seqs: readonly [number, number];
+  own: { sid: number; isOpen(ino: Ino): boolean };
 }
 
 async function move(
@@ -131,7 +133,7 @@ async function move(
     } else {
       const inTrash = dstDir.parent === TRASH_INODE;
       const args = { ino: dstEntry.inode, attr: dstAttr, parent: a.dstParent, name: a.dstName, t };
-      await dropLink(tx, { ...args, trash: inTrash ? undefined : trash });
+      await dropLink(tx, { ...args, trash: inTrash ? undefined : trash, own: p.own });
     }
   }
   tx.deleteEntry(a.srcParent, a.srcName, srcEntry);

@@ -26,6 +26,15 @@ export interface FileData {
   setRefusalListener(listener: RefusalListener): void;
   /** End offset of this process's buffered writes of `ino`, if any are pending. */
   bufferedEnd(ino: Ino): number | undefined;
+  /** Loads [0, bytes) of `ino` into the local caches and waits for it (epoch prefetch). */
+  preload(ino: Ino, bytes: number): Promise<void>;
+  /** Bytes readers may load ahead (half the memory cache). */
+  readonly readaheadBytesMax: number;
+  /**
+   * Block reads so far that waited for a GET of their own, or for a load on its way; and the
+   * GETs made (reads, readahead, prefetch).
+   */
+  readMisses(): { misses: number; joins: number; downloads: number };
   /** Forgets cached slice lists of `ino` (another client may have changed it). */
   invalidate(ino: Ino): void;
   /** Flushes every inode. */

@@ -88,6 +88,19 @@ export class FileReaders {
     return out;
   }
 
+  /**
+   * Loads the blocks of [0, bytes) of a file into the caches and waits for them (the epoch
+   * prefetch): the slice lists it reads are cached as a read's would be.
+   */
+  async preload(ino: Ino, bytes: number): Promise<void> {
+    const { store } = this.deps;
+    for (let index = 0; index * CHUNK_BYTES < bytes; index++) {
+      const slices = await this.#slices(ino, index, false);
+      const stop = Math.min(CHUNK_BYTES, bytes - index * CHUNK_BYTES);
+      await store.preload(blocksOfRange(slices, 0, stop, store.blockSizeBytes));
+    }
+  }
+
   invalidate(ino: Ino): void {
     this.#lists.delete(ino);
   }

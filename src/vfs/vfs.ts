@@ -9,6 +9,10 @@ import {
   COPY_PIECE_BYTES,
   FILE_SIZE_BYTES_MAX,
   FORMAT_RELOAD_MS,
+  PREFETCH_APPEND_XATTR,
+  PREFETCH_REGISTER_BATCH,
+  PREFETCH_REGISTER_DELAY_MS,
+  PREFETCH_XATTR,
   READDIR_ENTRIES_MAX,
   ROOT_INODE,
   SESSION_EXPIRE_MS,
@@ -32,8 +36,10 @@ import {
 } from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import type { FileData } from "./data.ts";
+import { DirPrefetcher } from "./dirprefetch.ts";
 import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
+import { EpochPrefetcher } from "./prefetch.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
 
 /** "." and ".." take cookies 1 and 2; an entry of sequence s gets cookie s + 2. */
@@ -63,13 +69,34 @@ export class JfsVfs implements Vfs {
   #nextFh = 1;
   #timers: ReturnType<typeof setInterval>[] = [];
   #closed = false;
+  readonly #prefetch: EpochPrefetcher;
+  readonly #dirPrefetch: DirPrefetcher;
+  readonly #dirPrefetchOn: boolean;
 
   constructor(
     readonly meta: Meta,
     readonly data: FileData,
     readonly format: Format,
+    options: { dirPrefetch?: boolean } = {},
   ) {
     data.setRefusalListener((ino, error) => this.#writeErrors.refused(ino, error));
+    this.#prefetch = new EpochPrefetcher({
+      lookup: (ctx, parent, name) => this.lookup(ctx, parent, name),
+      permitted: (ctx, attr) => this.permitted(ctx, attr),
+      preload: (ino, bytes) => data.preload(ino, bytes),
+      registerAhead: (ino) => this.#registerAhead(ino),
+      readMisses: () => data.readMisses(),
+      aheadBytesMax: () => data.readaheadBytesMax,
+    });
+    this.#dirPrefetchOn = options.dirPrefetch !== false;
+    this.#dirPrefetch = new DirPrefetcher({
+      readdirPlus: (ctx, dir, cookie, limit) => this.readdir(ctx, dir, cookie, limit, true),
+      permitted: (ctx, attr) => this.permitted(ctx, attr),
+      preload: (ino, bytes) => data.preload(ino, bytes),
+      registerAhead: (ino) => this.#registerAhead(ino),
+      aheadBytesMax: () => data.readaheadBytesMax,
+      ordered: () => this.#prefetch.active(),
+    });
   }
 
   get volumeId(): string {
@@ -94,6 +121,27 @@ export class JfsVfs implements Vfs {
       if (changed.length > 0) log.info(`settings changed by jfs config: ${changed.join(", ")}`);
     });
     return sid;
+  }
+
+  #aheadBatch: Ino[] = [];
+  #aheadTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Gathers files a prefetch loads into batches of Meta.registerAhead. */
+  #registerAhead(ino: Ino): void {
+    if (this.#closed) return;
+    this.#aheadBatch.push(ino);
+    if (this.#aheadBatch.length >= PREFETCH_REGISTER_BATCH) this.#flushAhead();
+    else this.#aheadTimer ??= setTimeout(() => this.#flushAhead(), PREFETCH_REGISTER_DELAY_MS);
+  }
+
+  #flushAhead(): void {
+    clearTimeout(this.#aheadTimer);
+    this.#aheadTimer = undefined;
+    const batch = this.#aheadBatch;
+    this.#aheadBatch = [];
+    if (batch.length === 0) return;
+    // A failure costs only speed: each open then registers itself.
+    this.meta.registerAhead(batch).catch((e: unknown) => log.debug(`register ahead: ${String(e)}`));
   }
 
   // ---- attributes ----
@@ -234,6 +282,7 @@ export class JfsVfs implements Vfs {
     }
     // Close-to-open: whatever another client committed before our open is what we read.
     this.data.invalidate(ino);
+    this.#prefetch.opened(ino);
     const fh = this.#addHandle(ino, flags, false);
     if (
       flags & OpenFlags.TRUNC &&
@@ -289,8 +338,13 @@ export class JfsVfs implements Vfs {
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
+    const missesBefore = this.data.readMisses().misses;
     const data = await this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
     vfsBytes("read", data.length);
+    // (Concurrent reads may share the count: close enough for a hint.)
+    if (this.#dirPrefetchOn && this.data.readMisses().misses > missesBefore) {
+      this.#dirPrefetch.missed(ctx, ino, attr);
+    }
     return data;
   }
 
@@ -490,6 +544,16 @@ export class JfsVfs implements Vfs {
   // ---- xattrs ----
 
   async getxattr(ctx: Credentials, ino: Ino, name: string): Promise<Buffer> {
+    if (name === PREFETCH_XATTR) {
+      await this.meta.getattr(ctx, ino); // the inode exists
+      const { dirs, loaded } = this.#dirPrefetch.counts;
+      const progress = {
+        ...this.#prefetch.progress(),
+        dirsPrefetched: dirs,
+        dirFilesLoaded: loaded,
+      };
+      return Buffer.from(JSON.stringify(progress));
+    }
     return this.meta.getxattr(ctx, ino, name);
   }
 
@@ -500,6 +564,13 @@ export class JfsVfs implements Vfs {
     value: Buffer,
     flags: number,
   ): Promise<void> {
+    if (name === PREFETCH_XATTR || name === PREFETCH_APPEND_XATTR) {
+      const attr = await this.meta.getattr(ctx, ino);
+      if (attr.type !== FileType.Directory)
+        throw fsError("ENOTDIR", "prefetch orders name a directory");
+      this.#prefetch.submit(ctx, ino, value, name === PREFETCH_APPEND_XATTR);
+      return;
+    }
     await this.meta.setxattr(ctx, ino, name, value, flags);
   }
 
@@ -562,6 +633,10 @@ export class JfsVfs implements Vfs {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    this.#prefetch.close();
+    this.#dirPrefetch.close();
+    clearTimeout(this.#aheadTimer);
+    this.#aheadBatch = [];
     try {
       await this.data.close();
     } finally {

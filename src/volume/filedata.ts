@@ -193,6 +193,19 @@ export class ChunkFileData implements FileData {
     return this.chunks.stats();
   }
 
+  preload(ino: Ino, bytes: number): Promise<void> {
+    return this.#readers.preload(ino, bytes);
+  }
+
+  get readaheadBytesMax(): number {
+    return this.chunks.readaheadBytesMax;
+  }
+
+  readMisses(): { misses: number; joins: number; downloads: number } {
+    const { misses, joins, downloads } = this.chunks.readCounters;
+    return { misses, joins, downloads };
+  }
+
   #committed(ino: Ino, index: number): void {
     this.#readers.chunkChanged(ino, index);
     const key = `${ino}:${index}`;

@@ -20,6 +20,8 @@ import { describeStoreError, MARKER_KEY, openStore, openVolume } from "./open.ts
 export interface RuntimeOptions extends Partial<FileDataOptions> {
   /** Other nodes expire the session after this long without a heartbeat. */
   sessionTimeoutMs?: number;
+  /** Load a directory's small files when many of them miss the caches (default on). */
+  dirPrefetch?: boolean;
 }
 
 export interface Runtime {
@@ -59,7 +61,7 @@ export async function openRuntime(
   runtimeOptions: RuntimeOptions,
   mountPoint: string,
 ): Promise<Runtime> {
-  const { sessionTimeoutMs, ...given } = runtimeOptions;
+  const { sessionTimeoutMs, dirPrefetch, ...given } = runtimeOptions;
   const options: FileDataOptions = { ...defaultFileDataOptions(), ...given };
   const timeoutMs = sessionTimeoutMs ?? SESSION_EXPIRE_MS;
   const { meta, format, metaUrl: url } = await openVolume(metaUrl);
@@ -71,7 +73,7 @@ export async function openRuntime(
     throw error;
   }
   const data = new ChunkFileData({ meta, store, format, options });
-  const vfs = new JfsVfs(meta, data, format);
+  const vfs = new JfsVfs(meta, data, format, { dirPrefetch: dirPrefetch !== false });
   const info = { hostname: hostname(), pid: process.pid, version: VERSION, mountPoint, timeoutMs };
   await vfs.startSession(info);
   log.debug(`session opened on ${meta.displayUrl}, data in ${store.description}`);

@@ -5,11 +5,14 @@
         ROOT (from this one process), and MANIFEST: JSON [[relative path, size, sha256], ...]
         computed from the bytes in memory, not read back.
 
-    dataloader.py load ROOT MANIFEST [--epochs 2] [--workers 2] [--batch 64]
+    dataloader.py load ROOT MANIFEST [--epochs 2] [--workers 2] [--batch 64] [--prefetch]
         Runs a torch.utils.data.DataLoader (shuffle=True, num_workers=WORKERS) over a Dataset
         that reads each file whole; per epoch, prints one JSON line:
-        {"epoch", "seconds", "files", "distinct", "bytes", "mismatched", "missing", "order"}.
-        "order" is a digest of the index order (two shuffled epochs should differ).
+        {"epoch", "seconds", "files", "distinct", "bytes", "mismatched", "missing", "order",
+        "jfs"}. "order" is a digest of the index order (two shuffled epochs should differ);
+        "jfs" the mount's prefetch progress and read-miss counters after the epoch (null when
+        ROOT is not on jfs). --prefetch hands each epoch's order to the mount
+        (python/jfs_prefetch.py's PrefetchSampler around the shuffling sampler).
         With FUSE_IO_PHASE_URL set, GETs URL/epoch-N before each epoch (bench/fuse_profile.ts).
 
 Exits 1 with one line when torch cannot be imported: the test must fail, not skip.
@@ -24,6 +27,9 @@ import random
 import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../python"))
+import jfs_prefetch  # noqa: E402
 
 KIB = 1024
 
@@ -64,7 +70,7 @@ class FileDataset:
 def load(args: argparse.Namespace) -> None:
     try:
         import torch
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, RandomSampler
     except ImportError as error:
         print(f"torch is missing ({error}): apt-get install python3-torch", file=sys.stderr)
         sys.exit(1)
@@ -73,10 +79,13 @@ def load(args: argparse.Namespace) -> None:
     paths = [entry[0] for entry in manifest]
     dataset = FileDataset(args.root, paths)
     torch.manual_seed(args.seed)
+    sampler = RandomSampler(dataset)
+    if args.prefetch:
+        sampler = jfs_prefetch.PrefetchSampler(sampler, paths, root=args.root)
     loader = DataLoader(
         dataset,
         batch_size=args.batch,
-        shuffle=True,
+        sampler=sampler,
         num_workers=args.workers,
         persistent_workers=False,
     )
@@ -108,6 +117,7 @@ def load(args: argparse.Namespace) -> None:
             "mismatched": mismatched,
             "missing": sum(1 for n in seen if n == 0),
             "order": order.hexdigest()[:16],
+            "jfs": jfs_prefetch.progress(args.root),
         }
         print(json.dumps(report), flush=True)
 
@@ -128,6 +138,7 @@ def main() -> None:
     ld.add_argument("--workers", type=int, default=2)
     ld.add_argument("--batch", type=int, default=64)
     ld.add_argument("--seed", type=int, default=1)
+    ld.add_argument("--prefetch", action="store_true")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args)

@@ -118,6 +118,60 @@ export function sessionCases(backend: () => MetaBackend): void {
     await m.release(lost.inode);
   });
 
+  test("a released file stays registered for minutes: a reopen an epoch later needs no write", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
+    await m.open(root, f.inode, 0);
+    await m.release(f.inode);
+    // Longer than the old linger of 1 s; the heartbeat drops rows released longer ago than it.
+    await Bun.sleep(1200);
+    await m.heartbeat();
+    // Still registered: deleted through another session, the file is kept for m (nlink 0)...
+    await other.unlink(root, ROOT_INODE, n("f"));
+    expect((await other.getattr(root, f.inode)).nlink).toBe(0);
+    // ... until m's row goes (after OPEN_LINGER_MS, or at the end of its session).
+    await m.unregisterReleased(Number.POSITIVE_INFINITY);
+    await expectErrno(other.getattr(root, f.inode), "ENOENT");
+  });
+
+  test("files registered ahead (a prefetch) are held like released ones, and open as usual", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const a = await m.mknod(root, ROOT_INODE, n("a"), FileType.File, 0o644, 0, 0);
+    const b = await m.mknod(root, ROOT_INODE, n("b"), FileType.File, 0o644, 0, 0);
+    await m.open(root, b.inode, 0); // open already: left alone
+    await m.registerAhead([a.inode, b.inode]);
+    // a is held for m though m never opened it: deleted elsewhere, it stays (nlink 0).
+    await other.unlink(root, ROOT_INODE, n("a"));
+    expect((await other.getattr(root, a.inode)).nlink).toBe(0);
+    expect((await m.open(root, a.inode, 0)).nlink).toBe(0);
+    await m.release(a.inode); // unlinked: its last close here frees it
+    await expectErrno(other.getattr(root, a.inode), "ENOENT");
+    await m.release(b.inode);
+    await other.unlink(root, ROOT_INODE, n("b"));
+    expect((await other.getattr(root, b.inode)).nlink).toBe(0); // b's row lingers
+    await m.unregisterReleased(Number.POSITIVE_INFINITY);
+    await expectErrno(other.getattr(root, b.inode), "ENOENT");
+  });
+
+  test("a file this session released (or registered ahead) and then unlinks is freed at once", async () => {
+    await m.newSession(info());
+    await other.newSession(info());
+    const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
+    const g = await m.mknod(root, ROOT_INODE, n("g"), FileType.File, 0o644, 0, 0);
+    await m.open(root, f.inode, 0);
+    await m.release(f.inode);
+    await m.registerAhead([g.inode]);
+    await m.unlink(root, ROOT_INODE, n("f"));
+    // Replaced by a rename (a checkpoint saved as temp file, then renamed over the old one).
+    await m.mknod(root, ROOT_INODE, n("tmp"), FileType.File, 0o644, 0, 0);
+    await m.rename(root, ROOT_INODE, n("tmp"), ROOT_INODE, n("g"), 0);
+    // Nothing here has them open: their rows held nothing, and went with the last link.
+    await expectErrno(other.getattr(root, f.inode), "ENOENT");
+    await expectErrno(other.getattr(root, g.inode), "ENOENT");
+  });
+
   test("a session marked expired never comes back, even if its heartbeat races the cleanup", async () => {
     const oldSid = await m.newSession(info(TIMEOUT_MS));
     await other.newSession(info());
