@@ -41,6 +41,9 @@ const files = Number(flag("files", "10000"));
 const randomReads = Number(flag("random-reads", "5000"));
 const withVm = !process.argv.includes("--no-vm");
 const reportPath = process.argv.includes("--write") ? flag("write", "docs/benchmarks.md") : "";
+/** Runs jfs under `bun --cpu-prof`; the profile is written into DIR when the server stops. */
+const profDir = flag("cpu-prof-dir", "");
+const serverNames = flag("servers", "jfs,ganesha").split(",");
 
 interface Server {
   name: string;
@@ -131,7 +134,8 @@ async function startJfs(dir: string): Promise<Server> {
     join(dir, "cache"),
     metaUrl,
   ];
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), ...args], {
+  const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const proc = Bun.spawn([process.execPath, ...bunArgs, join(ROOT, "src/main.ts"), ...args], {
     env: { ...process.env, HOME: dir },
     stdout: "pipe",
     stderr: "inherit",
@@ -273,7 +277,8 @@ async function main(): Promise<void> {
     await out.end();
     const results: Record<string, Record<string, number>> = {};
     const loads: string[] = [];
-    for (const start of [startJfs, startGanesha]) {
+    const starts = { jfs: startJfs, ganesha: startGanesha };
+    for (const start of serverNames.map((n) => starts[n as keyof typeof starts])) {
       const serverDir = join(dir, start === startJfs ? "jfs" : "ganesha");
       mkdirSync(serverDir, { recursive: true });
       const server = await start(serverDir);
