@@ -217,6 +217,10 @@ export const STOP_OUTAGE_WAIT_MS = 20_000;
 
 // ---- Wire (NFS / RPC / FUSE) ----
 export const NFS_IO_BYTES_MAX = 1 * MiB;
+/** READ replies of at least this many bytes are filled into recycled buffers (readbuffers.ts). */
+export const NFS_READ_BUFFER_BYTES_MIN = 64 * KiB;
+/** Idle READ buffers (of NFS_IO_BYTES_MAX) a server keeps for reuse. */
+export const NFS_READ_BUFFERS_POOLED = 16;
 export const NFS_FILE_HANDLE_BYTES_MAX = 64;
 /** One RPC record may hold a 1 MiB WRITE plus headers; nothing legitimate is larger. */
 export const RPC_RECORD_BYTES_MAX = NFS_IO_BYTES_MAX + 64 * KiB;

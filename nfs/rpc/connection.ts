@@ -19,6 +19,7 @@ import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
 import { RPC_SMALL_RECORD_BYTES_MAX, RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
+import { XdrWriter } from "../xdr/writer.ts";
 import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
@@ -67,6 +68,8 @@ interface OutputEntry {
   offsetBytes: number;
   /** How many replies end with this entry (several after small replies were merged). */
   repliesEnded: number;
+  /** The whenSent hooks of the replies that end with this entry (XdrWriter). */
+  sent: (() => void)[] | undefined;
 }
 
 type SocketRef = Socket<RpcConnection | undefined>;
@@ -205,6 +208,7 @@ export class RpcConnection implements BudgetWaiter {
     if (this.closed) return;
     this.closed = true;
     // Replies still to come are dropped as they arrive; queued ones are gone.
+    for (const entry of this.output) runSentHooks(entry.sent);
     this.output.length = 0;
     this.outputBytes = 0;
     this.inFlight = this.handlersRunning;
@@ -374,7 +378,10 @@ export class RpcConnection implements BudgetWaiter {
     this.recordsBytes -= recordBytes;
     assert(this.recordsBytes >= 0);
     this.lastActivityMs = performance.now();
+    const sent =
+      reply.kind === "success" && reply.body instanceof XdrWriter ? reply.body.takeSentHooks() : [];
     if (this.closed) {
+      runSentHooks(sent);
       this.inFlight -= 1;
       this.charge();
       this.settleIfDone();
@@ -387,10 +394,18 @@ export class RpcConnection implements BudgetWaiter {
       // A procedure returned a body that is not XDR (e.g. not a multiple of four bytes).
       this.options.log.error(`RPC reply xid ${xid} failed to encode: ${describeError(error)}`);
       chunks = encodeReplyRecord(xid, { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR });
+      runSentHooks(sent);
+      sent.length = 0;
     }
     for (let i = 0; i < chunks.length; i++) {
       const bytes = chunks[i]!;
-      this.output.push({ bytes, offsetBytes: 0, repliesEnded: i === chunks.length - 1 ? 1 : 0 });
+      const last = i === chunks.length - 1;
+      this.output.push({
+        bytes,
+        offsetBytes: 0,
+        repliesEnded: last ? 1 : 0,
+        sent: last && sent.length > 0 ? sent : undefined,
+      });
       this.outputBytes += bytes.byteLength;
     }
     this.charge();
@@ -429,6 +444,7 @@ export class RpcConnection implements BudgetWaiter {
         break;
       }
       this.output.shift();
+      runSentHooks(entry.sent);
       this.inFlight -= entry.repliesEnded;
       assert(this.inFlight >= 0);
     }
@@ -449,7 +465,10 @@ export class RpcConnection implements BudgetWaiter {
     const merged = this.output.splice(0, count);
     const parts = merged.map((entry) => entry.bytes.subarray(entry.offsetBytes));
     const repliesEnded = merged.reduce((sum, entry) => sum + entry.repliesEnded, 0);
-    this.output.unshift({ bytes: Buffer.concat(parts, totalBytes), offsetBytes: 0, repliesEnded });
+    // The bytes are copied: the borrowed buffers of the merged entries are free now.
+    const bytes = Buffer.concat(parts, totalBytes);
+    for (const entry of merged) runSentHooks(entry.sent);
+    this.output.unshift({ bytes, offsetBytes: 0, repliesEnded, sent: undefined });
   }
 
   /** Sends FIN once nothing more will be answered; pump() has taken every whole record. */
@@ -463,4 +482,9 @@ export class RpcConnection implements BudgetWaiter {
   private settleIfDone(): void {
     if (this.closed && this.handlersRunning === 0) this.done.resolve();
   }
+}
+
+function runSentHooks(hooks: readonly (() => void)[] | undefined): void {
+  if (hooks === undefined) return;
+  for (const hook of hooks) hook();
 }

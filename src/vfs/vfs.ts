@@ -275,6 +275,7 @@ export class JfsVfs implements Vfs {
     fh: number | undefined,
     offset: number,
     size: number,
+    into?: Buffer,
   ): Promise<Buffer> {
     if (offset < 0 || size < 0) throw fsError("EINVAL");
     if (fh !== undefined) {
@@ -288,7 +289,7 @@ export class JfsVfs implements Vfs {
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
-    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize, into);
   }
 
   async write(
