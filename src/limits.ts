@@ -257,6 +257,12 @@ export const RPC_TIMER_TICK_MS_MAX = 1000;
 export const RPC_STOP_GRACE_MS = 10_000;
 /** Small replies ready together are gathered into one socket write of at most this size. */
 export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
+/**
+ * A record this big (spanning socket chunks) of a procedure that keeps nothing of its
+ * arguments (NFS WRITE) is assembled in a recycled buffer; the server keeps this many idle.
+ */
+export const RPC_RECORD_RECYCLE_BYTES_MIN = 64 * KiB;
+export const RPC_RECORD_BUFFERS_POOLED = 16;
 /** The port NFS clients assume (RFC 1813 section 1.2 leaves it to convention: 2049). */
 export const NFS_PORT_DEFAULT = 2049;
 /** FSINFO rtpref / wtpref: whole 1 MiB transfers, so one WRITE fills a good part of a block. */

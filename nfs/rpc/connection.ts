@@ -18,9 +18,14 @@
 import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
-import { RPC_SMALL_RECORD_BYTES_MAX, RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
+import {
+  RPC_RECORD_RECYCLE_BYTES_MIN,
+  RPC_SMALL_RECORD_BYTES_MAX,
+  RPC_WRITE_BATCH_BYTES,
+} from "../../src/limits.ts";
 import { XdrWriter } from "../xdr/writer.ts";
 import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
+import type { BufferPool } from "./bufferpool.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
 import type { ClientAddress, Dispatcher, RpcCall, RpcLogger } from "./dispatcher.ts";
@@ -47,6 +52,8 @@ export interface ConnectionOptions {
   log: RpcLogger;
   inFlightMax: number;
   budget: HeldBytesBudget;
+  /** Where records of procedures that recycle their arguments are assembled (bufferpool.ts). */
+  recordBuffers: BufferPool;
   /** 0: never closed for being idle. */
   idleTimeoutMs: number;
   stallMs: number;
@@ -74,12 +81,19 @@ interface OutputEntry {
 
 type SocketRef = Socket<RpcConnection | undefined>;
 
+/** xid, msg_type, rpcvers, prog, vers, proc: where proc ends in a call's header. */
+const CALL_HEADER_PROC_END_BYTES = 24;
+
 export class RpcConnection implements BudgetWaiter {
   readonly client: ClientAddress;
   private readonly localPort: number;
   private readonly socket: SocketRef;
   private readonly options: ConnectionOptions;
-  private readonly decoder = new RecordDecoder();
+  private readonly decoder = new RecordDecoder(undefined, (parts, totalBytes) =>
+    this.recordBuffer(parts, totalBytes),
+  );
+  /** The pooled buffer the record just taken was assembled in, if any. */
+  private recordLent: Buffer | undefined;
   private inFlight = 0;
   private handlersRunning = 0;
   private readonly output: OutputEntry[] = [];
@@ -264,10 +278,12 @@ export class RpcConnection implements BudgetWaiter {
         return;
       }
       if (record === undefined) break;
+      const lent = this.recordLent;
+      this.recordLent = undefined;
       // The rest of the input, if any, is the start of the next record: its clock starts now.
       this.recordStartedMs = this.decoder.atRecordBoundary ? undefined : performance.now();
       this.hasTurn = false;
-      this.startCall(record);
+      this.startCall(record, lent);
     }
     this.charge();
     this.updateReading();
@@ -321,17 +337,35 @@ export class RpcConnection implements BudgetWaiter {
     }
   }
 
-  private startCall(record: Uint8Array): void {
+  /**
+   * A recycled buffer for a record that spans chunks, when it is big and its procedure keeps
+   * nothing of its arguments; its call header (prog, vers, proc at bytes 12-24) says which.
+   */
+  private recordBuffer(parts: readonly Uint8Array[], totalBytes: number): Buffer | undefined {
+    const pool = this.options.recordBuffers;
+    const head = parts[0]!;
+    if (totalBytes < RPC_RECORD_RECYCLE_BYTES_MIN || totalBytes > pool.bufferBytes) return;
+    if (head.byteLength < CALL_HEADER_PROC_END_BYTES) return;
+    const view = new DataView(head.buffer, head.byteOffset, CALL_HEADER_PROC_END_BYTES);
+    const [prog, vers, proc] = [view.getUint32(12), view.getUint32(16), view.getUint32(20)];
+    if (!this.options.dispatcher.recyclesArgs(prog, vers, proc)) return;
+    assert(this.recordLent === undefined, "one record assembled at a time");
+    this.recordLent = pool.take();
+    return this.recordLent;
+  }
+
+  private startCall(record: Uint8Array, lent: Buffer | undefined): void {
     const decoded = decodeCall(record);
     if (decoded.kind === "ignore") {
       this.options.log.debug(`ignoring a record from ${this.client.address}: ${decoded.reason}`);
+      if (lent !== undefined) this.options.recordBuffers.give(lent);
       return;
     }
     const recordBytes = record.byteLength;
     this.inFlight += 1;
     this.recordsBytes += recordBytes;
     if (decoded.kind === "reject") {
-      this.sendReply(decoded.xid, decoded.reply, recordBytes);
+      this.sendReply(decoded.xid, decoded.reply, recordBytes, lent);
       return;
     }
     const { args, kind: _, ...header } = decoded;
@@ -339,25 +373,26 @@ export class RpcConnection implements BudgetWaiter {
     const decision = this.decide(call);
     if (decision.action === "close") {
       this.recordsBytes -= recordBytes;
+      if (lent !== undefined) this.options.recordBuffers.give(lent);
       this.abort();
       return;
     }
     if (decision.action === "deny") {
-      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat }, recordBytes);
+      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat }, recordBytes, lent);
       return;
     }
     this.handlersRunning += 1;
     this.options.dispatcher.dispatch(call, args).then(
       (reply) => {
         this.handlersRunning -= 1;
-        this.sendReply(call.xid, reply, recordBytes);
+        this.sendReply(call.xid, reply, recordBytes, lent);
       },
       (error: unknown) => {
         // dispatch() turns every failure into a reply; this is a bug in it.
         this.handlersRunning -= 1;
         this.options.log.error(`RPC dispatch failed: ${describeError(error)}`, error);
         const reply: RpcReply = { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR };
-        this.sendReply(call.xid, reply, recordBytes);
+        this.sendReply(call.xid, reply, recordBytes, lent);
       },
     );
   }
@@ -373,13 +408,21 @@ export class RpcConnection implements BudgetWaiter {
     }
   }
 
-  /** Queues the reply of a call whose record (recordBytes) is no longer needed. */
-  private sendReply(xid: number, reply: RpcReply, recordBytes: number): void {
+  /**
+   * Queues the reply of a call whose record (recordBytes) is no longer needed; a recycled
+   * record buffer (`lent`) goes back with the reply's own whenSent hooks, in case the reply
+   * borrowed from its arguments.
+   */
+  private sendReply(xid: number, reply: RpcReply, recordBytes: number, lent?: Buffer): void {
     this.recordsBytes -= recordBytes;
     assert(this.recordsBytes >= 0);
     this.lastActivityMs = performance.now();
     const sent =
       reply.kind === "success" && reply.body instanceof XdrWriter ? reply.body.takeSentHooks() : [];
+    if (lent !== undefined) {
+      const pool = this.options.recordBuffers;
+      sent.push(() => pool.give(lent));
+    }
     if (this.closed) {
       runSentHooks(sent);
       this.inFlight -= 1;
