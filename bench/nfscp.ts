@@ -7,6 +7,7 @@
  * so a read phase is served from the disk cache, not from memory.
  *
  *   bun bench/nfscp.ts [--tree DIR] [--phases write,read] [--size-mib 1024] [--cpu-prof-dir DIR]
+ *                      [--serve-args "--buffer-size 128"]
  *
  * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs), write4
  * and read4 (four nfs-cp at once, SIZE_MIB each). --tree runs another checkout's server (e.g.
@@ -25,6 +26,10 @@ const tree = flag("tree", join(import.meta.dir, ".."));
 const phases = flag("phases", "write,read").split(",");
 const sizeMiB = Number(flag("size-mib", "1024"));
 const profDir = flag("cpu-prof-dir", "");
+/** More flags for jfs serve (split at spaces). */
+const serveArgs = flag("serve-args", "")
+  .split(" ")
+  .filter((a) => a !== "");
 const MiB = 1 << 20;
 
 const { openMeta } = await import(join(tree, "src/meta/index.ts"));
@@ -64,7 +69,7 @@ function rssMiB(pid: number): number {
 async function serve(dir: string, metaUrl: string, phase: string) {
   const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profDir, phase)}`];
   const args = ["serve", "--nfs", "--port", "0", "--insecure", "--squash", "none"];
-  args.push("--cache-dir", join(dir, "cache"), metaUrl);
+  args.push("--cache-dir", join(dir, "cache"), ...serveArgs, metaUrl);
   const proc = Bun.spawn([process.execPath, ...bunArgs, join(tree, "src/main.ts"), ...args], {
     env: { ...process.env, HOME: dir },
     stdout: "pipe",
@@ -97,7 +102,7 @@ try {
   const chunk = Buffer.alloc(MiB);
   for (let i = 0; i < sizeMiB; i++) out.write(crypto.getRandomValues(chunk));
   await out.end();
-  console.log(`tree ${tree}, ${sizeMiB} MiB per copy`);
+  console.log(`tree ${tree}, ${sizeMiB} MiB per copy, serve flags: ${serveArgs.join(" ")}`);
   for (const phase of phases) {
     const { proc, port } = await serve(dir, metaUrl, phase);
     const url = (name: string) =>
