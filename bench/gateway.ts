@@ -11,6 +11,8 @@
  * taken under the same load.
  *
  *   bun bench/gateway.ts [--write docs/benchmarks.md]
+ *   bun bench/gateway.ts --profile DIR [--ops PUT] [--sizes 16384]   # the gateway alone, under
+ *     `bun --cpu-prof` (the profile lands in DIR when it stops; bench/cpuprof_summary.ts reads it)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -24,7 +26,11 @@ const BUCKET = "bench";
 const REGION = "us-east-1";
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const SIZES_BYTES = [16 * KiB, 64 * MiB];
+const argValue = (name: string): string | undefined =>
+  process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
+const PROFILE_DIR = argValue("--profile");
+const SIZES_BYTES = (argValue("--sizes") ?? `${16 * KiB},${64 * MiB}`).split(",").map(Number);
+const OPS = (argValue("--ops") ?? "PUT,GET").split(",") as Array<"PUT" | "GET">;
 const IN_FLIGHT = [1, 16];
 const WARMUP_REQUESTS = 4;
 const GATEWAY_KEY = "bench-access";
@@ -55,12 +61,16 @@ async function startJfsGateway(): Promise<Target> {
     { env, stdout: "ignore", stderr: "pipe" },
   );
   if (format.exitCode !== 0) throw new Error(`jfs format: ${format.stderr.toString()}`);
-  const proc = Bun.spawn(["bun", MAIN, "gateway", metaUrl, "--address", "127.0.0.1:0"], {
-    env,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const profile = PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`];
+  const proc = Bun.spawn(
+    ["bun", ...profile, MAIN, "gateway", metaUrl, "--address", "127.0.0.1:0"],
+    {
+      env,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
   const reader = proc.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -119,7 +129,10 @@ const label = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes
 const writeIndex = process.argv.indexOf("--write");
 const writePath = writeIndex < 0 ? undefined : process.argv[writeIndex + 1];
 
-const targets = [await startJfsGateway(), await startS3rver()];
+const targets =
+  PROFILE_DIR === undefined
+    ? [await startJfsGateway(), await startS3rver()]
+    : [await startJfsGateway()];
 try {
   for (const t of targets) await t.store.create();
   const loadStart = loadavg()[0] ?? 0;
@@ -133,7 +146,7 @@ try {
         await t.store.get(`warm/${i}`);
       }
     }
-    for (const op of ["PUT", "GET"] as const) {
+    for (const op of OPS) {
       for (const inFlight of IN_FLIGHT) {
         const n = requestsFor(sizeBytes, inFlight);
         const rates: number[] = [];
@@ -155,7 +168,7 @@ try {
             ? `${r.toFixed(2)} req/s (${((r * sizeBytes) / MiB).toFixed(0)} MiB/s)`
             : `${r.toFixed(0)} req/s`,
         );
-        const ratio = (rates[0]! / rates[1]!).toFixed(2);
+        const ratio = rates.length > 1 ? (rates[0]! / rates[1]!).toFixed(2) : "-";
         rows.push(
           `| ${op} ${label(sizeBytes)} | ${inFlight} | ${n} | ${cells.join(" | ")} | ${ratio}x |`,
         );

@@ -1,6 +1,8 @@
 /**
- * One NFSv3 server on one TCP port: NFS 100003 v3, MOUNT 100005 v3 and PORTMAP 100000 v2 (whose
- * GETPORT answers that same port), over one export of a VFS.
+ * One NFSv3 server on one TCP port: NFS 100003 v3, MOUNT 100005 v3, NLM 100021 v4 with NSM
+ * 100024 v1 (file locks, nlm/) and PORTMAP 100000 v2 (whose GETPORT answers that same port),
+ * over one export of a VFS. `portmapPort` adds a listener that serves only PORTMAP, answering
+ * the main port: a client's lockd asks the portmapper on port 111 and takes no port option.
  *
  *   await using server = await startNfsServer({ vfs, exportPath: "/", port: 0 });
  *   server.port;          // the bound port
@@ -9,12 +11,17 @@
  * The VFS stays the caller's: stop() does not flush or close it (runtime.close() does).
  */
 import { UserError } from "../src/errors.ts";
+import { NLM_GRACE_SEC_DEFAULT } from "../src/limits.ts";
 import { ROOT_CREDENTIALS } from "../src/posix.ts";
 import type { Vfs } from "../src/vfs/interface.ts";
 import { mountProgram } from "./mount/mount.ts";
 import { resolveExport } from "./mount/path.ts";
 import { NfsExport } from "./nfs3/context.ts";
 import { nfs3Program } from "./nfs3/program.ts";
+import { NLM_PROG } from "./nlm/constants.ts";
+import { nsmProgram } from "./nlm/nsm.ts";
+import { nlmProgram } from "./nlm/program.ts";
+import { NlmService, type NlmServiceOptions } from "./nlm/service.ts";
 import { NfsPolicy, type NfsPolicyOptions } from "./policy.ts";
 import { portmapProgram } from "./portmap/portmap.ts";
 import type { AccessDecision } from "./rpc/connection.ts";
@@ -35,6 +42,15 @@ export interface NfsServerOptions {
   /** A stopping server waits this long for in-flight calls before cutting connections. */
   stopGraceMs?: number;
   /** Connection limits and timers (idle timeout, stalls, held bytes); defaults in limits.ts. */
+  /**
+   * Locks over NLM: the grace period after start (default NLM_GRACE_SEC_DEFAULT), and the port
+   * of clients' portmappers for answers to asynchronous messages (default 111).
+   */
+  nlm?: Partial<
+    Pick<NlmServiceOptions, "graceMs" | "callbackPortmapPort" | "statePath" | "serverName">
+  >;
+  /** A second listener (same hostname) serving PORTMAP only, e.g. 111; default none. */
+  portmapPort?: number;
   connections?: Pick<
     RpcServerOptions,
     "idleTimeoutMs" | "stallMs" | "heldBytesMax" | "connectionsMax"
@@ -44,7 +60,10 @@ export interface NfsServerOptions {
 export interface NfsServer {
   readonly hostname: string;
   readonly port: number;
+  /** The PORTMAP-only listener's port, when `portmapPort` was given. */
+  readonly portmapPort: number | undefined;
   readonly export: NfsExport;
+  readonly nlm: NlmService;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -67,6 +86,13 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
   dispatcher.register(portmapProgram(dispatcher));
   dispatcher.register(mountProgram(exp));
   dispatcher.register(nfs3Program(exp, options.log));
+  const nlm = new NlmService(exp, {
+    ...options.nlm,
+    graceMs: options.nlm?.graceMs ?? NLM_GRACE_SEC_DEFAULT * 1000,
+    ...logOption,
+  });
+  dispatcher.register(nlmProgram(nlm));
+  dispatcher.register(nsmProgram(nlm));
   const rpc = RpcServer.listen({
     dispatcher,
     hostname: options.hostname ?? "127.0.0.1",
@@ -77,15 +103,51 @@ export async function startNfsServer(options: NfsServerOptions): Promise<NfsServ
     ...options.connections,
     ...logOption,
   });
-  const stop = () =>
-    rpc.stop(options.stopGraceMs === undefined ? {} : { graceMs: options.stopGraceMs });
+  let portmap: RpcServer | undefined;
+  if (options.portmapPort !== undefined) {
+    const portmapOnly = new Dispatcher(logOption);
+    portmapOnly.register(portmapProgram(dispatcher, { port: () => rpc.port }));
+    try {
+      portmap = RpcServer.listen({
+        dispatcher: portmapOnly,
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.portmapPort,
+        acceptConnection: (address) => policy.isAllowed(address),
+        ...options.connections,
+        ...logOption,
+      });
+    } catch (error) {
+      await rpc.stop();
+      throw new UserError(
+        `Cannot serve PORTMAP on port ${options.portmapPort} (--portmap-port): ${portmapListenError(error)}`,
+      );
+    }
+  }
+  await nlm.start();
+  const stopOptions = options.stopGraceMs === undefined ? {} : { graceMs: options.stopGraceMs };
+  const stop = async () => {
+    nlm.close();
+    await Promise.all([rpc.stop(stopOptions), portmap?.stop(stopOptions)]);
+  };
   return {
     hostname: rpc.hostname,
     port: rpc.port,
+    portmapPort: portmap?.port,
     export: exp,
+    nlm,
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Why the PORTMAP-only listener could not bind, in words (Bun's message names no cause). */
+function portmapListenError(error: unknown): string {
+  const code = error instanceof Error && "code" in error ? error.code : undefined;
+  if (code === "EADDRINUSE") {
+    return "address already in use (an rpcbind on this host? locks need that port for jfs)";
+  }
+  if (code === "EACCES") return "permission denied (ports below 1024 need root)";
+  return error instanceof Error ? error.message : String(error);
 }
 
 const TRASH_PATH = "/.trash";
@@ -93,10 +155,12 @@ const ALLOWED: AccessDecision = { action: "allow" };
 const TOO_WEAK: AccessDecision = { action: "deny", authStat: AuthStat.AUTH_TOOWEAK };
 
 /**
- * The reserved-port rule for NFS calls (MOUNT answers MNT3ERR_ACCES itself, PORTMAP and NULL
- * stay open): AUTH_TOOWEAK, which the Linux client reports as EACCES, as knfsd does.
+ * The reserved-port rule for NFS and NLM calls (MOUNT answers MNT3ERR_ACCES itself, PORTMAP,
+ * NSM and NULL stay open): AUTH_TOOWEAK, which the Linux client reports as EACCES, as knfsd
+ * does. NLM too: an unprivileged process could otherwise take or free any client's locks.
  */
 function nfsPortDecision(policy: NfsPolicy, call: RpcCall): AccessDecision {
-  if (call.prog !== RpcProgramNumber.NFS || call.proc === 0) return ALLOWED;
+  const guarded = call.prog === RpcProgramNumber.NFS || call.prog === NLM_PROG;
+  if (!guarded || call.proc === 0) return ALLOWED;
   return policy.isPortAllowed(call.client.port) ? ALLOWED : TOO_WEAK;
 }

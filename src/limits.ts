@@ -78,6 +78,16 @@ export const OPEN_LINGER_BATCH = 128;
  * these, doubling: a waiter on another node wakes within LOCK_POLL_MS_MAX of the release. */
 export const LOCK_POLL_MS_MIN = 10;
 export const LOCK_POLL_MS_MAX = 500;
+/**
+ * NLM (jfs serve --nfs): after a start, for this long only reclaims of locks clients held
+ * before are granted (knfsd waits 90 s; ours is shorter: a client reclaims within seconds of
+ * hearing of the restart, and every fresh lock waits the whole period out).
+ */
+export const NLM_GRACE_SEC_DEFAULT = 15;
+/** A call back to a client's lockd (the answer to an asynchronous NLM *_MSG) gives up after. */
+export const NLM_CALLBACK_TIMEOUT_MS = 10_000;
+/** A blocked NLM LOCK that its client stops resending (Linux: every 30 s) is given up. */
+export const NLM_BLOCKED_IDLE_MS = 120_000;
 /** Lock records one session may hold on one inode (split ranges grow it): bounds a record. */
 export const LOCK_RECORDS_MAX = 1024;
 /** Directory entries asked per readdir by tree walks (fsck, gc's inventory, warmup). */
@@ -372,6 +382,8 @@ assert(RPC_HELD_BYTES_MAX >= RPC_RECORD_BYTES_MAX, "the budget holds at least on
 assert(RPC_RECORD_STALL_MS < RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000);
 assert(SESSION_HEARTBEAT_MS * 5 < SESSION_EXPIRE_MS);
 assert(0 < LOCK_POLL_MS_MIN && LOCK_POLL_MS_MIN <= LOCK_POLL_MS_MAX);
+// A blocked NLM wait outlives several of the Linux client's 30 s resends before it is dropped.
+assert(NLM_BLOCKED_IDLE_MS >= 3 * 30_000 && NLM_CALLBACK_TIMEOUT_MS > 0);
 assert(OBJECT_READ_FAILURE_KEYS_MAX >= 1 && OBJECT_READ_FAILURE_LINES_MAX >= 1);
 assert(STOP_FIRST_REPORT_MS < STOP_OUTAGE_WAIT_MS && OBJECT_OUTAGE_LOG_MS < STOP_OUTAGE_WAIT_MS);
 assert(SESSION_TIMEOUT_MS_MIN <= SESSION_EXPIRE_MS && SESSION_EXPIRE_MS <= SESSION_TIMEOUT_MS_MAX);
@@ -395,6 +407,11 @@ export const PG_CONNECT_TIMEOUT_S = 5;
 export const PG_COUNTER_SHARDS = 16;
 /** How long a transaction waits for a restarting server before the caller gets EIO. */
 export const PG_OUTAGE_WAIT_MS_MAX = 30_000;
+/**
+ * One-row writes a commit folds into one statement (data-modifying CTEs): each statement sent
+ * costs client and server time even pipelined, and a create writes five rows.
+ */
+export const PG_WRITES_PER_STATEMENT_MAX = 16;
 /** Writes per transaction when `jfs load` applies a dump. */
 export const DUMP_LOAD_BATCH_RECORDS = 500;
 
@@ -429,3 +446,19 @@ export const GATEWAY_PART_BYTES_MIN = 5 * 1024 * 1024;
  * fetch large objects in 8 MiB ranges, so this covers them; bigger replies stream.
  */
 export const GATEWAY_WHOLE_GET_BYTES_MAX = 16 * 1024 * 1024;
+
+// --- Metrics (src/metrics, jfs stats) ---
+/** JuiceFS's default metrics address: serve, mount and gateway listen here unless told. */
+export const METRICS_ADDRESS_DEFAULT = "127.0.0.1:9567";
+/**
+ * With the default address, a busy port moves on to the next ones (a second mount on the same
+ * machine), at most this many ports in all; an address given with --metrics is taken or refused.
+ */
+export const METRICS_PORT_TRIES = 10;
+/** The live session count on /metrics is a meta round trip: reused this long between scrapes. */
+export const METRICS_SESSIONS_CACHE_MS = 5_000;
+/** `jfs stats` refreshes this often by default, and waits this long at most for one scrape. */
+export const STATS_INTERVAL_SEC_DEFAULT = 1;
+export const STATS_SCRAPE_TIMEOUT_MS = 5_000;
+/** The exposition `jfs stats` accepts at most (a mount's is tens of KiB). */
+export const STATS_EXPOSITION_BYTES_MAX = 16 * 1024 * 1024;

@@ -19,6 +19,7 @@ import { registerObjbench } from "./cli/objbench.ts";
 import { registerRestore } from "./cli/restore.ts";
 import { registerRmr } from "./cli/rmr.ts";
 import { registerServe } from "./cli/serve.ts";
+import { registerStats } from "./cli/stats.ts";
 import { registerStatus } from "./cli/status.ts";
 import { registerVersion } from "./cli/version.ts";
 import { registerWarmup } from "./cli/warmup.ts";
@@ -33,6 +34,7 @@ export function buildCli() {
   cli.option("--quiet", "Show only errors");
   registerFormat(cli);
   registerStatus(cli);
+  registerStats(cli);
   registerConfig(cli);
   registerDestroy(cli);
   registerMount(cli);

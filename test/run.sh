@@ -16,6 +16,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
+command -v tmux >/dev/null || need_apt+=(tmux)
 # test/fuse/locks.test.ts shares a database between two mounts with Debian's sqlite3.
 [ -x /usr/bin/sqlite3 ] || need_apt+=(sqlite3)
 # PostgreSQL: Debian's server binaries, run by the tests as their own cluster in a temp dir.
@@ -46,11 +47,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # rpcinfo (a real portmap client) comes from Debian's rpcbind package, whose install would also
 # start the rpcbind daemon on port 111 of every interface: unpack the package instead.
+tools="${TMPDIR:-/tmp}/jfs-test-tools"
 if $need_rpcinfo; then
-  tools="${TMPDIR:-/tmp}/jfs-test-tools"
   mkdir -p "$tools" && (cd "$tools" && apt-get download rpcbind >/dev/null 2>&1 && dpkg -x rpcbind_*.deb root) \
     && export PATH="$PATH:$tools/root/usr/sbin:$tools/root/usr/bin"
 fi
+# test/nfs/lockkernel.test.ts runs rpcbind and rpc.statd in the nfs-vm guest (which sees this
+# host's files): Debian's rpcbind, nfs-common and libwrap0 (both link it) unpacked, not
+# installed, so that no daemon starts here.
+for pkg in rpcbind nfs-common libwrap0; do
+  [ -n "$(ls "$tools"/${pkg}_*.deb 2>/dev/null)" ] && continue
+  mkdir -p "$tools" && (cd "$tools" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg -x "${pkg}"_*.deb root) \
+    || echo "cannot unpack $pkg: the kernel NLM test will fail in CI"
+done
+export JFS_NLM_TOOLS="$tools/root"
 
 if ! command -v bun >/dev/null; then
   # The Bun that release/package.json pins as the runtime of the release builds.

@@ -15,6 +15,7 @@
 import { consola } from "consola";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
+import { opDone } from "../../src/metrics/jfs.ts";
 import { XdrError } from "../xdr/error.ts";
 import type { XdrReader } from "../xdr/reader.ts";
 import type { RpcCredentials } from "./auth.ts";
@@ -136,10 +137,15 @@ export class Dispatcher {
     const found = this.lookup(call.prog, call.vers, call.proc);
     if ("kind" in found) return found;
     const { program, procedure } = found;
+    // NFS procedures by name (READ, LOOKUP); the others by program too (MOUNT_MNT, PORTMAP_NULL).
+    const op = program.name === "NFS" ? procedure.name : `${program.name}_${procedure.name}`;
+    const startMs = performance.now();
     try {
       const body = await procedure.handler(call, args);
+      opDone("nfs", op, startMs);
       return { kind: "success", body };
     } catch (error) {
+      opDone("nfs", op, startMs, true);
       if (error instanceof XdrError) {
         this.log.debug(`${program.name} ${procedure.name} xid ${call.xid}: ${error.message}`);
         return { kind: "acceptError", stat: AcceptStat.GARBAGE_ARGS };

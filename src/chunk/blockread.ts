@@ -16,6 +16,7 @@
  */
 import { assert } from "../assert.ts";
 import { DOWNLOADS_MAX } from "../limits.ts";
+import { cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { ObjectNotFoundError, type ObjectStore } from "../object/interface.ts";
 import { type BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import type { BlockCodec } from "./codec.ts";
@@ -119,8 +120,12 @@ export class BlockReader {
   /** Copies from the memory cache; false when the block is not there. */
   #copyCached(key: string, copy: BlockCopy): boolean {
     const cached = this.deps.memCache.get(key);
-    if (cached === undefined) return false;
+    if (cached === undefined) {
+      cacheMiss("memory");
+      return false;
+    }
     this.stats.memHits++;
+    cacheHit("memory", copy.len);
     copy.target.set(cached.subarray(copy.offset, copy.offset + copy.len), copy.targetOffset);
     return true;
   }

@@ -45,6 +45,7 @@ import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
 import { fsyncDir } from "../fsync.ts";
 import { DISK_CACHE_FREE_CHECK_MS, DISK_CACHE_SYNC_IO_BYTES_MAX } from "../limits.ts";
+import { cacheEvicted, cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { cacheFileTrailer, cacheTrailerBytes, decodeCacheFile } from "./cachefile.ts";
 import { blockName, keyOfBlockName, parseBlockKey } from "./keys.ts";
 import { OpenCacheFiles } from "./openfiles.ts";
@@ -146,6 +147,7 @@ export class DiskCache {
     if (!this.#isReady) await this.#ready;
     if (!this.#index.has(key)) {
       this.#stats.misses++;
+      cacheMiss("disk");
       return false;
     }
     const file = await this.#files.acquire(key, `${this.#raw}/${key}`, bytes);
@@ -160,6 +162,7 @@ export class DiskCache {
     if (intact) {
       this.#touch(key);
       this.#stats.hits++;
+      cacheHit("disk", len);
       return true;
     }
     if (file === "missing") {
@@ -169,6 +172,7 @@ export class DiskCache {
       await this.delete(key);
     }
     this.#stats.misses++;
+    cacheMiss("disk");
     return false;
   }
 
@@ -334,6 +338,7 @@ export class DiskCache {
       this.#index.delete(key);
       this.#usedBytes -= bytes;
     }
+    cacheEvicted("disk", victims.length);
     for (const key of victims) await unlink(`${this.#raw}/${key}`).catch(() => undefined);
   }
 

@@ -8,6 +8,7 @@
  * their room first, so blocks held and blocks on their way stay within the capacity together.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+import { cacheEvicted } from "../metrics/jfs.ts";
 
 export interface BufferOwners {
   retain(buffer: Buffer): void;
@@ -84,6 +85,7 @@ export class MemCache {
       this.#blocks.delete(oldKey);
       this.#usedBytes -= old.length;
       this.owners.release(old);
+      cacheEvicted("memory");
     }
     assert(this.#usedBytes <= this.capacityBytes, "memory cache over capacity");
   }

@@ -108,8 +108,10 @@ class LineParser {
     const inline = eq < 0 ? undefined : word.slice(eq + 1);
     let option = findOption(this.options_, name);
     if (option === undefined && name.startsWith("no-") && inline === undefined) {
-      // --no-writeback turns a boolean off.
-      const positive = findOption(this.options_, name.slice(3));
+      // --no-writeback turns a boolean off; --no-metrics is declared beside --metrics <addr>.
+      const key = camelCase(name.slice(3));
+      const negated = this.options_.find((o) => o.negated && o.names.includes(key));
+      const positive = negated ?? findOption(this.options_, name.slice(3));
       if (positive?.isBoolean) {
         this.set(positive, false);
         return 1;

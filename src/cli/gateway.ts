@@ -13,11 +13,12 @@ import type { GatewayServer } from "../gateway/server.ts";
 import type { Credentials } from "../gateway/sigv4.ts";
 import { GATEWAY_PORT_DEFAULT } from "../limits.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
+import { type Metrics, type MetricsFlags, withMetrics, withMetricsFlags } from "./metrics.ts";
 import { stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
 import { serveUntilSignal } from "./stopping.ts";
 
-export interface GatewayFlags extends DataFlags {
+export interface GatewayFlags extends DataFlags, MetricsFlags {
   address?: unknown;
   bucket?: unknown;
   anonymousRead?: boolean;
@@ -92,10 +93,15 @@ export function s3ReadyText(name: string, hostname: string, server: GatewayServe
   return `s3: serving ${name} on http://${urlHost(hostname)}:${server.port}\n`;
 }
 
-export async function runGateway(metaUrl: string | undefined, flags: GatewayFlags): Promise<void> {
+export async function runGateway(
+  metaUrl: string | undefined,
+  flags: GatewayFlags,
+  metrics?: Metrics,
+): Promise<void> {
   const config = await s3ConfigOf(flags.address, flags);
   const host = urlHost(config.hostname);
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), `s3://${host}:${config.port}`);
+  metrics?.attach(runtime);
   let server: GatewayServer;
   try {
     server = await listenS3(runtime, config);
@@ -107,7 +113,7 @@ export async function runGateway(metaUrl: string | undefined, flags: GatewayFlag
   if (server.port !== config.port) await runtime.updateMountPoint(served).catch(() => undefined);
   await serveUntilSignal(
     [{ name: "the S3 gateway", stop: () => server.stop() }],
-    s3ReadyText(runtime.format.name, config.hostname, server),
+    s3ReadyText(runtime.format.name, config.hostname, server) + (metrics?.readyLine ?? ""),
     () => runtime.close(),
   );
 }
@@ -130,9 +136,9 @@ export function registerGateway(cli: CAC): void {
       "--anonymous-read",
       "Serve unsigned GET and HEAD of objects and listings (writes and the bucket list stay signed)",
     );
-  withSessionFlags(withDataFlags(command))
+  withMetricsFlags(withSessionFlags(withDataFlags(command)))
     .example("JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs gateway")
     .action(async (metaUrl: unknown, flags: GatewayFlags) => {
-      await runGateway(stringFlag(metaUrl), flags);
+      await withMetrics(flags, (metrics) => runGateway(stringFlag(metaUrl), flags, metrics));
     });
 }

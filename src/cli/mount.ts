@@ -22,6 +22,13 @@ import { FileType, type Ino, ROOT_CREDENTIALS } from "../posix.ts";
 import type { Vfs } from "../vfs/interface.ts";
 import { openVolume } from "../volume/open.ts";
 import { openRuntime } from "../volume/runtime.ts";
+import {
+  type Metrics,
+  type MetricsFlags,
+  metricsListenOf,
+  withMetrics,
+  withMetricsFlags,
+} from "./metrics.ts";
 import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
 import {
   type DataFlags,
@@ -33,7 +40,7 @@ import {
 } from "./runtime.ts";
 import { finishStopping } from "./stopping.ts";
 
-export interface MountFlags extends DataFlags {
+export interface MountFlags extends DataFlags, MetricsFlags {
   attrCache?: unknown;
   entryCache?: unknown;
   dirEntryCache?: unknown;
@@ -85,6 +92,7 @@ async function mountForeground(
   metaUrl: string | undefined,
   dir: string,
   flags: MountFlags,
+  metrics?: Metrics,
 ): Promise<void> {
   const config = fuseConfigOf(flags);
   fileDataOptions(flags); // every flag is checked before the mount point is touched
@@ -93,6 +101,7 @@ async function mountForeground(
   const fuse = await import("../fuse/session.ts");
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), dir);
   const vfs = runtime.vfs;
+  metrics?.attach(runtime);
   let session: FuseSession;
   try {
     const subdir = stringFlag(flags.subdir);
@@ -105,11 +114,13 @@ async function mountForeground(
       readOnly: flags.readOnly === true,
       defaultPermissions: true,
       forceHelper: process.env.JFS_FUSE_HELPER === "fusermount3",
+      ...(metrics !== undefined && { metricsAddress: metrics.address }),
     });
   } catch (error) {
     await runtime.close().catch(() => undefined);
     throw error;
   }
+  if (metrics !== undefined) log.info(metrics.readyLine.trimEnd());
   let signals = 0;
   let stopping: Promise<void> | undefined;
   const requested = Promise.withResolvers<void>();
@@ -181,6 +192,7 @@ async function mountBackground(
   fuseConfigOf(flags);
   fileDataOptions(flags);
   sessionTimeoutMsOf(flags);
+  metricsListenOf(flags);
   prepareMountPoint(dir);
   // Open the volume here too: a bad URL or an unformatted volume is one line on this terminal.
   const { meta } = await openVolume(metaUrl);
@@ -231,7 +243,7 @@ export function registerMount(cli: CAC): void {
     "mount [...args]",
     "Mount a volume with FUSE: jfs mount [META-URL] DIR",
   );
-  withSessionFlags(withDataFlags(mount))
+  withMetricsFlags(withSessionFlags(withDataFlags(mount)))
     .option("-d, --background", "Run in the background once the mount is live")
     .option("--log <path>", `Log file in the background (default: ${DEFAULT_LOG})`)
     .option("--attr-cache <sec>", "Kernel attribute cache timeout (default: 1)")
@@ -256,7 +268,7 @@ export function registerMount(cli: CAC): void {
       if (unavailable !== undefined) throw new UserError(unavailable);
       const { metaUrl, dir } = splitArgs(args);
       if (flags.background) await mountBackground(metaUrl, dir, flags);
-      else await mountForeground(metaUrl, dir, flags);
+      else await withMetrics(flags, (metrics) => mountForeground(metaUrl, dir, flags, metrics));
     });
   cli
     .command("umount <DIR>", "Unmount a jfs mount point")

@@ -11,20 +11,27 @@
  * (stopping.ts); a second signal exits at once (buffered, uncommitted writes are then lost, which
  * NFS clients notice by the new write verifier and resend).
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { CAC } from "cac";
 import { NfsPolicy, type Squash } from "../../nfs/policy.ts";
 import type { NfsServer } from "../../nfs/server.ts";
 import { describeError, UserError } from "../errors.ts";
 import type { GatewayServer } from "../gateway/server.ts";
-import { NFS_PORT_DEFAULT, RPC_IDLE_TIMEOUT_SEC_DEFAULT } from "../limits.ts";
+import {
+  NFS_PORT_DEFAULT,
+  NLM_GRACE_SEC_DEFAULT,
+  RPC_IDLE_TIMEOUT_SEC_DEFAULT,
+} from "../limits.ts";
 import { log } from "../log.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
 import { listenS3, s3ConfigOf, s3ReadyText } from "./gateway.ts";
+import { type Metrics, type MetricsFlags, withMetrics, withMetricsFlags } from "./metrics.ts";
 import { parseChoiceFlag, parseIntFlag, stringFlag } from "./options.ts";
 import { type DataFlags, runtimeOptions, withDataFlags, withSessionFlags } from "./runtime.ts";
 import { type Served, serveUntilSignal } from "./stopping.ts";
 
-export interface ServeFlags extends DataFlags {
+export interface ServeFlags extends DataFlags, MetricsFlags {
   nfs?: boolean;
   bind?: unknown;
   port?: unknown;
@@ -39,6 +46,12 @@ export interface ServeFlags extends DataFlags {
   anonuid?: unknown;
   anongid?: unknown;
   idleTimeout?: unknown;
+  /** --portmap-port P: a PORTMAP-only listener (111 for clients' lockd). */
+  portmapPort?: unknown;
+  /** --lock-grace SEC: NLM's grace period after start. */
+  lockGrace?: unknown;
+  /** --lock-state FILE: the hosts holding NLM locks, told to reclaim after a restart. */
+  lockState?: unknown;
   /** --s3 HOST:PORT: the S3 gateway too, in this process, on the same runtime. */
   s3?: unknown;
 }
@@ -49,7 +62,13 @@ export interface ServeConfig {
   exportPath: string;
   policy: NfsPolicy;
   idleTimeoutMs: number;
+  portmapPort: number | undefined;
+  lockGraceMs: number;
+  lockStatePath: string | undefined;
 }
+
+/** An hour: a longer NLM grace period would only keep locks away. */
+const LOCK_GRACE_SEC_MAX = 3600;
 
 const ID_MAX = 0xffff_ffff;
 /** A day: longer is "never", which is 0. */
@@ -90,7 +109,32 @@ export function serveConfigOf(flags: ServeFlags): ServeConfig {
     flags.idleTimeout === undefined
       ? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000
       : parseIntFlag("idle-timeout", flags.idleTimeout, 0, IDLE_TIMEOUT_SEC_MAX) * 1000;
-  return { hostname, port, exportPath, policy, idleTimeoutMs };
+  const portmapPort =
+    flags.portmapPort === undefined
+      ? undefined
+      : parseIntFlag("portmap-port", flags.portmapPort, 0, 65535);
+  const lockGraceMs =
+    flags.lockGrace === undefined
+      ? NLM_GRACE_SEC_DEFAULT * 1000
+      : parseIntFlag("lock-grace", flags.lockGrace, 0, LOCK_GRACE_SEC_MAX) * 1000;
+  // Kept per port: clients mount a port, and with --port 0 there is none to come back to.
+  const lockState = stringFlag(flags.lockState);
+  const lockStatePath =
+    lockState !== undefined
+      ? expandHome(lockState)
+      : port === 0
+        ? undefined
+        : join(homedir(), ".jfs", "nlm", `hosts-${port}.json`);
+  return {
+    hostname,
+    port,
+    exportPath,
+    policy,
+    idleTimeoutMs,
+    portmapPort,
+    lockGraceMs,
+    lockStatePath,
+  };
 }
 
 /** --squash (default root, as knfsd's root_squash); --no-root-squash is --squash none. */
@@ -125,6 +169,10 @@ function allowOf(flag: unknown): string[] {
   return allow;
 }
 
+function expandHome(path: string): string {
+  return path === "~" || path.startsWith("~/") ? homedir() + path.slice(1) : path;
+}
+
 /** "host:port" with IPv6 hosts in brackets. */
 function hostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
@@ -133,12 +181,17 @@ function hostPort(hostname: string, port: number): string {
 export function readyText(name: string, server: NfsServer, exportPath: string): string {
   const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
   const p = server.port;
+  // Locks (NLM) work once a client's lockd can ask the portmapper on port 111.
+  const locks = server.portmapPort === 111;
   return [
     `nfs: serving ${name} on ${hostPort(server.hostname, p)}`,
     "mount it with:",
     // nosuid,nodev: setuid programs and device files on the volume grant nothing on the client.
-    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolock,nosuid,nodev ${host}:${exportPath} DIR`,
-    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},nolocks,locallocks,resvport,nosuid,nodev ${host}:${exportPath} DIR`,
+    `  Linux: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},${locks ? "" : "nolock,"}nosuid,nodev ${host}:${exportPath} DIR`,
+    `  macOS: mount -t nfs -o vers=3,tcp,port=${p},mountport=${p},${locks ? "" : "nolocks,locallocks,"}resvport,nosuid,nodev ${host}:${exportPath} DIR`,
+    ...(locks
+      ? []
+      : ["  (locks shared with other clients: add --portmap-port 111, then mount without nolock)"]),
     "",
   ].join("\n");
 }
@@ -154,6 +207,11 @@ async function listen(runtime: Runtime, config: ServeConfig): Promise<NfsServer>
       port: config.port,
       policy: config.policy,
       connections: { idleTimeoutMs: config.idleTimeoutMs },
+      nlm: {
+        graceMs: config.lockGraceMs,
+        ...(config.lockStatePath !== undefined && { statePath: config.lockStatePath }),
+      },
+      ...(config.portmapPort !== undefined && { portmapPort: config.portmapPort }),
     });
   } catch (error) {
     if (error instanceof UserError) throw error;
@@ -174,7 +232,11 @@ function explainListenError(error: unknown): string {
 }
 
 /** Serves until SIGINT/SIGTERM, then shuts down in order. */
-export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): Promise<void> {
+export async function serveNfs(
+  metaUrl: string | undefined,
+  flags: ServeFlags,
+  metrics?: Metrics,
+): Promise<void> {
   const config = serveConfigOf(flags);
   if (config.policy.insecure && config.policy.squash === "none") {
     // Both loosened: any process that can reach the port can send uid 0 and be root.
@@ -188,6 +250,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     s3Config === undefined ? "" : ` s3://${hostPort(s3Config.hostname, port)}`;
   const where = `nfs://${hostPort(config.hostname, config.port)}${config.exportPath}${s3Where(s3Config?.port ?? 0)}`;
   const runtime = await openRuntime(metaUrl, runtimeOptions(flags), where);
+  metrics?.attach(runtime);
   let server: NfsServer;
   let s3: GatewayServer | undefined;
   try {
@@ -216,6 +279,7 @@ export async function serveNfs(metaUrl: string | undefined, flags: ServeFlags): 
     servers.push({ name: "the S3 gateway", stop: () => gateway.stop() });
     ready += s3ReadyText(runtime.format.name, s3Config.hostname, gateway);
   }
+  ready += metrics?.readyLine ?? "";
   // One runtime: the servers stop first, then its writes are flushed and the session closed.
   await serveUntilSignal(servers, ready, () => runtime.close());
   log.info("nfs: stopped");
@@ -241,16 +305,29 @@ export function registerServe(cli: CAC): void {
       `Close connections idle this long, 0 = never (default: ${RPC_IDLE_TIMEOUT_SEC_DEFAULT})`,
     )
     .option(
+      "--portmap-port <port>",
+      "Also answer PORTMAP on this port (111: what a client's lockd asks; locks need it)",
+    )
+    .option(
+      "--lock-grace <sec>",
+      `After start, grant only reclaimed NLM locks for this long (default: ${NLM_GRACE_SEC_DEFAULT})`,
+    )
+    .option(
+      "--lock-state <file>",
+      "Hosts holding NLM locks, told to reclaim after a restart (default: ~/.jfs/nlm/hosts-PORT.json)",
+    )
+    .option(
       "--s3 <host:port>",
       "Serve the S3 gateway too, in this process (keys as for jfs gateway; port 0 = any)",
     );
-  withSessionFlags(withDataFlags(command))
+  withMetricsFlags(withSessionFlags(withDataFlags(command)))
     .example("jfs serve --nfs")
     .example("jfs serve --nfs --port 0 --export /datasets --read-only sqlite3://myjfs.db")
     .example(
       "JFS_GATEWAY_ACCESS_KEY=admin JFS_GATEWAY_SECRET_KEY=secret123 jfs serve --nfs --s3 127.0.0.1:9000",
     )
     .action(async (metaUrl: unknown, flags: ServeFlags) => {
-      await serveNfs(stringFlag(metaUrl), flags);
+      serveConfigOf(flags); // a bad flag is its one line before even the metrics port is bound
+      await withMetrics(flags, (metrics) => serveNfs(stringFlag(metaUrl), flags, metrics));
     });
 }

@@ -7,6 +7,7 @@
  */
 import { FsError } from "../errors.ts";
 import { log } from "../log.ts";
+import { opDone } from "../metrics/jfs.ts";
 import { type Credentials, Errno } from "../posix.ts";
 import type { GroupsCache } from "./groups.ts";
 import { negotiateInit } from "./init.ts";
@@ -163,6 +164,8 @@ export class Dispatcher {
     run: () => Promise<Reply> | Reply,
     afterReply?: () => void,
   ): void {
+    const startMs = performance.now();
+    let failed = false;
     let pending: Promise<Reply>;
     try {
       pending = Promise.resolve(run());
@@ -175,9 +178,15 @@ export class Dispatcher {
           this.#send(fd, header.unique, 0, pieces);
           afterReply?.();
         },
-        (error: unknown) => this.#send(fd, header.unique, -replyErrno(error, header), []),
+        (error: unknown) => {
+          failed = true;
+          this.#send(fd, header.unique, -replyErrno(error, header), []);
+        },
       )
-      .finally(() => this.sink.done());
+      .finally(() => {
+        this.sink.done();
+        opDone("fuse", opcodeName(header.opcode), startMs, failed);
+      });
   }
 
   #send(fd: number, unique: bigint, error: number, pieces: Reply): void {

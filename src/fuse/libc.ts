@@ -29,6 +29,7 @@ const symbols = {
   },
   recvmsg: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i64 },
   fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
@@ -194,4 +195,18 @@ export function receiveFd(socket: number): number | undefined {
   }
   assert(cmsgLen === CMSG_HEADER_BYTES + 4, "one fd in SCM_RIGHTS");
   return view.getInt32(CMSG_HEADER_BYTES, true);
+}
+
+/**
+ * getxattr(2) of `path` (following symlinks), at most `sizeMax` bytes; undefined when the file
+ * has no such attribute (ENODATA) or its filesystem has none (ENOTSUP). Never call it on a
+ * mount this process serves: the call blocks the thread that would answer it.
+ */
+export function getXattr(path: string, name: string, sizeMax: number): Buffer | undefined {
+  const value = Buffer.alloc(sizeMax);
+  const n = Number(lib().getxattr(ptr(cstr(path)), ptr(cstr(name)), ptr(value), sizeMax));
+  if (n >= 0) return value.subarray(0, n);
+  const e = errno();
+  if (e === Errno.ENODATA || e === Errno.EOPNOTSUPP) return undefined;
+  throw new SyscallError(`getxattr ${path}`, e);
 }

@@ -5,6 +5,7 @@
  */
 import { fsError } from "../errors.ts";
 import { XATTR_LIST_BYTES_MAX, XATTR_NAME_BYTES_MAX, XATTR_VALUE_BYTES_MAX } from "../limits.ts";
+import { METRICS_XATTR } from "../metrics/jfs.ts";
 import { Opcode } from "./protocol.ts";
 import type { Handler, Reply } from "./state.ts";
 import { type InReader, u32Out } from "./structs.ts";
@@ -43,6 +44,10 @@ const getxattr: Handler = async (s, r) => {
   const size = r.body.u32();
   r.body.skip(4);
   const name = xattrName(r.body);
+  const metrics = s.config.metricsAddress;
+  if (name === METRICS_XATTR && r.header.nodeid === s.rootIno && metrics !== undefined) {
+    return sizedReply(size, Buffer.from(metrics)); // jfs stats DIR: not stored, not listed
+  }
   return sizedReply(size, await s.vfs.getxattr(r.ctx, r.header.nodeid, name));
 };
 

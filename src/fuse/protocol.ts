@@ -169,7 +169,11 @@ export function direntAlign(bytes: number): number {
   return (bytes + 7) & ~7;
 }
 
+/** Built once: every request's metrics name its opcode (src/metrics). */
+const OPCODE_NAMES = new Map<number, string>(
+  Object.entries(Opcode).map(([name, code]) => [code, name]),
+);
+
 export function opcodeName(opcode: number): string {
-  for (const [name, code] of Object.entries(Opcode)) if (code === opcode) return name;
-  return `opcode ${opcode}`;
+  return OPCODE_NAMES.get(opcode) ?? `opcode ${opcode}`;
 }

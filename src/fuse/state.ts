@@ -45,6 +45,8 @@ export interface FuseConfig {
   writeback: boolean;
   /** Reader threads, each on its own cloned /dev/fuse fd. */
   readers: number;
+  /** The mount's metrics endpoint, answered as the root's xattr METRICS_XATTR (jfs stats DIR). */
+  metricsAddress?: string;
 }
 
 export const DEFAULT_FUSE_CONFIG: Readonly<FuseConfig> = Object.freeze({

@@ -7,10 +7,12 @@ import { randomBytes } from "node:crypto";
 import { UserError } from "../errors.ts";
 import { GATEWAY_OBJECT_BYTES_MAX } from "../limits.ts";
 import { log } from "../log.ts";
+import { opDone } from "../metrics/jfs.ts";
 import type { Vfs } from "../vfs/interface.ts";
 import { S3Error, s3ErrorOf } from "./errors.ts";
 import { type GatewayLayout, isBucketName, Namespace } from "./namespace.ts";
 import { Objects } from "./objects.ts";
+import { s3OpName } from "./opname.ts";
 import { parsePath, queryOf, Router } from "./router.ts";
 import { type Credentials, type SignedRequest, UNSIGNED_PAYLOAD, verifyRequest } from "./sigv4.ts";
 import { renderError } from "./xml.ts";
@@ -86,12 +88,15 @@ export function startGateway(options: GatewayOptions): GatewayServer {
     async fetch(request) {
       const requestId = randomBytes(8).toString("hex").toUpperCase();
       const { rawPath, rawQuery } = rawTarget(request.url);
+      const startMs = performance.now();
+      let op = "Other";
       try {
         const signed = { method: request.method, rawPath, rawQuery, headers: request.headers };
         const verified = isAnonymousRead(signed, options.anonymousRead === true)
           ? { payloadHash: UNSIGNED_PAYLOAD }
           : verifyRequest(signed, options.credentials, Date.now());
         const { bucket, key } = parsePath(rawPath);
+        op = s3OpName(request.method, bucket, key, queryOf(rawQuery), request.headers);
         const response = await router.handle({
           method: request.method,
           bucket,
@@ -102,12 +107,14 @@ export function startGateway(options: GatewayOptions): GatewayServer {
           verified,
         });
         response.headers.set("x-amz-request-id", requestId);
+        opDone("gateway", op, startMs, response.status >= 400);
         return response;
       } catch (error) {
         const e =
           error instanceof URIError
             ? new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.")
             : s3ErrorOf(error);
+        opDone("gateway", op, startMs, true);
         if (e.status === 500) log.error(error);
         else log.debug(`gateway: ${request.method} ${rawPath}: ${e.code}`);
         const headers = { "content-type": "application/xml", "x-amz-request-id": requestId };

@@ -3,7 +3,7 @@
  * this class and the modules it calls hold every POSIX rule.
  */
 import { hostname } from "node:os";
-import { assertSafeUint } from "../assert.ts";
+import { assert, assertSafeUint } from "../assert.ts";
 import { fsError, UserError } from "../errors.ts";
 import { OPEN_LINGER_MS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { log } from "../log.ts";
@@ -315,6 +315,35 @@ export class BaseMeta implements Meta {
     if (keepRdev && ctx.uid !== 0) throw fsError("EPERM", "only root makes device nodes");
     const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0 };
     return ns.createNode(this.core, ctx, parent, name, spec);
+  }
+
+  async create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }> {
+    const sid = this.core.sid;
+    const spec = { type: FT.File, mode, umask, rdev: 0 };
+    // The inode is the same in every run of the transaction: counted open once, in the first.
+    let acquired: Ino | undefined;
+    const creating = ns.createNode(this.core, ctx, parent, name, spec, (tx, ino) => {
+      if (acquired === undefined) {
+        acquired = ino;
+        assert(this.core.opens.acquire(ino), "a new inode is open already");
+      }
+      if (sid !== 0) tx.addOpen(sid, ino);
+    });
+    this.#registering.add(creating);
+    try {
+      return await creating;
+    } catch (error) {
+      if (acquired !== undefined) this.core.opens.abandon(acquired);
+      throw error;
+    } finally {
+      this.#registering.delete(creating);
+    }
   }
 
   mkdir(

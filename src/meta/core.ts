@@ -12,6 +12,7 @@ import {
   SLICE_ID_BATCH,
   TRASH_INODE,
 } from "../limits.ts";
+import { timedTxn } from "../metrics/jfs.ts";
 import type { Attr, Credentials, Format, Ino } from "./interface.ts";
 import { OpenFiles } from "./opens.ts";
 import type { CounterName, MetaEngine, MetaTxn } from "./txn.ts";
@@ -92,11 +93,11 @@ export class MetaCore {
   }
 
   txn<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    return this.engine.txn(fn);
+    return timedTxn("write", () => this.engine.txn(fn));
   }
 
   read<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    return this.engine.txn(fn, { readOnly: true });
+    return timedTxn("read", () => this.engine.txn(fn, { readOnly: true }));
   }
 }
 

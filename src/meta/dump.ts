@@ -14,15 +14,18 @@
  *
  * Sessions and open files are not volume state and are not dumped: a file unlinked while open
  * is dumped as deleted, so gc on the target releases it. The walk starts at the root and the
- * trash and keeps a queue of directory inodes (no recursion), plus the inodes of hard-linked
- * files already written. A dump is one read-only transaction: a consistent snapshot on SQLite
- * and PostgreSQL; Redis has no snapshot (the header says "snapshot":false).
+ * trash and keeps a queue of directory inodes (no recursion). A hard-linked file is written at
+ * its entries in its lowest-numbered parent directory, once (a set per directory); unused slices
+ * and deleted files are read in pages of PAGE_ENTRIES. So memory follows the walk's frontier and
+ * the widest directory's hard links, not the volume's size (bench/dump.ts measures it). A dump
+ * is one read-only transaction: a consistent snapshot on SQLite and PostgreSQL; Redis has no
+ * snapshot (the header says "snapshot":false).
  */
 import { assert } from "../assert.ts";
 import { UserError } from "../errors.ts";
 import { DUMP_LOAD_BATCH_RECORDS, ROOT_INODE, TRASH_INODE } from "../limits.ts";
 import { decodeSlices, encodeSlices } from "./codec.ts";
-import { type Attr, FileType, type Ino } from "./interface.ts";
+import { type Attr, FileType, type Ino, type UnusedSlice } from "./interface.ts";
 import type { CounterName, MetaEngine, MetaTxn } from "./txn.ts";
 
 export const DUMP_VERSION = 1;
@@ -35,7 +38,6 @@ const COUNTERS: readonly CounterName[] = [
   "usedInodes",
 ];
 const PAGE_ENTRIES = 1000;
-const UNUSED_MAX = Number.MAX_SAFE_INTEGER;
 
 export interface DumpHeader {
   jfs: "dump";
@@ -131,7 +133,6 @@ export async function dumpVolume(
 
 async function dumpTree(tx: MetaTxn, sink: LineSink, onNode: () => void): Promise<DumpTotals> {
   const totals: DumpTotals = { nodes: 0, entries: 0 };
-  const linked = new Set<Ino>();
   const sliceRefsSeen = new Set<number>();
   const writeNode = async (ino: Ino, attr: Attr): Promise<void> => {
     const record = await nodeRecord(tx, ino, attr);
@@ -156,6 +157,8 @@ async function dumpTree(tx: MetaTxn, sink: LineSink, onNode: () => void): Promis
   }
   for (let next = 0; next < queue.length; next++) {
     const dir = queue[next]!;
+    // Hard-linked files this directory wrote: one file may have several names in it.
+    const linkedHere = new Set<Ino>();
     for (let cookie = 0; ; ) {
       const page = await tx.listEntries(dir, cookie, PAGE_ENTRIES);
       if (page.length === 0) break;
@@ -173,9 +176,12 @@ async function dumpTree(tx: MetaTxn, sink: LineSink, onNode: () => void): Promis
         );
         totals.entries++;
         const attr = attrs[i];
-        if (!attr || linked.has(e.inode)) continue;
+        if (!attr) continue;
         if (attr.type === FileType.Directory) queue.push(e.inode);
-        else if (attr.parent === 0) linked.add(e.inode);
+        else if (attr.parent === 0) {
+          if (linkedHere.has(e.inode) || (await lowestParent(tx, e.inode)) !== dir) continue;
+          linkedHere.add(e.inode);
+        }
         await writeNode(e.inode, attr);
       }
     }
@@ -185,34 +191,56 @@ async function dumpTree(tx: MetaTxn, sink: LineSink, onNode: () => void): Promis
       next = -1;
     }
   }
-  await dumpGarbage(tx, sink, linked, writeNode);
+  await dumpGarbage(tx, sink, writeNode);
   return totals;
 }
 
-/** Unused slices and deleted files, with the nodes of deleted files no entry names. */
+/** The directory where a hard-linked file is dumped: its parent with the lowest inode. */
+async function lowestParent(tx: MetaTxn, ino: Ino): Promise<Ino | undefined> {
+  let lowest: Ino | undefined;
+  for (const [parent, links] of await tx.getParents(ino)) {
+    if (links > 0 && (lowest === undefined || parent < lowest)) lowest = parent;
+  }
+  return lowest;
+}
+
+/**
+ * Unused slices and deleted files, a page at a time, with the nodes of deleted files (no entry
+ * names them: nlink is 0).
+ */
 async function dumpGarbage(
   tx: MetaTxn,
   sink: LineSink,
-  linked: Set<Ino>,
   writeNode: (ino: Ino, attr: Attr) => Promise<void>,
 ): Promise<void> {
-  const unused = await tx.listUnusedSlices(UNUSED_MAX);
-  if (unused.length > 0) {
-    await sink(JSON.stringify({ unused: unused.map((s) => [s.id, s.size]) }));
+  for (let after: UnusedSlice | undefined; ; ) {
+    const page = await tx.listUnusedSlices(PAGE_ENTRIES, after);
+    if (page.length === 0) break;
+    after = page.at(-1);
+    await sink(JSON.stringify({ unused: page.map((s) => [s.id, s.size]) }));
   }
-  const deleted = new Map<Ino, number>();
-  for (const f of await tx.listDeletedFiles(UNUSED_MAX)) deleted.set(f.inode, f.sizeBytes);
-  // Files unlinked while open: kept for their sessions, which do not move with the volume.
+  const writeDeleted = async (ino: Ino, size: number): Promise<void> => {
+    const attr = await tx.getAttr(ino);
+    if (attr && attr.nlink === 0) await writeNode(ino, attr);
+    await sink(JSON.stringify({ deleted: ino, size }));
+  };
+  for (let after = 0; ; ) {
+    const page = await tx.listDeletedFiles(PAGE_ENTRIES, after);
+    if (page.length === 0) break;
+    after = page.at(-1)!.inode;
+    for (const f of page) await writeDeleted(f.inode, f.sizeBytes);
+  }
+  // Files unlinked while open: kept for their sessions, which do not move with the volume. A
+  // file open in several sessions is written once, by the lowest of them.
   for (const s of await tx.listSessions()) {
     for (const ino of await tx.listOpenInodes(s.sid)) {
       const attr = await tx.getAttr(ino);
-      if (attr && attr.nlink === 0 && !deleted.has(ino)) deleted.set(ino, attr.size);
+      if (attr?.nlink !== 0) continue;
+      const sessions = await tx.listOpenSessions(ino);
+      if (Math.min(...sessions) !== s.sid) continue;
+      if ((await tx.listDeletedFiles(1, ino - 1))[0]?.inode === ino) continue;
+      await writeDeleted(ino, attr.size);
     }
-  }
-  for (const [ino, size] of deleted) {
-    const attr = await tx.getAttr(ino);
-    if (attr && !linked.has(ino) && attr.nlink === 0) await writeNode(ino, attr);
-    await sink(JSON.stringify({ deleted: ino, size }));
   }
 }
 

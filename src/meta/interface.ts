@@ -181,6 +181,17 @@ export interface Meta {
     umask: number,
     rdev: number,
   ): Promise<{ inode: Ino; attr: Attr }>;
+  /**
+   * A regular file, created and opened (as open() after mknod(), justCreated) in one
+   * transaction: the session's open row is written with the inode. Release it as any open.
+   */
+  create(
+    ctx: Credentials,
+    parent: Ino,
+    name: Buffer,
+    mode: number,
+    umask: number,
+  ): Promise<{ inode: Ino; attr: Attr }>;
   mkdir(
     ctx: Credentials,
     parent: Ino,

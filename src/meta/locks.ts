@@ -12,13 +12,22 @@
  *
  * A blocking request polls: from LOCK_POLL_MS_MIN doubling to LOCK_POLL_MS_MAX, so a waiter on
  * another node wakes within LOCK_POLL_MS_MAX of the release, and an AbortSignal (FUSE INTERRUPT)
- * ends the wait with EINTR. An unlock on this node wakes this node's waiters at once. Waiters
- * are not queued: whoever tries first after a release wins.
+ * ends the wait with EINTR. An unlock on this node wakes this node's waiters at once.
+ *
+ * Blocking waits are granted in arrival order, across nodes: a request that must wait writes a
+ * waiting record ("w") with a ticket one past the inode's highest, in the same transaction that
+ * found the conflict, and a request is granted only when no lock conflicts and no waiter with a
+ * lower ticket wants a conflicting range; a non-blocking request does not jump the queue either
+ * (EAGAIN). One exception keeps upgrades from deadlocking: an owner is never queued behind a
+ * waiter whose range overlaps a lock that owner already holds (the waiter waits for it). The
+ * grant removes the record; an aborted or failed wait removes it on the way out, and the
+ * session's end (close or expiry) removes any that are left.
  */
+import { randomUUID } from "node:crypto";
 import { assert } from "../assert.ts";
-import { FsError, fsError } from "../errors.ts";
+import { fsError } from "../errors.ts";
 import { LOCK_POLL_MS_MAX, LOCK_POLL_MS_MIN, LOCK_RECORDS_MAX } from "../limits.ts";
-import { Errno, type FileLock, LOCK_END, LockType } from "../posix.ts";
+import { type FileLock, LOCK_END, LockType } from "../posix.ts";
 import type { MetaCore } from "./core.ts";
 import type { Ino } from "./interface.ts";
 import type { LockRecord, MetaTxn } from "./txn.ts";
@@ -81,6 +90,76 @@ function findConflict(
 }
 
 /**
+ * Whether a waiter of another owner queued before `ticket` (Infinity: not queued) wants a range
+ * of `kind` that conflicts with `type`/`range`, so this request must let it go first.
+ */
+function queuedAhead(
+  all: Map<number, LockRecord[]>,
+  sid: number,
+  owner: string,
+  want: { kind: "f" | "p"; type: 0 | 1; range: { start: number; end: number } },
+  ticket: number,
+): boolean {
+  const held = (all.get(sid) ?? []).filter((r) => r.kind === want.kind && r.owner === owner);
+  for (const [holder, records] of all) {
+    for (const r of records) {
+      if (r.kind !== "w" || r.waits !== want.kind || (holder === sid && r.owner === owner))
+        continue;
+      if ((r.ticket ?? 0) >= ticket) continue;
+      if (want.type === LockType.READ && r.type === LockType.READ) continue;
+      if (!overlaps(r, want.range)) continue;
+      // It may be waiting for what this owner holds: queueing behind it would deadlock.
+      if (held.some((h) => overlaps(h, r))) continue;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The ticket after every waiter's on the inode. */
+function nextTicket(all: Map<number, LockRecord[]>): number {
+  let max = 0;
+  for (const records of all.values()) {
+    for (const r of records) if (r.kind === "w") max = Math.max(max, r.ticket ?? 0);
+  }
+  return max + 1;
+}
+
+/**
+ * A request that cannot be granted now: queues it (once) when it is a blocking wait's, so
+ * later requests let it go first. Returns the records this session keeps, or undefined when
+ * nothing changes.
+ */
+function queueIfWaiting(
+  all: Map<number, LockRecord[]>,
+  mine: readonly LockRecord[],
+  owner: string,
+  want: { kind: "f" | "p"; type: 0 | 1; range: { start: number; end: number }; pid: number },
+  waitId: string | undefined,
+): LockRecord[] | undefined {
+  if (waitId === undefined || mine.some((r) => r.kind === "w" && r.wait === waitId))
+    return undefined;
+  const record: LockRecord = {
+    kind: "w",
+    waits: want.kind,
+    wait: waitId,
+    ticket: nextTicket(all),
+    owner,
+    type: want.type,
+    ...want.range,
+    pid: want.pid,
+  };
+  return [...mine, record];
+}
+
+/** The ticket of this session's waiting record `waitId`, Infinity when it has none. */
+function ticketOf(mine: readonly LockRecord[], waitId: string | undefined): number {
+  if (waitId === undefined) return Number.POSITIVE_INFINITY;
+  const record = mine.find((r) => r.kind === "w" && r.wait === waitId);
+  return record?.ticket ?? Number.POSITIVE_INFINITY;
+}
+
+/**
  * The owner's POSIX ranges after setting `lock` over them: the range is cut out of what it held
  * (splitting a range that spans it), then added back with the new type unless it unlocks, and
  * touching ranges of one type merge, as fcntl(2) describes.
@@ -125,18 +204,37 @@ export async function getlk(core: MetaCore, req: LockRequest, lock: FileLock): P
   return { type: found.type, start: found.start, end: found.end, pid: found.pid };
 }
 
-/** One attempt at a POSIX lock or unlock; EAGAIN when another owner holds a conflicting one. */
-async function trySetlk(core: MetaCore, req: LockRequest, lock: FileLock): Promise<void> {
+/**
+ * One attempt at a POSIX lock or unlock: true when done, false when another owner's lock (or an
+ * earlier waiter) is in the way. `waitId` names the blocking wait making the attempt: it is
+ * queued when it cannot be granted, and leaves the queue when it is.
+ */
+async function trySetlk(
+  core: MetaCore,
+  req: LockRequest,
+  lock: FileLock,
+  waitId?: string,
+): Promise<boolean> {
   const sid = core.sid;
   const owner = req.owner.toString();
-  await core.txn(async (tx) => {
+  const granted = await core.txn(async (tx) => {
     const all = await tx.getLocks(req.ino);
     const mine = all.get(sid) ?? [];
-    if (lock.type === LockType.UNLOCK && mine.length === 0) return;
+    if (lock.type === LockType.UNLOCK && mine.length === 0) return true;
     if (lock.type !== LockType.UNLOCK) {
-      if (findConflict(all, sid, owner, "p", lock.type, lock)) throw fsError("EAGAIN");
+      const want = { kind: "p" as const, type: lock.type, range: lock, pid: lock.pid };
+      if (
+        findConflict(all, sid, owner, "p", lock.type, lock) ||
+        queuedAhead(all, sid, owner, want, ticketOf(mine, waitId))
+      ) {
+        const queued = queueIfWaiting(all, mine, owner, want, waitId);
+        if (queued) writeOwn(tx, req.ino, sid, queued);
+        return false;
+      }
     }
     const isOwn = (r: LockRecord) => r.kind === "p" && r.owner === owner;
+    const isThisWait = (r: LockRecord) =>
+      r.kind === "w" && waitId !== undefined && r.wait === waitId;
     const added =
       lock.type === LockType.UNLOCK
         ? undefined
@@ -149,29 +247,63 @@ async function trySetlk(core: MetaCore, req: LockRequest, lock: FileLock): Promi
             pid: lock.pid,
           };
     const own = applyRange(mine.filter(isOwn), added, lock);
-    writeOwn(tx, req.ino, sid, [...mine.filter((r) => !isOwn(r)), ...own]);
+    const rest = mine.filter((r) => !isOwn(r) && !isThisWait(r));
+    writeOwn(tx, req.ino, sid, [...rest, ...own]);
+    return true;
   });
-  noteHeld(core, req.ino, lock.type !== LockType.UNLOCK);
+  if (granted) noteHeld(core, req.ino, lock.type !== LockType.UNLOCK);
+  else core.lockedInodes.add(req.ino);
+  return granted;
 }
 
-/** One attempt at flock(2): LOCK_SH (READ), LOCK_EX (WRITE) or LOCK_UN (UNLOCK). */
-async function tryFlock(core: MetaCore, req: LockRequest, type: LockType): Promise<void> {
+/** One attempt at flock(2): LOCK_SH (READ), LOCK_EX (WRITE) or LOCK_UN (UNLOCK); as trySetlk. */
+async function tryFlock(
+  core: MetaCore,
+  req: LockRequest,
+  type: LockType,
+  waitId?: string,
+): Promise<boolean> {
   const sid = core.sid;
   const owner = req.owner.toString();
-  await core.txn(async (tx) => {
+  const granted = await core.txn(async (tx) => {
     const all = await tx.getLocks(req.ino);
     const mine = all.get(sid) ?? [];
     const isOwn = (r: LockRecord) => r.kind === "f" && r.owner === owner;
-    if (type === LockType.UNLOCK && !mine.some(isOwn)) return;
+    if (type === LockType.UNLOCK && !mine.some(isOwn)) return true;
     const whole = { start: 0, end: LOCK_END };
-    if (type !== LockType.UNLOCK && findConflict(all, sid, owner, "f", type, whole)) {
-      throw fsError("EAGAIN");
+    if (type !== LockType.UNLOCK) {
+      const want = { kind: "f" as const, type, range: whole, pid: 0 };
+      if (
+        findConflict(all, sid, owner, "f", type, whole) ||
+        queuedAhead(all, sid, owner, want, ticketOf(mine, waitId))
+      ) {
+        const queued = queueIfWaiting(all, mine, owner, want, waitId);
+        if (queued) writeOwn(tx, req.ino, sid, queued);
+        return false;
+      }
     }
-    const rest = mine.filter((r) => !isOwn(r));
+    const isThisWait = (r: LockRecord) =>
+      r.kind === "w" && waitId !== undefined && r.wait === waitId;
+    const rest = mine.filter((r) => !isOwn(r) && !isThisWait(r));
     if (type !== LockType.UNLOCK) rest.push({ kind: "f", owner, type, ...whole, pid: 0 });
     writeOwn(tx, req.ino, sid, rest);
+    return true;
   });
-  noteHeld(core, req.ino, type !== LockType.UNLOCK);
+  if (granted) noteHeld(core, req.ino, type !== LockType.UNLOCK);
+  else core.lockedInodes.add(req.ino);
+  return granted;
+}
+
+/** Takes a wait's record out of the queue (it was aborted or failed). */
+async function leaveQueue(core: MetaCore, ino: Ino, waitId: string): Promise<void> {
+  const sid = core.sid;
+  await core.txn(async (tx) => {
+    const mine = (await tx.getLocks(ino)).get(sid) ?? [];
+    const kept = mine.filter((r) => !(r.kind === "w" && r.wait === waitId));
+    if (kept.length !== mine.length) tx.setLocks(ino, sid, kept);
+  });
+  // Whoever queued behind it may go now.
+  wakeLocalWaiters(core);
 }
 
 function writeOwn(tx: MetaTxn, ino: Ino, sid: number, records: LockRecord[]): void {
@@ -190,22 +322,33 @@ function wakeLocalWaiters(core: MetaCore): void {
   for (const wake of [...core.lockWaiters]) wake();
 }
 
-/** Retries `attempt` while it fails with EAGAIN, polling with backoff, until `signal` aborts. */
+/**
+ * Retries `attempt` (queued under one wait id) until it is granted, polling with backoff, until
+ * `signal` aborts; an aborted or failed wait leaves the queue.
+ */
 async function waitFor(
   core: MetaCore,
-  attempt: () => Promise<void>,
+  ino: Ino,
+  attempt: (waitId: string) => Promise<boolean>,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  const waitId = randomUUID();
   let delayMs = LOCK_POLL_MS_MIN;
-  for (;;) {
-    if (signal?.aborted) throw fsError("EINTR", "lock wait interrupted");
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof FsError) || error.errno !== Errno.EAGAIN) throw error;
+  let queued = false;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw fsError("EINTR", "lock wait interrupted");
+      if (await attempt(waitId)) return;
+      queued = true;
+      await sleepUnlessAborted(core, delayMs, signal);
+      delayMs = Math.min(delayMs * 2, LOCK_POLL_MS_MAX);
     }
-    await sleepUnlessAborted(core, delayMs, signal);
-    delayMs = Math.min(delayMs * 2, LOCK_POLL_MS_MAX);
+  } catch (error) {
+    if (queued) {
+      // Best effort: if the engine is down too, the session's end removes the record.
+      await leaveQueue(core, ino, waitId).catch(() => undefined);
+    }
+    throw error;
   }
 }
 
@@ -237,9 +380,11 @@ export async function setlk(
 ): Promise<void> {
   validateRange(lock);
   if (core.sid === 0) throw fsError("ENOLCK", "locks need a session");
-  const attempt = () => trySetlk(core, req, lock);
-  if (!wait || lock.type === LockType.UNLOCK) return attempt();
-  return waitFor(core, attempt, signal);
+  if (!wait || lock.type === LockType.UNLOCK) {
+    if (!(await trySetlk(core, req, lock))) throw fsError("EAGAIN");
+    return;
+  }
+  return waitFor(core, req.ino, (waitId) => trySetlk(core, req, lock, waitId), signal);
 }
 
 export async function flock(
@@ -250,9 +395,11 @@ export async function flock(
   signal?: AbortSignal,
 ): Promise<void> {
   if (core.sid === 0) throw fsError("ENOLCK", "locks need a session");
-  const attempt = () => tryFlock(core, req, type);
-  if (!wait || type === LockType.UNLOCK) return attempt();
-  return waitFor(core, attempt, signal);
+  if (!wait || type === LockType.UNLOCK) {
+    if (!(await tryFlock(core, req, type))) throw fsError("EAGAIN");
+    return;
+  }
+  return waitFor(core, req.ino, (waitId) => tryFlock(core, req, type, waitId), signal);
 }
 
 /**

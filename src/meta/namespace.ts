@@ -84,6 +84,8 @@ export async function createNode(
   parent: Ino,
   name: Buffer,
   spec: CreateSpec,
+  /** More writes of the same transaction, once the node is made (an open's registration). */
+  alsoWrite?: (tx: MetaTxn, inode: Ino) => void,
 ): Promise<{ inode: Ino; attr: Attr }> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
@@ -92,11 +94,13 @@ export async function createNode(
   const generation = core.newGeneration();
   const inodesMax = core.format.inodes;
   return core.txn(async (tx) => {
-    const dir = await mustGetAttr(tx, parent);
+    // The directory and the name are read together: one round trip on Redis and PostgreSQL,
+    // not two. The checks keep Linux's order (the directory's, then EEXIST).
+    const [dir, existing] = await Promise.all([mustGetAttr(tx, parent), tx.getEntry(parent, name)]);
     requireDirectory(dir);
     if (dir.nlink === 0) throw fsError("ENOENT", "directory was removed");
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
-    if (await tx.getEntry(parent, name)) throw fsError("EEXIST");
+    if (existing) throw fsError("EEXIST");
     if (inodesMax > 0 && (await tx.getCounter("usedInodes")) >= inodesMax) {
       throw fsError("ENOSPC", "inode quota of the volume reached");
     }
@@ -118,6 +122,7 @@ export async function createNode(
     tx.setEntry(parent, name, { inode, type: spec.type, seq });
     tx.addCounter("usedInodes", 1);
     tx.addCounter("usedSpace", chargedBytes(attr));
+    alsoWrite?.(tx, inode);
     return { inode, attr };
   });
 }

@@ -35,6 +35,7 @@ import {
   TXN_RETRIES_MAX,
   TXN_RETRY_BACKOFF_MS_MAX,
 } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { Errno } from "../posix.ts";
 import { isConnectionLoss, isRetryable, pgErrorLine } from "./postgres/errors.ts";
 import { num, PgTxn } from "./postgres/txn.ts";
@@ -166,6 +167,7 @@ export class PostgresEngine implements MetaEngine {
           if (attempt >= TXN_RETRIES_MAX) {
             throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
           }
+          txnRetried(true);
           if (endTurn === undefined) {
             endTurn = await this.#retryTurn();
             continue;
@@ -174,6 +176,7 @@ export class PostgresEngine implements MetaEngine {
           // Lost before COMMIT went out: the server rolled the transaction back, so running it
           // again is safe. Lost during COMMIT: it may have been applied; the caller gets EIO.
           if (sent || Date.now() > outageEnd) throw this.#unreachable(error);
+          txnRetried(false);
         } else {
           throw error;
         }

@@ -52,6 +52,7 @@ import type { Redis } from "ioredis";
 import { AssertionError, assert } from "../assert.ts";
 import { describeError, FsError, UserError } from "../errors.ts";
 import { REDIS_TXN_CONNECTIONS_MAX, TXN_RETRIES_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { Errno } from "../posix.ts";
 import {
   ConnectionPool,
@@ -157,6 +158,7 @@ export class RedisEngine implements MetaEngine {
         if (attempt >= TXN_RETRIES_MAX) {
           throw new TxnConflictError(`transaction still conflicting after ${attempt} attempts`);
         }
+        txnRetried(true);
         await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
       }
     } finally {

@@ -32,6 +32,7 @@ import { dirname } from "node:path";
 import { assert } from "../assert.ts";
 import { describeError, UserError } from "../errors.ts";
 import { TXN_BUSY_WAIT_MS_MAX as BUSY_WAIT_MS_MAX, TXN_RETRY_BACKOFF_MS_MAX } from "../limits.ts";
+import { txnRetried } from "../metrics/jfs.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "./codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
 import { decodeLockRows } from "./locks.ts";
@@ -365,10 +366,17 @@ class SqliteTxn implements MetaTxn {
     for (const s of slices) insert.run(s.id, s.size);
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     this.#read(K.unused());
+    if (after) {
+      return this.s
+        .q(
+          "SELECT id, size FROM jfs_unused_slice WHERE (id, size) > (?, ?) ORDER BY id, size LIMIT ?",
+        )
+        .all(after.id, after.size, limit) as UnusedSlice[];
+    }
     return this.s
-      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id LIMIT ?")
+      .q("SELECT id, size FROM jfs_unused_slice ORDER BY id, size LIMIT ?")
       .all(limit) as UnusedSlice[];
   }
 
@@ -385,11 +393,13 @@ class SqliteTxn implements MetaTxn {
       .run(file.inode, file.sizeBytes);
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     this.#read(K.deleted());
     return this.s
-      .q("SELECT inode, size AS sizeBytes FROM jfs_deleted_file ORDER BY inode LIMIT ?")
-      .all(limit) as DeletedFile[];
+      .q(
+        "SELECT inode, size AS sizeBytes FROM jfs_deleted_file WHERE inode > ? ORDER BY inode LIMIT ?",
+      )
+      .all(afterInode, limit) as DeletedFile[];
   }
 
   deleteDeletedFile(ino: Ino): void {
@@ -565,6 +575,7 @@ export class SqliteEngine implements MetaEngine {
           return await this.#attempt(fn, readOnly);
         } catch (error) {
           if (!isBusy(error) || Date.now() > deadline) throw error;
+          txnRetried(true); // another process holds the database's write lock
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
         }
       }

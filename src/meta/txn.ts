@@ -29,10 +29,15 @@ export interface DeletedFile {
 /**
  * One lock a session holds on an inode: a flock ("f", whole file) or a POSIX range ("p"),
  * owned by a lock owner of that session (FUSE's lock_owner: an open file description for
- * flock, a process's files table for POSIX locks).
+ * flock, a process's files table for POSIX locks); or a blocked request waiting for one ("w",
+ * of kind `waits`), whose `ticket` orders it among the inode's waiters (locks.ts).
  */
 export interface LockRecord {
-  kind: "f" | "p";
+  kind: "f" | "p" | "w";
+  /** "w" only: the kind of lock waited for, the wait's id, and its place in the queue. */
+  waits?: "f" | "p";
+  wait?: string;
+  ticket?: number;
   /** The owner id, decimal (a 64-bit value from the kernel). */
   owner: string;
   type: 0 | 1;
@@ -90,12 +95,17 @@ export interface MetaTxn {
   getSliceExtraRefs(id: number): Promise<number>;
   setSliceExtraRefs(id: number, extraRefs: number): void;
   addUnusedSlices(slices: readonly UnusedSlice[]): void;
-  listUnusedSlices(limit: number): Promise<UnusedSlice[]>;
+  /**
+   * Up to `limit` unused slices in the engine's order, those after `after` when given: a caller
+   * pages through them in one transaction without holding them all (dump).
+   */
+  listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]>;
   deleteUnusedSlices(slices: readonly UnusedSlice[]): void;
 
   /** Files whose last link is gone and that no session has open: their chunks await release. */
   addDeletedFile(file: DeletedFile): void;
-  listDeletedFiles(limit: number): Promise<DeletedFile[]>;
+  /** Up to `limit` in inode order, those above `afterInode` when given (paging, as above). */
+  listDeletedFiles(limit: number, afterInode?: Ino): Promise<DeletedFile[]>;
   deleteDeletedFile(ino: Ino): void;
 
   /** Which sessions hold an inode open (only inodes that were unlinked-while-open matter). */

@@ -77,5 +77,6 @@ export { ChecksumObjectStore } from "./checksum.ts";
 export { FileObjectStore } from "./file.ts";
 export type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 export { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
+export { MeteredObjectStore } from "./metered.ts";
 export { PrefixedObjectStore } from "./prefix.ts";
 export { S3ObjectStore } from "./s3.ts";

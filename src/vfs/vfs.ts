@@ -18,6 +18,7 @@ import { log } from "../log.ts";
 import type { Format, Meta, StatFs } from "../meta/interface.ts";
 import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
+import { vfsBytes } from "../metrics/jfs.ts";
 import {
   AccessMask,
   type Attr,
@@ -219,10 +220,10 @@ export class JfsVfs implements Vfs {
     umask: number,
     flags: number,
   ): Promise<VfsEntry & { fh: number }> {
-    const r = await this.meta.mknod(ctx, parent, name, FileType.File, mode, umask, 0);
-    const attr = await this.meta.open(ctx, r.inode, flags, true);
-    const fh = this.#addHandle(r.inode, flags, false);
-    return { inode: r.inode, attr: this.#remember(r.inode, attr), fh };
+    // One transaction: the file and this session's open row (one commit, not two).
+    const { inode, attr } = await this.meta.create(ctx, parent, name, mode, umask);
+    const fh = this.#addHandle(inode, flags, false);
+    return { inode, attr: this.#remember(inode, attr), fh };
   }
 
   async open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }> {
@@ -289,7 +290,15 @@ export class JfsVfs implements Vfs {
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
-    return this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize, into);
+    const data = await this.data.read(
+      ino,
+      offset,
+      Math.min(size, fileSize - offset),
+      fileSize,
+      into,
+    );
+    vfsBytes("read", data.length);
+    return data;
   }
 
   async write(
@@ -314,6 +323,7 @@ export class JfsVfs implements Vfs {
     if (bytes.length === 0) return 0;
     if (setidDroppedByWrite(ctx, attr) !== 0) attr = await this.#killSetid(ctx, ino, attr);
     await this.data.write(ino, offset, bytes);
+    vfsBytes("write", bytes.length);
     const end = offset + bytes.length;
     if (end > attr.size) this.#attrs.set(ino, { ...attr, size: end });
     return bytes.length;

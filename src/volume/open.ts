@@ -13,7 +13,7 @@ import type { BaseMeta } from "../meta/base.ts";
 import { openMeta } from "../meta/index.ts";
 import { checksumOf, type Format } from "../meta/interface.ts";
 import { DEFAULT_META_URL } from "../meta/url.ts";
-import { createObjectStore } from "../object/index.ts";
+import { createObjectStore, MeteredObjectStore } from "../object/index.ts";
 import type { ObjectStore } from "../object/interface.ts";
 import { ObjectNotFoundError } from "../object/interface.ts";
 
@@ -39,7 +39,7 @@ const SELF_TEST_RETRIES_MAX = 2;
 /** The object store holding a volume's data, keys prefixed with the volume name. */
 export function openStore(format: Format, retriesMax?: number): ObjectStore {
   const prefix = `${format.name}/`;
-  return createObjectStore({
+  const store = createObjectStore({
     storage: format.storage,
     bucket: format.bucket,
     accessKey: format.accessKey,
@@ -49,6 +49,7 @@ export function openStore(format: Format, retriesMax?: number): ObjectStore {
     prefix,
     retriesMax,
   });
+  return new MeteredObjectStore(store); // counted and timed for /metrics
 }
 
 /**

@@ -4,6 +4,7 @@
                                     until a line arrives on stdin (or until killed)
   locker.py try PATH fcntl|flock    print "granted" or "EAGAIN" (non-blocking exclusive lock)
   locker.py wait PATH fcntl|flock   print "waiting", take it blocking, print "granted"
+  locker.py queue PATH fcntl|flock  as wait, then keep the lock until a line arrives on stdin
   locker.py alarm PATH              F_SETLKW interrupted by SIGALRM after 1 s: "interrupted"
   locker.py getlk PATH              F_GETLK for a whole-file write lock: "TYPE PID" (TYPE w/r/u)
 """
@@ -41,10 +42,12 @@ elif action == "try":
         say("granted")
     except BlockingIOError:
         say("EAGAIN")
-elif action == "wait":
+elif action == "wait" or action == "queue":
     say("waiting")
     lock(True)
     say("granted")
+    if action == "queue":
+        sys.stdin.readline()
 elif action == "alarm":
 
     def on_alarm(_signum, _frame):

@@ -2,7 +2,8 @@
  * Locks through FUSE across nodes: two `jfs mount`s of one volume (on SQLite, and on Redis) are
  * two nodes; python3's fcntl module takes fcntl (lockf) and flock locks on each. The second
  * node gets EAGAIN, F_GETLK there reports the holder's pid, a blocking wait is granted when the
- * holder releases (within the poll bound), a signal interrupts a wait (FUSE INTERRUPT → EINTR),
+ * holder releases (within the poll bound), three blocking waits on both nodes are granted in
+ * arrival order, a signal interrupts a wait (FUSE INTERRUPT → EINTR),
  * and a holder killed with SIGKILL releases its lock (the kernel's flush/release on exit), or,
  * when its whole node dies, at session expiry. SQLite (Debian's sqlite3) then takes concurrent
  * inserts from both mounts and passes PRAGMA integrity_check.
@@ -28,6 +29,8 @@ const LOCKER = join(import.meta.dir, "locker.py");
 const HAVE_PYTHON = Bun.which(PYTHON) !== null;
 /** Far above the poll bound (LOCK_POLL_MS_MAX): a wait granted later than this is a bug. */
 const GRANT_WAIT_MS = 10_000;
+/** Three waiters started 0.7 s apart, then granted one by one: allow for a loaded machine. */
+const QUEUE_TEST_MS = 30_000;
 
 const SQLITE3 = "/usr/bin/sqlite3";
 const HAVE_SQLITE = Bun.which(SQLITE3) !== null;
@@ -167,6 +170,39 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
         expect(await once(["try", pa(file), kind])).toBe("granted");
       });
 
+      test(
+        `${kind}: three blocking waits on two nodes are granted in arrival order`,
+        async () => {
+          const file = `${kind}-queue`;
+          writeFileSync(pa(file), "x");
+          const holder = new Locker(["hold", pa(file), kind]);
+          expect(await holder.line()).toMatch(/^held \d+$/);
+          // b, a, b: the holder's own node must not favour its local waiter.
+          const waiters: Locker[] = [];
+          for (const path of [pb(file), pa(file), pb(file)]) {
+            const w = new Locker(["queue", path, kind]);
+            expect(await w.line()).toBe("waiting");
+            // Its request reaches the engine before the next one starts (a loaded machine is slow).
+            await Bun.sleep(700);
+            waiters.push(w);
+          }
+          let previous = holder;
+          for (const w of waiters) {
+            previous.release();
+            expect(await previous.proc.exited).toBe(0);
+            expect(await w.line()).toBe("granted");
+            // Nobody behind it got the lock too.
+            for (const later of waiters.slice(waiters.indexOf(w) + 1)) {
+              expect(await later.line(100)).toBeUndefined();
+            }
+            previous = w;
+          }
+          previous.release();
+          expect(await previous.proc.exited).toBe(0);
+        },
+        QUEUE_TEST_MS,
+      );
+
       test(`${kind}: a holder killed with SIGKILL releases its lock`, async () => {
         const file = `${kind}-killed`;
         writeFileSync(pa(file), "x");
@@ -179,30 +215,35 @@ function lockCases(name: string, makeVolumes: () => Promise<[TestVolume, TestVol
       });
     }
 
-    test("a node that dies holding a lock frees it when its session expires", async () => {
-      const file = "dead-node";
-      writeFileSync(pa(file), "x");
-      const c = await startMount({ ...volume, cacheDir: join(root, "cache-c") }, join(root, "c"), [
-        "--session-timeout",
-        "1",
-      ]);
-      const holder = new Locker(["hold", join(c.dir, file), "fcntl"]);
-      try {
-        expect(await holder.line()).toMatch(/^held \d+$/);
-        c.proc.kill("SIGKILL"); // the node dies; its kernel never sends the flush
-        await c.proc.exited;
-        expect(await once(["try", pb(file), "fcntl"])).toBe("EAGAIN");
-        const deadline = Date.now() + GRANT_WAIT_MS;
-        while ((await once(["try", pb(file), "fcntl"])) !== "granted") {
-          expect(Date.now()).toBeLessThan(deadline);
-          await Bun.sleep(200);
+    test(
+      "a node that dies holding a lock frees it when its session expires",
+      async () => {
+        const file = "dead-node";
+        writeFileSync(pa(file), "x");
+        const c = await startMount(
+          { ...volume, cacheDir: join(root, "cache-c") },
+          join(root, "c"),
+          ["--session-timeout", "1"],
+        );
+        const holder = new Locker(["hold", join(c.dir, file), "fcntl"]);
+        try {
+          expect(await holder.line()).toMatch(/^held \d+$/);
+          c.proc.kill("SIGKILL"); // the node dies; its kernel never sends the flush
+          await c.proc.exited;
+          expect(await once(["try", pb(file), "fcntl"])).toBe("EAGAIN");
+          const deadline = Date.now() + GRANT_WAIT_MS;
+          while ((await once(["try", pb(file), "fcntl"])) !== "granted") {
+            expect(Date.now()).toBeLessThan(deadline);
+            await Bun.sleep(200);
+          }
+        } finally {
+          holder.proc.kill("SIGKILL");
+          await holder.proc.exited;
+          await forceCleanup(c);
         }
-      } finally {
-        holder.proc.kill("SIGKILL");
-        await holder.proc.exited;
-        await forceCleanup(c);
-      }
-    });
+      },
+      3 * GRANT_WAIT_MS,
+    );
 
     test.skipIf(!HAVE_SQLITE)(
       "SQLite takes concurrent inserts from both mounts, uncorrupted",

@@ -12,6 +12,7 @@ import { BaseMeta } from "../../src/meta/base.ts";
 import { checkNamespace } from "../../src/meta/check.ts";
 import { openEngine } from "../../src/meta/index.ts";
 import { ROOT_CREDENTIALS as ctx, FileType } from "../../src/meta/interface.ts";
+import { foldWrites } from "../../src/meta/postgres/txn.ts";
 import { PostgresEngine, parsePostgresUrl } from "../../src/meta/postgres.ts";
 import { type PostgresServer, startPostgres } from "../harness/postgres.ts";
 import { freePort } from "../harness/redis.ts";
@@ -78,6 +79,50 @@ describe("transactions", () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+describe("writes folded into one statement", () => {
+  test("foldWrites: distinct rows share a statement; a repeated row or a many-row write starts another", () => {
+    const w = (sql: string, params: unknown[], row?: string) => ({
+      statement: [sql, params] as [string, unknown[]],
+      row,
+    });
+    const out = foldWrites([
+      w("INSERT INTO a VALUES ($1, $2)", [1, 2], "a1"),
+      w("UPDATE b SET v = $2 WHERE k = $1", [3, 4], "b3"),
+      w("INSERT INTO a VALUES ($1, $2)", [1, 5], "a1"),
+      w("DELETE FROM c WHERE inode = $1", [6]),
+      w("INSERT INTO c VALUES ($1)", [7], "c7"),
+    ]);
+    expect(out).toEqual([
+      ["WITH w0 AS (INSERT INTO a VALUES ($1, $2)) UPDATE b SET v = $4 WHERE k = $3", [1, 2, 3, 4]],
+      ["INSERT INTO a VALUES ($1, $2)", [1, 5]],
+      ["DELETE FROM c WHERE inode = $1", [6]],
+      ["INSERT INTO c VALUES ($1)", [7]],
+    ]);
+  });
+
+  test("one transaction writing a row twice, and rows a many-row delete removes, ends as written in order", async () => {
+    const { meta } = await volume();
+    const engine = meta.core.engine;
+    const f = await meta.mknod(ctx, ROOT_INODE, Buffer.from("f"), FileType.File, 0o644, 0, 0);
+    const slice = (id: number) => ({ id, size: 10, off: 0, len: 10, pos: id * 10 });
+    await engine.txn(async (tx) => {
+      tx.setAttr(f.inode, { ...f.attr, mode: 0o100600 });
+      tx.appendSlice(f.inode, 0, slice(1));
+      tx.setXattr(f.inode, "user.a", Buffer.from("1"));
+      tx.setAttr(f.inode, { ...f.attr, mode: 0o100640, size: 30 });
+      tx.appendSlice(f.inode, 0, slice(2));
+      tx.deleteXattrs(f.inode);
+      tx.setXattr(f.inode, "user.b", Buffer.from("2"));
+      tx.appendSlice(f.inode, 0, slice(3));
+    });
+    const attr = await meta.getattr(ctx, f.inode);
+    expect([attr.mode & 0o7777, attr.size]).toEqual([0o640, 30]);
+    expect((await meta.readChunk(f.inode, 0)).map((s) => s.id)).toEqual([1, 2, 3]);
+    expect(await meta.listxattr(ctx, f.inode)).toEqual(["user.b"]);
+    await meta.close();
   });
 });
 

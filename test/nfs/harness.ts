@@ -90,7 +90,19 @@ export interface InProcessNfs {
 
 export async function startNfs(
   volume: TestVolume,
-  options: { policy?: NfsPolicyOptions; exportPath?: string; secure?: boolean } = {},
+  options: {
+    policy?: NfsPolicyOptions;
+    exportPath?: string;
+    secure?: boolean;
+    /** NLM's grace period (default 0 here: tests lock at once) and a PORTMAP-only port. */
+    lockGraceMs?: number;
+    portmapPort?: number;
+    /** Where the server finds clients' lockd and statd (NLM *_MSG answers, SM_NOTIFY). */
+    callbackPortmapPort?: number;
+    /** NLM's list of hosts holding locks, and the name the server notifies them with. */
+    statePath?: string;
+    serverName?: string;
+  } = {},
 ): Promise<InProcessNfs> {
   const runtime = await openRuntime(volume.metaUrl, { cacheDir: "memory" }, "nfs-test");
   const loose = options.secure === true ? {} : TEST_LOOSE_POLICY;
@@ -99,6 +111,15 @@ export async function startNfs(
     port: 0,
     log: quietLog,
     policy: { ...loose, ...options.policy },
+    nlm: {
+      graceMs: options.lockGraceMs ?? 0,
+      ...(options.callbackPortmapPort !== undefined && {
+        callbackPortmapPort: options.callbackPortmapPort,
+      }),
+      ...(options.statePath !== undefined && { statePath: options.statePath }),
+      ...(options.serverName !== undefined && { serverName: options.serverName }),
+    },
+    ...(options.portmapPort !== undefined && { portmapPort: options.portmapPort }),
     ...(options.exportPath !== undefined && { exportPath: options.exportPath }),
   });
   let stopping: Promise<void> | undefined;

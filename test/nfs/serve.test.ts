@@ -61,7 +61,8 @@ describe("jfs serve --nfs", () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
-  });
+    // Fifteen CLI starts in a row: the default 5 s is too short on a loaded 2-core machine.
+  }, 60_000);
 
   test("a port in use is a clear error", async () => {
     await using first = await spawnServe(volume);

@@ -2,10 +2,12 @@
  * One PostgreSQL transaction on one reserved connection (see postgres.ts for the schema). BEGIN
  * is sent with the first read, each read is one round trip (getAttrs one query for all its
  * inodes), and the writes are buffered and sent at commit together with COMMIT, pipelined: a
- * write transaction costs its reads plus one round trip.
+ * write transaction costs its reads plus one round trip. One-row writes to distinct rows go out
+ * folded into one statement (see foldWrites).
  */
 import type { ReservedSQL } from "bun";
 import { assert, assertSafeUint } from "../../assert.ts";
+import { PG_WRITES_PER_STATEMENT_MAX } from "../../limits.ts";
 import { decodeSlices, encodeSlice, encodeSlices } from "../codec.ts";
 import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "../interface.ts";
 import { decodeLockRows } from "../locks.ts";
@@ -21,6 +23,59 @@ import { GuardKey as K, type TxnGuard } from "../txnguard.ts";
 
 type Row = Record<string, unknown>;
 type Statement = [sql: string, params: unknown[]];
+/** A buffered write; `row` names the one row it changes, undefined when it may change several. */
+interface Write {
+  statement: Statement;
+  row: string | undefined;
+}
+
+/** `sql` with each parameter $n renumbered $(n + offset) (our SQL has no other "$"). */
+function shiftParams(sql: string, offset: number): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+}
+
+/** One statement doing all of `writes`: `WITH w0 AS (first), w1 AS (second), ... last`. */
+function foldStatements(writes: readonly Statement[]): Statement {
+  assert(writes.length > 0, "nothing to fold");
+  if (writes.length === 1) return writes[0]!;
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const [sql, p] of writes) {
+    parts.push(shiftParams(sql, params.length));
+    params.push(...p);
+  }
+  const last = parts.pop()!;
+  return [`WITH ${parts.map((sql, i) => `w${i} AS (${sql})`).join(", ")} ${last}`, params];
+}
+
+/**
+ * The writes as few statements, in order. The sub-statements of one statement all see the same
+ * snapshot, not each other's changes, and PostgreSQL leaves undefined which of two changes to
+ * one row wins: so only one-row writes to distinct rows share a statement; a write that may
+ * change several rows, or a row already changed in the run, starts a new one.
+ */
+export function foldWrites(writes: readonly Write[]): Statement[] {
+  const out: Statement[] = [];
+  let run: Statement[] = [];
+  const rows = new Set<string>();
+  const flush = (): void => {
+    if (run.length > 0) out.push(foldStatements(run));
+    run = [];
+    rows.clear();
+  };
+  for (const w of writes) {
+    if (w.row === undefined) {
+      flush();
+      out.push(w.statement);
+      continue;
+    }
+    if (rows.has(w.row) || run.length >= PG_WRITES_PER_STATEMENT_MAX) flush();
+    rows.add(w.row);
+    run.push(w.statement);
+  }
+  flush();
+  return out;
+}
 
 /** int8 columns arrive as decimal strings (Bun.sql without `bigint`); ours fit in 2^53. */
 export function num(value: unknown): number {
@@ -89,7 +144,7 @@ const UPSERT_NODE = `INSERT INTO jfs_node (inode, ${NODE_COLUMNS}) VALUES ($1,$2
    .join(", ")})`;
 
 export class PgTxn implements MetaTxn {
-  readonly #writes: Statement[] = [];
+  readonly #writes: Write[] = [];
   /** Read-only transactions: attrs that came with an entry (see #getEntryWithAttr). */
   readonly #entryAttrs = new Map<Ino, Attr>();
   /** Whether COMMIT was sent: from then on, a lost connection leaves the outcome unknown. */
@@ -116,10 +171,18 @@ export class PgTxn implements MetaTxn {
     return (await this.#rows(guardKeys, sql, params))[0];
   }
 
-  #write(guardKeys: string[], ...statements: Statement[]): void {
+  /** A write that may change any number of rows (or none: `statement` omitted). */
+  #write(guardKeys: string[], statement?: Statement): void {
     assert(this.guard, "write in a read-only transaction");
     this.guard.wrote(...guardKeys);
-    this.#writes.push(...statements);
+    if (statement) this.#writes.push({ statement, row: undefined });
+  }
+
+  /** A write of at most one row, the one `guardKeys[0]` names. */
+  #writeRow(guardKeys: [string, ...string[]], statement: Statement): void {
+    assert(this.guard, "write in a read-only transaction");
+    this.guard.wrote(...guardKeys);
+    this.#writes.push({ statement, row: guardKeys[0] });
   }
 
   /**
@@ -130,7 +193,9 @@ export class PgTxn implements MetaTxn {
   async commit(): Promise<void> {
     this.committing = true;
     const pending: Array<PromiseLike<unknown>> = [this.begun];
-    for (const [sql, params] of this.#writes) pending.push(this.conn.unsafe(sql, params).execute());
+    for (const [sql, params] of foldWrites(this.#writes)) {
+      pending.push(this.conn.unsafe(sql, params).execute());
+    }
     pending.push(this.conn.unsafe("COMMIT").execute());
     const settled = await Promise.allSettled(pending);
     const failed = settled.find((s) => s.status === "rejected");
@@ -162,11 +227,11 @@ export class PgTxn implements MetaTxn {
   }
 
   setAttr(ino: Ino, attr: Attr): void {
-    this.#write([K.attr(ino)], [UPSERT_NODE, attrParams(ino, attr)]);
+    this.#writeRow([K.attr(ino)], [UPSERT_NODE, attrParams(ino, attr)]);
   }
 
   deleteAttr(ino: Ino): void {
-    this.#write([K.attr(ino)], ["DELETE FROM jfs_node WHERE inode = $1", [ino]]);
+    this.#writeRow([K.attr(ino)], ["DELETE FROM jfs_node WHERE inode = $1", [ino]]);
   }
 
   async getEntry(parent: Ino, name: Buffer): Promise<EntryRecord | undefined> {
@@ -201,7 +266,7 @@ export class PgTxn implements MetaTxn {
 
   setEntry(parent: Ino, name: Buffer, e: EntryRecord): void {
     assertSafeUint(e.seq, "entry seq");
-    this.#write(
+    this.#writeRow(
       [K.entry(parent, name), K.entries(parent)],
       [
         `INSERT INTO jfs_edge VALUES ($1, $2, $3, $4, $5) ON CONFLICT (parent, name)
@@ -212,7 +277,7 @@ export class PgTxn implements MetaTxn {
   }
 
   deleteEntry(parent: Ino, name: Buffer, _e: EntryRecord): void {
-    this.#write(
+    this.#writeRow(
       [K.entry(parent, name), K.entries(parent)],
       ["DELETE FROM jfs_edge WHERE parent = $1 AND name = $2", [parent, name]],
     );
@@ -249,7 +314,7 @@ export class PgTxn implements MetaTxn {
   }
 
   setSymlink(ino: Ino, target: Buffer): void {
-    this.#write(
+    this.#writeRow(
       [K.symlink(ino)],
       [
         "INSERT INTO jfs_symlink VALUES ($1, $2) ON CONFLICT (inode) DO UPDATE SET target = excluded.target",
@@ -259,7 +324,7 @@ export class PgTxn implements MetaTxn {
   }
 
   deleteSymlink(ino: Ino): void {
-    this.#write([K.symlink(ino)], ["DELETE FROM jfs_symlink WHERE inode = $1", [ino]]);
+    this.#writeRow([K.symlink(ino)], ["DELETE FROM jfs_symlink WHERE inode = $1", [ino]]);
   }
 
   async getXattr(ino: Ino, name: string): Promise<Buffer | undefined> {
@@ -269,7 +334,7 @@ export class PgTxn implements MetaTxn {
   }
 
   setXattr(ino: Ino, name: string, value: Buffer): void {
-    this.#write(
+    this.#writeRow(
       [K.xattr(ino, name), K.xattrs(ino)],
       [
         "INSERT INTO jfs_xattr VALUES ($1, $2, $3) ON CONFLICT (inode, name) DO UPDATE SET value = excluded.value",
@@ -279,7 +344,7 @@ export class PgTxn implements MetaTxn {
   }
 
   deleteXattr(ino: Ino, name: string): void {
-    this.#write(
+    this.#writeRow(
       [K.xattr(ino, name), K.xattrs(ino)],
       ["DELETE FROM jfs_xattr WHERE inode = $1 AND name = $2", [ino, name]],
     );
@@ -324,7 +389,7 @@ export class PgTxn implements MetaTxn {
 
   /** A blind append: no read of the slice list, so concurrent writers need not conflict. */
   appendSlice(ino: Ino, chunkIndex: number, slice: Slice): void {
-    this.#write(
+    this.#writeRow(
       [K.chunk(ino, chunkIndex), K.chunks(ino)],
       [
         `INSERT INTO jfs_chunk VALUES ($1, $2, $3) ON CONFLICT (inode, indx)
@@ -335,15 +400,15 @@ export class PgTxn implements MetaTxn {
   }
 
   setChunk(ino: Ino, chunkIndex: number, slices: readonly Slice[]): void {
-    const keys = [K.chunk(ino, chunkIndex), K.chunks(ino)];
+    const keys: [string, string] = [K.chunk(ino, chunkIndex), K.chunks(ino)];
     if (slices.length === 0) {
-      this.#write(keys, [
+      this.#writeRow(keys, [
         "DELETE FROM jfs_chunk WHERE inode = $1 AND indx = $2",
         [ino, chunkIndex],
       ]);
       return;
     }
-    this.#write(keys, [
+    this.#writeRow(keys, [
       "INSERT INTO jfs_chunk VALUES ($1, $2, $3) ON CONFLICT (inode, indx) DO UPDATE SET slices = excluded.slices",
       [ino, chunkIndex, encodeSlices(slices)],
     ]);
@@ -368,7 +433,7 @@ export class PgTxn implements MetaTxn {
             "INSERT INTO jfs_slice_ref VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET extra_refs = excluded.extra_refs",
             [id, extraRefs],
           ];
-    this.#write([K.sliceRefs(id)], statement);
+    this.#writeRow([K.sliceRefs(id)], statement);
   }
 
   addUnusedSlices(slices: readonly UnusedSlice[]): void {
@@ -386,13 +451,14 @@ export class PgTxn implements MetaTxn {
     );
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     if (limit <= 0) {
       this.guard?.reading(K.unused());
       return [];
     }
-    const sql = "SELECT id, size FROM jfs_unused_slice ORDER BY id, size LIMIT $1";
-    const rows = await this.#rows([K.unused()], sql, [limit]);
+    const sql =
+      "SELECT id, size FROM jfs_unused_slice WHERE (id, size) > ($2, $3) ORDER BY id, size LIMIT $1";
+    const rows = await this.#rows([K.unused()], sql, [limit, after?.id ?? -1, after?.size ?? -1]);
     return rows.map((r) => ({ id: num(r.id), size: num(r.size) }));
   }
 
@@ -421,13 +487,13 @@ export class PgTxn implements MetaTxn {
     );
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     if (limit <= 0) {
       this.guard?.reading(K.deleted());
       return [];
     }
-    const sql = "SELECT inode, size FROM jfs_deleted_file ORDER BY inode LIMIT $1";
-    const rows = await this.#rows([K.deleted()], sql, [limit]);
+    const sql = "SELECT inode, size FROM jfs_deleted_file WHERE inode > $2 ORDER BY inode LIMIT $1";
+    const rows = await this.#rows([K.deleted()], sql, [limit, afterInode]);
     return rows.map((r) => ({ inode: num(r.inode), sizeBytes: num(r.size) }));
   }
 
@@ -490,7 +556,7 @@ export class PgTxn implements MetaTxn {
   /** Into this transaction's shard: concurrent transactions rarely touch the same row. */
   addCounter(name: CounterName, delta: number): void {
     assert(Number.isSafeInteger(delta), "counter delta");
-    this.#write(
+    this.#writeRow(
       [K.counter(name)],
       [
         `INSERT INTO jfs_counter VALUES ($1, $2, $3) ON CONFLICT (name, shard)
@@ -501,7 +567,7 @@ export class PgTxn implements MetaTxn {
   }
 
   setSession(info: SessionInfo): void {
-    this.#write(
+    this.#writeRow(
       [K.session(info.sid), K.sessions()],
       [
         "INSERT INTO jfs_session VALUES ($1, $2) ON CONFLICT (sid) DO UPDATE SET info = excluded.info",
@@ -523,7 +589,10 @@ export class PgTxn implements MetaTxn {
   }
 
   deleteSession(sid: number): void {
-    this.#write([K.session(sid), K.sessions()], ["DELETE FROM jfs_session WHERE sid = $1", [sid]]);
+    this.#writeRow(
+      [K.session(sid), K.sessions()],
+      ["DELETE FROM jfs_session WHERE sid = $1", [sid]],
+    );
   }
 
   async getSetting(): Promise<string | undefined> {
@@ -533,7 +602,7 @@ export class PgTxn implements MetaTxn {
   }
 
   setSetting(json: string): void {
-    this.#write(
+    this.#writeRow(
       [K.setting()],
       [
         "INSERT INTO jfs_setting VALUES ('format', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -288,10 +288,32 @@ export class RedisTxn implements MetaTxn {
     else this.#write([K.unused()], ["ZADD", KEY.unusedSlices, ...members]);
   }
 
-  async listUnusedSlices(limit: number): Promise<UnusedSlice[]> {
+  /**
+   * Members are "ID:SIZE" scored by ID; a page after `after` starts past its rank. Redis has no
+   * snapshot: a member removed meanwhile (gc) restarts the page at the next ID.
+   */
+  async listUnusedSlices(limit: number, after?: UnusedSlice): Promise<UnusedSlice[]> {
     if (limit <= 0) return this.#nothing([K.unused()]);
     const key = KEY.unusedSlices;
-    const reply = await this.#query([K.unused()], [key], ["ZRANGE", key, 0, limit - 1]);
+    let reply: unknown;
+    if (after) {
+      const member = `${int(after.id)}:${int(after.size)}`;
+      const rank = await this.#query([K.unused()], [key], ["ZRANK", key, member]);
+      reply =
+        rank === null
+          ? await this.#query(
+              [K.unused()],
+              [key],
+              ["ZRANGE", key, `(${int(after.id)}`, "+inf", "BYSCORE", "LIMIT", 0, limit],
+            )
+          : await this.#query(
+              [K.unused()],
+              [key],
+              ["ZRANGE", key, Number(rank) + 1, Number(rank) + limit],
+            );
+    } else {
+      reply = await this.#query([K.unused()], [key], ["ZRANGE", key, 0, limit - 1]);
+    }
     return bulks(reply).map((m) => {
       const [id, size] = pairMember(m);
       return { id, size };
@@ -313,10 +335,15 @@ export class RedisTxn implements MetaTxn {
     );
   }
 
-  async listDeletedFiles(limit: number): Promise<DeletedFile[]> {
+  /** Members "INODE:SIZE" scored by inode, one per inode: pages by score. */
+  async listDeletedFiles(limit: number, afterInode = 0): Promise<DeletedFile[]> {
     if (limit <= 0) return this.#nothing([K.deleted()]);
     const key = KEY.deletedFiles;
-    const reply = await this.#query([K.deleted()], [key], ["ZRANGE", key, 0, limit - 1]);
+    const reply = await this.#query(
+      [K.deleted()],
+      [key],
+      ["ZRANGE", key, `(${int(afterInode)}`, "+inf", "BYSCORE", "LIMIT", 0, limit],
+    );
     return bulks(reply).map((m) => {
       const [inode, sizeBytes] = pairMember(m);
       return { inode, sizeBytes };

@@ -4,6 +4,7 @@ import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
 import { chargedBytes } from "../../../src/meta/policy.ts";
 import { cleanupSession } from "../../../src/meta/sessions.ts";
+import type { MetaTxn, TxnOptions } from "../../../src/meta/txn.ts";
 import { formatted, type MetaBackend } from "../harness.ts";
 import { expectErrno, n, root } from "./util.ts";
 
@@ -231,6 +232,39 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(await m.releaseDeletedFiles(10)).toBe(0);
       await other.release(f.inode);
       await expectErrno(m.getattr(root, f.inode), "ENOENT");
+      expect(await m.releaseDeletedFiles(10)).toBe(1);
+    });
+
+    test("create makes and opens a file in one transaction: another session's unlink keeps it until release", async () => {
+      const other = await backend().open();
+      await other.load();
+      await m.newSession(SESSION);
+      await other.newSession(SESSION);
+      // Inode and entry numbers come in batches (a transaction of their own on SQLite): one now.
+      await file("warm");
+      const engine = m.core.engine;
+      const txn = engine.txn;
+      let writeTxns = 0;
+      engine.txn = <T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> => {
+        if (options?.readOnly !== true) writeTxns++;
+        return txn.call(engine, fn, options) as Promise<T>;
+      };
+      let created: Awaited<ReturnType<BaseMeta["create"]>>;
+      try {
+        created = await m.create(root, ROOT_INODE, n("c"), 0o640, 0o022);
+      } finally {
+        engine.txn = txn;
+      }
+      expect(writeTxns).toBe(1);
+      expect(created.attr.type).toBe(FileType.File);
+      expect(created.attr.mode & 0o777).toBe(0o640);
+      await m.write(created.inode, 0, await slice(0, 100));
+      await other.unlink(root, ROOT_INODE, n("c"));
+      expect((await m.getattr(root, created.inode)).nlink).toBe(0);
+      expect(await m.readChunk(created.inode, 0)).toHaveLength(1);
+      expect(await other.releaseDeletedFiles(10)).toBe(0);
+      await m.release(created.inode);
+      await expectErrno(m.getattr(root, created.inode), "ENOENT");
       expect(await m.releaseDeletedFiles(10)).toBe(1);
     });
 

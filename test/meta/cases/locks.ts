@@ -104,6 +104,62 @@ export function lockCases(backend: () => MetaBackend): void {
     await expectErrno(flockWait, "EINTR");
   });
 
+  /** Waiting records on the inode, every session's. */
+  const queued = async () => {
+    const rows = await a.core.read(async (tx) => tx.getLocks(ino));
+    return [...rows.values()].flat().filter((r) => r.kind === "w").length;
+  };
+  /** Until `count` waits are queued in the engine (2 s at most: then the test's checks fail). */
+  const untilQueued = async (count: number) => {
+    const deadline = Date.now() + 2000;
+    while ((await queued()) < count && Date.now() < deadline) await Bun.sleep(5);
+  };
+
+  test("blocking waits are granted in arrival order, across nodes", async () => {
+    await a.setlk(root, ino, 1n, range(W, 0, 0), false);
+    const order: number[] = [];
+    const nodes = [b, a, b];
+    const waits: Promise<void>[] = [];
+    for (const [i, node] of nodes.entries()) {
+      const owner = BigInt(10 + i);
+      const granted = node.setlk(root, ino, owner, range(W, 0, 0), true).then(async () => {
+        order.push(i);
+        await Bun.sleep(20);
+        await node.setlk(root, ino, owner, range(U, 0, 0), false);
+      });
+      waits.push(granted);
+      // Arrival is when the engine has its waiting record: wait for it before the next one.
+      await untilQueued(i + 1);
+    }
+    // The holder's node wakes its own waiter (the second) first: it must still let b's go.
+    await a.setlk(root, ino, 1n, range(U, 0, 0), false);
+    // Nobody jumps the queue, not even a non-blocking request on a free moment.
+    await expectErrno(a.setlk(root, ino, 99n, range(R, 0, 0), false), "EAGAIN");
+    await Promise.all(waits);
+    expect(order).toEqual([0, 1, 2]);
+    await a.setlk(root, ino, 99n, range(W, 0, 0), false); // the queue is empty again
+  });
+
+  test("an owner upgrading its lock is not queued behind a waiter for it; aborted waits leave", async () => {
+    await a.setlk(root, ino, 1n, range(R, 0, 9), false);
+    const waiting = b.setlk(root, ino, 2n, range(W, 0, 9), true);
+    await untilQueued(1);
+    await a.setlk(root, ino, 1n, range(W, 0, 9), false); // b waits for it: no deadlock
+    await a.setlk(root, ino, 1n, range(U, 0, 9), false);
+    await waiting;
+    await b.setlk(root, ino, 2n, range(U, 0, 9), false);
+
+    await a.flock(root, ino, 5n, W, false);
+    const abort = new AbortController();
+    const aborted = b.flock(root, ino, 6n, W, true, abort.signal);
+    await untilQueued(1);
+    abort.abort();
+    await expectErrno(aborted, "EINTR");
+    expect(await queued()).toBe(0); // it left the queue
+    await a.flock(root, ino, 5n, U, false);
+    await b.flock(root, ino, 7n, W, false); // the aborted wait is no longer ahead of it
+  });
+
   test("a session's locks go when it closes, and when another node expires it", async () => {
     await a.setlk(root, ino, 1n, range(W, 0, LOCK_END), false);
     await a.flock(root, ino, 1n, W, false);
