@@ -1,13 +1,19 @@
 /**
  * NFSv3 serving: `jfs serve --nfs` against nfs-ganesha (FSAL VFS over a local directory on the
  * same disk), in the same run, on the same terms:
- *   - host side, libnfs-utils: nfs-cp writing and reading a SIZE_MIB file (from and to tmpfs);
+ *   - host side, libnfs-utils: nfs-cp writing and reading a SIZE_MIB file (from and to tmpfs),
+ *     then PARALLEL nfs-cp at once (one connection each) writing and reading PARALLEL files of
+ *     SIZE_MIB / PARALLEL, as an aggregate rate, and that rate against one copy's;
+ *   - memory (RSS from /proc/PID/status, sampled every 50 ms): the server idle after its start,
+ *     its peak over the host copies, and its peak while STREAM_MIB are written in SIZE_MIB
+ *     files one after the other and read back (default flags; `--stream-mib 0` skips it);
  *   - the Linux kernel client in nfs-vm: sequential write / cold read / hot read, O_DIRECT 4 KiB
  *     random reads, FILES files of 16 KiB created / listed with `ls -l` / stat'ed / read /
  *     removed (bench/nfsguest.ts), each given as jfs's figure, ganesha's, and their ratio.
  *
  *   bun bench/nfs.ts [--size-mib 1024] [--files 10000] [--random-reads 5000] [--no-vm]
- *                    [--write docs/benchmarks.md]
+ *                    [--parallel 4] [--stream-mib 4096] [--servers jfs,ganesha]
+ *                    [--cpu-prof-dir DIR] [--write docs/benchmarks.md]
  *
  * Needs nfs-ganesha, nfs-ganesha-vfs and rpcbind (Debian packages) and, for the VM part,
  * shared/tools/nfs-vm. Everything runs in a network namespace of its own (unshare -n) holding
@@ -40,13 +46,20 @@ const sizeMiB = Number(flag("size-mib", "1024"));
 const files = Number(flag("files", "10000"));
 const randomReads = Number(flag("random-reads", "5000"));
 const withVm = !process.argv.includes("--no-vm");
+const parallel = Number(flag("parallel", "4"));
+const streamMiB = Number(flag("stream-mib", "4096"));
 const reportPath = process.argv.includes("--write") ? flag("write", "docs/benchmarks.md") : "";
+/** Runs jfs under `bun --cpu-prof`; the profile is written into DIR when the server stops. */
+const profDir = flag("cpu-prof-dir", "");
+const serverNames = flag("servers", "jfs,ganesha").split(",");
 
 interface Server {
   name: string;
   nfsPort: number;
   mountPort: number;
   exportPath: string;
+  /** The serving process, whose RSS is sampled. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -131,7 +144,8 @@ async function startJfs(dir: string): Promise<Server> {
     join(dir, "cache"),
     metaUrl,
   ];
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), ...args], {
+  const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const proc = Bun.spawn([process.execPath, ...bunArgs, join(ROOT, "src/main.ts"), ...args], {
     env: { ...process.env, HOME: dir },
     stdout: "pipe",
     stderr: "inherit",
@@ -154,6 +168,7 @@ async function startJfs(dir: string): Promise<Server> {
     nfsPort: port,
     mountPort: port,
     exportPath: "",
+    pid: proc.pid,
     stop: () => stopByPid(proc),
   };
 }
@@ -185,6 +200,7 @@ LOG { Default_Log_Level = WARN; }
     nfsPort,
     mountPort,
     exportPath: exportPath.slice(1),
+    pid: ganesha.pid,
     stop: async () => {
       await stopByPid(ganesha);
       await stopByPid(rpcbind);
@@ -198,20 +214,108 @@ LOG { Default_Log_Level = WARN; }
   return server;
 }
 
-async function hostBench(server: Server, source: string): Promise<Record<string, number>> {
-  const timed = async (args: string[]) => {
-    const start = performance.now();
-    const result = await run(args);
-    if (result.code !== 0) throw new Error(`${args.join(" ")}: ${result.out}`);
-    return (performance.now() - start) / 1000;
+/** RSS of a process in MiB. */
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+/** CPU seconds (user + system, all threads) a process has used. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after "(comm)": utime is field 14, stime 15, in clock ticks of 10 ms.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Samples a process's RSS until stopped; the peak seen. */
+function rssPeak(pid: number): { stop(): number } {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMiB(pid));
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssMiB(pid));
+    },
   };
-  const copy = "/dev/shm/jfs-bench-copy";
-  const write = await timed(["nfs-cp", source, libnfsUrl(server, "big")]);
-  const read = await timed(["nfs-cp", libnfsUrl(server, "big"), copy]);
+}
+
+/** Runs the commands at once; the seconds until the last one ended. */
+async function timed(commands: string[][]): Promise<number> {
+  const start = performance.now();
+  const results = await Promise.all(commands.map((args) => run(args)));
+  results.forEach((result, i) => {
+    if (result.code !== 0) throw new Error(`${commands[i]!.join(" ")}: ${result.out}`);
+  });
+  return (performance.now() - start) / 1000;
+}
+
+async function expectSame(server: Server, source: string, copy: string): Promise<void> {
   const same = (await run(["cmp", source, copy])).code === 0;
   rmSync(copy, { force: true });
   if (!same) throw new Error(`${server.name}: the file read back differs`);
-  return { host_write_mib_s: sizeMiB / write, host_read_mib_s: sizeMiB / read };
+}
+
+/** Cuts the source into `parallel` files of SIZE_MIB / parallel (in tmpfs). */
+function parallelSources(source: string): string[] {
+  const whole = readFileSync(source);
+  const partBytes = Math.floor(whole.length / parallel);
+  return Array.from({ length: parallel }, (_, i) => {
+    const part = `${source}.${i}`;
+    writeFileSync(part, whole.subarray(i * partBytes, (i + 1) * partBytes));
+    return part;
+  });
+}
+
+async function hostBench(
+  server: Server,
+  source: string,
+  parts: string[],
+): Promise<Record<string, number>> {
+  const copy = "/dev/shm/jfs-bench-copy";
+  const rss = rssPeak(server.pid);
+  const cpu0 = cpuSeconds(server.pid);
+  const write = await timed([["nfs-cp", source, libnfsUrl(server, "big")]]);
+  const cpu1 = cpuSeconds(server.pid);
+  const read = await timed([["nfs-cp", libnfsUrl(server, "big"), copy]]);
+  const cpu2 = cpuSeconds(server.pid);
+  await expectSame(server, source, copy);
+  const partMiB = sizeMiB / parallel;
+  const copies = parts.map((_, i) => `${copy}.${i}`);
+  const writeN = await timed(parts.map((p, i) => ["nfs-cp", p, libnfsUrl(server, `part${i}`)]));
+  const readN = await timed(
+    parts.map((_, i) => ["nfs-cp", libnfsUrl(server, `part${i}`), copies[i]!]),
+  );
+  for (let i = 0; i < parts.length; i++) await expectSame(server, parts[i]!, copies[i]!);
+  const figures: Record<string, number> = {
+    host_write_mib_s: sizeMiB / write,
+    host_read_mib_s: sizeMiB / read,
+    host_write_n_mib_s: (partMiB * parallel) / writeN,
+    host_read_n_mib_s: (partMiB * parallel) / readN,
+    host_rss_peak_mib: rss.stop(),
+    host_write_cpu_s_gib: ((cpu1 - cpu0) * 1024) / sizeMiB,
+    host_read_cpu_s_gib: ((cpu2 - cpu1) * 1024) / sizeMiB,
+  };
+  figures.host_write_n_vs_1 = figures.host_write_n_mib_s! / figures.host_write_mib_s!;
+  figures.host_read_n_vs_1 = figures.host_read_n_mib_s! / figures.host_read_mib_s!;
+  return figures;
+}
+
+/** STREAM_MIB through the server, SIZE_MIB files one after the other, written then read. */
+async function streamBench(server: Server, source: string): Promise<Record<string, number>> {
+  const files = Math.max(1, Math.round(streamMiB / sizeMiB));
+  const rssWrite = rssPeak(server.pid);
+  for (let i = 0; i < files; i++) await timed([["nfs-cp", source, libnfsUrl(server, `s${i}`)]]);
+  const writePeak = rssWrite.stop();
+  const rssRead = rssPeak(server.pid);
+  const copy = "/dev/shm/jfs-bench-stream";
+  for (let i = 0; i < files; i++) {
+    await timed([["nfs-cp", libnfsUrl(server, `s${i}`), copy]]);
+    rmSync(copy, { force: true });
+  }
+  return { stream_write_rss_peak_mib: writePeak, stream_read_rss_peak_mib: rssRead.stop() };
 }
 
 async function vmBench(server: Server, dir: string): Promise<Record<string, number>> {
@@ -233,6 +337,16 @@ async function vmBench(server: Server, dir: string): Promise<Record<string, numb
 const METRICS: [string, string, "rate" | "seconds"][] = [
   ["host_write_mib_s", `host nfs-cp write ${sizeMiB} MiB (MiB/s)`, "rate"],
   ["host_read_mib_s", `host nfs-cp read ${sizeMiB} MiB (MiB/s)`, "rate"],
+  [
+    "host_write_n_mib_s",
+    `host ${parallel} nfs-cp at once, write ${parallel} × ${sizeMiB / parallel} MiB (MiB/s, aggregate)`,
+    "rate",
+  ],
+  [
+    "host_read_n_mib_s",
+    `host ${parallel} nfs-cp at once, read ${parallel} × ${sizeMiB / parallel} MiB (MiB/s, aggregate)`,
+    "rate",
+  ],
   ["seq_write_mib_s", `VM sequential write ${sizeMiB} MiB + fsync (MiB/s)`, "rate"],
   ["seq_read_cold_mib_s", "VM sequential read, guest cache dropped (MiB/s)", "rate"],
   ["seq_read_hot_mib_s", "VM sequential read, guest cache hot (MiB/s)", "rate"],
@@ -258,6 +372,34 @@ function table(jfs: Record<string, number>, ganesha: Record<string, number>): st
   return rows.join("\n");
 }
 
+/** What is not a ratio to ganesha: each server against itself, and memory. */
+const OWN: [string, string][] = [
+  ["host_write_n_vs_1", `${parallel} nfs-cp at once vs one, write (aggregate / single)`],
+  ["host_read_n_vs_1", `${parallel} nfs-cp at once vs one, read (aggregate / single)`],
+  ["host_write_cpu_s_gib", "server CPU for the single nfs-cp write (s per GiB, user + system)"],
+  ["host_read_cpu_s_gib", "server CPU for the single nfs-cp read (s per GiB, user + system)"],
+  ["idle_rss_mib", "RSS idle after start (MiB)"],
+  ["host_rss_peak_mib", "RSS peak over the host copies (MiB)"],
+  ["stream_write_rss_peak_mib", `RSS peak writing ${streamMiB} MiB in ${sizeMiB} MiB files (MiB)`],
+  ["stream_read_rss_peak_mib", `RSS peak reading them back (MiB)`],
+];
+
+function ownTable(results: Record<string, Record<string, number>>): string {
+  const names = Object.keys(results);
+  const rows = [`| measure | ${names.join(" | ")} |`, `|---|${names.map(() => "---|").join("")}`];
+  for (const [key, label] of OWN) {
+    if (names.every((n) => results[n]?.[key] === undefined)) continue;
+    const cells = names.map((n) => {
+      const v = results[n]?.[key];
+      if (v === undefined) return "";
+      if (key.endsWith("_vs_1")) return `${v.toFixed(2)}x`;
+      return key.includes("_cpu_") ? v.toFixed(2) : v.toFixed(0);
+    });
+    rows.push(`| ${label} | ${cells.join(" | ")} |`);
+  }
+  return rows.join("\n");
+}
+
 function loadAverage(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ")[0] ?? "?";
 }
@@ -271,18 +413,22 @@ async function main(): Promise<void> {
     const out = Bun.file(source).writer();
     for (let i = 0; i < sizeMiB; i++) out.write(crypto.getRandomValues(chunk));
     await out.end();
+    const parts = parallelSources(source);
     const results: Record<string, Record<string, number>> = {};
     const loads: string[] = [];
-    for (const start of [startJfs, startGanesha]) {
+    const starts = { jfs: startJfs, ganesha: startGanesha };
+    for (const start of serverNames.map((n) => starts[n as keyof typeof starts])) {
       const serverDir = join(dir, start === startJfs ? "jfs" : "ganesha");
       mkdirSync(serverDir, { recursive: true });
       const server = await start(serverDir);
       const before = loadAverage();
       servers.push(server);
       console.log(`${server.name}: NFS ${server.nfsPort}, MOUNT ${server.mountPort}`);
-      const figures = await hostBench(server, source);
+      const idle = rssMiB(server.pid);
+      const figures = { idle_rss_mib: idle, ...(await hostBench(server, source, parts)) };
       console.log(server.name, figures);
       if (withVm) Object.assign(figures, await vmBench(server, serverDir));
+      if (streamMiB > 0) Object.assign(figures, await streamBench(server, source));
       console.log(server.name, figures);
       results[server.name] = figures;
       loads.push(`${server.name} ${before} → ${loadAverage()}`);
@@ -290,17 +436,22 @@ async function main(): Promise<void> {
       servers.pop();
     }
     const body = [
-      `Command: \`bun bench/nfs.ts --size-mib ${sizeMiB} --files ${files} --random-reads ${randomReads}${withVm ? "" : " --no-vm"}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, Bun ${Bun.version}).`,
+      `Command: \`bun bench/nfs.ts --size-mib ${sizeMiB} --files ${files} --random-reads ${randomReads} --parallel ${parallel} --stream-mib ${streamMiB}${withVm ? "" : " --no-vm"}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, Bun ${Bun.version}).`,
       "jfs: `jfs serve --nfs` on SQLite meta and a file bucket with a disk cache, all in /tmp (ext4); nfs-ganesha 4.3 with FSAL VFS over a directory of the same disk. Host figures use libnfs-utils' nfs-cp (source and target in tmpfs); VM figures use the Linux 6.1 kernel client in nfs-vm (TCG emulation, so absolute numbers are low: compare the ratio).",
       `1-minute load average at the start and end of each server's part: ${loads.join(", ")} (anything much above 0 means other work shared the 2 cores, and the figures are noisy).`,
       "",
       table(results.jfs ?? {}, results.ganesha ?? {}),
+      "",
+      `Each server against itself, and memory (RSS of the serving process, sampled every 50 ms; jfs with default flags but \`--cache-dir\`):`,
+      "",
+      ownTable(results),
     ].join("\n");
     console.log(`\n${body}`);
     if (reportPath) writeSection(reportPath, "NFS: jfs serve --nfs vs nfs-ganesha", body);
   } finally {
     for (const server of servers) await server.stop().catch(() => undefined);
     rmSync(source, { force: true });
+    for (let i = 0; i < parallel; i++) rmSync(`${source}.${i}`, { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

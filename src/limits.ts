@@ -293,6 +293,10 @@ export const STOP_OUTAGE_WAIT_MS = 20_000;
 
 // ---- Wire (NFS / RPC / FUSE) ----
 export const NFS_IO_BYTES_MAX = 1 * MiB;
+/** READ replies of at least this many bytes are filled into recycled buffers (readbuffers.ts). */
+export const NFS_READ_BUFFER_BYTES_MIN = 64 * KiB;
+/** Idle READ buffers (of NFS_IO_BYTES_MAX) a server keeps for reuse. */
+export const NFS_READ_BUFFERS_POOLED = 16;
 export const NFS_FILE_HANDLE_BYTES_MAX = 64;
 /** One RPC record may hold a 1 MiB WRITE plus headers; nothing legitimate is larger. */
 export const RPC_RECORD_BYTES_MAX = NFS_IO_BYTES_MAX + 64 * KiB;
@@ -329,6 +333,12 @@ export const RPC_TIMER_TICK_MS_MAX = 1000;
 export const RPC_STOP_GRACE_MS = 10_000;
 /** Small replies ready together are gathered into one socket write of at most this size. */
 export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
+/**
+ * A record this big (spanning socket chunks) of a procedure that keeps nothing of its
+ * arguments (NFS WRITE) is assembled in a recycled buffer; the server keeps this many idle.
+ */
+export const RPC_RECORD_RECYCLE_BYTES_MIN = 64 * KiB;
+export const RPC_RECORD_BUFFERS_POOLED = 16;
 /** The port NFS clients assume (RFC 1813 section 1.2 leaves it to convention: 2049). */
 export const NFS_PORT_DEFAULT = 2049;
 /** FSINFO rtpref / wtpref: whole 1 MiB transfers, so one WRITE fills a good part of a block. */

@@ -12,6 +12,7 @@ import type { NfsPolicy } from "../policy.ts";
 import type { RpcCall } from "../rpc/dispatcher.ts";
 import { NFS3_VERIFIER_BYTES, NfsStat3 } from "./constants.ts";
 import { decodeHandle, encodeHandle, volumeKey } from "./handle.ts";
+import { ReadBuffers } from "./readbuffers.ts";
 import { ExportScope } from "./scope.ts";
 import { NfsError } from "./status.ts";
 import { type Fattr3, fattr3Of, type WccAttr, wccAttrOf } from "./types.ts";
@@ -42,6 +43,8 @@ export class NfsExport {
    * Per file it is mixed with the file's write epoch (writeVerifierOf).
    */
   readonly writeVerifier: Buffer = randomBytes(NFS3_VERIFIER_BYTES);
+  /** READ's recycled reply buffers. */
+  readonly readBuffers = new ReadBuffers();
 
   constructor(options: NfsExportOptions) {
     this.vfs = options.vfs;

@@ -29,6 +29,8 @@ export interface Nfs3Procedure<A> {
   name: string;
   /** Changes the file system: refused with NFS3ERR_ROFS on a read-only export. */
   mutates: boolean;
+  /** Keeps nothing of its arguments once it answered (see Procedure.recyclesArgs). */
+  recyclesArgs?: boolean;
   decode(r: XdrReader): A;
   /** The resfail body after the status, in the RFC's order. */
   failure(args: A): readonly FailurePart[];
@@ -61,31 +63,37 @@ export interface WrapOptions {
 export function wrap<A>(exp: NfsExport, p: Nfs3Procedure<A>, options: WrapOptions = {}): Procedure {
   // The shared logger by default, so that --verbose / --quiet apply.
   const log = options.log ?? jfsLog;
-  return procedure(p.name, p.decode, async (call, args) => {
-    const op = exp.op(call);
-    if (!exp.policy.isAllowed(call.client.address)) {
-      return writeFailure(op, NfsStat3.ACCES, p.failure(args), false);
-    }
-    if (p.mutates && exp.policy.readOnly) {
-      return writeFailure(op, NfsStat3.ROFS, p.failure(args), false);
-    }
-    const w = new XdrWriter(256);
-    w.enumValue(NfsStat3.OK);
-    try {
-      await p.run(op, args, w);
-      return w;
-    } catch (error) {
-      let status = statusOf(error);
-      if (status === undefined) {
-        // A bug, or an error the VFS should have given an errno: the call fails, not the server.
-        log.error(`${p.name} from ${call.client.address}: ${describeError(error)}`, error);
-        status = NfsStat3.SERVERFAULT;
-      } else {
-        log.debug(`${p.name}: ${nfsStatName(status)} (${describeError(error)})`);
+  const recycling = { recyclesArgs: p.recyclesArgs === true };
+  return procedure(
+    p.name,
+    p.decode,
+    async (call, args) => {
+      const op = exp.op(call);
+      if (!exp.policy.isAllowed(call.client.address)) {
+        return writeFailure(op, NfsStat3.ACCES, p.failure(args), false);
       }
-      return writeFailure(op, status, p.failure(args), true);
-    }
-  });
+      if (p.mutates && exp.policy.readOnly) {
+        return writeFailure(op, NfsStat3.ROFS, p.failure(args), false);
+      }
+      const w = new XdrWriter(256);
+      w.enumValue(NfsStat3.OK);
+      try {
+        await p.run(op, args, w);
+        return w;
+      } catch (error) {
+        let status = statusOf(error);
+        if (status === undefined) {
+          // A bug, or an error the VFS should have given an errno: the call fails, not the server.
+          log.error(`${p.name} from ${call.client.address}: ${describeError(error)}`, error);
+          status = NfsStat3.SERVERFAULT;
+        } else {
+          log.debug(`${p.name}: ${nfsStatName(status)} (${describeError(error)})`);
+        }
+        return writeFailure(op, status, p.failure(args), true);
+      }
+    },
+    recycling,
+  );
 }
 
 async function writeFailure(

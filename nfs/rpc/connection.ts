@@ -18,8 +18,14 @@
 import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
-import { RPC_SMALL_RECORD_BYTES_MAX, RPC_WRITE_BATCH_BYTES } from "../../src/limits.ts";
+import {
+  RPC_RECORD_RECYCLE_BYTES_MIN,
+  RPC_SMALL_RECORD_BYTES_MAX,
+  RPC_WRITE_BATCH_BYTES,
+} from "../../src/limits.ts";
+import { XdrWriter } from "../xdr/writer.ts";
 import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
+import type { BufferPool } from "./bufferpool.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
 import type { ClientAddress, Dispatcher, RpcCall, RpcLogger } from "./dispatcher.ts";
@@ -46,6 +52,8 @@ export interface ConnectionOptions {
   log: RpcLogger;
   inFlightMax: number;
   budget: HeldBytesBudget;
+  /** Where records of procedures that recycle their arguments are assembled (bufferpool.ts). */
+  recordBuffers: BufferPool;
   /** 0: never closed for being idle. */
   idleTimeoutMs: number;
   stallMs: number;
@@ -67,16 +75,25 @@ interface OutputEntry {
   offsetBytes: number;
   /** How many replies end with this entry (several after small replies were merged). */
   repliesEnded: number;
+  /** The whenSent hooks of the replies that end with this entry (XdrWriter). */
+  sent: (() => void)[] | undefined;
 }
 
 type SocketRef = Socket<RpcConnection | undefined>;
+
+/** xid, msg_type, rpcvers, prog, vers, proc: where proc ends in a call's header. */
+const CALL_HEADER_PROC_END_BYTES = 24;
 
 export class RpcConnection implements BudgetWaiter {
   readonly client: ClientAddress;
   private readonly localPort: number;
   private readonly socket: SocketRef;
   private readonly options: ConnectionOptions;
-  private readonly decoder = new RecordDecoder();
+  private readonly decoder = new RecordDecoder(undefined, (parts, totalBytes) =>
+    this.recordBuffer(parts, totalBytes),
+  );
+  /** The pooled buffer the record just taken was assembled in, if any. */
+  private recordLent: Buffer | undefined;
   private inFlight = 0;
   private handlersRunning = 0;
   private readonly output: OutputEntry[] = [];
@@ -205,6 +222,7 @@ export class RpcConnection implements BudgetWaiter {
     if (this.closed) return;
     this.closed = true;
     // Replies still to come are dropped as they arrive; queued ones are gone.
+    for (const entry of this.output) runSentHooks(entry.sent);
     this.output.length = 0;
     this.outputBytes = 0;
     this.inFlight = this.handlersRunning;
@@ -260,10 +278,12 @@ export class RpcConnection implements BudgetWaiter {
         return;
       }
       if (record === undefined) break;
+      const lent = this.recordLent;
+      this.recordLent = undefined;
       // The rest of the input, if any, is the start of the next record: its clock starts now.
       this.recordStartedMs = this.decoder.atRecordBoundary ? undefined : performance.now();
       this.hasTurn = false;
-      this.startCall(record);
+      this.startCall(record, lent);
     }
     this.charge();
     this.updateReading();
@@ -317,17 +337,35 @@ export class RpcConnection implements BudgetWaiter {
     }
   }
 
-  private startCall(record: Uint8Array): void {
+  /**
+   * A recycled buffer for a record that spans chunks, when it is big and its procedure keeps
+   * nothing of its arguments; its call header (prog, vers, proc at bytes 12-24) says which.
+   */
+  private recordBuffer(parts: readonly Uint8Array[], totalBytes: number): Buffer | undefined {
+    const pool = this.options.recordBuffers;
+    const head = parts[0]!;
+    if (totalBytes < RPC_RECORD_RECYCLE_BYTES_MIN || totalBytes > pool.bufferBytes) return;
+    if (head.byteLength < CALL_HEADER_PROC_END_BYTES) return;
+    const view = new DataView(head.buffer, head.byteOffset, CALL_HEADER_PROC_END_BYTES);
+    const [prog, vers, proc] = [view.getUint32(12), view.getUint32(16), view.getUint32(20)];
+    if (!this.options.dispatcher.recyclesArgs(prog, vers, proc)) return;
+    assert(this.recordLent === undefined, "one record assembled at a time");
+    this.recordLent = pool.take();
+    return this.recordLent;
+  }
+
+  private startCall(record: Uint8Array, lent: Buffer | undefined): void {
     const decoded = decodeCall(record);
     if (decoded.kind === "ignore") {
       this.options.log.debug(`ignoring a record from ${this.client.address}: ${decoded.reason}`);
+      if (lent !== undefined) this.options.recordBuffers.give(lent);
       return;
     }
     const recordBytes = record.byteLength;
     this.inFlight += 1;
     this.recordsBytes += recordBytes;
     if (decoded.kind === "reject") {
-      this.sendReply(decoded.xid, decoded.reply, recordBytes);
+      this.sendReply(decoded.xid, decoded.reply, recordBytes, lent);
       return;
     }
     const { args, kind: _, ...header } = decoded;
@@ -335,25 +373,26 @@ export class RpcConnection implements BudgetWaiter {
     const decision = this.decide(call);
     if (decision.action === "close") {
       this.recordsBytes -= recordBytes;
+      if (lent !== undefined) this.options.recordBuffers.give(lent);
       this.abort();
       return;
     }
     if (decision.action === "deny") {
-      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat }, recordBytes);
+      this.sendReply(call.xid, { kind: "authError", stat: decision.authStat }, recordBytes, lent);
       return;
     }
     this.handlersRunning += 1;
     this.options.dispatcher.dispatch(call, args).then(
       (reply) => {
         this.handlersRunning -= 1;
-        this.sendReply(call.xid, reply, recordBytes);
+        this.sendReply(call.xid, reply, recordBytes, lent);
       },
       (error: unknown) => {
         // dispatch() turns every failure into a reply; this is a bug in it.
         this.handlersRunning -= 1;
         this.options.log.error(`RPC dispatch failed: ${describeError(error)}`, error);
         const reply: RpcReply = { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR };
-        this.sendReply(call.xid, reply, recordBytes);
+        this.sendReply(call.xid, reply, recordBytes, lent);
       },
     );
   }
@@ -369,12 +408,23 @@ export class RpcConnection implements BudgetWaiter {
     }
   }
 
-  /** Queues the reply of a call whose record (recordBytes) is no longer needed. */
-  private sendReply(xid: number, reply: RpcReply, recordBytes: number): void {
+  /**
+   * Queues the reply of a call whose record (recordBytes) is no longer needed; a recycled
+   * record buffer (`lent`) goes back with the reply's own whenSent hooks, in case the reply
+   * borrowed from its arguments.
+   */
+  private sendReply(xid: number, reply: RpcReply, recordBytes: number, lent?: Buffer): void {
     this.recordsBytes -= recordBytes;
     assert(this.recordsBytes >= 0);
     this.lastActivityMs = performance.now();
+    const sent =
+      reply.kind === "success" && reply.body instanceof XdrWriter ? reply.body.takeSentHooks() : [];
+    if (lent !== undefined) {
+      const pool = this.options.recordBuffers;
+      sent.push(() => pool.give(lent));
+    }
     if (this.closed) {
+      runSentHooks(sent);
       this.inFlight -= 1;
       this.charge();
       this.settleIfDone();
@@ -387,10 +437,18 @@ export class RpcConnection implements BudgetWaiter {
       // A procedure returned a body that is not XDR (e.g. not a multiple of four bytes).
       this.options.log.error(`RPC reply xid ${xid} failed to encode: ${describeError(error)}`);
       chunks = encodeReplyRecord(xid, { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR });
+      runSentHooks(sent);
+      sent.length = 0;
     }
     for (let i = 0; i < chunks.length; i++) {
       const bytes = chunks[i]!;
-      this.output.push({ bytes, offsetBytes: 0, repliesEnded: i === chunks.length - 1 ? 1 : 0 });
+      const last = i === chunks.length - 1;
+      this.output.push({
+        bytes,
+        offsetBytes: 0,
+        repliesEnded: last ? 1 : 0,
+        sent: last && sent.length > 0 ? sent : undefined,
+      });
       this.outputBytes += bytes.byteLength;
     }
     this.charge();
@@ -429,6 +487,7 @@ export class RpcConnection implements BudgetWaiter {
         break;
       }
       this.output.shift();
+      runSentHooks(entry.sent);
       this.inFlight -= entry.repliesEnded;
       assert(this.inFlight >= 0);
     }
@@ -449,7 +508,10 @@ export class RpcConnection implements BudgetWaiter {
     const merged = this.output.splice(0, count);
     const parts = merged.map((entry) => entry.bytes.subarray(entry.offsetBytes));
     const repliesEnded = merged.reduce((sum, entry) => sum + entry.repliesEnded, 0);
-    this.output.unshift({ bytes: Buffer.concat(parts, totalBytes), offsetBytes: 0, repliesEnded });
+    // The bytes are copied: the borrowed buffers of the merged entries are free now.
+    const bytes = Buffer.concat(parts, totalBytes);
+    for (const entry of merged) runSentHooks(entry.sent);
+    this.output.unshift({ bytes, offsetBytes: 0, repliesEnded, sent: undefined });
   }
 
   /** Sends FIN once nothing more will be answered; pump() has taken every whole record. */
@@ -463,4 +525,9 @@ export class RpcConnection implements BudgetWaiter {
   private settleIfDone(): void {
     if (this.closed && this.handlersRunning === 0) this.done.resolve();
   }
+}
+
+function runSentHooks(hooks: readonly (() => void)[] | undefined): void {
+  if (hooks === undefined) return;
+  for (const hook of hooks) hook();
 }

@@ -51,6 +51,11 @@ export interface Procedure {
   /** For logs: "NULL", "GETPORT", "READ", ... */
   name: string;
   handler: ProcedureHandler;
+  /**
+   * Nothing of the arguments is kept once the handler's promise settles (the data is copied
+   * where it goes): the connection may then reuse the record's buffer (NFS WRITE).
+   */
+  recyclesArgs?: boolean;
 }
 
 export interface RpcProgram {
@@ -77,9 +82,11 @@ export function procedure<A>(
   name: string,
   decode: (args: XdrReader) => A,
   run: (call: RpcCall, args: A) => ReplyBody | Promise<ReplyBody>,
+  options: { recyclesArgs?: boolean } = {},
 ): Procedure {
   return {
     name,
+    recyclesArgs: options.recyclesArgs === true,
     handler: (call, reader) => {
       const args = decode(reader);
       reader.assertConsumed(`${name} arguments`);
@@ -151,6 +158,11 @@ export class Dispatcher {
       );
       return { kind: "acceptError", stat: AcceptStat.SYSTEM_ERR };
     }
+  }
+
+  /** Whether the procedure called may have its record reused once it answered. */
+  recyclesArgs(prog: number, vers: number, proc: number): boolean {
+    return this.programsByNumber.get(prog)?.get(vers)?.procedures[proc]?.recyclesArgs === true;
   }
 
   private lookup(

@@ -8,7 +8,8 @@
  * flight, which is what bounds a pipelining client. A fragment header is checked against the
  * record budget when it is read, before its bytes arrive: a header claiming 2 GiB fails at
  * once and nothing is allocated for it. Fragment bytes are kept as views of the pushed chunks;
- * a record is copied only when it spans several chunks.
+ * a record is copied only when it spans several chunks, into what `assemble` offers (the
+ * connection's recycled record buffers) or else a fresh buffer.
  */
 import { assert } from "../../src/assert.ts";
 import { RPC_RECORD_BYTES_MAX, RPC_RECORD_FRAGMENTS_MAX } from "../../src/limits.ts";
@@ -27,6 +28,15 @@ export interface RecordLimits {
   recordBytesMax: number;
   fragmentsMax: number;
 }
+
+/**
+ * Offered the parts of a record that spans several chunks: a buffer of at least totalBytes to
+ * copy it into, or undefined for a fresh one.
+ */
+export type RecordAssembler = (
+  parts: readonly Uint8Array[],
+  totalBytes: number,
+) => Buffer | undefined;
 
 const defaultLimits: RecordLimits = {
   recordBytesMax: RPC_RECORD_BYTES_MAX,
@@ -47,10 +57,13 @@ export class RecordDecoder {
   private recordBytes = 0;
   private fragments = 0;
 
-  constructor(limits: RecordLimits = defaultLimits) {
+  private readonly assemble: RecordAssembler | undefined;
+
+  constructor(limits: RecordLimits = defaultLimits, assemble?: RecordAssembler) {
     assert(limits.recordBytesMax > 0 && limits.recordBytesMax <= RECORD_MARK_LENGTH_MASK);
     assert(limits.fragmentsMax > 0);
     this.limits = limits;
+    this.assemble = assemble;
   }
 
   /** Bytes held: received but unparsed, plus the partial record. Bounded by the caller. */
@@ -182,9 +195,21 @@ export class RecordDecoder {
     }
   }
 
+  private joined(parts: readonly Uint8Array[], totalBytes: number): Uint8Array {
+    const target = this.assemble?.(parts, totalBytes);
+    if (target === undefined) return Buffer.concat(parts, totalBytes);
+    assert(target.length >= totalBytes, "record buffer too small");
+    let at = 0;
+    for (const part of parts) {
+      target.set(part, at);
+      at += part.byteLength;
+    }
+    return target.subarray(0, totalBytes);
+  }
+
   private finishRecord(): Uint8Array {
     const parts = this.parts;
-    const record = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.recordBytes);
+    const record = parts.length === 1 ? parts[0]! : this.joined(parts, this.recordBytes);
     assert(record.byteLength === this.recordBytes);
     this.parts = [];
     this.recordBytes = 0;

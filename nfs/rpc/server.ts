@@ -28,12 +28,15 @@ import {
   RPC_HELD_BYTES_MAX,
   RPC_IDLE_TIMEOUT_SEC_DEFAULT,
   RPC_IN_FLIGHT_PER_CONNECTION_MAX,
+  RPC_RECORD_BUFFERS_POOLED,
+  RPC_RECORD_BYTES_MAX,
   RPC_RECORD_STALL_MS,
   RPC_STOP_GRACE_MS,
   RPC_TIMER_TICK_MS_MAX,
   RPC_TIMER_TICK_MS_MIN,
 } from "../../src/limits.ts";
 import { HeldBytesBudget } from "./budget.ts";
+import { BufferPool } from "./bufferpool.ts";
 import { type AllowHook, type ConnectionStats, RpcConnection } from "./connection.ts";
 import type { Dispatcher, RpcLogger } from "./dispatcher.ts";
 
@@ -93,6 +96,7 @@ export class RpcServer {
       log,
       inFlightMax: options.inFlightPerConnectionMax ?? RPC_IN_FLIGHT_PER_CONNECTION_MAX,
       budget: this.budget,
+      recordBuffers: new BufferPool(RPC_RECORD_BYTES_MAX, RPC_RECORD_BUFFERS_POOLED),
       idleTimeoutMs: options.idleTimeoutMs ?? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000,
       stallMs: options.stallMs ?? RPC_RECORD_STALL_MS,
     };

@@ -7,7 +7,9 @@
  * layer handed us plus a few small chunks, written to the socket one after the other
  * (`chunks()`), or concatenated exactly once (`toBuffer()`).
  *
- * A borrowed Buffer must not change until the writer's bytes have been sent. Values given to
+ * A borrowed Buffer must not change until the writer's bytes have been sent; whenSent() is how
+ * its owner learns that moment (the RPC connection runs the hooks of a reply's body once its
+ * last byte is in the kernel, or the connection dropped it). Values given to
  * the writer come from jfs itself, so a value out of its XDR range is a bug: asserted.
  */
 import { assert } from "../../src/assert.ts";
@@ -36,6 +38,7 @@ export class XdrWriter {
   private scratch: Buffer;
   private scratchView: DataView;
   private scratchUsed = 0;
+  private sentHooks: (() => void)[] | undefined;
 
   constructor(initialBytes = SCRATCH_BYTES_MIN) {
     assert(Number.isSafeInteger(initialBytes) && initialBytes >= XDR_UNIT_BYTES);
@@ -163,6 +166,24 @@ export class XdrWriter {
       start += chunk.byteLength;
     }
     assert(false, "patch offset out of range");
+  }
+
+  /**
+   * Runs `hook` once whoever sends these bytes is done with them (sent, or dropped with the
+   * connection): the owner of a borrowed buffer may then reuse it. A writer that is never
+   * sent never runs them, so a hook may only recycle, never be needed.
+   */
+  whenSent(hook: () => void): this {
+    if (this.sentHooks === undefined) this.sentHooks = [hook];
+    else this.sentHooks.push(hook);
+    return this;
+  }
+
+  /** Hands the hooks of whenSent to the sender, once. */
+  takeSentHooks(): (() => void)[] {
+    const hooks = this.sentHooks ?? [];
+    this.sentHooks = undefined;
+    return hooks;
   }
 
   /** The encoded bytes as chunks to write in order; the writer stays usable. */

@@ -48,10 +48,13 @@ export class ChecksumObjectStore implements ObjectStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     if (!this.covers(key)) return this.inner.put(key, data);
+    const trailer = Buffer.allocUnsafe(CHECKSUM_TRAILER_BYTES);
+    trailer.writeUInt32BE(Bun.hash.crc32(data), 0);
+    if (this.inner.putParts !== undefined) return this.inner.putParts(key, [data, trailer]);
     // A copy per block: without the nudge, dead copies pile up until the heap collects.
     const stored = allocUnowned(data.length + CHECKSUM_TRAILER_BYTES);
     stored.set(data, 0);
-    stored.writeUInt32BE(Bun.hash.crc32(data), data.length);
+    stored.set(trailer, data.length);
     await this.inner.put(key, stored);
   }
 

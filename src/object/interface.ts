@@ -29,6 +29,12 @@ export interface ObjectStore {
    * way) the store no longer reads `data`: callers recycle their buffers.
    */
   put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Optional: put() of the parts' concatenation, without making it. The checksum store stores
+   * a block and its 4-byte trailer this way: a copy of every block into a fresh buffer cost
+   * more than the rest of a put to a local directory (docs/benchmarks.md, NFS write profile).
+   */
+  putParts?(key: string, parts: readonly Uint8Array[]): Promise<void>;
   /** Succeeds when the key does not exist. */
   delete(key: string): Promise<void>;
   /** Undefined when the key does not exist. */

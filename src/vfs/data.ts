@@ -14,7 +14,13 @@ export interface FileData {
    * it, including buffered writes); short at the end, empty past it. Sees this process's
    * buffered, not yet flushed writes.
    */
-  read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer>;
+  read(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    into?: Buffer,
+  ): Promise<Buffer>;
   /** Copies the data into the write buffer; waits (back-pressure) when the buffer is full. */
   write(ino: Ino, offset: number, data: Uint8Array): Promise<void>;
   /**

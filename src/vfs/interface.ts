@@ -100,13 +100,19 @@ export interface Vfs {
   ): Promise<VfsEntry & { fh: number }>;
   /** Checks permission, re-validates attributes with the meta engine (close-to-open). */
   open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }>;
-  /** Bytes at `offset`; fewer at the end of the file, none past it. */
+  /**
+   * Bytes at `offset`; fewer at the end of the file, none past it. With `into` (at least `size`
+   * bytes), the result is a view of it: a caller that recycles its reply buffers (the NFS
+   * server's READ) saves the page faults of a fresh one per call. `into` may still be written
+   * to by a read that failed: only a successful read hands it back.
+   */
   read(
     ctx: Credentials,
     ino: Ino,
     fh: number | undefined,
     offset: number,
     size: number,
+    into?: Buffer,
   ): Promise<Buffer>;
   /** Buffers the data (durable only after flush/fsync); returns the bytes taken. */
   write(

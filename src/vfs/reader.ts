@@ -69,12 +69,19 @@ export class FileReaders {
 
   constructor(private readonly deps: ReaderDeps) {}
 
-  async read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer> {
+  async read(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    into?: Buffer,
+  ): Promise<Buffer> {
     assert(Number.isSafeInteger(offset) && offset >= 0 && size >= 0, "read range");
+    assert(into === undefined || into.length >= size, "read target shorter than the read");
     const end = Math.min(offset + size, fileSizeBytes);
     if (end <= offset) return Buffer.alloc(0);
     // Not zeroed: every byte is written below (holes are zeroed where they are).
-    const out = allocUnowned(end - offset);
+    const out = into === undefined ? allocUnowned(end - offset) : into.subarray(0, end - offset);
     const pieces: Promise<void>[] = [];
     for (let at = offset; at < end; ) {
       const index = Math.floor(at / CHUNK_BYTES);

@@ -325,6 +325,7 @@ export class JfsVfs implements Vfs {
     fh: number | undefined,
     offset: number,
     size: number,
+    into?: Buffer,
   ): Promise<Buffer> {
     if (offset < 0 || size < 0) throw fsError("EINVAL");
     if (fh !== undefined) {
@@ -339,7 +340,13 @@ export class JfsVfs implements Vfs {
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
     if (offset >= fileSize || size === 0) return Buffer.alloc(0);
     const missesBefore = this.data.readMisses().misses;
-    const data = await this.data.read(ino, offset, Math.min(size, fileSize - offset), fileSize);
+    const data = await this.data.read(
+      ino,
+      offset,
+      Math.min(size, fileSize - offset),
+      fileSize,
+      into,
+    );
     vfsBytes("read", data.length);
     // (Concurrent reads may share the count: close enough for a hint.)
     if (this.#dirPrefetchOn && this.data.readMisses().misses > missesBefore) {

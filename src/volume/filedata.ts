@@ -133,8 +133,14 @@ export class ChunkFileData implements FileData {
     if (gcIntervalMs > 0) this.#collector.start(gcIntervalMs);
   }
 
-  read(ino: Ino, offset: number, size: number, fileSizeBytes: number): Promise<Buffer> {
-    return this.#readers.read(ino, offset, size, fileSizeBytes);
+  read(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    into?: Buffer,
+  ): Promise<Buffer> {
+    return this.#readers.read(ino, offset, size, fileSizeBytes, into);
   }
 
   write(ino: Ino, offset: number, data: Uint8Array): Promise<void> {

@@ -44,6 +44,24 @@ describe("ChecksumObjectStore", () => {
     expect((await store.get("k")).toString()).toBe("123456789");
   });
 
+  test("a put hands the caller's block and a trailer to putParts: no copy of the block", async () => {
+    const parts: Uint8Array[][] = [];
+    class Recording extends FileObjectStore {
+      override putParts(key: string, given: readonly Uint8Array[]): Promise<void> {
+        parts.push([...given]);
+        return super.putParts(key, given);
+      }
+    }
+    const store = new ChecksumObjectStore(new Recording(dir));
+    const block = randomBytes(256 * 1024);
+    await store.put("k", block);
+    expect(parts.length).toBe(1);
+    expect(parts[0]![0]).toBe(block);
+    expect(Buffer.from(parts[0]![1]!).readUInt32BE(0)).toBe(Bun.hash.crc32(block));
+    expect((await store.get("k")).equals(block)).toBe(true);
+    expect((await raw.get("k")).length).toBe(block.length + CHECKSUM_TRAILER_BYTES);
+  });
+
   test("a corrupted object is detected by every get, whole or ranged", async () => {
     const store = new ChecksumObjectStore(raw);
     const data = randomBytes(10_000);

@@ -96,6 +96,16 @@ describe("FileObjectStore", () => {
     expect(await allFiles(root)).toEqual(["atomic/key"]);
   });
 
+  test("putParts stores the parts' concatenation, empty and unaligned parts included", async () => {
+    const parts = [randomBytes(3), Buffer.alloc(0), randomBytes(1 << 20), randomBytes(4)];
+    await store.putParts("a/b", parts);
+    expect((await store.get("a/b")).equals(Buffer.concat(parts))).toBe(true);
+    await store.putParts("a/b", [Buffer.from("x")]);
+    expect((await store.get("a/b")).toString()).toBe("x");
+    await store.putParts("empty", []);
+    expect((await store.get("empty")).length).toBe(0);
+  });
+
   test("a temp file left by a crash is never listed nor readable as a key", async () => {
     await store.put("dir/real", Buffer.from("real"));
     await writeFile(join(root, "dir", ".jfs-tmp-deadbeef"), "half a write");

@@ -7,7 +7,8 @@
  *
  * Stateless: no open, the VFS checks read permission per call (the owner always may, as knfsd,
  * since a file's owner may have opened it before a chmod). count is cut to rtmax (1 MiB); the
- * data is sent as the buffer the data path returned, not copied.
+ * data path fills a recycled buffer (readbuffers.ts), which the reply borrows, not copies, and
+ * which goes back to the pool once the connection has sent it.
  */
 import { FILE_SIZE_BYTES_MAX, NFS_IO_BYTES_MAX } from "../../../src/limits.ts";
 import { AccessMask, FileType } from "../../../src/posix.ts";
@@ -83,7 +84,11 @@ export const READ: Nfs3Procedure<ReadArgs> = {
     const count = Math.min(a.count, NFS_IO_BYTES_MAX);
     let data: Buffer = Buffer.alloc(0);
     if (a.offset < BigInt(Math.min(attr.size, FILE_SIZE_BYTES_MAX)) && count > 0) {
-      data = await op.vfs.read(op.cred, inode, undefined, Number(a.offset), count);
+      const buffers = op.exp.readBuffers;
+      const into = buffers.take(count);
+      // A failed read keeps its buffer (see readbuffers.ts): it is left to the collector.
+      data = await op.vfs.read(op.cred, inode, undefined, Number(a.offset), count, into);
+      if (into !== undefined) w.whenSent(() => buffers.give(into));
     } else if (attr.uid !== op.cred.uid) {
       // Nothing to read, but a caller without read permission must still be told so.
       await op.vfs.access(op.cred, inode, AccessMask.R);

@@ -83,6 +83,8 @@ export function readWriteRes(r: XdrReader): Res3<WriteOk, WccData> {
 export const WRITE: Nfs3Procedure<WriteArgs> = {
   name: "WRITE",
   mutates: true,
+  // The VFS copies the data into its write buffer; the handle and the rest are read at once.
+  recyclesArgs: true,
   decode: decodeWriteArgs,
   failure: (a) => [{ wcc: a.file }],
   async run(op, a, w) {
