@@ -10,8 +10,15 @@ import { log } from "../log.ts";
 import { checkVolume } from "../volume/fsck.ts";
 import { openStore, openVolume } from "../volume/open.ts";
 import { stringFlag } from "./options.ts";
+import { Progress } from "./progress.ts";
 
 const PROBLEMS_SHOWN_MAX = 50;
+
+interface FsckFlags {
+  path?: unknown;
+  repair?: boolean;
+  json?: boolean;
+}
 
 export function registerFsck(cli: CAC): void {
   cli
@@ -21,8 +28,9 @@ export function registerFsck(cli: CAC): void {
       "--repair",
       "Drop references to missing blocks (those ranges then read as zeros); lists each file changed",
     )
+    .option("--json", "Print one JSON object, for scripts (exit status 1 still means problems)")
     .example("jfs fsck redis://127.0.0.1/1 --path /datasets --repair")
-    .action(async (metaUrl: string | undefined, flags: { path?: unknown; repair?: boolean }) => {
+    .action(async (metaUrl: string | undefined, flags: FsckFlags) => {
       const path = stringFlag(flags.path);
       const repair = flags.repair === true;
       const { meta, format } = await openVolume(
@@ -30,8 +38,19 @@ export function registerFsck(cli: CAC): void {
       );
       const store = openStore(format);
       try {
-        const report = await checkVolume(meta, store, format, { path, repair });
+        const progress = new Progress("fsck", 0, { noun: "files" });
+        const onFile = (bytes: number) => {
+          progress.add();
+          progress.addBytes(bytes);
+        };
+        const report = await checkVolume(meta, store, format, { path, repair, onFile });
+        progress.finish();
         const { inodes, slices, blocks, problems, repaired } = report;
+        if (flags.json) {
+          console.log(JSON.stringify(report));
+          if (problems.length > 0) throw new UserError(`fsck found ${problems.length} problem(s)`);
+          return;
+        }
         const what = path === undefined ? `${inodes} inodes` : `${inodes} files under ${path}`;
         log.info(
           `fsck: ${what}, ${slices} slices, ${blocks} blocks checked; ${problems.length} problem(s)`,

@@ -63,11 +63,16 @@ async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<Gc
   while ((await rt.meta.releaseDeletedFiles(DELETED_FILES_BATCH)) > 0) {}
   const pendingDeletions = await rt.data.collectGarbage();
   const chunksCompacted = flags.compact ? await compactAll(rt) : null;
-  const found = await findLeaks(rt, minAgeSec);
+  const listing = new Progress("gc: listing objects", 0, { noun: "objects" });
+  const found = await findLeaks(rt, minAgeSec, (bytes) => {
+    listing.add();
+    listing.addBytes(bytes);
+  });
+  listing.finish();
   const { leaked } = found;
   let deletedObjects = 0;
   if (flags.delete && leaked.length > 0) {
-    const progress = new Progress("deleting leaked", leaked.length);
+    const progress = new Progress("gc: deleting leaked", leaked.length, { noun: "objects" });
     await runPool(
       leaked.length,
       OBJECT_DELETE_CONCURRENCY,

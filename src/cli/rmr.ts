@@ -11,6 +11,7 @@ import { readMountInfo } from "../fuse/mountinfo.ts";
 import type { Credentials, Ino } from "../meta/interface.ts";
 import { removeTree } from "../volume/rmr.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
+import { Progress } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 import { jfsMountOf, resolvePath } from "./warmup.ts";
 
@@ -78,9 +79,12 @@ export function registerRmr(cli: CAC): void {
           if (error instanceof UserError) throw error;
           throw new UserError(`rmr: ${path}: ${describeError(error)}`);
         });
-        const counts = await removeTree(rt.meta, ctx, parent, name).catch((error: unknown) => {
-          throw new UserError(`rmr: ${path}: ${describeError(error)}`);
-        });
+        const progress = new Progress(`rmr ${path}`, 0, { noun: "names" });
+        const counts = await removeTree(rt.meta, ctx, parent, name, (n) => progress.add(n))
+          .catch((error: unknown) => {
+            throw new UserError(`rmr: ${path}: ${describeError(error)}`);
+          })
+          .finally(() => progress.finish());
         if (counts.fromTrash) trashed = false;
         total.files += counts.files;
         total.dirs += counts.dirs;

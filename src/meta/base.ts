@@ -31,6 +31,7 @@ import * as locks from "./locks.ts";
 import * as ns from "./namespace.ts";
 import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import * as rm from "./remove.ts";
+import { removeBatch } from "./removebatch.ts";
 import { rename } from "./rename.ts";
 import {
   cleanupSession,
@@ -349,6 +350,10 @@ export class BaseMeta implements Meta {
 
   rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
     return rm.rmdir(this.core, ctx, parent, name);
+  }
+
+  removeBatch(ctx: Credentials, parent: Ino, names: readonly Buffer[]) {
+    return removeBatch(this.core, ctx, parent, names);
   }
 
   rename(
