@@ -1,19 +1,27 @@
 /**
  * bench/rmr — removing a tree on a FUSE mount with `rm -rf` (the kernel walks it: a lookup,
  * getattr and unlink round trip per name) against `jfs rmr` (straight through the metadata
- * engine). SQLite meta and a file bucket in /tmp, trash off, one run each.
+ * engine, RMR_BATCH_ENTRIES names per transaction). SQLite meta and a file bucket in /tmp,
+ * trash off, one run each. `--old-main DIR` adds the rmr of another checkout (one transaction
+ * per name, before batching: /work/wt-old) on a third tree of the same run, as the baseline.
  *
- *   bun bench/rmr.ts [--dirs 20] [--files 500] [--write docs/benchmarks.md]
+ *   bun bench/rmr.ts [--dirs 20] [--files 500] [--old-main DIR] [--write docs/benchmarks.md]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { RMR_BATCH_ENTRIES } from "../src/limits.ts";
 import { createVolume, jfs, startMount, stopMount } from "../test/fuse/harness.ts";
 import { writeSection } from "./report.ts";
 
 const { values } = parseArgs({
-  options: { dirs: { type: "string" }, files: { type: "string" }, write: { type: "string" } },
+  options: {
+    dirs: { type: "string" },
+    files: { type: "string" },
+    write: { type: "string" },
+    "old-main": { type: "string" },
+  },
 });
 const DIRS = Number(values.dirs ?? 20);
 const FILES = Number(values.files ?? 500);
@@ -37,9 +45,20 @@ async function timed(work: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** `jfs rmr` of a checkout's src/main.ts, as a whole process. */
+async function rmrWith(main: string, tree: string): Promise<void> {
+  const p = Bun.spawn(["bun", main, "rmr", volume.metaUrl, tree], { stderr: "pipe" });
+  if ((await p.exited) !== 0) {
+    throw new Error(`${main} rmr failed: ${await new Response(p.stderr).text()}`);
+  }
+}
+
+const oldMain =
+  values["old-main"] === undefined ? undefined : join(values["old-main"], "src/main.ts");
 const load0 = loadavg()[0]!.toFixed(2);
 let rmSeconds = 0;
 let rmrSeconds = 0;
+let oldSeconds = 0;
 try {
   const a = makeTree("a");
   rmSeconds = await timed(async () => {
@@ -51,19 +70,24 @@ try {
     const r = await jfs(["rmr", volume.metaUrl, b]);
     if (r.code !== 0) throw new Error(`jfs rmr failed: ${r.stderr}`);
   });
+  if (oldMain !== undefined) {
+    const c = makeTree("c");
+    oldSeconds = await timed(() => rmrWith(oldMain, c));
+  }
 } finally {
   await stopMount(m);
   volume.cleanup();
 }
 const n = DIRS * FILES;
 const load1 = loadavg()[0]!.toFixed(2);
-const body = `Command: \`bun bench/rmr.ts --dirs ${DIRS} --files ${FILES}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, load average ${load0} → ${load1}, Bun ${Bun.version}).
+const oldFlag = oldMain === undefined ? "" : ` --old-main ${values["old-main"]}`;
+const body = `Command: \`bun bench/rmr.ts --dirs ${DIRS} --files ${FILES}${oldFlag}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, load average ${load0} → ${load1}, Bun ${Bun.version}).
 A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (SQLite meta, file bucket, trash off), removed once each way; \`jfs rmr\` is a whole process, start-up included.
 
 | how | seconds | files/s |
 |---|---|---|
 | \`rm -rf\` on the mount | ${rmSeconds.toFixed(2)} | ${Math.round(n / rmSeconds)} |
-| \`jfs rmr\` | ${rmrSeconds.toFixed(2)} | ${Math.round(n / rmrSeconds)} |
-`;
+| \`jfs rmr\` (${RMR_BATCH_ENTRIES} names per transaction) | ${rmrSeconds.toFixed(2)} | ${Math.round(n / rmrSeconds)} |
+${oldMain === undefined ? "" : `| \`jfs rmr\` of ${values["old-main"]} (a transaction per name, 16 at once) | ${oldSeconds.toFixed(2)} | ${Math.round(n / oldSeconds)} |\n`}`;
 console.log(body);
 if (values.write) writeSection(values.write, "rmr vs rm -rf on a mount", body);
