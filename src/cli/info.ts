@@ -92,7 +92,8 @@ export async function resolveTarget(
   target: Target,
 ): Promise<{ inode: Ino; attr: Attr }> {
   try {
-    if (target.kind === "mount") return await resolvePath(rt, target.shown, readMountInfo());
+    if (target.kind === "mount")
+      return await resolvePath(rt, target.shown, readMountInfo(), command);
     if (target.kind === "inode") {
       return { inode: target.inode, attr: await rt.meta.getattr(ctx, target.inode) };
     }

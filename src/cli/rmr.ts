@@ -51,7 +51,7 @@ async function parentAndName(rt: Runtime, path: string): Promise<{ parent: Ino; 
     if (error instanceof UserError) throw error;
     // Not a local path: a path inside the volume.
   }
-  const { inode } = await resolvePath(rt, dir, mounts);
+  const { inode } = await resolvePath(rt, dir, mounts, "rmr");
   return { parent: inode, name: Buffer.from(name) };
 }
 

@@ -65,6 +65,7 @@ async function mountedInode(
   rt: Runtime,
   path: string,
   mounts: MountEntry[],
+  command: string,
 ): Promise<Ino | undefined> {
   let real: string;
   try {
@@ -77,7 +78,7 @@ async function mountedInode(
   const name = rt.format.name;
   if (mount.source !== `jfs:${name}` || !(await ourMountPoints(rt)).has(mount.mountPoint)) {
     throw new UserError(
-      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
+      `${command}: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
     );
   }
   return statSync(real).ino;
@@ -87,9 +88,11 @@ export async function resolvePath(
   rt: Runtime,
   path: string,
   mounts: MountEntry[],
+  /** Names the command in errors. */
+  command = "warmup",
 ): Promise<{ inode: Ino; attr: Attr }> {
   const vfs = rt.vfs;
-  const mounted = await mountedInode(rt, path, mounts);
+  const mounted = await mountedInode(rt, path, mounts, command);
   if (mounted !== undefined) return { inode: mounted, attr: await vfs.getattr(ctx, mounted) };
   let inode: Ino = 1;
   let attr = await vfs.getattr(ctx, inode);

@@ -124,6 +124,17 @@ describe.skipIf(!HAVE_FUSE)("jfs info and summary", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);
     expect(missing.stderr).toContain("nope");
+    // A mount of another volume than the META-URL's is refused, not read as this one's.
+    const other = await createVolume("infoother");
+    try {
+      const wrong = await jfs(["info", other.metaUrl, join(mnt, "data")]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toContain(
+        `info: ${join(mnt, "data")} is on ${mnt}, a mount of jfs:${NAME}`,
+      );
+    } finally {
+      other.cleanup();
+    }
     const gone = await jfs(["info", volume.metaUrl, "--path", "/no/such"]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain("/no/such");
