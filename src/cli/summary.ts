@@ -30,7 +30,7 @@ function treeRows(top: TreeNode): string[][] {
   ];
   while (stack.length > 0) {
     const { node, lead, last, root } = stack.pop()!;
-    const dir = node.type === FileType.Directory && node.name !== "...";
+    const dir = node.type === FileType.Directory && node.folded !== true;
     const name = root ? node.path : `${lead}${last ? "└── " : "├── "}${node.name}${dir ? "/" : ""}`;
     const counts =
       node.type === FileType.Directory ? [String(node.dirs), String(node.files)] : ["", ""];
@@ -51,10 +51,10 @@ function treeRows(top: TreeNode): string[][] {
 
 /** The tree for scripts: the nodes with their type names, children nested. */
 function treeJson(node: TreeNode): unknown {
-  const { children, type, ...rest } = node;
+  const { children, type, folded: _folded, ...rest } = node;
   return {
     ...rest,
-    type: node.name === "..." ? "others" : TYPE_NAMES[type],
+    type: node.folded ? "others" : TYPE_NAMES[type],
     children: children.map(treeJson),
   };
 }
@@ -87,7 +87,7 @@ export function registerSummary(cli: CAC): void {
       try {
         const { inode } = await resolveTarget(rt, "summary", target);
         const progress = new Progress(`summary ${target.shown}`, 0, { noun: "entries" });
-        const tree = await usageTree(rt.meta, inode, target.shown, depth, (bytes) => {
+        const tree = await usageTree(rt.meta, inode, target.shown, { depth, entries }, (bytes) => {
           progress.add();
           progress.addBytes(bytes);
         });

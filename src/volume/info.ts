@@ -102,6 +102,8 @@ export interface TreeNode extends Usage {
   type: FileType;
   /** Biggest first; for a directory deeper than the depth asked for, none. */
   children: TreeNode[];
+  /** The "..." node: entries not shown, their totals added up. */
+  folded?: true;
 }
 
 function newNode(name: string, path: string, inode: Ino, type: FileType): TreeNode {
@@ -109,19 +111,58 @@ function newNode(name: string, path: string, inode: Ino, type: FileType): TreeNo
   return { name, path, inode, type, files: dir ? 0 : 1, dirs: dir ? 1 : 0, bytes: 0, children: [] };
 }
 
+function foldedNode(parent: TreeNode): TreeNode {
+  const node = newNode("...", `${parent.path.replace(/\/$/, "")}/...`, 0, FileType.Directory);
+  node.dirs = 0;
+  node.folded = true;
+  return node;
+}
+
+function addInto(into: TreeNode, from: Usage): void {
+  into.files += from.files;
+  into.dirs += from.dirs;
+  into.bytes += from.bytes;
+}
+
+const biggestFirst = (a: TreeNode, b: TreeNode) =>
+  b.bytes - a.bytes || a.name.localeCompare(b.name);
+
+/**
+ * Keeps `entries` of `children` (biggest first) and folds the others into one "..." node,
+ * merged with any "..." already there. `final` false folds only what can never come back
+ * into the top `entries`: files, whose size is known when found (a directory's still grows).
+ */
+function fold(parent: TreeNode, entries: number, final: boolean): void {
+  const old = parent.children.find((c) => c.folded);
+  const rest = parent.children.filter((c) => !c.folded);
+  const movable = final ? rest : rest.filter((c) => c.type !== FileType.Directory);
+  if (movable.length <= entries && old === undefined) return;
+  const fixed = final ? [] : rest.filter((c) => c.type === FileType.Directory);
+  movable.sort(biggestFirst);
+  const out = movable.splice(entries);
+  const folded = old ?? foldedNode(parent);
+  for (const c of out) addInto(folded, c);
+  const kept = final ? movable : [...fixed, ...movable].sort(biggestFirst);
+  parent.children = folded.files + folded.dirs > 0 ? [...kept, folded] : kept;
+}
+
 /**
  * The usage tree under `root` (at `rootPath`): a node for every entry down to `depth` levels
  * below it; what lies deeper is added into its ancestor at that depth. Each entry's bytes are
  * added to its kept ancestors as it is found (at most depth + 1 of them), so no post-order
- * pass and no recursion is needed.
+ * pass and no recursion is needed. A directory's files beyond its `entries` biggest are folded
+ * as the walk goes (once its children double), so memory follows what is shown plus the
+ * subdirectories, not the number of files.
  */
 export async function usageTree(
   meta: Meta,
   root: Ino,
   rootPath: string,
-  depth: number,
+  limits: { depth: number; entries: number },
   onEntry?: (bytes: number) => void,
 ): Promise<TreeNode> {
+  const { depth, entries } = limits;
+  assert(entries >= 1, "summary keeps at least one entry");
   const attr = await meta.getattr(ctx, root);
   const top = newNode(rootPath, rootPath, root, attr.type);
   top.bytes = bytesOf(attr);
@@ -129,17 +170,14 @@ export async function usageTree(
   const stack: Array<{ dir: Ino; level: number; chain: TreeNode[] }> = [
     { dir: root, level: 0, chain: [top] },
   ];
+  const foldAt = new Map<TreeNode, number>();
   while (stack.length > 0) {
     const { dir, level, chain } = stack.pop()!;
     const parent = chain.at(-1)!;
     for await (const e of entriesOf(meta, dir)) {
       const isDir = e.type === FileType.Directory;
       const bytes = bytesOf(e.attr);
-      for (const up of chain) {
-        up.bytes += bytes;
-        if (isDir) up.dirs++;
-        else up.files++;
-      }
+      for (const up of chain) addInto(up, { files: isDir ? 0 : 1, dirs: isDir ? 1 : 0, bytes });
       onEntry?.(bytes);
       let node: TreeNode | undefined;
       if (level < depth) {
@@ -147,35 +185,26 @@ export async function usageTree(
         node = newNode(name, `${parent.path.replace(/\/$/, "")}/${name}`, e.inode, e.type);
         node.bytes = bytes;
         parent.children.push(node);
+        if (parent.children.length >= (foldAt.get(parent) ?? 2 * entries + 2)) {
+          fold(parent, entries, false);
+          foldAt.set(parent, 2 * parent.children.length + 2);
+        }
       }
-      if (isDir)
+      if (isDir) {
         stack.push({ dir: e.inode, level: level + 1, chain: node ? [...chain, node] : chain });
+      }
     }
   }
   return top;
 }
 
-/**
- * Orders each directory's entries biggest first and keeps `entries` of them; the others are
- * folded into one "..." node with their totals added up.
- */
+/** Orders each directory's entries biggest first, keeping `entries`; the rest become "...". */
 export function pruneTree(top: TreeNode, entries: number): TreeNode {
   assert(entries >= 1, "summary keeps at least one entry");
   const stack = [top];
   while (stack.length > 0) {
     const node = stack.pop()!;
-    node.children.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name));
-    if (node.children.length > entries) {
-      const rest = node.children.splice(entries);
-      const other = newNode(`...`, `${node.path.replace(/\/$/, "")}/...`, 0, FileType.Directory);
-      other.dirs = 0;
-      for (const r of rest) {
-        other.files += r.files;
-        other.dirs += r.dirs;
-        other.bytes += r.bytes;
-      }
-      node.children.push(other);
-    }
+    fold(node, entries, true);
     stack.push(...node.children);
   }
   return top;
