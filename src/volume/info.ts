@@ -136,7 +136,10 @@ function fold(parent: TreeNode, entries: number, final: boolean): void {
   const old = parent.children.find((c) => c.folded);
   const rest = parent.children.filter((c) => !c.folded);
   const movable = final ? rest : rest.filter((c) => c.type !== FileType.Directory);
-  if (movable.length <= entries && old === undefined) return;
+  if (movable.length <= entries && old === undefined) {
+    if (final) parent.children.sort(biggestFirst);
+    return;
+  }
   const fixed = final ? [] : rest.filter((c) => c.type === FileType.Directory);
   movable.sort(biggestFirst);
   const out = movable.splice(entries);

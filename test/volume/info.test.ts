@@ -50,9 +50,21 @@ test("summary keeps the biggest entries per directory and folds the rest with th
     // The same tree when the walk keeps every entry until the end (no early folding).
     const whole = pruneTree(await usageTree(m, ROOT_INODE, "/", { depth: 2, entries: 1000 }), 3);
     expect(shape(whole)).toEqual(shape(tree));
+    // Fewer entries than --entries: all shown, still biggest first.
+    const few = await m.mkdir(ctx, ROOT_INODE, Buffer.from("few"), 0o755, 0);
+    for (const [name, bytes] of [
+      ["one", 1],
+      ["three", 3],
+      ["two", 2],
+    ] as const) {
+      const f = await m.mknod(ctx, few.inode, Buffer.from(name), FileType.File, 0o644, 0, 0);
+      await m.setattr(ctx, f.inode, { size: bytes });
+    }
+    const fewTree = pruneTree(await usageTree(m, few.inode, "/few", { depth: 1, entries: 10 }), 10);
+    expect(fewTree.children.map((c) => c.name)).toEqual(["three", "two", "one"]);
     // --depth 0: the directory alone, with its totals.
     const flat = await usageTree(m, ROOT_INODE, "/", { depth: 0, entries: 3 });
-    expect([flat.children, flat.files, flat.bytes]).toEqual([[], 203, total]);
+    expect([flat.children, flat.files, flat.bytes]).toEqual([[], 206, total + 6]);
     await m.close();
   } finally {
     await backend.stop();
