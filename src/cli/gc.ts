@@ -62,7 +62,12 @@ async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<Gc
   const trashFilesRemoved = await rt.meta.cleanupTrash();
   while ((await rt.meta.releaseDeletedFiles(DELETED_FILES_BATCH)) > 0) {}
   const pendingDeletions = await rt.data.collectGarbage();
-  const chunksCompacted = flags.compact ? await compactAll(rt) : null;
+  let chunksCompacted: number | null = null;
+  if (flags.compact) {
+    const compacting = new Progress("gc: compacting", 0, { noun: "chunks" });
+    chunksCompacted = await compactAll(rt, () => compacting.add());
+    compacting.finish();
+  }
   const listing = new Progress("gc: listing objects", 0, { noun: "objects" });
   const found = await findLeaks(rt, minAgeSec, (bytes) => {
     listing.add();

@@ -40,13 +40,18 @@ export async function findLeaks(
 }
 
 /** Compacts every chunk of more than one slice; returns how many. */
-export async function compactAll(rt: Runtime): Promise<number> {
+export async function compactAll(
+  rt: Runtime,
+  /** Called per chunk looked at (for a progress display). */
+  onChunk?: () => void,
+): Promise<number> {
   let chunks = 0;
   const seen = new Set<string>();
   for await (const use of sliceUses(rt.meta)) {
     const key = `${use.ino}:${use.chunkIndex}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    onChunk?.();
     const slices = await rt.meta.readChunk(use.ino, use.chunkIndex);
     if (slices.length > 1) {
       await rt.data.compact(use.ino, use.chunkIndex);

@@ -91,6 +91,11 @@ describe("plain progress lines when stderr is not a terminal", () => {
     expect(linesOf(gc.stderr, "gc: listing objects").at(-1)).toMatch(
       /^gc: listing objects: done 12 objects {2}585\.9 KiB {2}/,
     );
+    const compact = await jfs(["gc", meta, "--compact"], EVERY_STEP);
+    expect(compact.code).toBe(0);
+    expect(linesOf(compact.stderr, "gc: compacting").at(-1)).toMatch(
+      /^gc: compacting: done 3 chunks {2}/,
+    );
     const info = await jfs(["info", meta, "--path", "/w"], EVERY_STEP);
     expect(linesOf(info.stderr, "info /w").at(-1)).toMatch(
       /^info \/w: done 3 entries {2}585\.9 KiB/,
