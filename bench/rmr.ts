@@ -1,18 +1,23 @@
 /**
  * bench/rmr — removing a tree on a FUSE mount with `rm -rf` (the kernel walks it: a lookup,
  * getattr and unlink round trip per name) against `jfs rmr` (straight through the metadata
- * engine, RMR_BATCH_ENTRIES names per transaction). SQLite meta and a file bucket in /tmp,
- * trash off, one run each. `--old-main DIR` adds the rmr of another checkout (one transaction
- * per name, before batching: /work/wt-old) on a third tree of the same run, as the baseline.
+ * engine, RMR_BATCH_ENTRIES names per transaction). SQLite meta (or `--meta redis`: a
+ * redis-server started here) and a file bucket in /tmp, trash off, one run each. `--old-main
+ * DIR` adds the rmr of another checkout (one transaction per name, before batching:
+ * /work/wt-old) on a third tree of the same run, as the baseline.
  *
- *   bun bench/rmr.ts [--dirs 20] [--files 500] [--old-main DIR] [--write docs/benchmarks.md]
+ *   bun bench/rmr.ts [--dirs 20] [--files 500] [--meta sqlite|redis] [--old-main DIR]
+ *                    [--write docs/benchmarks.md]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { RMR_BATCH_ENTRIES } from "../src/limits.ts";
-import { createVolume, jfs, startMount, stopMount } from "../test/fuse/harness.ts";
+import { openMeta } from "../src/meta/index.ts";
+import { formatVolume, newFormat } from "../src/volume/open.ts";
+import { createVolume, jfs, startMount, stopMount, type TestVolume } from "../test/fuse/harness.ts";
+import { type RedisServer, startRedis } from "../test/harness/redis.ts";
 import { writeSection } from "./report.ts";
 
 const { values } = parseArgs({
@@ -21,12 +26,31 @@ const { values } = parseArgs({
     files: { type: "string" },
     write: { type: "string" },
     "old-main": { type: "string" },
+    meta: { type: "string" },
   },
 });
 const DIRS = Number(values.dirs ?? 20);
 const FILES = Number(values.files ?? 500);
 
-const volume = await createVolume("rmrbench", { trashDays: 0 });
+const ENGINE = values.meta ?? "sqlite";
+if (ENGINE !== "sqlite" && ENGINE !== "redis") throw new Error("--meta is sqlite or redis");
+
+/** The same volume as createVolume's, its metadata on a redis-server of its own. */
+async function redisVolume(redis: RedisServer): Promise<TestVolume> {
+  const sqlite = await createVolume("rmrbench-files", { trashDays: 0 });
+  const metaUrl = redis.url(1);
+  const meta = await openMeta(metaUrl, { create: true });
+  try {
+    const format = newFormat({ name: "rmrbench", bucket: join(sqlite.root, "data"), trashDays: 0 });
+    await formatVolume(meta, format, false);
+  } finally {
+    await meta.close();
+  }
+  return { ...sqlite, metaUrl };
+}
+
+const redis = ENGINE === "redis" ? await startRedis() : undefined;
+const volume = redis ? await redisVolume(redis) : await createVolume("rmrbench", { trashDays: 0 });
 const mnt = join(volume.root, "mnt");
 const m = await startMount(volume, mnt, ["--cache-dir", "memory"]);
 
@@ -77,12 +101,16 @@ try {
 } finally {
   await stopMount(m);
   volume.cleanup();
+  await redis?.stop();
 }
 const n = DIRS * FILES;
 const load1 = loadavg()[0]!.toFixed(2);
-const oldFlag = oldMain === undefined ? "" : ` --old-main ${values["old-main"]}`;
+const oldFlag =
+  (ENGINE === "sqlite" ? "" : ` --meta ${ENGINE}`) +
+  (oldMain === undefined ? "" : ` --old-main ${values["old-main"]}`);
+const engineText = ENGINE === "sqlite" ? "SQLite meta" : "Redis meta (a local redis-server)";
 const body = `Command: \`bun bench/rmr.ts --dirs ${DIRS} --files ${FILES}${oldFlag}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, load average ${load0} → ${load1}, Bun ${Bun.version}).
-A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (SQLite meta, file bucket, trash off), removed once each way; \`jfs rmr\` is a whole process, start-up included.
+A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (${engineText}, file bucket, trash off), removed once each way; \`jfs rmr\` is a whole process, start-up included.
 
 | how | seconds | files/s |
 |---|---|---|
@@ -90,4 +118,5 @@ A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (SQLite met
 | \`jfs rmr\` (${RMR_BATCH_ENTRIES} names per transaction) | ${rmrSeconds.toFixed(2)} | ${Math.round(n / rmrSeconds)} |
 ${oldMain === undefined ? "" : `| \`jfs rmr\` of ${values["old-main"]} (a transaction per name, 16 at once) | ${oldSeconds.toFixed(2)} | ${Math.round(n / oldSeconds)} |\n`}`;
 console.log(body);
-if (values.write) writeSection(values.write, "rmr vs rm -rf on a mount", body);
+const title = `rmr vs rm -rf on a mount${ENGINE === "sqlite" ? "" : ` (${ENGINE})`}`;
+if (values.write) writeSection(values.write, title, body);

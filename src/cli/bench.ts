@@ -107,16 +107,14 @@ export async function runBench(target: BenchTarget, plan: BenchPlan): Promise<Ph
       phases.push(
         await phase("Write small file", smallCount, threads, smallCount, async (i, p) => {
           await target.write(small(i), plan.smallFileBytes, piece, () => undefined);
-          p.add();
-          p.addBytes(plan.smallFileBytes);
+          p.add(1, plan.smallFileBytes);
           return plan.smallFileBytes;
         }),
       );
       phases.push(
         await phase("Read small file", smallCount, threads, smallCount, async (i, p) => {
           await target.read(small(i), piece, () => undefined);
-          p.add();
-          p.addBytes(plan.smallFileBytes);
+          p.add(1, plan.smallFileBytes);
           return plan.smallFileBytes;
         }),
       );

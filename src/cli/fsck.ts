@@ -40,8 +40,7 @@ export function registerFsck(cli: CAC): void {
       try {
         const progress = new Progress("fsck", 0, { noun: "files" });
         const onFile = (bytes: number) => {
-          progress.add();
-          progress.addBytes(bytes);
+          progress.add(1, bytes);
         };
         const report = await checkVolume(meta, store, format, { path, repair, onFile });
         progress.finish();

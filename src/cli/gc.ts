@@ -70,8 +70,7 @@ async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<Gc
   }
   const listing = new Progress("gc: listing objects", 0, { noun: "objects" });
   const found = await findLeaks(rt, minAgeSec, (bytes) => {
-    listing.add();
-    listing.addBytes(bytes);
+    listing.add(1, bytes);
   });
   listing.finish();
   const { leaked } = found;

@@ -129,8 +129,7 @@ async function describeTarget(rt: Runtime, target: Target): Promise<Record<strin
   if (attr.type === FileType.Directory) {
     const progress = new Progress(`info ${target.shown}`, 0, { noun: "entries" });
     const usage = await directoryUsage(rt.meta, inode, (bytes) => {
-      progress.add();
-      progress.addBytes(bytes);
+      progress.add(1, bytes);
     });
     progress.finish();
     return { ...base, ...usage };

@@ -71,10 +71,10 @@ export class Progress {
     this.#lastDrawMs = this.#startMs;
   }
 
-  /** Advances the count (items, or bytes when the unit is bytes). */
-  add(n = 1): void {
+  /** Advances the count (items, or bytes when the unit is bytes), and the bytes of those items. */
+  add(n = 1, bytes = 0): void {
     this.#done += n;
-    if (this.#unit === "bytes") this.#bytes += n;
+    this.#bytes += this.#unit === "bytes" ? n : bytes;
     this.#tick();
   }
 

@@ -88,8 +88,7 @@ export function registerSummary(cli: CAC): void {
         const { inode } = await resolveTarget(rt, "summary", target);
         const progress = new Progress(`summary ${target.shown}`, 0, { noun: "entries" });
         const tree = await usageTree(rt.meta, inode, target.shown, { depth, entries }, (bytes) => {
-          progress.add();
-          progress.addBytes(bytes);
+          progress.add(1, bytes);
         });
         progress.finish();
         pruneTree(tree, entries);
