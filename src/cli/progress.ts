@@ -1,5 +1,6 @@
 /**
- * Progress of long commands (warmup, gc, fsck, dump, load, rmr, bench, objbench) on stderr:
+ * Progress of long commands (warmup, gc, fsck, dump, load, rmr, bench, objbench, info and
+ * summary of a directory) on stderr:
  * stdout carries results (and --json). On a terminal, one bar redrawn at most every 100 ms with
  * the count, the bytes, the rate and the ETA; elsewhere (a log, a pipe, CI) a plain line every
  * PROGRESS_LINE_MS and one when done, so a log shows the job moving without control codes. A
@@ -61,7 +62,7 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    private total: number,
+    private readonly total: number,
     options: ProgressOptions = {},
   ) {
     this.#mode = progressMode();
@@ -84,15 +85,6 @@ export class Progress {
     this.#tick();
   }
 
-  /** The total became known (or grew) while running. */
-  setTotal(total: number): void {
-    this.total = total;
-  }
-
-  get done(): number {
-    return this.#done;
-  }
-
   #tick(): void {
     if (this.#mode === "off") return;
     const now = performance.now();
@@ -102,7 +94,7 @@ export class Progress {
     this.#draw(now);
   }
 
-  /** `1,200/5,000 files  12.0 MiB  3.4 MiB/s  ETA 0:12`, the parts that apply. */
+  /** `1200/5000 files  12.0 MiB  3.4 MiB/s  ETA 0:12`, the parts that apply. */
   #status(nowMs: number, finished: boolean): string {
     const seconds = Math.max(1e-3, (nowMs - this.#startMs) / 1000);
     const count =
