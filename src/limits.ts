@@ -200,8 +200,12 @@ export const OBJECT_HEAD_CONCURRENCY = 32;
  * and a Redis MULTI / PostgreSQL statement list stays short.
  */
 export const RMR_BATCH_ENTRIES = 100;
-/** A long command's plain progress line (stderr not a terminal) comes this often. */
-export const PROGRESS_LINE_MS = 1000;
+/**
+ * A long command's plain progress line (stderr not a terminal) comes this often, the first
+ * after as long: a log gets a line per 5 s of a long job, and a job of a few seconds (as in
+ * the tests, on a busy machine too) keeps its stderr empty.
+ */
+export const PROGRESS_LINE_MS = 5000;
 /** gc's default --min-age: younger objects may belong to a slice whose upload is uncommitted. */
 export const LEAK_AGE_SEC_MIN_DEFAULT = 3600;
 /** A failed read of one object (the read gets EIO) is logged at most once per this. */
