@@ -176,7 +176,7 @@ describe("--json output parses", () => {
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
 
-  test("warmup, fsck, gc, status, info, summary, bench, rmr, restore", async () => {
+  test("warmup, fsck, gc, status, info, summary, bench, objbench, rmr, restore", async () => {
     expect(await parsed(["warmup", meta, "/w"])).toMatchObject({ files: 3, bytes: 3 * FILE_BYTES });
     expect(await parsed(["fsck", meta])).toMatchObject({ problems: [], repaired: [] });
     expect(await parsed(["gc", meta])).toMatchObject({ objects: 12, leakedObjects: 0 });
@@ -191,6 +191,20 @@ describe("--json output parses", () => {
       "Read small file",
       "Stat file",
     ]);
+    const bucket = join(dir, "objbench");
+    const ob = await parsed([
+      "objbench",
+      "--bucket",
+      bucket,
+      "--objects",
+      "4",
+      "--block-size",
+      "4",
+    ]);
+    expect((ob.results as Array<{ name: string; count: number }>)[0]).toMatchObject({
+      name: "put",
+      count: 4,
+    });
     await makeTree();
     expect(await parsed(["rmr", meta, "/tree"])).toMatchObject({ files: 250, dirs: 3 });
     expect(await parsed(["restore", meta])).toMatchObject({ inTrash: 0, restored: 0 });
