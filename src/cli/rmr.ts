@@ -68,7 +68,12 @@ export function registerRmr(cli: CAC): void {
     const all = args.map(String);
     const metaUrl = all[0]?.includes("://") ? all.shift() : undefined;
     if (all.length === 0) throw new UserError("rmr needs at least one PATH");
-    const rt = await openRuntime(metaUrl, runtimeOptions({ ...flags, cacheDir: "memory" }), "rmr");
+    // No background deletion here: a round started meanwhile would delete every queued
+    // object before rmr could exit (an rmr of 10,000 files took 3 s or 60 s by whether the
+    // timer fired). The removed files' objects go as every deleted file's do: by the
+    // background deletion of the mounts and servers, or jfs gc.
+    const options = { ...runtimeOptions({ ...flags, cacheDir: "memory" }), gcIntervalMs: 0 };
+    const rt = await openRuntime(metaUrl, options, "rmr");
     const ctx = callerCredentials();
     const total = { files: 0, dirs: 0 };
     let trashed = rt.format.trashDays > 0;
