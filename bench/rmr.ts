@@ -69,7 +69,15 @@ function objectCount(): number {
   const stack = [join(volume.root, "data")];
   while (stack.length > 0) {
     const d = stack.pop()!;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
+    // A directory emptied by a delete meanwhile is pruned under the walk.
+    const entries = (() => {
+      try {
+        return readdirSync(d, { withFileTypes: true });
+      } catch {
+        return [];
+      }
+    })();
+    for (const e of entries) {
       if (e.isDirectory()) stack.push(join(d, e.name));
       else if (/_\d+_\d+$/.test(e.name)) count++;
     }
