@@ -270,8 +270,18 @@ export const FILE_DURABLE_DIRS_MAX = 4096;
 /** Concurrent object deletes (gc --delete, destroy) and HEADs (fsck). */
 export const OBJECT_DELETE_CONCURRENCY = 16;
 export const OBJECT_HEAD_CONCURRENCY = 32;
-/** Meta unlinks `jfs rmr` keeps in flight in one directory (each is its own transaction). */
-export const RMR_CONCURRENCY = 16;
+/**
+ * Names `jfs rmr` removes in one meta transaction: a batch is one commit (one fsync, one
+ * round trip) instead of one per name, yet small enough that a conflict retries little work
+ * and a Redis MULTI / PostgreSQL statement list stays short.
+ */
+export const RMR_BATCH_ENTRIES = 100;
+/**
+ * A long command's plain progress line (stderr not a terminal) comes this often, the first
+ * after as long: a log gets a line per 5 s of a long job, and a job of a few seconds (as in
+ * the tests, on a busy machine too) keeps its stderr empty.
+ */
+export const PROGRESS_LINE_MS = 5000;
 /** gc's default --min-age: younger objects may belong to a slice whose upload is uncommitted. */
 export const LEAK_AGE_SEC_MIN_DEFAULT = 3600;
 /** A failed read of one object (the read gets EIO) is logged at most once per this. */

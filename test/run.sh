@@ -17,6 +17,8 @@ command -v nfs-ls >/dev/null || need_apt+=(libnfs-utils)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v setfattr >/dev/null || need_apt+=(attr)
 command -v tmux >/dev/null || need_apt+=(tmux)
+# script(1) gives test/cli/progress.test.ts a pseudo-terminal.
+command -v script >/dev/null || need_apt+=(bsdutils)
 # test/fuse/locks.test.ts shares a database between two mounts with Debian's sqlite3.
 [ -x /usr/bin/sqlite3 ] || need_apt+=(sqlite3)
 # PostgreSQL: Debian's server binaries, run by the tests as their own cluster in a temp dir.

@@ -22,6 +22,7 @@ const THREADS_DEFAULT = 1;
 const IO_KIB_DEFAULT = 1024;
 
 interface BenchFlags extends DataFlags {
+  json?: boolean;
   bigFileSize?: unknown;
   smallFileSize?: unknown;
   smallFileCount?: unknown;
@@ -50,8 +51,9 @@ async function phase(
   threads: number,
   progressTotal: number,
   run: (i: number, progress: Progress) => Promise<number>,
+  unit: "items" | "bytes" = "items",
 ): Promise<Phase> {
-  const progress = new Progress(name, progressTotal);
+  const progress = new Progress(name, progressTotal, { unit, noun: "files" });
   let bytes = 0;
   const t0 = performance.now();
   let next = 0;
@@ -74,16 +76,30 @@ export async function runBench(target: BenchTarget, plan: BenchPlan): Promise<Ph
   try {
     if (plan.bigFileBytes > 0) {
       phases.push(
-        await phase("Write big file", threads, threads, bigTotal, async (i, p) => {
-          await target.write(big(i), plan.bigFileBytes, ioBytes, (n) => p.add(n));
-          return plan.bigFileBytes;
-        }),
+        await phase(
+          "Write big file",
+          threads,
+          threads,
+          bigTotal,
+          async (i, p) => {
+            await target.write(big(i), plan.bigFileBytes, ioBytes, (n) => p.add(n));
+            return plan.bigFileBytes;
+          },
+          "bytes",
+        ),
       );
       phases.push(
-        await phase("Read big file", threads, threads, bigTotal, async (i, p) => {
-          await target.read(big(i), ioBytes, (n) => p.add(n));
-          return plan.bigFileBytes;
-        }),
+        await phase(
+          "Read big file",
+          threads,
+          threads,
+          bigTotal,
+          async (i, p) => {
+            await target.read(big(i), ioBytes, (n) => p.add(n));
+            return plan.bigFileBytes;
+          },
+          "bytes",
+        ),
       );
     }
     if (smallCount > 0) {
@@ -91,14 +107,14 @@ export async function runBench(target: BenchTarget, plan: BenchPlan): Promise<Ph
       phases.push(
         await phase("Write small file", smallCount, threads, smallCount, async (i, p) => {
           await target.write(small(i), plan.smallFileBytes, piece, () => undefined);
-          p.add();
+          p.add(1, plan.smallFileBytes);
           return plan.smallFileBytes;
         }),
       );
       phases.push(
         await phase("Read small file", smallCount, threads, smallCount, async (i, p) => {
           await target.read(small(i), piece, () => undefined);
-          p.add();
+          p.add(1, plan.smallFileBytes);
           return plan.smallFileBytes;
         }),
       );
@@ -126,6 +142,19 @@ export function formatPhases(phases: Phase[]): string {
   return table(["ITEM", "VALUE", "COST/FILE"], rows);
 }
 
+/** The phases for scripts: per phase its seconds, bytes, files and the rates derived from them. */
+export function phasesJson(description: string, plan: BenchPlan, phases: Phase[]): string {
+  return JSON.stringify({
+    target: description,
+    plan,
+    phases: phases.map((p) => ({
+      ...p,
+      bytesPerSecond: p.bytes / p.seconds,
+      filesPerSecond: p.files / p.seconds,
+    })),
+  });
+}
+
 export function registerBench(cli: CAC): void {
   withDataFlags(
     cli
@@ -137,7 +166,8 @@ export function registerBench(cli: CAC): void {
       )
       .option("--small-file-count <n>", `Small files per thread (default: ${SMALL_FILES_DEFAULT})`)
       .option("--threads <n>", `Workers, each with its own files (default: ${THREADS_DEFAULT})`)
-      .option("--io-size <KiB>", `Size of each read and write (default: ${IO_KIB_DEFAULT})`),
+      .option("--io-size <KiB>", `Size of each read and write (default: ${IO_KIB_DEFAULT})`)
+      .option("--json", "Print one JSON object, for scripts"),
   ).action(async (where: string | undefined, flags: BenchFlags) => {
     const plan: BenchPlan = {
       bigFileBytes:
@@ -155,15 +185,18 @@ export function registerBench(cli: CAC): void {
       if (!existsSync(arg)) throw new UserError(`bench: directory ${arg} does not exist`);
       if (!statSync(arg).isDirectory()) throw new UserError(`bench: ${arg} is not a directory`);
       const target = await pathTarget(arg);
-      console.log(`bench in ${target.description}`);
-      console.log(formatPhases(await runBench(target, plan)));
+      if (!flags.json) console.log(`bench in ${target.description}`);
+      const phases = await runBench(target, plan);
+      console.log(flags.json ? phasesJson(target.description, plan, phases) : formatPhases(phases));
       return;
     }
     const rt = await openRuntime(arg, runtimeOptions(flags), "bench");
     try {
       const target = await vfsTarget(rt.vfs);
-      console.log(`bench in ${target.description} (through the VFS, no front end)`);
-      console.log(formatPhases(await runBench(target, plan)));
+      const where = `${target.description} (through the VFS, no front end)`;
+      if (!flags.json) console.log(`bench in ${where}`);
+      const phases = await runBench(target, plan);
+      console.log(flags.json ? phasesJson(where, plan, phases) : formatPhases(phases));
     } finally {
       await rt.close();
     }

@@ -11,6 +11,7 @@ import type { BaseMeta } from "../meta/base.ts";
 import { checkVolume } from "../volume/fsck.ts";
 import { openStore, openVolume } from "../volume/open.ts";
 import { stringFlag } from "./options.ts";
+import { Progress } from "./progress.ts";
 
 const PROBLEMS_SHOWN_MAX = 50;
 
@@ -18,6 +19,7 @@ interface FsckFlags {
   path?: unknown;
   repair?: boolean;
   repairQuota?: boolean;
+  json?: boolean;
 }
 
 /** fsck --repair-quota: recounts quota usage from the tree (src/meta/quotaadmin.ts). */
@@ -56,6 +58,7 @@ export function registerFsck(cli: CAC): void {
       "--repair-quota",
       "Recount the usage of every directory quota (or the one on --path) and fix those that are wrong",
     )
+    .option("--json", "Print one JSON object, for scripts (exit status 1 still means problems)")
     .example("jfs fsck redis://127.0.0.1/1 --path /datasets --repair")
     .action(async (metaUrl: string | undefined, flags: FsckFlags) => {
       const path = stringFlag(flags.path);
@@ -66,8 +69,18 @@ export function registerFsck(cli: CAC): void {
       const store = openStore(format);
       try {
         if (flags.repairQuota === true) await repairQuotas(meta, path);
-        const report = await checkVolume(meta, store, format, { path, repair });
+        const progress = new Progress("fsck", 0, { noun: "files" });
+        const onFile = (bytes: number) => {
+          progress.add(1, bytes);
+        };
+        const report = await checkVolume(meta, store, format, { path, repair, onFile });
+        progress.finish();
         const { inodes, slices, blocks, problems, repaired } = report;
+        if (flags.json) {
+          console.log(JSON.stringify(report));
+          if (problems.length > 0) throw new UserError(`fsck found ${problems.length} problem(s)`);
+          return;
+        }
         const what = path === undefined ? `${inodes} inodes` : `${inodes} files under ${path}`;
         log.info(
           `fsck: ${what}, ${slices} slices, ${blocks} blocks checked; ${problems.length} problem(s)`,

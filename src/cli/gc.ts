@@ -62,12 +62,21 @@ async function runGc(rt: Runtime, flags: GcFlags, minAgeSec: number): Promise<Gc
   const trashFilesRemoved = await rt.meta.cleanupTrash();
   while ((await rt.meta.releaseDeletedFiles(DELETED_FILES_BATCH)) > 0) {}
   const pendingDeletions = await rt.data.collectGarbage();
-  const chunksCompacted = flags.compact ? await compactAll(rt) : null;
-  const found = await findLeaks(rt, minAgeSec);
+  let chunksCompacted: number | null = null;
+  if (flags.compact) {
+    const compacting = new Progress("gc: compacting", 0, { noun: "chunks" });
+    chunksCompacted = await compactAll(rt, () => compacting.add());
+    compacting.finish();
+  }
+  const listing = new Progress("gc: listing objects", 0, { noun: "objects" });
+  const found = await findLeaks(rt, minAgeSec, (bytes) => {
+    listing.add(1, bytes);
+  });
+  listing.finish();
   const { leaked } = found;
   let deletedObjects = 0;
   if (flags.delete && leaked.length > 0) {
-    const progress = new Progress("deleting leaked", leaked.length);
+    const progress = new Progress("gc: deleting leaked", leaked.length, { noun: "objects" });
     await runPool(
       leaked.length,
       OBJECT_DELETE_CONCURRENCY,

@@ -23,6 +23,7 @@ interface ObjbenchFlags {
   blockSize?: unknown;
   objects?: unknown;
   threads?: unknown;
+  json?: boolean;
 }
 
 interface Result {
@@ -62,6 +63,14 @@ function row(r: Result): string[] {
   const p = (q: number) => (sorted[Math.floor((sorted.length - 1) * q)] ?? 0).toFixed(2);
   const mibps = r.bytes > 0 ? (r.bytes / Units.MiB / r.seconds).toFixed(1) : "-";
   return [r.name, String(r.count), (r.count / r.seconds).toFixed(0), mibps, p(0.5), p(0.99)];
+}
+
+/** One operation's figures for scripts: the counts, rates and latency percentiles. */
+function resultJson(r: Result) {
+  const sorted = [...r.latenciesMs].sort((a, b) => a - b);
+  const p = (q: number) => sorted[Math.floor((sorted.length - 1) * q)] ?? 0;
+  const { latenciesMs: _all, ...rest } = r;
+  return { ...rest, opsPerSecond: r.count / r.seconds, p50Ms: p(0.5), p99Ms: p(0.99) };
 }
 
 export async function runObjbench(
@@ -114,6 +123,7 @@ export function registerObjbench(cli: CAC): void {
     .option("--block-size <KiB>", `Object size in KiB (default: ${BLOCK_SIZE_KIB_DEFAULT})`)
     .option("--objects <n>", `Objects to write, read and delete (default: ${OBJECTS_DEFAULT})`)
     .option("--threads <n>", `Requests in flight (default: ${THREADS_DEFAULT})`)
+    .option("--json", "Print one JSON object, for scripts")
     .example("jfs objbench --storage s3 --bucket http://127.0.0.1:9000/test")
     .action(async (flags: ObjbenchFlags) => {
       const bucket = stringFlag(flags.bucket);
@@ -135,6 +145,11 @@ export function registerObjbench(cli: CAC): void {
       try {
         await store.create().catch(() => undefined);
         const results = await runObjbench(store, blockKiB * Units.KiB, objects, threads);
+        if (flags.json) {
+          const plan = { store: store.description, objects, blockKiB, threads };
+          console.log(JSON.stringify({ ...plan, results: results.map(resultJson) }));
+          return;
+        }
         console.log(
           `objbench of ${store.description}: ${objects} objects of ${blockKiB} KiB, ${threads} in flight`,
         );

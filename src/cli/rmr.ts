@@ -11,6 +11,7 @@ import { readMountInfo } from "../fuse/mountinfo.ts";
 import type { Credentials, Ino } from "../meta/interface.ts";
 import { removeTree } from "../volume/rmr.ts";
 import { openRuntime, type Runtime } from "../volume/runtime.ts";
+import { Progress } from "./progress.ts";
 import { type DataFlags, runtimeOptions, withDataFlags } from "./runtime.ts";
 import { jfsMountOf, resolvePath } from "./warmup.ts";
 
@@ -50,7 +51,7 @@ async function parentAndName(rt: Runtime, path: string): Promise<{ parent: Ino; 
     if (error instanceof UserError) throw error;
     // Not a local path: a path inside the volume.
   }
-  const { inode } = await resolvePath(rt, dir, mounts);
+  const { inode } = await resolvePath(rt, dir, mounts, "rmr");
   return { parent: inode, name: Buffer.from(name) };
 }
 
@@ -67,7 +68,12 @@ export function registerRmr(cli: CAC): void {
     const all = args.map(String);
     const metaUrl = all[0]?.includes("://") ? all.shift() : undefined;
     if (all.length === 0) throw new UserError("rmr needs at least one PATH");
-    const rt = await openRuntime(metaUrl, runtimeOptions({ ...flags, cacheDir: "memory" }), "rmr");
+    // No background deletion here: a round started meanwhile would delete every queued
+    // object before rmr could exit (an rmr of 10,000 files took 3 s or 60 s by whether the
+    // timer fired). The removed files' objects go as every deleted file's do: by the
+    // background deletion of the mounts and servers, or jfs gc.
+    const options = { ...runtimeOptions({ ...flags, cacheDir: "memory" }), gcIntervalMs: 0 };
+    const rt = await openRuntime(metaUrl, options, "rmr");
     const ctx = callerCredentials();
     const total = { files: 0, dirs: 0 };
     let trashed = rt.format.trashDays > 0;
@@ -78,9 +84,12 @@ export function registerRmr(cli: CAC): void {
           if (error instanceof UserError) throw error;
           throw new UserError(`rmr: ${path}: ${describeError(error)}`);
         });
-        const counts = await removeTree(rt.meta, ctx, parent, name).catch((error: unknown) => {
-          throw new UserError(`rmr: ${path}: ${describeError(error)}`);
-        });
+        const progress = new Progress(`rmr ${path}`, 0, { noun: "names" });
+        const counts = await removeTree(rt.meta, ctx, parent, name, (n) => progress.add(n))
+          .catch((error: unknown) => {
+            throw new UserError(`rmr: ${path}: ${describeError(error)}`);
+          })
+          .finally(() => progress.finish());
         if (counts.fromTrash) trashed = false;
         total.files += counts.files;
         total.dirs += counts.dirs;

@@ -27,6 +27,7 @@ const ctx = ROOT_CREDENTIALS;
 const READ_PIECE_BYTES = 4 * Units.MiB;
 
 interface WarmupFlags extends DataFlags {
+  json?: boolean;
   file?: unknown;
   threads?: unknown;
 }
@@ -67,6 +68,7 @@ async function mountedInode(
   rt: Runtime,
   path: string,
   mounts: MountEntry[],
+  command: string,
 ): Promise<Ino | undefined> {
   let real: string;
   try {
@@ -79,7 +81,7 @@ async function mountedInode(
   const name = rt.format.name;
   if (mount.source !== `jfs:${name}` || !(await ourMountPoints(rt)).has(mount.mountPoint)) {
     throw new UserError(
-      `warmup: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
+      `${command}: ${path} is on ${mount.mountPoint}, a mount of ${mount.source}, not of volume "${name}" (${rt.metaUrl})`,
     );
   }
   return statSync(real).ino;
@@ -89,9 +91,11 @@ export async function resolvePath(
   rt: Runtime,
   path: string,
   mounts: MountEntry[],
+  /** Names the command in errors. */
+  command = "warmup",
 ): Promise<{ inode: Ino; attr: Attr }> {
   const vfs = rt.vfs;
-  const mounted = await mountedInode(rt, path, mounts);
+  const mounted = await mountedInode(rt, path, mounts, command);
   if (mounted !== undefined) return { inode: mounted, attr: await vfs.getattr(ctx, mounted) };
   let inode: Ino = 1;
   let attr = await vfs.getattr(ctx, inode);
@@ -145,6 +149,7 @@ export function registerWarmup(cli: CAC): void {
       )
       .option("--file <list>", "Read the paths to warm up from this file, one per line")
       .option("--threads <n>", `Files read at once (default: ${THREADS_DEFAULT})`)
+      .option("--json", "Print one JSON object, for scripts")
       .example("jfs warmup redis://127.0.0.1/1 /datasets/train --cache-dir /ssd/jfs"),
   ).action(async (args: string[], flags: WarmupFlags) => {
     const list = stringFlag(flags.file);
@@ -164,21 +169,29 @@ export function registerWarmup(cli: CAC): void {
     try {
       const files = await collectFiles(rt, paths);
       const totalBytes = files.reduce((s, f) => s + f.size, 0);
-      const progress = new Progress("warming up", totalBytes);
+      const progress = new Progress("warmup", files.length, { noun: "files" });
       const t0 = performance.now();
-      await runPool(files.length, threads, async (i) => {
-        const f = files[i]!;
-        for (let at = 0; at < f.size; at += READ_PIECE_BYTES) {
-          const bytes = await rt.vfs.read(ctx, f.inode, undefined, at, READ_PIECE_BYTES);
-          if (bytes.length === 0) throw fsError("EIO", `file ${f.inode} ended early`);
-          progress.add(bytes.length);
-        }
-      });
-      progress.finish();
-      const seconds = (performance.now() - t0) / 1000;
-      console.log(
-        `warmed up ${files.length} files, ${(totalBytes / Units.MiB).toFixed(1)} MiB in ${seconds.toFixed(1)} s`,
+      await runPool(
+        files.length,
+        threads,
+        async (i) => {
+          const f = files[i]!;
+          for (let at = 0; at < f.size; at += READ_PIECE_BYTES) {
+            const bytes = await rt.vfs.read(ctx, f.inode, undefined, at, READ_PIECE_BYTES);
+            if (bytes.length === 0) throw fsError("EIO", `file ${f.inode} ended early`);
+            progress.addBytes(bytes.length);
+          }
+        },
+        progress,
       );
+      const seconds = (performance.now() - t0) / 1000;
+      if (flags.json)
+        console.log(JSON.stringify({ files: files.length, bytes: totalBytes, seconds }));
+      else {
+        console.log(
+          `warmed up ${files.length} files, ${(totalBytes / Units.MiB).toFixed(1)} MiB in ${seconds.toFixed(1)} s`,
+        );
+      }
     } finally {
       await rt.close();
     }

@@ -39,6 +39,7 @@ import { accessMaskOfOpenFlags, checkAccess, newAttr, now } from "./policy.ts";
 import { nearestQuota } from "./quota.ts";
 import * as quotas from "./quotaadmin.ts";
 import * as rm from "./remove.ts";
+import { removeBatch } from "./removebatch.ts";
 import { rename } from "./rename.ts";
 import {
   cleanupSession,
@@ -411,6 +412,10 @@ export class BaseMeta implements Meta {
 
   rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
     return rm.rmdir(this.core, ctx, parent, name);
+  }
+
+  removeBatch(ctx: Credentials, parent: Ino, names: readonly Buffer[]) {
+    return removeBatch(this.core, ctx, parent, names);
   }
 
   rename(

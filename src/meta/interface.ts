@@ -208,6 +208,16 @@ export interface Meta {
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
   unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
   rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  /**
+   * Unlinks files and removes empty directories among `names` of `parent` in one transaction
+   * (at most RMR_BATCH_ENTRIES; `jfs rmr`). Names already gone are skipped; files with other
+   * hard links are returned in `left`, for unlink.
+   */
+  removeBatch(
+    ctx: Credentials,
+    parent: Ino,
+    names: readonly Buffer[],
+  ): Promise<{ files: number; dirs: number; left: Buffer[] }>;
   rename(
     ctx: Credentials,
     parentSrc: Ino,

@@ -22,6 +22,8 @@ export interface FsckOptions {
   path?: string | undefined;
   /** Drop the references to slices whose blocks are missing. */
   repair?: boolean;
+  /** Called per file whose blocks are queued for checking, with the bytes its slices hold. */
+  onFile?: (sliceBytes: number) => void;
 }
 
 export interface FsckReport {
@@ -147,9 +149,11 @@ export async function checkVolume(
   for await (const found of filesToCheck(meta, options.path)) {
     if (options.path !== undefined) inodes++;
     const file: FileUses = { ...found, uses: [] };
+    let sliceBytes = 0;
     for (const chunkIndex of await meta.chunkIndexes(found.ino)) {
       for (const s of await meta.readChunk(found.ino, chunkIndex)) {
         if (s.id === 0) continue;
+        sliceBytes += s.len;
         file.uses.push({ chunkIndex, id: s.id });
         if (!slices.has(s.id)) {
           const before = blocks;
@@ -158,6 +162,7 @@ export async function checkVolume(
         }
       }
     }
+    options.onFile?.(sliceBytes);
     pending.push(file);
     if (pendingBlocks >= BLOCKS_PER_BATCH) await drain();
   }

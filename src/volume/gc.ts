@@ -17,7 +17,12 @@ export interface LeakScan {
 }
 
 /** The block objects no slice refers to, older than `minAgeSec` (younger may be mid-commit). */
-export async function findLeaks(rt: Runtime, minAgeSec: number): Promise<LeakScan> {
+export async function findLeaks(
+  rt: Runtime,
+  minAgeSec: number,
+  /** Called per object listed, with its size (for a progress display). */
+  onObject?: (sizeBytes: number) => void,
+): Promise<LeakScan> {
   const used = new Set<number>();
   for await (const use of sliceUses(rt.meta)) used.add(use.id);
   for (const u of await rt.meta.unusedSlices(Number.MAX_SAFE_INTEGER)) used.add(u.id);
@@ -28,19 +33,25 @@ export async function findLeaks(rt: Runtime, minAgeSec: number): Promise<LeakSca
   for await (const o of blockObjects(rt.store)) {
     objects++;
     bytes += o.sizeBytes;
+    onObject?.(o.sizeBytes);
     if (o.sliceId !== undefined && !used.has(o.sliceId) && o.mtimeMs < newest) leaked.push(o);
   }
   return { used: used.size, leaked, objects, bytes };
 }
 
 /** Compacts every chunk of more than one slice; returns how many. */
-export async function compactAll(rt: Runtime): Promise<number> {
+export async function compactAll(
+  rt: Runtime,
+  /** Called per chunk looked at (for a progress display). */
+  onChunk?: () => void,
+): Promise<number> {
   let chunks = 0;
   const seen = new Set<string>();
   for await (const use of sliceUses(rt.meta)) {
     const key = `${use.ino}:${use.chunkIndex}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    onChunk?.();
     const slices = await rt.meta.readChunk(use.ino, use.chunkIndex);
     if (slices.length > 1) {
       await rt.data.compact(use.ino, use.chunkIndex);

@@ -1,12 +1,13 @@
 /**
  * Removing a whole tree straight through the metadata engine (`jfs rmr`), as JuiceFS's rmr
- * does: one meta operation per name, many at once, with no kernel round trip (lookup, getattr,
- * unlink) per file as `rm -rf` on a mount needs. Each unlink/rmdir is its own transaction, so
- * an interrupted rmr leaves a consistent, partly removed tree that a second run finishes.
+ * does, with no kernel round trip (lookup, getattr, unlink) per file as `rm -rf` on a mount
+ * needs: the names of a directory go RMR_BATCH_ENTRIES per meta transaction (removebatch.ts).
+ * Each batch commits whole or not at all, so an interrupted rmr leaves a consistent, partly
+ * removed tree that a second run finishes.
  * Files go into the trash when the volume keeps one (the meta unlink decides).
  */
 import { isFsError } from "../errors.ts";
-import { RMR_CONCURRENCY, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
+import { RMR_BATCH_ENTRIES, TRASH_INODE, TREE_WALK_PAGE_ENTRIES } from "../limits.ts";
 import { type Credentials, FileType, type Ino, type Meta } from "../meta/interface.ts";
 
 export interface RmrCounts {
@@ -32,13 +33,30 @@ async function gone(op: Promise<void>): Promise<boolean> {
   }
 }
 
-/** Runs `work` on each item with at most `limit` at once. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(runners);
+/** Counts so far, and a hook told of each batch removed (a progress display). */
+export interface RmrTally {
+  files: number;
+  dirs: number;
+  onRemoved?: ((names: number) => void) | undefined;
+}
+
+/** Removes `names` of `dir` (files, empty directories) RMR_BATCH_ENTRIES per transaction. */
+async function removeNames(
+  meta: Meta,
+  ctx: Credentials,
+  dir: Ino,
+  names: Buffer[],
+  tally: RmrTally,
+): Promise<void> {
+  for (let at = 0; at < names.length; at += RMR_BATCH_ENTRIES) {
+    const batch = await meta.removeBatch(ctx, dir, names.slice(at, at + RMR_BATCH_ENTRIES));
+    // Files with other hard links: one unlink each (their parents rows; see removebatch.ts).
+    let linked = 0;
+    for (const name of batch.left) if (!(await gone(meta.unlink(ctx, dir, name)))) linked++;
+    tally.files += batch.files + linked;
+    tally.dirs += batch.dirs;
+    tally.onRemoved?.(batch.files + batch.dirs + linked);
+  }
 }
 
 /** Empties directory `dir` (its subtrees first), leaving it in place. */
@@ -46,7 +64,7 @@ export async function emptyTree(
   meta: Meta,
   ctx: Credentials,
   dir: Ino,
-  counts: Omit<RmrCounts, "fromTrash">,
+  tally: RmrTally,
 ): Promise<void> {
   for (;;) {
     // From the start each time: the names already removed are gone from the listing.
@@ -54,16 +72,22 @@ export async function emptyTree(
     if (page.length === 0) return;
     const subdirs = page.filter((e) => e.type === FileType.Directory);
     const others = page.filter((e) => e.type !== FileType.Directory);
-    await pool(others, RMR_CONCURRENCY, async (e) => {
-      // Gone already (another client removed it meanwhile): that is what was asked.
-      if (await gone(meta.unlink(ctx, dir, e.name))) return;
-      counts.files++;
-    });
-    for (const d of subdirs) {
-      await emptyTree(meta, ctx, d.inode, counts);
-      if (await gone(meta.rmdir(ctx, dir, d.name))) continue;
-      counts.dirs++;
-    }
+    await removeNames(
+      meta,
+      ctx,
+      dir,
+      others.map((e) => e.name),
+      tally,
+    );
+    for (const d of subdirs) await emptyTree(meta, ctx, d.inode, tally);
+    // The emptied subdirectories go in batches too.
+    await removeNames(
+      meta,
+      ctx,
+      dir,
+      subdirs.map((d) => d.name),
+      tally,
+    );
   }
 }
 
@@ -73,19 +97,22 @@ export async function removeTree(
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
+  onRemoved?: (names: number) => void,
 ): Promise<RmrCounts> {
   const { inode, attr } = await meta.lookup(ctx, parent, name);
   const fromTrash = await insideTrash(meta, ctx, parent, inode);
-  const counts: RmrCounts = { files: 0, dirs: 0, fromTrash };
+  const tally: RmrTally = { files: 0, dirs: 0, onRemoved };
   if (attr.type !== FileType.Directory) {
     await meta.unlink(ctx, parent, name);
-    counts.files++;
-    return counts;
+    onRemoved?.(1);
+    return { files: 1, dirs: 0, fromTrash };
   }
-  await emptyTree(meta, ctx, inode, counts);
+  await emptyTree(meta, ctx, inode, tally);
   // `jfs rmr /.trash` empties the trash (for good: nothing in it goes back to it); it stays.
-  if (inode === TRASH_INODE) return counts;
-  await meta.rmdir(ctx, parent, name);
-  counts.dirs++;
-  return counts;
+  if (inode !== TRASH_INODE) {
+    await meta.rmdir(ctx, parent, name);
+    tally.dirs++;
+    onRemoved?.(1);
+  }
+  return { files: tally.files, dirs: tally.dirs, fromTrash };
 }

@@ -3,6 +3,7 @@
  */
 import { afterAll, beforeAll, describe, test } from "bun:test";
 import { attrCases } from "./cases/attrs.ts";
+import { batchCases } from "./cases/batch.ts";
 import { dataCases } from "./cases/data.ts";
 import { lockCases } from "./cases/locks.ts";
 import { namespaceCases } from "./cases/namespace.ts";
@@ -28,6 +29,7 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     // Each group in its own describe: their beforeEach hooks must not reset each other.
     describe("namespace", () => namespaceCases(get));
     describe("rename", () => renameCases(get));
+    describe("remove batch", () => batchCases(get));
     describe("attributes", () => attrCases(get));
     describe("data", () => dataCases(get));
     describe("sessions", () => sessionCases(get));
