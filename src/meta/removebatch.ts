@@ -25,6 +25,7 @@ import {
   touchDirectory,
   validateName,
 } from "./policy.ts";
+import { entryUsage, QuotaChange, quotaDirsOf } from "./quota.ts";
 import { deleteInode, dropLink, type TrashTarget, trashTarget } from "./remove.ts";
 import type { EntryRecord, MetaTxn } from "./txn.ts";
 
@@ -110,6 +111,21 @@ export async function removeBatch(
     // Reads of different keys at once: on Redis and PostgreSQL each is a round trip.
     const full = await Promise.all(dirs.map((v) => tx.hasEntries(v.entry.inode)));
     if (full.some((f) => f)) throw fsError("ENOTEMPTY");
+    // As unlink and rmdir do (remove.ts dischargeEntry): every victim gives back what it charged
+    // to the quotas above `parent`, read before `parent` is written; a removed directory's own
+    // quota goes with it.
+    const quotas = await tx.listQuotas();
+    if (quotas.size > 0 && victims.length > 0) {
+      const above = await quotaDirsOf(tx, quotas, parent, dir);
+      const change = new QuotaChange();
+      for (const v of victims) {
+        if (v.attr.type === FileType.Directory && quotas.has(v.entry.inode)) {
+          tx.deleteQuota(v.entry.inode);
+        }
+        change.add(above, entryUsage(v.attr), -1);
+      }
+      change.apply(tx);
+    }
     const t = now();
     for (const v of dirs) {
       tx.deleteEntry(parent, v.name, v.entry);

@@ -191,6 +191,22 @@ export function quotaCases(backend: () => MetaBackend): void {
       await expectConsistent();
     });
 
+    test("a batch removal (jfs rmr) gives back what its files and directories charged", async () => {
+      const q = await mkdir(ROOT_INODE, "q");
+      const d = await mkdir(q, "d");
+      await m.setQuota(q, { capacityBytes: 0, inodes: 0 });
+      await m.setQuota(d, { capacityBytes: 0, inodes: 0 });
+      for (let i = 0; i < 5; i++) await write(await mkfile(d, `f${i}`), 0, 5000);
+      const sub = await mkdir(d, "sub");
+      await m.setQuota(sub, { capacityBytes: 0, inodes: 0 });
+      await expectConsistent();
+      const r = await m.removeBatch(root, d, [n("f0"), n("f1"), n("f2"), n("sub")]);
+      expect(r).toMatchObject({ files: 3, dirs: 1 });
+      expect((await m.listQuotas()).map((x) => x.inode).sort()).toEqual([q, d].sort());
+      expect(await usage(d)).toEqual({ bytes: 2 * 2 * KiB4, inodes: 2 });
+      await expectConsistent();
+    });
+
     test("a recount repairs usage that went wrong", async () => {
       const d = await mkdir(ROOT_INODE, "d");
       const big = CHUNK_BYTES / 4;
