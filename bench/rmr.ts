@@ -147,7 +147,7 @@ const oldFlag =
   (oldMain === undefined ? "" : ` --old-main ${values["old-main"]}`);
 const engineText = ENGINE === "sqlite" ? "SQLite meta" : "Redis meta (a local redis-server)";
 const body = `Command: \`bun bench/rmr.ts --dirs ${DIRS} --files ${FILES}${oldFlag}\` (${new Date().toISOString().slice(0, 10)}, 2 cores, load average ${load0} → ${load1}, Bun ${Bun.version}).
-A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (${engineText}, file bucket, trash off), removed once each way; \`jfs rmr\` is a whole process, start-up included. The last column waits until the files' block objects are deleted too (by the mount in the background after \`rm -rf\`; by rmr's own process while it runs).
+A tree of ${n} one-byte files in ${DIRS} directories on a FUSE mount (${engineText}, file bucket, trash off), removed once each way; \`jfs rmr\` is a whole process, start-up included. The last column waits until the files' block objects are deleted too (by the mount's background deletion; an \`--old-main\` rmr deletes them in its own process when its deletion timer fired during the run).
 
 | how | seconds to return | files/s | seconds until the objects are gone |
 |---|---|---|---|
