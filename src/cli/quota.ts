@@ -129,6 +129,9 @@ export function registerQuota(cli: CAC): void {
       if (!(ACTIONS as readonly string[]).includes(action)) {
         throw new UserError(`quota: unknown action "${action}" (set, get, list or delete)`);
       }
+      // Numbers are checked before anything is opened, as every command's flags are.
+      if (flags.capacity !== undefined) capacityBytes(flags.capacity);
+      if (flags.inodes !== undefined) parseIntFlag("inodes", flags.inodes, 0);
       const { meta } = await openVolume(metaUrl === undefined ? undefined : String(metaUrl));
       try {
         await run(meta, action as Action, flags);

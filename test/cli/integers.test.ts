@@ -32,6 +32,7 @@ function positionals(command: string): string[] {
     config: [formatted],
     mount: [unformatted, mnt],
     warmup: [unformatted, "/"],
+    quota: ["set", unformatted],
     objbench: [],
   };
   return table[command] ?? [unformatted];
@@ -40,6 +41,7 @@ function positionals(command: string): string[] {
 /** Flags a command needs besides the one under test. */
 function companions(command: string): string[] {
   if (command === "serve") return ["--nfs"];
+  if (command === "quota") return ["--path", "/"];
   if (command === "objbench" || command === "format") return ["--bucket", bucket];
   return [];
 }
