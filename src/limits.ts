@@ -154,6 +154,13 @@ export const CHUNK_SLICES_CACHE_MS = 1000;
 export const READ_STALE_RETRIES_MAX = 3;
 /** Concurrent object GETs of one volume (reads, readahead, compaction). */
 export const DOWNLOADS_MAX = 32;
+/**
+ * A downloaded block the chunk store adopts (frees when done, see src/chunk/buffers.ts) may be
+ * a view that leaves this much of its buffer unseen: the checksum store returns the object
+ * without its 4-byte trailer. Left to the collector, such blocks held 100-200 MiB of RSS
+ * during a cold read (issue 12).
+ */
+export const ADOPTED_TAIL_BYTES_MAX = 64;
 /** Read replies (freed only by the collector) handed out between two nudges of it. */
 export const UNOWNED_GC_NUDGE_BYTES = 32 * MiB;
 /** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */

@@ -12,6 +12,7 @@
  * whole ArrayBuffer and that the pool handed out or adopted are ever freed, never a caller's.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+import { ADOPTED_TAIL_BYTES_MAX } from "../limits.ts";
 
 /** Gives the memory of `buffer` back now; views of it become empty. */
 export function freeBuffer(buffer: Buffer): void {
@@ -29,6 +30,27 @@ export function isWholeBuffer(buffer: Buffer): boolean {
     buffer.byteOffset === 0 &&
     buffer.byteLength === whole.byteLength
   );
+}
+
+/**
+ * True when `buffer` starts its plain ArrayBuffer and leaves at most ADOPTED_TAIL_BYTES_MAX of
+ * it unseen: a block a store handed out without its checksum trailer (src/object/checksum.ts),
+ * whose whole ArrayBuffer the caller owns.
+ */
+export function isAdoptableBuffer(buffer: Buffer): boolean {
+  const whole = buffer.buffer;
+  return (
+    whole instanceof ArrayBuffer &&
+    buffer.byteOffset === 0 &&
+    whole.byteLength - buffer.byteLength <= ADOPTED_TAIL_BYTES_MAX
+  );
+}
+
+/** Gives back the whole ArrayBuffer of an adoptable buffer (its trailer too). */
+function freeAdopted(buffer: Buffer): void {
+  const whole = buffer.buffer;
+  assert(whole instanceof ArrayBuffer && isAdoptableBuffer(buffer), "freeing a view");
+  whole.transfer(0);
 }
 
 /**
@@ -78,9 +100,12 @@ export class BufferPool {
     return buffer;
   }
 
-  /** Takes a buffer made elsewhere (a download) under the pool's care, with one reference. */
+  /**
+   * Takes a buffer made elsewhere (a download) under the pool's care, with one reference; the
+   * last release frees its whole ArrayBuffer (trailer included), so the caller must own that.
+   */
   adopt(buffer: Buffer): void {
-    if (!isWholeBuffer(buffer) || this.#refs.has(buffer)) return;
+    if (!isAdoptableBuffer(buffer) || this.#refs.has(buffer)) return;
     this.#refs.set(buffer, 1);
   }
 
@@ -104,7 +129,7 @@ export class BufferPool {
       this.#pooledBytes += buffer.length;
       return;
     }
-    freeBuffer(buffer);
+    freeAdopted(buffer);
   }
 
   /** Frees pooled buffers beyond `freeBytesMax()`. */

@@ -46,6 +46,22 @@ describe("buffer lifetimes", () => {
     expect(stranger.length).toBe(4096);
   });
 
+  test("a download without its checksum trailer is adopted and freed whole; other views are not", () => {
+    const pool = new BufferPool([4096], () => 1 << 20);
+    const stored = Buffer.alloc(4096 + 4, 3); // block + trailer, as the checksum store reads it
+    const block = stored.subarray(0, 4096);
+    pool.adopt(block);
+    pool.release(block);
+    expect(block.length).toBe(0);
+    expect(stored.length).toBe(0); // the trailer's memory went with it
+    const shared = Buffer.alloc(8192, 4);
+    for (const view of [shared.subarray(0, 4096), shared.subarray(1, 8192)]) {
+      pool.adopt(view);
+      pool.release(view);
+    }
+    expect(shared.length).toBe(8192); // a view of half a buffer or off its start: left alone
+  });
+
   test("pooled buffers beyond the allowance are freed when memory grows", () => {
     let room = 2 * 4096;
     const pool = new BufferPool([4096, 1024], () => room);
