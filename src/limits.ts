@@ -108,7 +108,14 @@ export const LOCK_RECORDS_MAX = 1024;
 export const TREE_WALK_PAGE_ENTRIES = 1000;
 
 // ---- Data path defaults (flags of serve / mount) ----
-export const BUFFER_SIZE_MIB_DEFAULT = 300;
+/**
+ * The write buffer, uploads in flight included (each counts its block and the copy S3's HTTP
+ * client sends, src/chunk/store.ts). JuiceFS's default is 300 MiB; 128 keeps a mount or server
+ * under 256 MiB RSS while writing (issue 12), and 16 blocks of 4 MiB in flight kept a stream as
+ * fast: a 1 GiB write ran at 44 MiB/s with 128 against 35-43 with 300, with 4.6 against 5.3 s
+ * of CPU per GiB (fewer fresh pages), docs/benchmarks.md "Memory bounds".
+ */
+export const BUFFER_SIZE_MIB_DEFAULT = 128;
 export const MAX_UPLOADS_DEFAULT = 20;
 export const CACHE_SIZE_MIB_DEFAULT = 100 * 1024;
 export const FREE_SPACE_RATIO_DEFAULT = 0.1;
@@ -120,8 +127,8 @@ export const FLUSH_AGE_MS = 5000;
  * Blocks read (or being read ahead) in memory, loads in flight included. It must hold the
  * readahead window (readers cap their window at half of it) plus the blocks being read; more
  * buys little: with a disk cache, re-reads come from it (and the kernel's page cache), and
- * JuiceFS likewise keeps only its read buffers in memory. At 128 MiB a process streaming with
- * the default 300 MiB write buffer stays under 400 MiB RSS.
+ * JuiceFS likewise keeps only its read buffers in memory. At 128 MiB a cold sequential read
+ * of 1 GiB peaked at 282 MiB RSS (issue 12).
  */
 export const MEM_CACHE_BYTES_DEFAULT = 128 * MiB;
 export const MAX_DELETES_DEFAULT = 10;

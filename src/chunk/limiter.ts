@@ -88,6 +88,15 @@ export class ByteBudget {
     await granted;
   }
 
+  /**
+   * Takes `bytes` at once, past the capacity if need be: memory the data path holds anyway (the
+   * copy of a block an upload is sending), which writers must then wait for.
+   */
+  charge(bytes: number): void {
+    assertSafeUint(bytes, "budget bytes");
+    this.#usedBytes += bytes;
+  }
+
   release(bytes: number): void {
     assertSafeUint(bytes, "budget bytes");
     assert(bytes <= this.#usedBytes, `releasing ${bytes} of ${this.#usedBytes} used bytes`);

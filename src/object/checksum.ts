@@ -24,6 +24,7 @@ export const CHECKSUM_TRAILER_BYTES = 4;
 
 export class ChecksumObjectStore implements ObjectStore {
   readonly description: string;
+  readonly putCopiesBody: boolean;
 
   constructor(
     readonly inner: ObjectStore,
@@ -31,6 +32,7 @@ export class ChecksumObjectStore implements ObjectStore {
     private readonly covers: (key: string) => boolean = () => true,
   ) {
     this.description = inner.description;
+    this.putCopiesBody = inner.putCopiesBody === true;
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {

@@ -20,6 +20,11 @@ export interface ObjectStore {
   /** e.g. "file:///var/jfs/data/" or "s3://127.0.0.1:9000/bucket/"; never holds secrets. */
   readonly description: string;
   /**
+   * True when a put holds a copy of its body while it runs (S3: fetch copies it); the chunk
+   * store counts that copy in the write buffer.
+   */
+  readonly putCopiesBody?: boolean;
+  /**
    * The object's bytes, or `length` bytes from `offset` (fewer at the end of the object).
    * A missing key throws ObjectNotFoundError.
    */

@@ -11,9 +11,11 @@ import { ObjectNotFoundError } from "./interface.ts";
 
 export class MeteredObjectStore implements ObjectStore {
   readonly description: string;
+  readonly putCopiesBody: boolean;
 
   constructor(readonly inner: ObjectStore) {
     this.description = inner.description;
+    this.putCopiesBody = inner.putCopiesBody === true;
   }
 
   async get(key: string, offset?: number, length?: number): Promise<Buffer> {

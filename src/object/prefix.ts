@@ -8,6 +8,7 @@ import { ObjectNotFoundError } from "./interface.ts";
 
 export class PrefixedObjectStore implements ObjectStore {
   readonly description: string;
+  readonly putCopiesBody: boolean;
 
   constructor(
     readonly inner: ObjectStore,
@@ -16,6 +17,7 @@ export class PrefixedObjectStore implements ObjectStore {
     assert(prefix.length > 0, "a key prefix must not be empty");
     assert(!prefix.startsWith("/") && !prefix.includes("\0"), `invalid key prefix "${prefix}"`);
     this.description = `${inner.description}${prefix}`;
+    this.putCopiesBody = inner.putCopiesBody === true;
   }
 
   async get(key: string, offset?: number, length?: number): Promise<Buffer> {

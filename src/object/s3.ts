@@ -76,6 +76,8 @@ export interface S3ObjectStoreOptions {
 
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
+  /** fetch() copies every body it sends (see #bodyOf). */
+  readonly putCopiesBody = true;
   readonly #url: S3BucketUrl;
   readonly #region: string;
   readonly #host: string;

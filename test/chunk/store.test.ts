@@ -142,4 +142,27 @@ describe("chunk store", () => {
       expect((await objects.list("chunks/")).objects).toHaveLength(2);
     });
   });
+
+  test("an upload to a store that copies its body counts the copy in the write buffer", async () => {
+    for (const copies of [false, true]) {
+      await using fx = await dataFixture();
+      /** A store whose puts hold a copy of the body, as S3's fetch does. */
+      class CopyingStore extends ProbeStore {
+        readonly putCopiesBody = copies;
+      }
+      const probe = new CopyingStore(fx.objects);
+      const store = new ChunkStore(probe, storeOptions({ bufferSizeBytes: 2048 * KiB }));
+      const duringPut: number[] = [];
+      probe.onPut = () => {
+        duringPut.push(store.budget.usedBytes);
+      };
+      try {
+        // One whole block, written at once: its buffer is in the budget until it is stored.
+        await writeSlice(store, 1, rng(5).bytes(64 * KiB), 64 * KiB);
+      } finally {
+        await store.close();
+      }
+      expect(duringPut).toEqual([copies ? 128 * KiB : 64 * KiB]);
+    }
+  });
 });
