@@ -19,6 +19,7 @@
  *   bun bench/fuse.ts --render FILE [--no-report | --docs FILE]
  *
  * --json saves the figures; --render writes the report again from such a file, running nothing.
+ * JFS_BENCH_TREE=DIR mounts another checkout's jfs (e.g. the old main) with this driver.
  *
  * Writes the section "FUSE mount vs rclone, s3fs and the local disk" of docs/benchmarks.md.
  *

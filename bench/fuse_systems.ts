@@ -12,7 +12,8 @@ import { S3ObjectStore } from "../src/object/s3.ts";
 import { outputOf } from "./fuse_run.ts";
 
 export const REPO = resolve(import.meta.dir, "..");
-const MAIN = join(REPO, "src/main.ts");
+/** The jfs under test: this checkout, or another one's (JFS_BENCH_TREE=/work/wt-old) for A/B. */
+const MAIN = join(process.env.JFS_BENCH_TREE ?? REPO, "src/main.ts");
 const MOUNT_WAIT_MS = 60_000;
 const EXIT_WAIT_MS = 600_000;
 const SETTLE_WAIT_MS = 1_800_000;

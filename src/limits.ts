@@ -406,6 +406,13 @@ export const FUSE_MAX_BACKGROUND = 64;
 export const FUSE_CONGESTION_THRESHOLD = 48;
 /** Requests handed to the VFS at once; the reader threads stop reading /dev/fuse beyond it. */
 export const FUSE_IN_FLIGHT_MAX = 256;
+/**
+ * READ replies of at least this many bytes fill a recycled FUSE_MAX_WRITE_BYTES buffer (smaller
+ * ones a fresh one), and this many idle ones are kept: the kernel's readahead keeps a few READs
+ * in flight per file.
+ */
+export const FUSE_READ_BUFFER_BYTES_MIN = 64 * KiB;
+export const FUSE_READ_BUFFERS_POOLED = 16;
 /** Threads (each with its own cloned /dev/fuse fd) blocking in read(2) for requests. */
 export const FUSE_READER_THREADS = 2;
 /**

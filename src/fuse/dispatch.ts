@@ -17,7 +17,7 @@ import { lockOps } from "./ops_lock.ts";
 import { nodeOps } from "./ops_node.ts";
 import { xattrOps } from "./ops_xattr.ts";
 import { IN_HEADER_BYTES, InitFlag, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
-import type { Handler, OpState, Reply } from "./state.ts";
+import type { Handler, OpState, Reply, Request } from "./state.ts";
 import { decodeInHeader, encodeOutHeader, type InHeader, InReader } from "./structs.ts";
 
 const HANDLERS: ReadonlyMap<number, Handler> = new Map([
@@ -54,6 +54,7 @@ function replyErrno(error: unknown, header: InHeader): number {
 }
 
 export interface ReplySink {
+  /** Writes (or copies) the pieces before it returns: their buffers are reused after. */
   reply(fd: number, pieces: readonly Uint8Array[]): void;
   /** Called once per request the readers handed over, replied or not. */
   done(): void;
@@ -134,11 +135,14 @@ export class Dispatcher {
       pid: header.pid,
     };
     if (!INTERRUPTIBLE.has(header.opcode)) {
-      const request = { header, ctx, body, signal: NEVER };
+      const request: Request = { header, ctx, body, signal: NEVER, whenAnswered: [] };
       // A WRITE's data is copied into the write buffers before it is answered, so its request
       // buffer (up to 1 MiB, fresh from a reader thread) is freed then rather than left to the
       // collector, which frees such buffers late (issue 12: RSS of a sequential write).
-      const settled = header.opcode === Opcode.WRITE ? () => freeRequest(raw) : undefined;
+      const settled = (failed: boolean) => {
+        if (header.opcode === Opcode.WRITE) freeRequest(raw);
+        for (const answered of request.whenAnswered) answered(failed);
+      };
       this.#answer(fd, header, () => handler(this.state, request), undefined, settled);
       return;
     }
@@ -148,7 +152,7 @@ export class Dispatcher {
     const signal = abort.signal;
     this.#answer(fd, header, async () => {
       try {
-        return await handler(this.state, { header, ctx, body, signal });
+        return await handler(this.state, { header, ctx, body, signal, whenAnswered: [] });
       } finally {
         this.#waits.delete(header.unique);
       }
@@ -179,7 +183,7 @@ export class Dispatcher {
     header: InHeader,
     run: () => Promise<Reply> | Reply,
     afterReply?: () => void,
-    settled?: () => void,
+    settled?: (failed: boolean) => void,
   ): void {
     const startMs = performance.now();
     let failed = false;
@@ -203,7 +207,7 @@ export class Dispatcher {
       .finally(() => {
         this.sink.done();
         opDone("fuse", opcodeName(header.opcode), startMs, failed);
-        settled?.();
+        settled?.(failed);
       });
   }
 

@@ -66,6 +66,11 @@ export interface Request {
   body: InReader;
   /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
   signal: AbortSignal;
+  /**
+   * Run once the reply is written (the sink is done with its pieces) or the request failed
+   * (`failed`): a handler gives back the buffers its reply borrowed here.
+   */
+  whenAnswered: ((failed: boolean) => void)[];
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
@@ -95,6 +100,8 @@ export class OpState {
   readonly attrOptions: AttrOptions = { blksizeBytes: FUSE_BLKSIZE_BYTES };
   /** open(2) flags of each open file handle (the VFS checks them; FUSE needs O_ACCMODE). */
   readonly fileFlags = new Map<number, number>();
+  /** Idle READ reply buffers (see ops_file.ts), at most FUSE_READ_BUFFERS_POOLED. */
+  readonly readBuffers: Buffer[] = [];
   /** Plain READDIR batches per open directory handle (see ops_dir.ts). */
   readonly dirBatches = new Map<number, DirBatch>();
   readonly #openSeen = new Map<number, OpenSeen>();
