@@ -61,7 +61,9 @@ const MODES: readonly Mode[] = [
 async function round(mode: Mode): Promise<number> {
   const dir = await mkdtemp(join(PARENT, "jfs-durability-"));
   try {
-    const engine = SqliteEngine.open(`${dir}/meta.db`, "bench", mode.metaFull ? "FULL" : "NORMAL");
+    const engine = SqliteEngine.open(`${dir}/meta.db`, "bench", {
+      durability: mode.metaFull ? "wal-barrier" : "none",
+    });
     const meta = new BaseMeta(engine);
     const format = {
       name: "bench",

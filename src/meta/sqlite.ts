@@ -27,10 +27,14 @@
  * Write transactions are committed in groups (sqlitegroup.ts): those queued while one group
  * runs share its COMMIT, each in its own savepoint, and settle after it.
  *
- * Durability: WAL with synchronous=FULL, so every COMMIT fsyncs the WAL before it returns. A
- * committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync acknowledge, so it must
- * survive a power cut; NORMAL (sync only at checkpoints) would keep the database consistent
- * but could lose the last commits. A new database file's directory entry is fsynced too.
+ * Durability: a committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync
+ * acknowledge, so it must survive a power cut. The database runs in WAL mode with
+ * synchronous=NORMAL (COMMIT writes the WAL without syncing it; checkpoints sync), and a write
+ * transaction settles only after our own fdatasync of the WAL, started after its COMMIT
+ * returned, run on the I/O pool and shared by every group committed before it (walsync.ts
+ * argues why that equals synchronous=FULL). The fsync no longer stalls the event loop, and
+ * groups committed while it runs share the next. A new database file's directory entry is
+ * fsynced too.
  */
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
@@ -66,6 +70,19 @@ import type {
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
+import { WalFileSync, type WalSyncer } from "./walsync.ts";
+
+export interface SqliteOpenOptions {
+  /**
+   * How commits become durable. "wal-barrier" (the default): synchronous=NORMAL and our WAL
+   * fdatasync before a write transaction settles. "full": synchronous=FULL, SQLite fsyncs inside
+   * COMMIT on the event loop (the behaviour before the barrier; benches compare). "none":
+   * synchronous=NORMAL without the barrier, for benches measuring what durability costs only.
+   */
+  durability?: "wal-barrier" | "full" | "none";
+  /** Replaces the WAL fdatasync (tests counting barriers); production syncs the real file. */
+  walSyncer?: WalSyncer;
+}
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS jfs_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -580,35 +597,42 @@ export class SqliteEngine implements MetaEngine {
   #lock: Promise<void> = Promise.resolve();
   /** Write transactions: committed in groups, one WAL fsync per group (sqlitegroup.ts). */
   readonly #group: GroupCommit;
+  /** The durability barrier (walsync.ts); none for ":memory:" and durability "full"/"none". */
+  readonly #walSync: WalFileSync | undefined;
 
   private constructor(
     db: Database,
     readonly displayUrl: string,
+    walSync: WalFileSync | undefined,
   ) {
     this.#db = db;
     this.#stmts = new Statements(db);
+    this.#walSync = walSync;
     this.#group = new GroupCommit({
       db,
       acquire: () => this.#acquire(),
       newTxn: () => new SqliteTxn(this.#stmts, new TxnGuard()),
       isBusy,
+      durable: () => this.#durable(),
     });
   }
 
-  /** COMMITs issued and write transactions they committed (group commit; benches, tests). */
-  get commitStats(): { commits: number; transactions: number } {
-    return { commits: this.#group.commits, transactions: this.#group.transactions };
+  /**
+   * COMMITs issued, write transactions they committed (group commit) and WAL barriers synced
+   * (benches, tests).
+   */
+  get commitStats(): { commits: number; transactions: number; walSyncs: number } {
+    return {
+      commits: this.#group.commits,
+      transactions: this.#group.transactions,
+      walSyncs: this.#walSync?.syncs ?? 0,
+    };
   }
 
-  /**
-   * Opens (creating if needed) the database file; an unusable path is a UserError.
-   * `synchronous` "NORMAL" is for benches measuring what durability costs, nothing else.
-   */
-  static open(
-    path: string,
-    displayUrl: string,
-    synchronous: "FULL" | "NORMAL" = "FULL",
-  ): SqliteEngine {
+  /** Opens (creating if needed) the database file; an unusable path is a UserError. */
+  static open(path: string, displayUrl: string, options: SqliteOpenOptions = {}): SqliteEngine {
+    const durability = options.durability ?? "wal-barrier";
+    const synchronous = durability === "full" ? "FULL" : "NORMAL";
     let db: Database;
     try {
       const isFile = path !== ":memory:";
@@ -628,7 +652,16 @@ export class SqliteEngine implements MetaEngine {
     } catch (error) {
       throw new UserError(`Cannot open "${displayUrl}": ${describeError(error)}`);
     }
-    return new SqliteEngine(db, displayUrl);
+    const barrier = durability === "wal-barrier" && path !== ":memory:";
+    return new SqliteEngine(
+      db,
+      displayUrl,
+      barrier ? new WalFileSync(path, options.walSyncer) : undefined,
+    );
+  }
+
+  #durable(): Promise<void> {
+    return this.#walSync?.barrier() ?? Promise.resolve();
   }
 
   async #acquire(): Promise<() => void> {
@@ -699,11 +732,14 @@ export class SqliteEngine implements MetaEngine {
     } finally {
       release();
     }
+    await this.#durable();
   }
 
   async close(): Promise<void> {
     const release = await this.#acquire();
     try {
+      // Barriers of groups committed before: they settle their callers first.
+      await this.#walSync?.close();
       this.#db.close();
     } finally {
       release();
