@@ -631,8 +631,7 @@ export class SqliteEngine implements MetaEngine {
 
   /** Opens (creating if needed) the database file; an unusable path is a UserError. */
   static open(path: string, displayUrl: string, options: SqliteOpenOptions = {}): SqliteEngine {
-    const durability = options.durability ?? "wal-barrier";
-    const synchronous = durability === "full" ? "FULL" : "NORMAL";
+    let durability = options.durability ?? "wal-barrier";
     let db: Database;
     try {
       const isFile = path !== ":memory:";
@@ -641,8 +640,10 @@ export class SqliteEngine implements MetaEngine {
       db = new Database(path, { create: true, strict: true });
       // Opening may wait for another process's lock (nothing else runs yet)...
       db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS_MAX}`);
-      db.exec("PRAGMA journal_mode = WAL");
-      db.exec(`PRAGMA synchronous = ${synchronous}`);
+      const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
+      // The barrier syncs a WAL: without one (":memory:" keeps its journal in memory), FULL.
+      if (mode.journal_mode !== "wal" && durability === "wal-barrier") durability = "full";
+      db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
       db.exec("PRAGMA foreign_keys = OFF");
       db.exec(DDL);
       if (isNew) syncNewEntries(path, firstCreatedDir);
@@ -652,11 +653,10 @@ export class SqliteEngine implements MetaEngine {
     } catch (error) {
       throw new UserError(`Cannot open "${displayUrl}": ${describeError(error)}`);
     }
-    const barrier = durability === "wal-barrier" && path !== ":memory:";
     return new SqliteEngine(
       db,
       displayUrl,
-      barrier ? new WalFileSync(path, options.walSyncer) : undefined,
+      durability === "wal-barrier" ? new WalFileSync(path, options.walSyncer) : undefined,
     );
   }
 

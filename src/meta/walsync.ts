@@ -21,8 +21,12 @@
  *   the same while our connection is open: SQLite deletes a WAL only when the last connection
  *   closes, after a full checkpoint that synced the database, and a connection holds the
  *   database file's shared lock for its lifetime. Each barrier still compares the path's inode
- *   with our handle's and reopens if it changed; if the WAL is gone (fully checkpointed into
- *   the database and deleted), it syncs the database file instead.
+ *   with our handle's and reopens if it changed. If the WAL is gone, it was fully checkpointed
+ *   into the database, which was synced before the file was deleted: nothing is left to sync.
+ *   (We never open the database file itself: closing any descriptor of it would drop this
+ *   process's POSIX locks on it, which are SQLite's.)
+ * - The WAL's name in its directory: SQLite's first sync of a new WAL (its header, see above)
+ *   also fsyncs the directory, under NORMAL as under FULL.
  * - Several processes on one database file (two mounts in tests): they append to the same
  *   WAL inode, and each process's barrier covers its own commits (and, as a side effect, other
  *   processes' frames written before it). A checkpoint run by one process syncs as above,
@@ -92,18 +96,8 @@ export class WalFileSync {
   }
 
   async #syncFile(): Promise<void> {
-    const handle = await this.#current();
-    if (handle === undefined) {
-      // No WAL: fully checkpointed into the database and removed; the database holds it all.
-      const db = await open(this.dbPath, "r");
-      try {
-        await db.datasync();
-      } finally {
-        await db.close();
-      }
-      return;
-    }
-    await handle.datasync();
+    // No WAL: fully checkpointed into the (synced) database and removed.
+    await (await this.#current())?.datasync();
   }
 
   /** Our handle on the inode the WAL path names now (reopened if it changed), or none. */
