@@ -37,7 +37,8 @@
  *   later write transaction of this engine rejects instead of acknowledging. Remounting
  *   replays the WAL that is on disk.
  */
-import { type FileHandle, open, stat } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { assert } from "../assert.ts";
 import { describeError } from "../errors.ts";
 import { SharedSync } from "../fsync.ts";
@@ -100,13 +101,15 @@ export class WalFileSync {
     await (await this.#current())?.datasync();
   }
 
-  /** Our handle on the inode the WAL path names now (reopened if it changed), or none. */
+  /**
+   * Our handle on the inode the WAL path names now (reopened if it changed), or none. The stat
+   * is a blocking call on purpose: the inode is in the kernel's cache (SQLite just wrote it), so
+   * it costs microseconds, where a trip through the thread pool costs a thread wake-up, which
+   * on a loaded machine is the larger part of a barrier.
+   */
   async #current(): Promise<FileHandle | undefined> {
-    let ino: number;
-    try {
-      ino = (await stat(this.walPath)).ino;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const ino = statSync(this.walPath, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined) {
       await this.#handle?.close();
       this.#handle = undefined;
       return undefined;
