@@ -74,6 +74,8 @@ const MODES: readonly Mode[] = [
 interface RoundResult {
   filesPerSec: number;
   cpuMsPerFile: number;
+  /** WAL fsyncs per file: one per COMMIT with FULL, the barriers with the WAL barrier. */
+  walSyncsPerFile: number;
 }
 
 /** Files per second and CPU per file for one round in a fresh volume. */
@@ -129,8 +131,14 @@ async function round(mode: Mode): Promise<RoundResult> {
     await Promise.all(Array.from({ length: WRITERS }, (_, w) => writeFiles(w)));
     const seconds = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    const stats = engine.commitStats;
+    const walSyncs = { none: 0, full: stats.commits, "wal-barrier": stats.walSyncs }[mode.meta];
     await vfs.close();
-    return { filesPerSec: FILES / seconds, cpuMsPerFile: (cpu.user + cpu.system) / 1000 / FILES };
+    return {
+      filesPerSec: FILES / seconds,
+      cpuMsPerFile: (cpu.user + cpu.system) / 1000 / FILES,
+      walSyncsPerFile: walSyncs / FILES,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -140,20 +148,24 @@ const load = () => loadavg()[0]!.toFixed(2);
 const loadBefore = load();
 const rates = MODES.map(() => [] as number[]);
 const cpuMs = MODES.map(() => [] as number[]);
+const walSyncs = MODES.map(() => [] as number[]);
 for (let r = 0; r < ROUNDS; r++) {
   for (const [i, mode] of MODES.entries()) {
     const result = await round(mode);
     rates[i]!.push(result.filesPerSec);
     cpuMs[i]!.push(result.cpuMsPerFile);
+    walSyncs[i]!.push(result.walSyncsPerFile);
     console.error(
       `round ${r + 1}: ${result.filesPerSec.toFixed(0).padStart(5)} files/s ` +
-        `${result.cpuMsPerFile.toFixed(2)} ms CPU/file  ${mode.label}`,
+        `${result.cpuMsPerFile.toFixed(2)} ms CPU/file ` +
+        `${result.walSyncsPerFile.toFixed(2)} WAL syncs/file  ${mode.label}`,
     );
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const medians = rates.map(median);
 const cpuMedians = cpuMs.map(median);
+const walSyncMedians = walSyncs.map(median);
 const baseline = medians[0]!;
 const date = new Date().toISOString().slice(0, 10);
 const lines = [
@@ -164,12 +176,12 @@ const lines = [
   `(SQLite meta + file store + disk cache on one disk, ${PARENT});`,
   `median of ${ROUNDS} rounds (modes alternate within each round).`,
   "",
-  "| setting | files/s | vs no fsync | CPU ms per file |",
-  "|---|---:|---:|---:|",
+  "| setting | files/s | vs no fsync | CPU ms per file | WAL fsyncs per file |",
+  "|---|---:|---:|---:|---:|",
   ...MODES.map(
     (mode, i) =>
       `| ${mode.label} | ${medians[i]!.toFixed(0)} | ${(medians[i]! / baseline).toFixed(2)} | ` +
-      `${cpuMedians[i]!.toFixed(2)} |`,
+      `${cpuMedians[i]!.toFixed(2)} | ${walSyncMedians[i]!.toFixed(2)} |`,
   ),
 ];
 console.log(lines.join("\n"));
