@@ -9,9 +9,9 @@
  *
  * Each file is one block: one object put (fsync of the object and its directory) and the meta
  * transactions of create, slice commit and close (a WAL fsync each, unless they share one). The
- * meta is synced either by SQLite inside COMMIT (synchronous=FULL, on the event loop: how it
- * shipped before) or by the WAL barrier (synchronous=NORMAL and a shared fdatasync on the I/O
- * pool before a write settles: as shipped). Rows with --writeback stage the block (cache file
+ * meta is synced either by SQLite inside COMMIT (synchronous=FULL, on the event loop: the
+ * default) or by the WAL barrier (synchronous=NORMAL and a shared fdatasync on the I/O pool
+ * before a write settles: opt-in, SqliteOpenOptions). Rows with --writeback stage the block (cache file
  * and staging link fsynced, the upload follows in the background). --writers N runs N such
  * loops at once (FILES split between them), as concurrent closes do. CPU is this process's
  * user+system time per file.
@@ -55,16 +55,16 @@ const MODES: readonly Mode[] = [
   { label: "SQLite synchronous=FULL only", meta: "full", objectFsync: false },
   { label: "SQLite WAL barrier only", meta: "wal-barrier", objectFsync: false },
   { label: "object + directory fsync only", meta: "none", objectFsync: true },
-  { label: "durable, synchronous=FULL (before)", meta: "full", objectFsync: true },
-  { label: "durable, WAL barrier (as shipped)", meta: "wal-barrier", objectFsync: true },
+  { label: "durable, synchronous=FULL (default)", meta: "full", objectFsync: true },
+  { label: "durable, WAL barrier (opt-in)", meta: "wal-barrier", objectFsync: true },
   {
-    label: "--writeback, synchronous=FULL (before)",
+    label: "--writeback, synchronous=FULL (default)",
     meta: "full",
     objectFsync: true,
     writeback: true,
   },
   {
-    label: "--writeback, WAL barrier (as shipped)",
+    label: "--writeback, WAL barrier (opt-in)",
     meta: "wal-barrier",
     objectFsync: true,
     writeback: true,

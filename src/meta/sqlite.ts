@@ -28,13 +28,14 @@
  * runs share its COMMIT, each in its own savepoint, and settle after it.
  *
  * Durability: a committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync
- * acknowledge, so it must survive a power cut. The database runs in WAL mode with
- * synchronous=NORMAL (COMMIT writes the WAL without syncing it; checkpoints sync), and a write
- * transaction settles only after our own fdatasync of the WAL, started after its COMMIT
- * returned, run on the I/O pool and shared by every group committed before it (walsync.ts
- * argues why that equals synchronous=FULL). The fsync no longer stalls the event loop, and
- * groups committed while it runs share the next. A new database file's directory entry is
- * fsynced too.
+ * acknowledge, so it must survive a power cut. By default the database runs in WAL mode with
+ * synchronous=FULL: every COMMIT fsyncs the WAL before it returns, on the event loop. The
+ * alternative "wal-barrier" (synchronous=NORMAL, and a write transaction settles only after
+ * our own fdatasync of the WAL on the I/O pool, shared by every group committed before it;
+ * walsync.ts argues why that is as durable) passes the power-cut test, but measured slower
+ * through FUSE at a moderate load and faster only on a very loaded machine
+ * (docs/benchmarks.md, "Small-file writes"), so it is not the default. A new database file's
+ * directory entry is fsynced too.
  */
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
@@ -74,10 +75,11 @@ import { WalFileSync, type WalSyncer } from "./walsync.ts";
 
 export interface SqliteOpenOptions {
   /**
-   * How commits become durable. "wal-barrier" (the default): synchronous=NORMAL and our WAL
-   * fdatasync before a write transaction settles. "full": synchronous=FULL, SQLite fsyncs inside
-   * COMMIT on the event loop (the behaviour before the barrier; benches compare). "none":
-   * synchronous=NORMAL without the barrier, for benches measuring what durability costs only.
+   * How commits become durable. "full" (the default): synchronous=FULL, SQLite fsyncs inside
+   * COMMIT on the event loop. "wal-barrier": synchronous=NORMAL and our WAL fdatasync on the
+   * I/O pool before a write transaction settles (as durable; see the file comment for why it
+   * is not the default). "none": synchronous=NORMAL without the barrier, for benches measuring
+   * what durability costs only.
    */
   durability?: "wal-barrier" | "full" | "none";
   /** Replaces the WAL fdatasync (tests counting barriers); production syncs the real file. */
@@ -631,7 +633,7 @@ export class SqliteEngine implements MetaEngine {
 
   /** Opens (creating if needed) the database file; an unusable path is a UserError. */
   static open(path: string, displayUrl: string, options: SqliteOpenOptions = {}): SqliteEngine {
-    let durability = options.durability ?? "wal-barrier";
+    let durability = options.durability ?? "full";
     let db: Database;
     try {
       const isFile = path !== ":memory:";

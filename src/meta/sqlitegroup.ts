@@ -3,13 +3,13 @@
  * busy (files flushed at about the same time, each committing its slices) run one after the
  * other inside one BEGIN IMMEDIATE … COMMIT, each in a SAVEPOINT of its own.
  *
- * Durability across a barrier: under synchronous=NORMAL the COMMIT only writes the WAL; after
- * it returns, the connection lock is released (the next group may run) and the group waits for
- * `durable()`, a WAL fdatasync on the I/O pool shared by every group that committed before it
- * began (walsync.ts, which also argues why that is as durable as synchronous=FULL). Every
- * caller's promise settles only after that barrier: what a caller acknowledges (a close, an
- * fsync, an NFS COMMIT) is on disk. The fsync no longer blocks the event loop, and groups
- * committed while one fsync runs share the next.
+ * Durability: with synchronous=FULL (the default) the COMMIT itself fsyncs the WAL and
+ * `durable()` is a no-op. With the WAL barrier (synchronous=NORMAL, SqliteOpenOptions) the
+ * COMMIT only writes the WAL; after it returns, the connection lock is released (the next group
+ * may run) and the group waits for `durable()`, a WAL fdatasync on the I/O pool shared by every
+ * group that committed before it began (walsync.ts argues why that is as durable). Either way
+ * every caller's promise settles only after its frames are on disk: what a caller acknowledges
+ * (a close, an fsync, an NFS COMMIT) survives a power cut.
  *
  * A transaction that throws is rolled back to its savepoint alone and rejects; the others of
  * its group commit. SQLITE_BUSY (another process holds the write lock) rolls the whole group back

@@ -1,5 +1,5 @@
 /**
- * The SQLite durability barrier (src/meta/walsync.ts, src/meta/sqlitegroup.ts): a write
+ * The SQLite WAL barrier (durability "wal-barrier": src/meta/walsync.ts, sqlitegroup.ts): a write
  * transaction's promise settles only after a WAL sync that began after its COMMIT returned;
  * groups committed while one sync runs share the next; a failed sync rejects and poisons;
  * read-only transactions sync nothing. With the real syncer, the fdatasync goes to the WAL
@@ -61,6 +61,7 @@ describe("sqlite WAL barrier", () => {
   function heldEngine(): { engine: SqliteEngine; held: HeldSync[] } {
     const held: HeldSync[] = [];
     const engine = SqliteEngine.open(dbPath, "test", {
+      durability: "wal-barrier",
       walSyncer: () =>
         new Promise<void>((resolve, reject) => {
           held.push({ release: resolve, fail: reject, committedAtStart: counterIn(dbPath) });
@@ -130,7 +131,7 @@ describe("sqlite WAL barrier", () => {
   });
 
   test("read-only transactions do not sync", async () => {
-    const engine = SqliteEngine.open(dbPath, "test");
+    const engine = SqliteEngine.open(dbPath, "test", { durability: "wal-barrier" });
     await bump(engine);
     const syncs = engine.commitStats.walSyncs;
     expect(syncs).toBe(1);
