@@ -417,6 +417,11 @@ export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
 export const FUSE_OPEN_CACHE_SEC_DEFAULT = Number.POSITIVE_INFINITY;
 /** Files whose last open the open cache remembers. */
 export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
+/**
+ * Inodes remembered as having had a POSIX lock granted through this mount: their read-only
+ * opens keep FLUSH at close(2), which is where close drops the process's locks (ops_file.ts).
+ */
+export const FUSE_LOCKED_INODES_MAX = 4096;
 /** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */
 export const FUSE_GROUPS_CACHE_MS = 1000;
 export const FUSE_GROUPS_CACHE_PIDS_MAX = 4096;

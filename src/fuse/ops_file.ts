@@ -30,7 +30,7 @@ const open: Handler = async (s, r) => {
   const { fh, attr } = await s.vfs.open(r.ctx, ino, flags);
   s.fileFlags.set(fh, flags);
   s.revalidate(ino, attr);
-  return [openOut(fh, openFlagsOut(s, ino, attr))];
+  return [openOut(fh, openFlagsOut(s, ino, attr) | s.openFlagsNoFlush(ino, fh, flags))];
 };
 
 /** struct fuse_create_in { uint32_t flags, mode, umask, open_flags; } (8 bytes before 7.12). */
@@ -142,6 +142,10 @@ const release: Handler = async (s, r) => {
   try {
     if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK && lockOwner !== undefined) {
       await s.vfs.releaseLocks(ino, lockOwner, { posix: false, flock: true });
+    }
+    // No FLUSH came at close for a NOFLUSH handle: its lockers' POSIX locks end with it.
+    for (const owner of s.takeNoFlushOwners(fh)) {
+      await s.vfs.releaseLocks(ino, owner, { posix: true, flock: false });
     }
   } finally {
     await s.vfs.release(r.ctx, ino, fh);
