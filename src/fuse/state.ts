@@ -4,6 +4,7 @@
  * flags of file handles, the open cache). Reply helpers pick the cache timeouts per file type.
  */
 
+import { assert } from "../assert.ts";
 import {
   FUSE_ATTR_CACHE_SEC_DEFAULT,
   FUSE_BLKSIZE_BYTES,
@@ -99,8 +100,10 @@ export class OpState {
   /** Plain READDIR batches per open directory handle (see ops_dir.ts). */
   readonly dirBatches = new Map<number, DirBatch>();
   readonly #openSeen = new Map<number, OpenSeen>();
-  /** Handles opened with FOPEN_NOFLUSH: the owners that took POSIX locks through each. */
-  readonly #noFlush = new Map<number, Set<bigint>>();
+  /** Handles opened with FOPEN_NOFLUSH. */
+  readonly #noFlush = new Set<number>();
+  /** Of those, the ones POSIX locks were taken through, and by which owners. */
+  readonly #noFlushLockers = new Map<number, Set<bigint>>();
   /** Inodes a POSIX lock was granted on through this mount (insertion order = age). */
   readonly #lockedInodes = new Set<number>();
   /** What the kernel was last told of each inode's attributes (see revalidate). */
@@ -204,13 +207,18 @@ export class OpState {
   openFlagsNoFlush(ino: number, fh: number, flags: number): number {
     if (this.minor < FOPEN_NOFLUSH_MINOR || this.config.writeback) return 0;
     if ((flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY || this.#lockedInodes.has(ino)) return 0;
-    this.#noFlush.set(fh, new Set());
+    assert(!this.#noFlush.has(fh), "a new handle number");
+    this.#noFlush.add(fh);
     return Fopen.NOFLUSH;
   }
 
   /** A POSIX lock of `owner` was granted on `ino` through handle `fh`. */
   lockedThrough(ino: number, fh: number, owner: bigint): void {
-    this.#noFlush.get(fh)?.add(owner);
+    if (this.#noFlush.has(fh)) {
+      const owners = this.#noFlushLockers.get(fh) ?? new Set<bigint>();
+      owners.add(owner);
+      this.#noFlushLockers.set(fh, owners);
+    }
     this.#lockedInodes.delete(ino);
     this.#lockedInodes.add(ino);
     if (this.#lockedInodes.size > FUSE_LOCKED_INODES_MAX) {
@@ -221,9 +229,11 @@ export class OpState {
 
   /** At RELEASE: the owners whose POSIX locks no FLUSH dropped (empty for most handles). */
   takeNoFlushOwners(fh: number): ReadonlySet<bigint> {
-    const owners = this.#noFlush.get(fh);
     this.#noFlush.delete(fh);
-    return owners ?? NO_OWNERS;
+    const owners = this.#noFlushLockers.get(fh);
+    if (owners === undefined) return NO_OWNERS;
+    this.#noFlushLockers.delete(fh);
+    return owners;
   }
 }
 
