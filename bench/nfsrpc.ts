@@ -9,11 +9,16 @@
  *   bun bench/nfsrpc.ts [--calls 20000] [--depths 1,16,64] [--procs getattr,lookup,access]
  *                       [--cpu-prof-dir DIR]
  *
+ * Other procedures: read (4 KiB of a file that is in the block cache), commit (of that file,
+ * nothing dirty), create and remove (UNCHECKED CREATE of new names in the root, each durable
+ * when answered; remove takes the names create made, in order, so list create first and give
+ * both the same --calls and --depths).
+ *
  * --cpu-prof-dir runs the server under `bun --cpu-prof` (the profile is written when it exits,
  * after the last run) so that the time of each call can be split by function.
  */
 import { loadavg } from "node:os";
-import { Access3 } from "../nfs/nfs3/constants.ts";
+import { Access3, CreateMode, StableHow } from "../nfs/nfs3/constants.ts";
 import { makeVolume, spawnServe } from "../test/nfs/harness.ts";
 import { NfsClient, ok } from "../test/nfs/nfsclient.ts";
 
@@ -59,10 +64,20 @@ const root = await client.mount("/");
 const file = ok(await client.create(root, "f"), "CREATE f").obj;
 if (file === undefined) throw new Error("CREATE returned no handle");
 
+const READ_BYTES = 4096;
+ok(await client.write(file, 0, Buffer.alloc(READ_BYTES, 7), StableHow.FILE_SYNC), "WRITE f");
+let created = 0;
+let removed = 0;
+const unchecked = { mode: CreateMode.UNCHECKED, attributes: { mode: 0o644 } } as const;
+
 const calling: Record<string, () => Promise<unknown>> = {
   getattr: async () => ok(await client.getattr(file), "GETATTR"),
   lookup: async () => ok(await client.lookup(root, "f"), "LOOKUP"),
   access: async () => ok(await client.access(file, ALL_ACCESS), "ACCESS"),
+  read: async () => ok(await client.read(file, 0, READ_BYTES), "READ"),
+  commit: async () => ok(await client.commit(file), "COMMIT"),
+  create: async () => ok(await client.create(root, `c${created++}`, unchecked), "CREATE"),
+  remove: async () => ok(await client.remove(root, `c${removed++}`), "REMOVE"),
 };
 
 const loadAtStart = loadavg()[0] ?? 0;
