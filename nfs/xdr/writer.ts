@@ -25,10 +25,11 @@ const SCRATCH_BYTES_MAX = 64 * 1024;
  * Small scratch buffers are carved from a shared slab with one DataView over all of it, as
  * Buffer.allocUnsafe carves its pool: a writer then costs no allocation and no DataView of
  * its own (together about half the CPU of encoding a GETATTR reply; docs/benchmarks.md "NFS:
- * server CPU per call"). A slab lives as long as any chunk carved from it: replies, which are
- * sent and dropped within a turn or two.
+ * server CPU per call"). A slab lives as long as any chunk carved from it (replies, sent and
+ * dropped within a turn or two): 8 KiB, Buffer.poolSize, so a small chunk kept long pins no
+ * more than one from Buffer.allocUnsafe did.
  */
-const SLAB_BYTES = 32 * 1024;
+const SLAB_BYTES = 8 * 1024;
 /** Scratch buffers above this get an ArrayBuffer of their own. */
 const SLAB_CARVE_BYTES_MAX = SLAB_BYTES / 4;
 let slab = new ArrayBuffer(SLAB_BYTES);
