@@ -4,7 +4,7 @@
  * with DEPTH calls in flight on one connection. The server's CPU is read from /proc/PID/stat
  * (utime + stime, all its threads) before and after each run, so the client's own CPU, in this
  * process, is not counted. Every call is answered from what the server already holds: the
- * handles and names exist and were used in a warm-up round.
+ * handles and names exist and were used in a warm-up round at the same depth.
  *
  *   bun bench/nfsrpc.ts [--calls 20000] [--depths 1,16,64] [--procs getattr,lookup,access]
  *                       [--cpu-prof-dir DIR]
@@ -85,9 +85,9 @@ const rows: string[] = [];
 for (const name of procs) {
   const one = calling[name];
   if (one === undefined) throw new Error(`unknown procedure ${name}`);
-  // Warm-up: the JIT compiles the hot path before anything is counted.
-  await drive(Math.min(calls, 5000), 16, one);
   for (const depth of depths) {
+    // Warm-up at this depth: the JIT compiles the hot path before anything is counted.
+    await drive(Math.min(calls, 5000), depth, one);
     const before = await cpuMicros(pid);
     const started = performance.now();
     await drive(calls, depth, one);
