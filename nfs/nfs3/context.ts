@@ -99,7 +99,7 @@ export interface Resolved {
 
 export class Nfs3Op {
   /** Attributes seen before the operation changed anything (pre_op_attr), per inode. */
-  private readonly preOp = new Map<Ino, WccAttr>();
+  private preOp: Map<Ino, WccAttr> | undefined;
 
   constructor(
     readonly exp: NfsExport,
@@ -156,13 +156,14 @@ export class Nfs3Op {
     if (!(await this.exp.scope.contains(inode, attr))) {
       throw new NfsError(NfsStat3.STALE, `inode ${inode} is outside the export`);
     }
+    this.preOp ??= new Map();
     this.preOp.set(inode, wccAttrOf(attr));
     return { inode, attr };
   }
 
   /** The pre_op_attr recorded for inode by resolve(), if any. */
   pre(inode: Ino): WccAttr | undefined {
-    return this.preOp.get(inode);
+    return this.preOp?.get(inode);
   }
 
   /** Current attributes for a post_op_attr, or undefined (FALSE) when they cannot be had. */

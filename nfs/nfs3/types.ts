@@ -228,11 +228,37 @@ export function plainFattr3Of(attr: Attr, inode: number, fsid: bigint): Fattr3 {
 }
 
 export function wccAttrOf(attr: Attr): WccAttr {
-  return {
-    size: BigInt(attr.size),
-    mtime: nfsTimeOf(attr.mtime, attr.mtimeNsec),
-    ctime: nfsTimeOf(attr.ctime, attr.ctimeNsec),
-  };
+  return new AttrWcc(attr);
+}
+
+/**
+ * wcc_attr of an Attr as it was when this was made: its numbers are copied (every resolved
+ * handle records one, most are never sent), the bigint and nfstime3 objects made when read.
+ */
+class AttrWcc implements WccAttr {
+  private readonly sizeBytes: number;
+  private readonly mtimeSec: number;
+  private readonly mtimeNsec: number;
+  private readonly ctimeSec: number;
+  private readonly ctimeNsec: number;
+
+  constructor(attr: Attr) {
+    this.sizeBytes = attr.size;
+    this.mtimeSec = attr.mtime;
+    this.mtimeNsec = attr.mtimeNsec;
+    this.ctimeSec = attr.ctime;
+    this.ctimeNsec = attr.ctimeNsec;
+  }
+
+  get size(): bigint {
+    return BigInt(this.sizeBytes);
+  }
+  get mtime(): NfsTime3 {
+    return nfsTimeOf(this.mtimeSec, this.mtimeNsec);
+  }
+  get ctime(): NfsTime3 {
+    return nfsTimeOf(this.ctimeSec, this.ctimeNsec);
+  }
 }
 
 // ---- writers (server side) ----
