@@ -70,6 +70,7 @@ for (const blockSizeKiB of [4096, 64]) {
       for (const cache of ["disk", "memory"]) {
         test(`a fresh mount (${cache} cache) reads every byte back`, async () => {
           const dir = join(volume.root, `mnt-${cache}`);
+          await forceCleanup(current); // an earlier case that failed left its mount
           current = await startMount(
             volume,
             dir,
