@@ -62,9 +62,10 @@ export class ReadLease {
   constructor(private readonly pins: BlockPins) {}
 
   /**
-   * Bytes [offset, offset + len) of `block` (valid only until the caller's next await): a
-   * pinned view, or a copy when pins are at their cap or the lease was released already (a
-   * piece of a read that failed elsewhere, finishing late).
+   * Bytes [offset, offset + len) of `block`, which must be live now (a memory cache entry, or
+   * a load's block as it arrives; called before any await): a pinned view, or a copy when pins
+   * are at their cap or the lease was released already (a piece of a read that failed
+   * elsewhere, finishing late).
    */
   view(block: Buffer, offset: number, len: number): Buffer {
     assert(offset + len <= block.length, "view in bounds");
