@@ -5,6 +5,7 @@
 import { isFsError } from "../errors.ts";
 import { FUSE_COPY_RANGE_BYTES_MAX } from "../limits.ts";
 import { OpenFlags } from "../posix.ts";
+import { WRITEV_PIECES_MAX } from "./libc.ts";
 import { nameArg } from "./ops_node.ts";
 import {
   Fopen,
@@ -83,8 +84,20 @@ const read: Handler = async (s, r) => {
   const size = r.body.u32();
   // An offset beyond what the core can address is past the end of every file.
   if (offset > BigInt(Number.MAX_SAFE_INTEGER)) return NONE;
-  const data = await s.vfs.read(r.ctx, r.header.nodeid, readHandle(s, fh), Number(offset), size);
-  return [data];
+  // Views of cached blocks, written with the reply header in one writev (channel.ts), which
+  // copies them into the kernel before their pins go.
+  const data = await s.vfs.readv(r.ctx, r.header.nodeid, readHandle(s, fh), Number(offset), size);
+  if (data.parts.length < WRITEV_PIECES_MAX) {
+    r.onReplied(() => data.release());
+    return data.parts;
+  }
+  // Fragmented (small blocks, many slices): one copy keeps the writev (header + parts) within
+  // its iovecs.
+  try {
+    return [Buffer.concat(data.parts, data.bytes)];
+  } finally {
+    data.release();
+  }
 };
 
 /**

@@ -68,6 +68,8 @@ export interface Request {
   body: InReader;
   /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
   signal: AbortSignal;
+  /** Runs `hook` once the reply (or the error reply) is written, or none was sent. */
+  onReplied(hook: () => void): void;
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
