@@ -154,6 +154,22 @@ export const CHUNK_SLICES_CACHE_MS = 1000;
 export const READ_STALE_RETRIES_MAX = 3;
 /** Concurrent object GETs of one volume (reads, readahead, compaction). */
 export const DOWNLOADS_MAX = 32;
+/**
+ * Zero-copy reads (readv): distinct blocks that views handed out may keep alive at once, on
+ * top of the memory cache (an evicted block stays until its last reply is written). Past it,
+ * a read copies out of the block as before.
+ */
+export const READ_PINNED_BYTES_MAX = 64 * MiB;
+/**
+ * readv() bytes that are no view (disk cache preads, holes, buffered writes) land in recycled
+ * buffers of this size, given back when the reply is written (src/vfs/spares.ts): a 1 MiB pread
+ * into a fresh buffer paid its page faults each time (530-860 us against 270-380 us reused).
+ */
+export const READ_SPARE_BYTES = 1 * MiB;
+/** Smaller reads take fresh buffers: as cheap as recycling. */
+export const READ_SPARE_BYTES_MIN = 64 * KiB;
+/** Idle spare buffers kept; replies out at once beyond it take fresh ones. */
+export const READ_SPARES_POOLED = 8;
 /** Read replies (freed only by the collector) handed out between two nudges of it. */
 export const UNOWNED_GC_NUDGE_BYTES = 32 * MiB;
 /** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */
@@ -417,6 +433,11 @@ export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
 export const FUSE_OPEN_CACHE_SEC_DEFAULT = Number.POSITIVE_INFINITY;
 /** Files whose last open the open cache remembers. */
 export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
+/**
+ * Inodes remembered as having had a POSIX lock granted through this mount: their read-only
+ * opens keep FLUSH at close(2), which is where close drops the process's locks (ops_file.ts).
+ */
+export const FUSE_LOCKED_INODES_MAX = 4096;
 /** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */
 export const FUSE_GROUPS_CACHE_MS = 1000;
 export const FUSE_GROUPS_CACHE_PIDS_MAX = 4096;

@@ -133,12 +133,27 @@ export class Dispatcher {
       groups: this.groups.groups(header.pid, header.gid),
       pid: header.pid,
     };
+    // Hooks to run once the reply is written (a READ's views of cached blocks are unpinned).
+    let replied: (() => void)[] | undefined;
+    const onReplied = (hook: () => void): void => {
+      replied ??= [];
+      replied.push(hook);
+    };
+    const runReplied = (): void => {
+      for (const hook of replied ?? []) hook();
+    };
     if (!INTERRUPTIBLE.has(header.opcode)) {
-      const request = { header, ctx, body, signal: NEVER };
+      const request = { header, ctx, body, signal: NEVER, onReplied };
       // A WRITE's data is copied into the write buffers before it is answered, so its request
       // buffer (up to 1 MiB, fresh from a reader thread) is freed then rather than left to the
       // collector, which frees such buffers late (issue 12: RSS of a sequential write).
-      const settled = header.opcode === Opcode.WRITE ? () => freeRequest(raw) : undefined;
+      const settled =
+        header.opcode === Opcode.WRITE
+          ? () => {
+              runReplied();
+              freeRequest(raw);
+            }
+          : runReplied;
       this.#answer(fd, header, () => handler(this.state, request), undefined, settled);
       return;
     }
@@ -146,13 +161,19 @@ export class Dispatcher {
     if (this.#earlyInterrupts.delete(header.unique)) abort.abort();
     this.#waits.set(header.unique, abort);
     const signal = abort.signal;
-    this.#answer(fd, header, async () => {
-      try {
-        return await handler(this.state, { header, ctx, body, signal });
-      } finally {
-        this.#waits.delete(header.unique);
-      }
-    });
+    this.#answer(
+      fd,
+      header,
+      async () => {
+        try {
+          return await handler(this.state, { header, ctx, body, signal, onReplied });
+        } finally {
+          this.#waits.delete(header.unique);
+        }
+      },
+      undefined,
+      runReplied,
+    );
   }
 
   #interrupt(body: InReader): void {

@@ -71,6 +71,7 @@ import type {
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
+import { TxnLock } from "./txnlock.ts";
 import { WalFileSync, type WalSyncer } from "./walsync.ts";
 
 export interface SqliteOpenOptions {
@@ -205,7 +206,8 @@ class SqliteTxn implements MetaTxn {
   }
 
   async getAttr(ino: Ino): Promise<Attr | undefined> {
-    this.#read(K.attr(ino));
+    // The guard only exists in write transactions: build its key (a string) only for those.
+    if (this.guard !== undefined) this.#read(K.attr(ino));
     const row = this.s.q("SELECT * FROM jfs_node WHERE inode = ?").get(ino) as NodeRow | null;
     return row ? rowToAttr(row) : undefined;
   }
@@ -246,7 +248,7 @@ class SqliteTxn implements MetaTxn {
   }
 
   async getEntry(parent: Ino, name: Buffer): Promise<EntryRecord | undefined> {
-    this.#read(K.entry(parent, name));
+    if (this.guard !== undefined) this.#read(K.entry(parent, name));
     const row = this.s
       .q("SELECT inode, type, seq FROM jfs_edge WHERE parent = ? AND name = ?")
       .get(parent, name) as EntryRecord | null;
@@ -596,7 +598,10 @@ export class SqliteEngine implements MetaEngine {
   readonly engine = "sqlite3";
   readonly #db: Database;
   readonly #stmts: Statements;
-  #lock: Promise<void> = Promise.resolve();
+  readonly #lock = new TxnLock();
+  /** Read transactions' BEGIN and COMMIT, prepared once (db.exec parses them each time). */
+  readonly #begin: Statement;
+  readonly #commit: Statement;
   /** Write transactions: committed in groups, one WAL fsync per group (sqlitegroup.ts). */
   readonly #group: GroupCommit;
   /** The durability barrier (walsync.ts); none for ":memory:" and durability "full"/"none". */
@@ -610,6 +615,8 @@ export class SqliteEngine implements MetaEngine {
     this.#db = db;
     this.#stmts = new Statements(db);
     this.#walSync = walSync;
+    this.#begin = db.prepare("BEGIN");
+    this.#commit = db.prepare("COMMIT");
     this.#group = new GroupCommit({
       db,
       acquire: () => this.#acquire(),
@@ -666,42 +673,40 @@ export class SqliteEngine implements MetaEngine {
     return this.#walSync?.barrier() ?? Promise.resolve();
   }
 
+  readonly #release = () => this.#lock.release();
+
   async #acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const previous = this.#lock;
-    this.#lock = previous.then(() => next);
-    await previous;
-    return release;
+    await this.#lock.acquire();
+    return this.#release;
   }
 
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
     if (options?.readOnly !== true) return this.#group.run(fn);
-    const release = await this.#acquire();
-    const deadline = Date.now() + BUSY_WAIT_MS_MAX;
+    // Free (the common case): taken without awaiting anything.
+    if (!this.#lock.tryAcquire()) await this.#lock.acquire();
+    let deadline: number | undefined;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
           return await this.#read(fn);
         } catch (error) {
+          deadline ??= Date.now() + BUSY_WAIT_MS_MAX;
           if (!isBusy(error) || Date.now() > deadline) throw error;
           txnRetried(true); // another process holds the database's write lock
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
         }
       }
     } finally {
-      release();
+      this.#lock.release();
     }
   }
 
   /** One attempt of a read-only transaction (write transactions go through #group). */
   async #read<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    this.#db.exec("BEGIN");
+    this.#begin.run();
     try {
       const result = await fn(new SqliteTxn(this.#stmts, undefined));
-      this.#db.exec("COMMIT");
+      this.#commit.run();
       return result;
     } catch (error) {
       if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
