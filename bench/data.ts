@@ -12,7 +12,10 @@
  * WRITE, and dirty pages are synced before each phase so one phase's writeback does not land in
  * the next. The table gives the median of the runs and the range of the ratios.
  *
- *   bun bench/data.ts [--sizes 1024,4096] [--runs 3] [--block-kib 4096]
+ * Reads take views of the cached blocks (readv, as FUSE and NFS READ do); `--api read` reads
+ * into one fresh buffer each, as callers of read() get.
+ *
+ *   bun bench/data.ts [--sizes 1024,4096] [--runs 3] [--block-kib 4096] [--api readv|read]
  *                     [--write docs/benchmarks.md [--notes what-limits-it.md]]
  */
 import { spawnSync } from "node:child_process";
@@ -41,6 +44,7 @@ const args = process.argv.slice(2);
 const flag = (name: string): string | undefined =>
   args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
 const blockSizeKiB = Number(flag("--block-kib") ?? 4096);
+const readApi = flag("--api") ?? "readv";
 
 /** One phase of one run: throughput and the peak RSS while it ran. */
 interface Phase {
@@ -58,11 +62,15 @@ async function timed(what: string, bytes: number, run: () => Promise<void>): Pro
   Bun.gc(true);
   peakRssBytes = process.memoryUsage.rss();
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   await run();
+  const cpu = process.cpuUsage(cpuStart);
   const seconds = (performance.now() - start) / 1000;
   const phase = { mibPerS: bytes / MiB / seconds, peakRssMiB: peakRssBytes / MiB };
+  // CPU of the whole process (JS thread and Bun's I/O threads), per GiB moved.
+  const cpuSPerGiB = (cpu.user + cpu.system) / 1e6 / (bytes / (1024 * MiB));
   console.error(
-    `${what.padEnd(12)} ${phase.mibPerS.toFixed(0).padStart(6)} MiB/s  (${seconds.toFixed(2)} s, peak RSS ${phase.peakRssMiB.toFixed(0)} MiB)`,
+    `${what.padEnd(12)} ${phase.mibPerS.toFixed(0).padStart(6)} MiB/s  (${seconds.toFixed(2)} s, CPU ${cpuSPerGiB.toFixed(2)} s/GiB, peak RSS ${phase.peakRssMiB.toFixed(0)} MiB)`,
   );
   return phase;
 }
@@ -108,8 +116,19 @@ async function benchJfs(dir: string, objects: ObjectStore, sizeBytes: number): P
     for (let i = 0; i < mibs; i++) await fd.write(ino, i * IO_BYTES, payload(i));
     await fd.flush(ino);
   };
+  // Reads as the front ends do (FUSE and NFS READ take views: readv), or with --api read into
+  // one buffer per read (and so in trees from before readv).
+  const readv = readApi === "readv" && "readv" in ChunkFileData.prototype;
   const readAll = async (fd: ChunkFileData, ino: number, count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
+      if (readv) {
+        const got = await fd.readv(ino, i * IO_BYTES, IO_BYTES, sizeBytes);
+        if (got.bytes !== IO_BYTES || got.parts[0]?.readUInt32LE(0) !== i) {
+          throw new Error(`bad data at MiB ${i}`);
+        }
+        got.release();
+        continue;
+      }
       const got = await fd.read(ino, i * IO_BYTES, IO_BYTES, sizeBytes);
       if (got.length !== IO_BYTES || got.readUInt32LE(0) !== i) {
         throw new Error(`bad data at MiB ${i}`);
@@ -332,6 +351,8 @@ if (flag("--child") !== undefined) {
           String(sizeMiB),
           "--block-kib",
           String(blockSizeKiB),
+          "--api",
+          readApi,
         ],
         { stderr: "inherit" },
       );

@@ -4,16 +4,21 @@
  * with DEPTH calls in flight on one connection. The server's CPU is read from /proc/PID/stat
  * (utime + stime, all its threads) before and after each run, so the client's own CPU, in this
  * process, is not counted. Every call is answered from what the server already holds: the
- * handles and names exist and were used in a warm-up round.
+ * handles and names exist and were used in a warm-up round at the same depth.
  *
  *   bun bench/nfsrpc.ts [--calls 20000] [--depths 1,16,64] [--procs getattr,lookup,access]
  *                       [--cpu-prof-dir DIR]
+ *
+ * Other procedures: read (4 KiB of a file that is in the block cache), commit (of that file,
+ * nothing dirty), create and remove (UNCHECKED CREATE of new names in the root, each durable
+ * when answered; remove takes the names create made, in order, so list create first and give
+ * both the same --calls and --depths).
  *
  * --cpu-prof-dir runs the server under `bun --cpu-prof` (the profile is written when it exits,
  * after the last run) so that the time of each call can be split by function.
  */
 import { loadavg } from "node:os";
-import { Access3 } from "../nfs/nfs3/constants.ts";
+import { Access3, CreateMode, StableHow } from "../nfs/nfs3/constants.ts";
 import { makeVolume, spawnServe } from "../test/nfs/harness.ts";
 import { NfsClient, ok } from "../test/nfs/nfsclient.ts";
 
@@ -59,10 +64,20 @@ const root = await client.mount("/");
 const file = ok(await client.create(root, "f"), "CREATE f").obj;
 if (file === undefined) throw new Error("CREATE returned no handle");
 
+const READ_BYTES = 4096;
+ok(await client.write(file, 0, Buffer.alloc(READ_BYTES, 7), StableHow.FILE_SYNC), "WRITE f");
+let created = 0;
+let removed = 0;
+const unchecked = { mode: CreateMode.UNCHECKED, attributes: { mode: 0o644 } } as const;
+
 const calling: Record<string, () => Promise<unknown>> = {
   getattr: async () => ok(await client.getattr(file), "GETATTR"),
   lookup: async () => ok(await client.lookup(root, "f"), "LOOKUP"),
   access: async () => ok(await client.access(file, ALL_ACCESS), "ACCESS"),
+  read: async () => ok(await client.read(file, 0, READ_BYTES), "READ"),
+  commit: async () => ok(await client.commit(file), "COMMIT"),
+  create: async () => ok(await client.create(root, `c${created++}`, unchecked), "CREATE"),
+  remove: async () => ok(await client.remove(root, `c${removed++}`), "REMOVE"),
 };
 
 const loadAtStart = loadavg()[0] ?? 0;
@@ -70,9 +85,9 @@ const rows: string[] = [];
 for (const name of procs) {
   const one = calling[name];
   if (one === undefined) throw new Error(`unknown procedure ${name}`);
-  // Warm-up: the JIT compiles the hot path before anything is counted.
-  await drive(Math.min(calls, 5000), 16, one);
   for (const depth of depths) {
+    // Warm-up at this depth: the JIT compiles the hot path before anything is counted.
+    await drive(Math.min(calls, 5000), depth, one);
     const before = await cpuMicros(pid);
     const started = performance.now();
     await drive(calls, depth, one);

@@ -14,18 +14,18 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * fsyncs of one directory shared by concurrent callers (group commit for names): a caller
- * that asks while a sync is running waits for the next one, which starts after the running
- * one ends and so covers every name made before it was asked for; all who ask meanwhile share
- * it. N blocks staged together cost two directory fsyncs instead of N.
+ * A barrier shared by concurrent callers (group commit across one sync): a caller that asks
+ * while a sync is running waits for the next one, which starts after the running one ends and
+ * so covers everything written before it was asked for; all who ask meanwhile share it. At
+ * most one sync runs and one waits, however many callers ask.
  */
-export class SharedDirSync {
+export class SharedSync {
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
-  /** fsyncs issued (for tests). */
+  /** syncs issued (for tests and benches). */
   syncs = 0;
 
-  constructor(readonly dir: string) {}
+  constructor(private readonly syncOnce: () => Promise<void>) {}
 
   sync(): Promise<void> {
     if (this.#running === undefined) return this.#start();
@@ -36,13 +36,30 @@ export class SharedDirSync {
     return this.#next;
   }
 
+  /** Resolves once no sync runs or waits (whatever their outcome). */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined || this.#next !== undefined) {
+      await (this.#next ?? this.#running)?.catch(() => undefined);
+    }
+  }
+
   #start(): Promise<void> {
     this.#next = undefined;
     this.syncs++;
-    const run = fsyncDir(this.dir).finally(() => {
+    const run = this.syncOnce().finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
     this.#running = run;
     return run;
+  }
+}
+
+/**
+ * fsyncs of one directory shared by concurrent callers (group commit for names): N blocks
+ * staged together cost two directory fsyncs instead of N.
+ */
+export class SharedDirSync extends SharedSync {
+  constructor(readonly dir: string) {
+    super(() => fsyncDir(dir));
   }
 }

@@ -168,6 +168,22 @@ export const DOWNLOADS_MAX = 32;
  * during a cold read (issue 12).
  */
 export const ADOPTED_TAIL_BYTES_MAX = 64;
+/**
+ * Zero-copy reads (readv): distinct blocks that views handed out may keep alive at once, on
+ * top of the memory cache (an evicted block stays until its last reply is written). Past it,
+ * a read copies out of the block as before.
+ */
+export const READ_PINNED_BYTES_MAX = 64 * MiB;
+/**
+ * readv() bytes that are no view (disk cache preads, holes, buffered writes) land in recycled
+ * buffers of this size, given back when the reply is written (src/vfs/spares.ts): a 1 MiB pread
+ * into a fresh buffer paid its page faults each time (530-860 us against 270-380 us reused).
+ */
+export const READ_SPARE_BYTES = 1 * MiB;
+/** Smaller reads take fresh buffers: as cheap as recycling. */
+export const READ_SPARE_BYTES_MIN = 64 * KiB;
+/** Idle spare buffers kept; replies out at once beyond it take fresh ones. */
+export const READ_SPARES_POOLED = 8;
 /** Read replies (freed only by the collector) handed out between two nudges of it. */
 export const UNOWNED_GC_NUDGE_BYTES = 32 * MiB;
 /** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */
@@ -406,13 +422,6 @@ export const FUSE_MAX_BACKGROUND = 64;
 export const FUSE_CONGESTION_THRESHOLD = 48;
 /** Requests handed to the VFS at once; the reader threads stop reading /dev/fuse beyond it. */
 export const FUSE_IN_FLIGHT_MAX = 256;
-/**
- * READ replies of at least this many bytes fill a recycled FUSE_MAX_WRITE_BYTES buffer (smaller
- * ones a fresh one), and this many idle ones are kept: the kernel's readahead keeps a few READs
- * in flight per file.
- */
-export const FUSE_READ_BUFFER_BYTES_MIN = 64 * KiB;
-export const FUSE_READ_BUFFERS_POOLED = 16;
 /** Threads (each with its own cloned /dev/fuse fd) blocking in read(2) for requests. */
 export const FUSE_READER_THREADS = 2;
 /**
@@ -438,6 +447,11 @@ export const FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT = 1;
 export const FUSE_OPEN_CACHE_SEC_DEFAULT = Number.POSITIVE_INFINITY;
 /** Files whose last open the open cache remembers. */
 export const FUSE_OPEN_CACHE_INODES_MAX = 65_536;
+/**
+ * Inodes remembered as having had a POSIX lock granted through this mount: their read-only
+ * opens keep FLUSH at close(2), which is where close drops the process's locks (ops_file.ts).
+ */
+export const FUSE_LOCKED_INODES_MAX = 4096;
 /** Supplementary groups of a pid (from /proc/PID/status) are reused this long. */
 export const FUSE_GROUPS_CACHE_MS = 1000;
 export const FUSE_GROUPS_CACHE_PIDS_MAX = 4096;

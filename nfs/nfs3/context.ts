@@ -15,7 +15,7 @@ import { decodeHandle, encodeHandle, volumeKey } from "./handle.ts";
 import { ReadBuffers } from "./readbuffers.ts";
 import { ExportScope } from "./scope.ts";
 import { NfsError } from "./status.ts";
-import { type Fattr3, fattr3Of, type WccAttr, wccAttrOf } from "./types.ts";
+import { AttrFattr3, type Fattr3, fsidWords, type WccAttr, wccAttrOf } from "./types.ts";
 
 export interface NfsExportOptions {
   vfs: Vfs;
@@ -37,6 +37,9 @@ export class NfsExport {
   readonly volume: Buffer;
   /** fattr3.fsid: the first 8 bytes of the volume key, the same on every server of it. */
   readonly fsid: bigint;
+  /** fsid as the two words every fattr3 of the export carries (computed once, not per reply). */
+  private readonly fsidHigh: number;
+  private readonly fsidLow: number;
   /**
    * writeverf3 (RFC 1813 section 3.3.7): new on every start of the server, so a client whose
    * UNSTABLE writes were acknowledged by a previous instance sees it change and sends them again.
@@ -58,6 +61,9 @@ export class NfsExport {
     });
     this.volume = volumeKey(options.vfs.volumeId);
     this.fsid = this.volume.readBigUInt64BE(0);
+    const { high, low } = fsidWords(this.fsid);
+    this.fsidHigh = high;
+    this.fsidLow = low;
   }
 
   /**
@@ -77,7 +83,7 @@ export class NfsExport {
   }
 
   fattr(inode: Ino, attr: Attr): Fattr3 {
-    return fattr3Of(attr, inode, this.fsid);
+    return new AttrFattr3(attr, inode, this.fsidHigh, this.fsidLow);
   }
 
   /** A new per-call state for `call`. */
@@ -93,7 +99,7 @@ export interface Resolved {
 
 export class Nfs3Op {
   /** Attributes seen before the operation changed anything (pre_op_attr), per inode. */
-  private readonly preOp = new Map<Ino, WccAttr>();
+  private preOp: Map<Ino, WccAttr> | undefined;
 
   constructor(
     readonly exp: NfsExport,
@@ -150,13 +156,14 @@ export class Nfs3Op {
     if (!(await this.exp.scope.contains(inode, attr))) {
       throw new NfsError(NfsStat3.STALE, `inode ${inode} is outside the export`);
     }
+    this.preOp ??= new Map();
     this.preOp.set(inode, wccAttrOf(attr));
     return { inode, attr };
   }
 
   /** The pre_op_attr recorded for inode by resolve(), if any. */
   pre(inode: Ino): WccAttr | undefined {
-    return this.preOp.get(inode);
+    return this.preOp?.get(inode);
   }
 
   /** Current attributes for a post_op_attr, or undefined (FALSE) when they cannot be had. */

@@ -14,8 +14,9 @@
 import { describeError } from "../../src/errors.ts";
 import { log as jfsLog } from "../../src/log.ts";
 import { type Procedure, procedure, type RpcLogger } from "../rpc/dispatcher.ts";
+import { resultsWriter } from "../rpc/reply.ts";
 import type { XdrReader } from "../xdr/reader.ts";
-import { XdrWriter } from "../xdr/writer.ts";
+import type { XdrWriter } from "../xdr/writer.ts";
 import { NfsStat3 } from "./constants.ts";
 import type { Nfs3Op, NfsExport } from "./context.ts";
 import { nfsStatName, statusOf } from "./status.ts";
@@ -75,7 +76,7 @@ export function wrap<A>(exp: NfsExport, p: Nfs3Procedure<A>, options: WrapOption
       if (p.mutates && exp.policy.readOnly) {
         return writeFailure(op, NfsStat3.ROFS, p.failure(args), false);
       }
-      const w = new XdrWriter(256);
+      const w = resultsWriter();
       w.enumValue(NfsStat3.OK);
       try {
         await p.run(op, args, w);
@@ -102,7 +103,7 @@ async function writeFailure(
   parts: readonly FailurePart[],
   withAttributes: boolean,
 ): Promise<XdrWriter> {
-  const w = new XdrWriter(256);
+  const w = resultsWriter();
   w.enumValue(status);
   for (const part of parts) {
     const fh = "post" in part ? part.post : part.wcc;

@@ -368,8 +368,17 @@ export class RpcConnection implements BudgetWaiter {
       this.sendReply(decoded.xid, decoded.reply, recordBytes, lent);
       return;
     }
-    const { args, kind: _, ...header } = decoded;
-    const call: RpcCall = { ...header, client: this.client, localPort: this.localPort };
+    const { args } = decoded;
+    // Field by field: an object rest and spread copied the header twice per call.
+    const call: RpcCall = {
+      xid: decoded.xid,
+      prog: decoded.prog,
+      vers: decoded.vers,
+      proc: decoded.proc,
+      credentials: decoded.credentials,
+      client: this.client,
+      localPort: this.localPort,
+    };
     const decision = this.decide(call);
     if (decision.action === "close") {
       this.recordsBytes -= recordBytes;

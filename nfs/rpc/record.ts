@@ -152,13 +152,11 @@ export class RecordDecoder {
   }
 
   private readFragmentHeader(): void {
-    const header = new Uint8Array(RECORD_MARK_BYTES);
+    let mark = 0;
     for (let i = 0; i < RECORD_MARK_BYTES; i++) {
-      const head = this.input[0]!;
-      header[i] = head[this.headOffset]!;
+      mark = mark * 256 + this.input[0]![this.headOffset]!;
       this.consume(1);
     }
-    const mark = new DataView(header.buffer).getUint32(0, false);
     const lengthBytes = mark & RECORD_MARK_LENGTH_MASK;
     this.fragments += 1;
     if (this.fragments > this.limits.fragmentsMax) {

@@ -11,8 +11,8 @@
  *
  * Our verifier is always AUTH_NONE: we accept only AUTH_NONE and AUTH_SYS.
  */
-import { unreachable } from "../../src/assert.ts";
-import { XdrReader } from "../xdr/reader.ts";
+import { assert, unreachable } from "../../src/assert.ts";
+import { XDR_UNIT_BYTES, XdrReader } from "../xdr/reader.ts";
 import { XdrWriter } from "../xdr/writer.ts";
 import { AUTH_NONE_EMPTY, type OpaqueAuth, readOpaqueAuth, writeOpaqueAuth } from "./auth.ts";
 import {
@@ -119,13 +119,55 @@ export function writeReply(writer: XdrWriter, xid: number, reply: RpcReply): voi
   }
 }
 
+/**
+ * Record mark, xid, REPLY, MSG_ACCEPTED, verf AUTH_NONE (flavor, empty body), SUCCESS: what
+ * precedes the results of every successful call we answer.
+ */
+export const SUCCESS_REPLY_HEADER_BYTES = 28;
+const SUCCESS_HEADER = new Uint8Array(SUCCESS_REPLY_HEADER_BYTES);
+const SUCCESS_HEADER_VIEW = new DataView(SUCCESS_HEADER.buffer);
+
+/**
+ * A writer for a procedure's results with room in front for the reply header: the reply
+ * is then sent from that one writer (encodeReplyRecord prepends the header), where an
+ * ordinary body is copied into a second writer behind the header.
+ */
+export function resultsWriter(initialBytes = 256): XdrWriter {
+  return new XdrWriter(initialBytes, SUCCESS_REPLY_HEADER_BYTES);
+}
+
 /** A reply as one record of one last fragment (RFC 5531 section 11), as chunks to write. */
 export function encodeReplyRecord(xid: number, reply: RpcReply): Uint8Array[] {
+  if (
+    reply.kind === "success" &&
+    reply.body instanceof XdrWriter &&
+    reply.body.headroomFreeBytes >= SUCCESS_REPLY_HEADER_BYTES
+  ) {
+    return encodeSuccessInPlace(xid, reply.body);
+  }
   const writer = new XdrWriter(128);
   writer.uint32(0); // the record mark, patched once the length is known
   writeReply(writer, xid, reply);
   writer.patchUint32(0, recordMark(writer.lengthBytes - RECORD_MARK_BYTES, true));
   return writer.chunks();
+}
+
+/** The header of a SUCCESS put in the headroom of its results (resultsWriter): one writer. */
+function encodeSuccessInPlace(xid: number, body: XdrWriter): Uint8Array[] {
+  const bodyBytes = body.lengthBytes;
+  // As append() in the generic path: results that are not XDR are a bug (SYSTEM_ERR).
+  assert(bodyBytes % XDR_UNIT_BYTES === 0, "reply body: not a multiple of four bytes");
+  const view = SUCCESS_HEADER_VIEW;
+  const recordBytes = SUCCESS_REPLY_HEADER_BYTES - RECORD_MARK_BYTES + bodyBytes;
+  view.setUint32(0, recordMark(recordBytes, true), false);
+  view.setUint32(4, xid, false);
+  view.setUint32(8, MsgType.REPLY, false);
+  view.setUint32(12, ReplyStat.MSG_ACCEPTED, false);
+  view.setUint32(16, AUTH_NONE_EMPTY.flavor, false);
+  view.setUint32(20, 0, false); // the verifier's empty body
+  view.setUint32(24, AcceptStat.SUCCESS, false);
+  body.prepend(SUCCESS_HEADER);
+  return body.chunks();
 }
 
 /** Decodes a reply record (a client's view). Throws XdrError on a malformed one. */

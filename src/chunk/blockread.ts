@@ -18,12 +18,14 @@ import { assert } from "../assert.ts";
 import { DOWNLOADS_MAX } from "../limits.ts";
 import { cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { ObjectNotFoundError, type ObjectStore } from "../object/interface.ts";
+import { allocUnowned } from "../unowned.ts";
 import { type BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import type { BlockCodec } from "./codec.ts";
 import type { DiskCache } from "./diskcache.ts";
 import { type BlockRef, refKey } from "./keys.ts";
 import { Semaphore } from "./limiter.ts";
 import type { MemCache } from "./memcache.ts";
+import type { ReadLease } from "./pins.ts";
 
 export interface BlockReaderDeps {
   objects: ObjectStore;
@@ -43,12 +45,14 @@ export interface BlockReaderDeps {
   onReadFailure(key: string, error: unknown): void;
 }
 
-/** Part of a block a reader waits for; the load copies it, so the block never escapes. */
+/**
+ * Part of a block a reader waits for; the load hands it the block the moment it arrives (a copy
+ * into the reader's buffer, or a pinned view), so the block never escapes unowned.
+ */
 interface BlockCopy {
   offset: number;
   len: number;
-  target: Buffer;
-  targetOffset: number;
+  deliver(block: Buffer): void;
 }
 
 interface BlockLoad {
@@ -74,7 +78,7 @@ export class BlockReader {
   }
 
   /** Copies [offset, offset + len) of one block into `target` at `targetOffset`. */
-  async readBlock(
+  readBlock(
     ref: BlockRef,
     offset: number,
     len: number,
@@ -82,8 +86,52 @@ export class BlockReader {
     targetOffset: number,
   ): Promise<void> {
     assert(offset + len <= ref.bytes && targetOffset + len <= target.length, "read in bounds");
+    const copy: BlockCopy = {
+      offset,
+      len,
+      deliver: (block) => target.set(block.subarray(offset, offset + len), targetOffset),
+    };
+    return this.#serve(ref, copy, () => [target, targetOffset]);
+  }
+
+  /**
+   * [offset, offset + len) of one block without a copy where it can: a view of the block in
+   * the memory cache or of the load that brings it, pinned by `lease`; a fresh buffer where the
+   * bytes come from elsewhere (a disk cache pread, a ranged GET): the start of `spare` if
+   * given (a caller's recycled buffer), else a fresh one.
+   */
+  async viewBlock(
+    ref: BlockRef,
+    offset: number,
+    len: number,
+    lease: ReadLease,
+    spare?: Buffer,
+  ): Promise<Buffer> {
+    assert(offset + len <= ref.bytes, "read in bounds");
+    assert(spare === undefined || spare.length >= len, "spare buffer too short");
+    let view: Buffer | undefined;
+    const copy: BlockCopy = {
+      offset,
+      len,
+      deliver: (block) => {
+        view = lease.view(block, offset, len);
+      },
+    };
+    await this.#serve(ref, copy, () => {
+      view = spare === undefined ? allocUnowned(len) : spare.subarray(0, len);
+      return [view, 0];
+    });
+    assert(view !== undefined && view.length === len, "a block view is as long as asked");
+    return view;
+  }
+
+  /**
+   * Serves one read of a block: `copy.deliver` gets the whole block when it is in memory or
+   * arrives with a load; `place` gives the buffer that a disk cache pread or a ranged GET fills.
+   */
+  async #serve(ref: BlockRef, copy: BlockCopy, place: () => [Buffer, number]): Promise<void> {
+    const { offset, len } = copy;
     const key = refKey(ref);
-    const copy = { offset, len, target, targetOffset };
     if (this.#copyCached(key, copy)) return;
     const loading = this.#loading.get(key);
     if (loading !== undefined) {
@@ -93,7 +141,7 @@ export class BlockReader {
     const cache = this.deps.diskCache;
     if (cache !== undefined && !cache.isReady) await cache.ready();
     const onDisk = cache !== undefined && (cache.has(key) || cache.adopt(key, ref.bytes));
-    if (onDisk && (await cache!.read(key, ref.bytes, offset, len, target, targetOffset))) return;
+    if (onDisk && (await cache!.read(key, ref.bytes, offset, len, ...place()))) return;
     // A disk miss or a corrupt file: load the whole block, which caches it again.
     if (onDisk || len === ref.bytes || this.deps.wholeBlocks) {
       if (this.#copyCached(key, copy)) return; // (loaded by someone else meanwhile)
@@ -105,6 +153,7 @@ export class BlockReader {
     this.stats.misses++;
     const part = await this.#get(key, offset, len);
     if (part.length !== len) throw new Error(`object ${key} is shorter than its key says`);
+    const [target, targetOffset] = place();
     target.set(part, targetOffset);
     if (isWholeBuffer(part)) freeBuffer(part);
   }
@@ -163,7 +212,7 @@ export class BlockReader {
     }
     this.stats.memHits++;
     cacheHit("memory", copy.len);
-    copy.target.set(cached.subarray(copy.offset, copy.offset + copy.len), copy.targetOffset);
+    copy.deliver(cached);
     return true;
   }
 
@@ -195,9 +244,7 @@ export class BlockReader {
     // No await from here on: whoever joined the load is in `copies` and served now, whoever
     // comes later finds the block in the memory cache (or loads it again).
     try {
-      for (const c of load.copies) {
-        c.target.set(block.subarray(c.offset, c.offset + c.len), c.targetOffset);
-      }
+      for (const c of load.copies) c.deliver(block);
       memCache.put(key, block);
       this.deps.cacheOnDisk(key, block);
     } finally {

@@ -3,7 +3,7 @@
  * slice → block → object key mapping (keys.ts), the object layer's errors and the caches stay
  * inside src/chunk.
  */
-export { blocksOfRange, readChunkRange } from "./chunkread.ts";
+export { blocksOfRange, readChunkRange, viewChunkRange } from "./chunkread.ts";
 export { Semaphore } from "./limiter.ts";
 export {
   type BlockObject,
@@ -13,6 +13,7 @@ export {
   sliceObjects,
   storeSlice,
 } from "./objects.ts";
+export type { ReadLease } from "./pins.ts";
 export { dataExtent, resolveSlices } from "./resolve.ts";
 export { type SlicePart, SliceWriter } from "./slicewriter.ts";
 export { ChunkStore, type ChunkStoreOptions, type ChunkStoreStats } from "./store.ts";

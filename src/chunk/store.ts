@@ -20,6 +20,7 @@ import {
   BUFFER_SIZE_BYTES_MIN,
   DISK_CACHE_PENDING_BYTES_MAX,
   FLUSH_TICK_MS,
+  READ_PINNED_BYTES_MAX,
   WRITE_PAGE_BYTES,
   WRITE_POOL_BYTES_MAX,
 } from "../limits.ts";
@@ -31,6 +32,7 @@ import { DiskCache, type DiskCacheStats } from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
 import { ByteBudget, Semaphore } from "./limiter.ts";
 import { MemCache } from "./memcache.ts";
+import { BlockPins, ReadLease } from "./pins.ts";
 import { ReadFailureLog } from "./readfailures.ts";
 import { type BlockSink, SliceWriter } from "./slicewriter.ts";
 import { Writeback } from "./writeback.ts";
@@ -83,6 +85,7 @@ export class ChunkStore implements BlockSink {
   readonly #pool: BufferPool;
   readonly #uploads: Semaphore;
   readonly #reader: BlockReader;
+  readonly pins: BlockPins;
   readonly #writeback: Writeback | undefined;
   readonly #readFailures: ReadFailureLog;
   /** --writeback: flushed blocks are staged, not uploaded before the flush returns. */
@@ -119,6 +122,7 @@ export class ChunkStore implements BlockSink {
     );
     this.wholeBlockBuffers = options.blockSizeBytes * 8 <= options.bufferSizeBytes;
     this.memCache = new MemCache(options.memCacheBytes, this.#pool);
+    this.pins = new BlockPins(this.#pool, READ_PINNED_BYTES_MAX);
     this.#uploads = new Semaphore(options.maxUploads);
     this.diskCache =
       options.diskCacheDir === undefined
@@ -296,6 +300,42 @@ export class ChunkStore implements BlockSink {
       done += n;
     }
     await Promise.all(reads);
+  }
+
+  /**
+   * [offset, offset + len) of slice `sliceId` as views of its blocks where they are in memory
+   * (pinned by `lease`, see pins.ts), the matching bytes of `spare` (if given, at least `len`
+   * long) or fresh buffers elsewhere; in order, one per block.
+   */
+  viewSlice(
+    sliceId: number,
+    sizeBytes: number,
+    offset: number,
+    len: number,
+    lease: ReadLease,
+    spare?: Buffer,
+  ): Promise<Buffer>[] {
+    assert(
+      offset + len <= sizeBytes,
+      `read of [${offset}, +${len}) past a ${sizeBytes}-byte slice`,
+    );
+    const bs = this.blockSizeBytes;
+    const views: Promise<Buffer>[] = [];
+    for (let done = 0; done < len; ) {
+      const at = offset + done;
+      const index = Math.floor(at / bs);
+      const inBlock = at % bs;
+      const n = Math.min(bs - inBlock, len - done);
+      const ref = { sliceId, index, bytes: Math.min(bs, sizeBytes - index * bs) };
+      views.push(this.#reader.viewBlock(ref, inBlock, n, lease, spare?.subarray(done)));
+      done += n;
+    }
+    return views;
+  }
+
+  /** A lease for the views of one zero-copy read (release it once they are written). */
+  newReadLease(): ReadLease {
+    return new ReadLease(this.pins);
   }
 
   /** Copies part of one block into `target`. */

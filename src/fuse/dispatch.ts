@@ -17,7 +17,7 @@ import { lockOps } from "./ops_lock.ts";
 import { nodeOps } from "./ops_node.ts";
 import { xattrOps } from "./ops_xattr.ts";
 import { IN_HEADER_BYTES, InitFlag, Opcode, OUT_HEADER_BYTES, opcodeName } from "./protocol.ts";
-import type { Handler, OpState, Reply, Request } from "./state.ts";
+import type { Handler, OpState, Reply } from "./state.ts";
 import { decodeInHeader, encodeOutHeader, type InHeader, InReader } from "./structs.ts";
 
 const HANDLERS: ReadonlyMap<number, Handler> = new Map([
@@ -54,7 +54,6 @@ function replyErrno(error: unknown, header: InHeader): number {
 }
 
 export interface ReplySink {
-  /** Writes (or copies) the pieces before it returns: their buffers are reused after. */
   reply(fd: number, pieces: readonly Uint8Array[]): void;
   /** Called once per request the readers handed over, replied or not. */
   done(): void;
@@ -134,15 +133,27 @@ export class Dispatcher {
       groups: this.groups.groups(header.pid, header.gid),
       pid: header.pid,
     };
+    // Hooks to run once the reply is written (a READ's views of cached blocks are unpinned).
+    let replied: (() => void)[] | undefined;
+    const onReplied = (hook: () => void): void => {
+      replied ??= [];
+      replied.push(hook);
+    };
+    const runReplied = (): void => {
+      for (const hook of replied ?? []) hook();
+    };
     if (!INTERRUPTIBLE.has(header.opcode)) {
-      const request: Request = { header, ctx, body, signal: NEVER, whenAnswered: [] };
+      const request = { header, ctx, body, signal: NEVER, onReplied };
       // A WRITE's data is copied into the write buffers before it is answered, so its request
       // buffer (up to 1 MiB, fresh from a reader thread) is freed then rather than left to the
       // collector, which frees such buffers late (issue 12: RSS of a sequential write).
-      const settled = (failed: boolean) => {
-        if (header.opcode === Opcode.WRITE) freeRequest(raw);
-        for (const answered of request.whenAnswered) answered(failed);
-      };
+      const settled =
+        header.opcode === Opcode.WRITE
+          ? () => {
+              runReplied();
+              freeRequest(raw);
+            }
+          : runReplied;
       this.#answer(fd, header, () => handler(this.state, request), undefined, settled);
       return;
     }
@@ -150,13 +161,19 @@ export class Dispatcher {
     if (this.#earlyInterrupts.delete(header.unique)) abort.abort();
     this.#waits.set(header.unique, abort);
     const signal = abort.signal;
-    this.#answer(fd, header, async () => {
-      try {
-        return await handler(this.state, { header, ctx, body, signal, whenAnswered: [] });
-      } finally {
-        this.#waits.delete(header.unique);
-      }
-    });
+    this.#answer(
+      fd,
+      header,
+      async () => {
+        try {
+          return await handler(this.state, { header, ctx, body, signal, onReplied });
+        } finally {
+          this.#waits.delete(header.unique);
+        }
+      },
+      undefined,
+      runReplied,
+    );
   }
 
   #interrupt(body: InReader): void {
@@ -183,7 +200,7 @@ export class Dispatcher {
     header: InHeader,
     run: () => Promise<Reply> | Reply,
     afterReply?: () => void,
-    settled?: (failed: boolean) => void,
+    settled?: () => void,
   ): void {
     const startMs = performance.now();
     let failed = false;
@@ -207,7 +224,7 @@ export class Dispatcher {
       .finally(() => {
         this.sink.done();
         opDone("fuse", opcodeName(header.opcode), startMs, failed);
-        settled?.(failed);
+        settled?.();
       });
   }
 

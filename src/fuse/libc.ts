@@ -105,9 +105,12 @@ export function readFd(fd: number, into: Uint8Array): number {
   return n < 0 ? -errno() : n;
 }
 
+/** iovecs one writevFd takes (a reply: fuse_out_header, then its payload pieces). */
+export const WRITEV_PIECES_MAX = 16;
+
 /** writev(2) of the pieces in order; returns bytes written, or -errno. */
 export function writevFd(fd: number, pieces: readonly Uint8Array[]): number {
-  assert(pieces.length > 0 && pieces.length <= 16, "writev piece count");
+  assert(pieces.length > 0 && pieces.length <= WRITEV_PIECES_MAX, "writev piece count");
   // struct iovec { void *iov_base; size_t iov_len; } — 16 bytes on LP64.
   const iov = new BigUint64Array(pieces.length * 2);
   for (let i = 0; i < pieces.length; i++) {

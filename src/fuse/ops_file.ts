@@ -3,13 +3,9 @@
  * fsync, lseek, fallocate, copy_file_range. Handles are the VFS's fh numbers as fuse fh.
  */
 import { isFsError } from "../errors.ts";
-import {
-  FUSE_COPY_RANGE_BYTES_MAX,
-  FUSE_MAX_WRITE_BYTES,
-  FUSE_READ_BUFFER_BYTES_MIN,
-  FUSE_READ_BUFFERS_POOLED,
-} from "../limits.ts";
+import { FUSE_COPY_RANGE_BYTES_MAX } from "../limits.ts";
 import { OpenFlags } from "../posix.ts";
+import { WRITEV_PIECES_MAX } from "./libc.ts";
 import { nameArg } from "./ops_node.ts";
 import {
   Fopen,
@@ -35,7 +31,7 @@ const open: Handler = async (s, r) => {
   const { fh, attr } = await s.vfs.open(r.ctx, ino, flags);
   s.fileFlags.set(fh, flags);
   s.revalidate(ino, attr);
-  return [openOut(fh, openFlagsOut(s, ino, attr))];
+  return [openOut(fh, openFlagsOut(s, ino, attr) | s.openFlagsNoFlush(ino, fh, flags))];
 };
 
 /** struct fuse_create_in { uint32_t flags, mode, umask, open_flags; } (8 bytes before 7.12). */
@@ -88,34 +84,21 @@ const read: Handler = async (s, r) => {
   const size = r.body.u32();
   // An offset beyond what the core can address is past the end of every file.
   if (offset > BigInt(Number.MAX_SAFE_INTEGER)) return NONE;
-  const into = readBuffer(s, size);
-  const data = await s.vfs.read(
-    r.ctx,
-    r.header.nodeid,
-    readHandle(s, fh),
-    Number(offset),
-    size,
-    into,
-  );
-  // Given back once the reply is written. Not after a failed read: a piece of it may still be
-  // copying into the buffer (the read rejects at its first failed piece).
-  if (into !== undefined) r.whenAnswered.push((failed) => giveReadBuffer(s, into, failed));
-  return [data];
+  // Views of cached blocks, written with the reply header in one writev (channel.ts), which
+  // copies them into the kernel before their pins go.
+  const data = await s.vfs.readv(r.ctx, r.header.nodeid, readHandle(s, fh), Number(offset), size);
+  if (data.parts.length < WRITEV_PIECES_MAX) {
+    r.onReplied(() => data.release());
+    return data.parts;
+  }
+  // Fragmented (small blocks, many slices): one copy keeps the writev (header + parts) within
+  // its iovecs.
+  try {
+    return [Buffer.concat(data.parts, data.bytes)];
+  } finally {
+    data.release();
+  }
 };
-
-/**
- * READ replies fill recycled buffers: a fresh one per READ stayed in RSS until the collector
- * ran, and a cold 1 GiB read through the memory cache peaked at 282 MiB (issue 12).
- */
-function readBuffer(s: OpState, size: number): Buffer | undefined {
-  if (size < FUSE_READ_BUFFER_BYTES_MIN || size > FUSE_MAX_WRITE_BYTES) return undefined;
-  return s.readBuffers.pop() ?? Buffer.allocUnsafe(FUSE_MAX_WRITE_BYTES);
-}
-
-function giveReadBuffer(s: OpState, buffer: Buffer, failed: boolean): void {
-  if (failed || s.readBuffers.length >= FUSE_READ_BUFFERS_POOLED) return;
-  s.readBuffers.push(buffer);
-}
 
 /**
  * struct fuse_write_in { uint64_t fh, offset; uint32_t size, write_flags; uint64_t lock_owner;
@@ -172,6 +155,10 @@ const release: Handler = async (s, r) => {
   try {
     if (releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK && lockOwner !== undefined) {
       await s.vfs.releaseLocks(ino, lockOwner, { posix: false, flock: true });
+    }
+    // No FLUSH came at close for a NOFLUSH handle: its lockers' POSIX locks end with it.
+    for (const owner of s.takeNoFlushOwners(fh)) {
+      await s.vfs.releaseLocks(ino, owner, { posix: true, flock: false });
     }
   } finally {
     await s.vfs.release(r.ctx, ino, fh);

@@ -13,6 +13,7 @@ import type { Handler, Reply, Request } from "./state.ts";
 import { encodeInvalInodeData } from "./structs.ts";
 
 interface LkIn {
+  fh: number;
   owner: bigint;
   lock: FileLock;
   flock: boolean;
@@ -33,14 +34,15 @@ function lockType(t: number): LockType {
  * struct fuse_file_lock { uint64_t start, end; uint32_t type, pid; }
  */
 function lkIn(r: Request): LkIn {
-  r.body.skip(8); // fh: locks belong to the owner, not to a handle
+  // Locks belong to the owner, not to a handle; fh only tells which open took them.
+  const fh = r.body.u64Number("fh");
   const owner = r.body.u64();
   const start = bound(r.body.u64());
   const end = bound(r.body.u64());
   const type = lockType(r.body.u32());
   const pid = r.body.u32();
   const lkFlags = r.body.remaining >= 4 ? r.body.u32() : 0;
-  return { owner, lock: { type, start, end, pid }, flock: (lkFlags & FUSE_LK_FLOCK) !== 0 };
+  return { fh, owner, lock: { type, start, end, pid }, flock: (lkFlags & FUSE_LK_FLOCK) !== 0 };
 }
 
 function lkOut(lock: FileLock): Buffer {
@@ -59,11 +61,12 @@ const getlk: Handler = async (s, r) => {
 
 function setlk(wait: boolean): Handler {
   return async (s, r): Promise<Reply> => {
-    const { owner, lock, flock } = lkIn(r);
+    const { fh, owner, lock, flock } = lkIn(r);
     const ino = r.header.nodeid;
     if (flock) await s.vfs.flock(r.ctx, ino, owner, lock.type, wait, r.signal);
     else {
       await s.vfs.setlk(r.ctx, ino, owner, lock, wait, r.signal);
+      if (lock.type !== LockType.UNLOCK) s.lockedThrough(ino, fh, owner);
       // The new holder reads what the last one wrote on any node (as an NFS client does on
       // lock): the kernel drops this file's cached pages and attributes before we answer.
       if (lock.type !== LockType.UNLOCK) await s.notifyOffThread(encodeInvalInodeData(ino));

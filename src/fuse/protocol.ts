@@ -109,7 +109,12 @@ export const Fopen = {
   KEEP_CACHE: 1 << 1,
   NONSEEKABLE: 1 << 2,
   CACHE_DIR: 1 << 3,
+  /** No FLUSH at close(2) of this handle (7.35+); the kernel ignores it under writeback_cache. */
+  NOFLUSH: 1 << 5,
 } as const;
+
+/** The protocol minor that knows FOPEN_NOFLUSH (Linux 5.16). */
+export const FOPEN_NOFLUSH_MINOR = 35;
 
 /** enum fuse_notify_code: unsolicited messages to the kernel (out header unique 0). */
 export const NotifyCode = { INVAL_INODE: 2 } as const;

@@ -4,18 +4,20 @@
  * flags of file handles, the open cache). Reply helpers pick the cache timeouts per file type.
  */
 
+import { assert } from "../assert.ts";
 import {
   FUSE_ATTR_CACHE_SEC_DEFAULT,
   FUSE_BLKSIZE_BYTES,
   FUSE_DIR_ENTRY_CACHE_SEC_DEFAULT,
   FUSE_ENTRY_CACHE_SEC_DEFAULT,
+  FUSE_LOCKED_INODES_MAX,
   FUSE_OPEN_CACHE_INODES_MAX,
   FUSE_OPEN_CACHE_SEC_DEFAULT,
   FUSE_READER_THREADS,
 } from "../limits.ts";
-import { type Attr, type Credentials, FileType } from "../posix.ts";
+import { type Attr, type Credentials, FileType, OpenFlags } from "../posix.ts";
 import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
-import { FUSE_KERNEL_MINOR_VERSION, FUSE_ROOT_ID } from "./protocol.ts";
+import { FOPEN_NOFLUSH_MINOR, Fopen, FUSE_KERNEL_MINOR_VERSION, FUSE_ROOT_ID } from "./protocol.ts";
 import {
   type AttrOptions,
   attrOut,
@@ -66,11 +68,8 @@ export interface Request {
   body: InReader;
   /** Aborted when the kernel sends INTERRUPT for this request (lock waits listen). */
   signal: AbortSignal;
-  /**
-   * Run once the reply is written (the sink is done with its pieces) or the request failed
-   * (`failed`): a handler gives back the buffers its reply borrowed here.
-   */
-  whenAnswered: ((failed: boolean) => void)[];
+  /** Runs `hook` once the reply (or the error reply) is written, or none was sent. */
+  onReplied(hook: () => void): void;
 }
 
 /** Payload pieces after fuse_out_header; empty for a bare success. */
@@ -100,11 +99,15 @@ export class OpState {
   readonly attrOptions: AttrOptions = { blksizeBytes: FUSE_BLKSIZE_BYTES };
   /** open(2) flags of each open file handle (the VFS checks them; FUSE needs O_ACCMODE). */
   readonly fileFlags = new Map<number, number>();
-  /** Idle READ reply buffers (see ops_file.ts), at most FUSE_READ_BUFFERS_POOLED. */
-  readonly readBuffers: Buffer[] = [];
   /** Plain READDIR batches per open directory handle (see ops_dir.ts). */
   readonly dirBatches = new Map<number, DirBatch>();
   readonly #openSeen = new Map<number, OpenSeen>();
+  /** Handles opened with FOPEN_NOFLUSH. */
+  readonly #noFlush = new Set<number>();
+  /** Of those, the ones POSIX locks were taken through, and by which owners. */
+  readonly #noFlushLockers = new Map<number, Set<bigint>>();
+  /** Inodes a POSIX lock was granted on through this mount (insertion order = age). */
+  readonly #lockedInodes = new Set<number>();
   /** What the kernel was last told of each inode's attributes (see revalidate). */
   readonly #told = new Map<number, string>();
   /** Sends a notification to the kernel; set by the session. */
@@ -194,4 +197,46 @@ export class OpState {
     }
     return keep;
   }
+
+  /**
+   * FOPEN_NOFLUSH for a read-only open: the kernel then sends no FLUSH at each close(2), one
+   * round trip less per open file in a DataLoader epoch. A read-only handle has nothing to
+   * flush or to report (write errors belong to handles that wrote; close-to-open is decided
+   * at OPEN), but FLUSH is also where close drops the process's POSIX locks (the kernel keeps
+   * none of its own under FUSE_POSIX_LOCKS). So files locked through this mount keep FLUSH,
+   * and locks taken through a NOFLUSH handle are dropped at its RELEASE (lockedThrough).
+   */
+  openFlagsNoFlush(ino: number, fh: number, flags: number): number {
+    if (this.minor < FOPEN_NOFLUSH_MINOR || this.config.writeback) return 0;
+    if ((flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY || this.#lockedInodes.has(ino)) return 0;
+    assert(!this.#noFlush.has(fh), "a new handle number");
+    this.#noFlush.add(fh);
+    return Fopen.NOFLUSH;
+  }
+
+  /** A POSIX lock of `owner` was granted on `ino` through handle `fh`. */
+  lockedThrough(ino: number, fh: number, owner: bigint): void {
+    if (this.#noFlush.has(fh)) {
+      const owners = this.#noFlushLockers.get(fh) ?? new Set<bigint>();
+      owners.add(owner);
+      this.#noFlushLockers.set(fh, owners);
+    }
+    this.#lockedInodes.delete(ino);
+    this.#lockedInodes.add(ino);
+    if (this.#lockedInodes.size > FUSE_LOCKED_INODES_MAX) {
+      const oldest = this.#lockedInodes.values().next();
+      if (!oldest.done) this.#lockedInodes.delete(oldest.value);
+    }
+  }
+
+  /** At RELEASE: the owners whose POSIX locks no FLUSH dropped (empty for most handles). */
+  takeNoFlushOwners(fh: number): ReadonlySet<bigint> {
+    this.#noFlush.delete(fh);
+    const owners = this.#noFlushLockers.get(fh);
+    if (owners === undefined) return NO_OWNERS;
+    this.#noFlushLockers.delete(fh);
+    return owners;
+  }
 }
+
+const NO_OWNERS: ReadonlySet<bigint> = new Set();

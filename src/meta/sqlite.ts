@@ -27,10 +27,15 @@
  * Write transactions are committed in groups (sqlitegroup.ts): those queued while one group
  * runs share its COMMIT, each in its own savepoint, and settle after it.
  *
- * Durability: WAL with synchronous=FULL, so every COMMIT fsyncs the WAL before it returns. A
- * committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync acknowledge, so it must
- * survive a power cut; NORMAL (sync only at checkpoints) would keep the database consistent
- * but could lose the last commits. A new database file's directory entry is fsynced too.
+ * Durability: a committed transaction is what NFS COMMIT, FILE_SYNC, CREATE and fsync
+ * acknowledge, so it must survive a power cut. By default the database runs in WAL mode with
+ * synchronous=FULL: every COMMIT fsyncs the WAL before it returns, on the event loop. The
+ * alternative "wal-barrier" (synchronous=NORMAL, and a write transaction settles only after
+ * our own fdatasync of the WAL on the I/O pool, shared by every group committed before it;
+ * walsync.ts argues why that is as durable) passes the power-cut test, but measured slower
+ * through FUSE at a moderate load and faster only on a very loaded machine
+ * (docs/benchmarks.md, "Small-file writes"), so it is not the default. A new database file's
+ * directory entry is fsynced too.
  */
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
@@ -66,6 +71,21 @@ import type {
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
+import { TxnLock } from "./txnlock.ts";
+import { WalFileSync, type WalSyncer } from "./walsync.ts";
+
+export interface SqliteOpenOptions {
+  /**
+   * How commits become durable. "full" (the default): synchronous=FULL, SQLite fsyncs inside
+   * COMMIT on the event loop. "wal-barrier": synchronous=NORMAL and our WAL fdatasync on the
+   * I/O pool before a write transaction settles (as durable; see the file comment for why it
+   * is not the default). "none": synchronous=NORMAL without the barrier, for benches measuring
+   * what durability costs only.
+   */
+  durability?: "wal-barrier" | "full" | "none";
+  /** Replaces the WAL fdatasync (tests counting barriers); production syncs the real file. */
+  walSyncer?: WalSyncer;
+}
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS jfs_setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -186,7 +206,8 @@ class SqliteTxn implements MetaTxn {
   }
 
   async getAttr(ino: Ino): Promise<Attr | undefined> {
-    this.#read(K.attr(ino));
+    // The guard only exists in write transactions: build its key (a string) only for those.
+    if (this.guard !== undefined) this.#read(K.attr(ino));
     const row = this.s.q("SELECT * FROM jfs_node WHERE inode = ?").get(ino) as NodeRow | null;
     return row ? rowToAttr(row) : undefined;
   }
@@ -227,7 +248,7 @@ class SqliteTxn implements MetaTxn {
   }
 
   async getEntry(parent: Ino, name: Buffer): Promise<EntryRecord | undefined> {
-    this.#read(K.entry(parent, name));
+    if (this.guard !== undefined) this.#read(K.entry(parent, name));
     const row = this.s
       .q("SELECT inode, type, seq FROM jfs_edge WHERE parent = ? AND name = ?")
       .get(parent, name) as EntryRecord | null;
@@ -577,38 +598,49 @@ export class SqliteEngine implements MetaEngine {
   readonly engine = "sqlite3";
   readonly #db: Database;
   readonly #stmts: Statements;
-  #lock: Promise<void> = Promise.resolve();
+  readonly #lock = new TxnLock();
+  /** Read transactions' BEGIN and COMMIT, prepared once (db.exec parses them each time). */
+  readonly #begin: Statement;
+  readonly #commit: Statement;
   /** Write transactions: committed in groups, one WAL fsync per group (sqlitegroup.ts). */
   readonly #group: GroupCommit;
+  /** The durability barrier (walsync.ts); none for ":memory:" and durability "full"/"none". */
+  readonly #walSync: WalFileSync | undefined;
 
   private constructor(
     db: Database,
     readonly displayUrl: string,
+    walSync: WalFileSync | undefined,
   ) {
     this.#db = db;
     this.#stmts = new Statements(db);
+    this.#walSync = walSync;
+    this.#begin = db.prepare("BEGIN");
+    this.#commit = db.prepare("COMMIT");
     this.#group = new GroupCommit({
       db,
       acquire: () => this.#acquire(),
       newTxn: () => new SqliteTxn(this.#stmts, new TxnGuard()),
       isBusy,
+      durable: () => this.#durable(),
     });
   }
 
-  /** COMMITs issued and write transactions they committed (group commit; benches, tests). */
-  get commitStats(): { commits: number; transactions: number } {
-    return { commits: this.#group.commits, transactions: this.#group.transactions };
+  /**
+   * COMMITs issued, write transactions they committed (group commit) and WAL barriers synced
+   * (benches, tests).
+   */
+  get commitStats(): { commits: number; transactions: number; walSyncs: number } {
+    return {
+      commits: this.#group.commits,
+      transactions: this.#group.transactions,
+      walSyncs: this.#walSync?.syncs ?? 0,
+    };
   }
 
-  /**
-   * Opens (creating if needed) the database file; an unusable path is a UserError.
-   * `synchronous` "NORMAL" is for benches measuring what durability costs, nothing else.
-   */
-  static open(
-    path: string,
-    displayUrl: string,
-    synchronous: "FULL" | "NORMAL" = "FULL",
-  ): SqliteEngine {
+  /** Opens (creating if needed) the database file; an unusable path is a UserError. */
+  static open(path: string, displayUrl: string, options: SqliteOpenOptions = {}): SqliteEngine {
+    let durability = options.durability ?? "full";
     let db: Database;
     try {
       const isFile = path !== ":memory:";
@@ -617,8 +649,10 @@ export class SqliteEngine implements MetaEngine {
       db = new Database(path, { create: true, strict: true });
       // Opening may wait for another process's lock (nothing else runs yet)...
       db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS_MAX}`);
-      db.exec("PRAGMA journal_mode = WAL");
-      db.exec(`PRAGMA synchronous = ${synchronous}`);
+      const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
+      // The barrier syncs a WAL: without one (":memory:" keeps its journal in memory), FULL.
+      if (mode.journal_mode !== "wal" && durability === "wal-barrier") durability = "full";
+      db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
       db.exec("PRAGMA foreign_keys = OFF");
       db.exec(DDL);
       if (isNew) syncNewEntries(path, firstCreatedDir);
@@ -628,45 +662,51 @@ export class SqliteEngine implements MetaEngine {
     } catch (error) {
       throw new UserError(`Cannot open "${displayUrl}": ${describeError(error)}`);
     }
-    return new SqliteEngine(db, displayUrl);
+    return new SqliteEngine(
+      db,
+      displayUrl,
+      durability === "wal-barrier" ? new WalFileSync(path, options.walSyncer) : undefined,
+    );
   }
 
+  #durable(): Promise<void> {
+    return this.#walSync?.barrier() ?? Promise.resolve();
+  }
+
+  readonly #release = () => this.#lock.release();
+
   async #acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const previous = this.#lock;
-    this.#lock = previous.then(() => next);
-    await previous;
-    return release;
+    await this.#lock.acquire();
+    return this.#release;
   }
 
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
     if (options?.readOnly !== true) return this.#group.run(fn);
-    const release = await this.#acquire();
-    const deadline = Date.now() + BUSY_WAIT_MS_MAX;
+    // Free (the common case): taken without awaiting anything.
+    if (!this.#lock.tryAcquire()) await this.#lock.acquire();
+    let deadline: number | undefined;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
           return await this.#read(fn);
         } catch (error) {
+          deadline ??= Date.now() + BUSY_WAIT_MS_MAX;
           if (!isBusy(error) || Date.now() > deadline) throw error;
           txnRetried(true); // another process holds the database's write lock
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
         }
       }
     } finally {
-      release();
+      this.#lock.release();
     }
   }
 
   /** One attempt of a read-only transaction (write transactions go through #group). */
   async #read<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    this.#db.exec("BEGIN");
+    this.#begin.run();
     try {
       const result = await fn(new SqliteTxn(this.#stmts, undefined));
-      this.#db.exec("COMMIT");
+      this.#commit.run();
       return result;
     } catch (error) {
       if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
@@ -699,11 +739,14 @@ export class SqliteEngine implements MetaEngine {
     } finally {
       release();
     }
+    await this.#durable();
   }
 
   async close(): Promise<void> {
     const release = await this.#acquire();
     try {
+      // Barriers of groups committed before: they settle their callers first.
+      await this.#walSync?.close();
       this.#db.close();
     } finally {
       release();

@@ -1,15 +1,20 @@
 /**
  * Group commit for the SQLite engine: write transactions that arrive while the connection is
  * busy (files flushed at about the same time, each committing its slices) run one after the
- * other inside one BEGIN IMMEDIATE … COMMIT, each in a SAVEPOINT of its own, so one WAL fsync
- * (synchronous=FULL) makes the whole group durable. Every caller's promise settles only after
- * that COMMIT returned: what a caller acknowledges (a close, an fsync, an NFS COMMIT) is on disk,
- * exactly as with one COMMIT per transaction.
+ * other inside one BEGIN IMMEDIATE … COMMIT, each in a SAVEPOINT of its own.
+ *
+ * Durability: with synchronous=FULL (the default) the COMMIT itself fsyncs the WAL and
+ * `durable()` is a no-op. With the WAL barrier (synchronous=NORMAL, SqliteOpenOptions) the
+ * COMMIT only writes the WAL; after it returns, the connection lock is released (the next group
+ * may run) and the group waits for `durable()`, a WAL fdatasync on the I/O pool shared by every
+ * group that committed before it began (walsync.ts argues why that is as durable). Either way
+ * every caller's promise settles only after its frames are on disk: what a caller acknowledges
+ * (a close, an fsync, an NFS COMMIT) survives a power cut.
  *
  * A transaction that throws is rolled back to its savepoint alone and rejects; the others of
  * its group commit. SQLITE_BUSY (another process holds the write lock) rolls the whole group back
  * and re-runs it after a backoff: transaction functions are written to be re-run (txn.ts). A
- * failed COMMIT rejects the whole group, none of which was acknowledged.
+ * failed COMMIT, or a failed barrier, rejects the whole group, none of which was acknowledged.
  *
  * A lone transaction is not held back: the group starts at the next turn of the event loop
  * (setImmediate), after the I/O callbacks already due, which is where concurrent flushes add
@@ -40,6 +45,11 @@ export interface GroupCommitDeps {
   /** A fresh write transaction handle (its own TxnGuard). */
   newTxn: () => MetaTxn;
   isBusy: (error: unknown) => boolean;
+  /**
+   * Resolves once every COMMIT that returned before the call is durable (the WAL barrier);
+   * a no-op when nothing is to be synced (an in-memory database, a bench without fsync).
+   */
+  durable: () => Promise<void>;
 }
 
 export class GroupCommit {
@@ -64,41 +74,56 @@ export class GroupCommit {
     setImmediate(() => void this.#lead());
   }
 
-  /** Takes the lock, commits one group of what is queued, and schedules the next group. */
+  /**
+   * Takes the lock, commits one group of what is queued, releases the lock (the next group may
+   * commit while this one's barrier runs), and settles the group after the barrier.
+   */
   async #lead(): Promise<void> {
     const release = await this.deps.acquire();
     // Transactions queued while waiting for the lock join this group.
     this.#scheduled = false;
     const group = this.#queue.splice(0, SQLITE_GROUP_TXNS_MAX);
+    let outcomes: Outcome[] | { failed: unknown };
     try {
-      await this.#runGroup(group);
+      outcomes = await this.#runGroup(group);
     } finally {
       release();
       this.#schedule();
     }
+    if (!Array.isArray(outcomes)) {
+      for (const q of group) q.reject(outcomes.failed);
+      return;
+    }
+    assert(outcomes.length === group.length, "one outcome per transaction of the group");
+    if (outcomes.some((o) => o.ok)) {
+      try {
+        // Started after COMMIT returned: it covers every frame this group wrote.
+        await this.deps.durable();
+      } catch (error) {
+        for (const q of group) q.reject(error);
+        return;
+      }
+    }
+    for (const [i, q] of group.entries()) {
+      const o = outcomes[i]!;
+      if (o.ok) q.resolve(o.value);
+      else q.reject(o.error);
+    }
   }
 
-  async #runGroup(group: Queued[]): Promise<void> {
+  /** Commits the group (retrying SQLITE_BUSY); settles nobody. */
+  async #runGroup(group: Queued[]): Promise<Outcome[] | { failed: unknown }> {
     const deadline = Date.now() + TXN_BUSY_WAIT_MS_MAX;
     for (let attempt = 1; ; attempt++) {
-      let outcomes: Outcome[];
       try {
-        outcomes = await this.#attempt(group);
+        return await this.#attempt(group);
       } catch (error) {
         if (this.deps.isBusy(error) && Date.now() <= deadline) {
           await Bun.sleep(Math.random() * Math.min(TXN_RETRY_BACKOFF_MS_MAX, 2 ** attempt));
           continue;
         }
-        for (const q of group) q.reject(error);
-        return;
+        return { failed: error };
       }
-      assert(outcomes.length === group.length, "one outcome per transaction of the group");
-      for (const [i, q] of group.entries()) {
-        const o = outcomes[i]!;
-        if (o.ok) q.resolve(o.value);
-        else q.reject(o.error);
-      }
-      return;
     }
   }
 

@@ -43,21 +43,37 @@ export class AttrCache {
  * stale one would serve old bytes.
  */
 export class ChangeStamps {
-  readonly #seen = new Map<Ino, string>();
+  readonly #seen = new Map<Ino, Stamp>();
 
   constructor(private readonly entriesMax = CHANGE_STAMPS_MAX) {}
 
   /** Records `attr`'s stamp; true when it differs from the one seen before (or none was). */
   changed(ino: Ino, attr: Attr): boolean {
-    const stamp = `${attr.mtime}.${attr.mtimeNsec}/${attr.ctime}.${attr.ctimeNsec}`;
+    // Compared field by field: a stamp string per call was built on every getattr and lookup.
     const last = this.#seen.get(ino);
-    if (last === stamp) return false;
+    if (
+      last !== undefined &&
+      last.mtime === attr.mtime &&
+      last.mtimeNsec === attr.mtimeNsec &&
+      last.ctime === attr.ctime &&
+      last.ctimeNsec === attr.ctimeNsec
+    ) {
+      return false;
+    }
+    const { mtime, mtimeNsec, ctime, ctimeNsec } = attr;
     this.#seen.delete(ino);
-    this.#seen.set(ino, stamp);
+    this.#seen.set(ino, { mtime, mtimeNsec, ctime, ctimeNsec });
     if (this.#seen.size > this.entriesMax) {
       const oldest = this.#seen.keys().next();
       if (!oldest.done) this.#seen.delete(oldest.value);
     }
     return true;
   }
+}
+
+interface Stamp {
+  readonly mtime: number;
+  readonly mtimeNsec: number;
+  readonly ctime: number;
+  readonly ctimeNsec: number;
 }

@@ -8,6 +8,20 @@ import type { Ino } from "../posix.ts";
 /** Meta refused buffered data of `ino` for good (ENOSPC, file gone): it is dropped. */
 export type RefusalListener = (ino: Ino, error: FsError) => void;
 
+/**
+ * A read's bytes as a list of buffers in order (a zero-copy read): views of cached blocks and
+ * fresh buffers. The views stay valid until release(), which the caller calls once the bytes
+ * are written out (or copied); after it they may read as empty or as other data.
+ */
+export interface ReadParts {
+  parts: Buffer[];
+  bytes: number;
+  /** Idempotent. */
+  release(): void;
+}
+
+export const NO_READ_PARTS: ReadParts = { parts: [], bytes: 0, release: () => undefined };
+
 export interface FileData {
   /**
    * Bytes of [offset, offset + size) of a file that is `fileSizeBytes` long (as the VFS knows
@@ -21,6 +35,17 @@ export interface FileData {
     fileSizeBytes: number,
     into?: Buffer,
   ): Promise<Buffer>;
+  /**
+   * read() without the copy into one buffer: see ReadParts. Bytes that are no view of a cached
+   * block are written into `spare` (at least `size` long) at their offset, if given.
+   */
+  readv(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    spare?: Buffer,
+  ): Promise<ReadParts>;
   /** Copies the data into the write buffer; waits (back-pressure) when the buffer is full. */
   write(ino: Ino, offset: number, data: Uint8Array): Promise<void>;
   /**

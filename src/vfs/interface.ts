@@ -13,6 +13,9 @@ import type {
   LockType,
   SetAttrRequest,
 } from "../posix.ts";
+import type { ReadParts } from "./data.ts";
+
+export type { ReadParts } from "./data.ts";
 
 export interface VfsEntry {
   inode: Ino;
@@ -114,6 +117,21 @@ export interface Vfs {
     size: number,
     into?: Buffer,
   ): Promise<Buffer>;
+  /**
+   * read() without the copy into one buffer: the bytes as views of cached blocks and fresh
+   * buffers, valid until the caller calls release() (once it has written them out). For front
+   * ends that write replies with writev (FUSE, the NFS connection). Bytes that are no view
+   * are written into `spare` (at least `size` long; a recycled reply buffer) if given; like
+   * read()'s `into`, a failed read may still write to it.
+   */
+  readv(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    size: number,
+    spare?: Buffer,
+  ): Promise<ReadParts>;
   /** Buffers the data (durable only after flush/fsync); returns the bytes taken. */
   write(
     ctx: Credentials,

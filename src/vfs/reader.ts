@@ -21,7 +21,14 @@
  * read resets the window.
  */
 import { assert } from "../assert.ts";
-import { blocksOfRange, type ChunkStore, isMissingBlock, readChunkRange } from "../chunk/index.ts";
+import {
+  blocksOfRange,
+  type ChunkStore,
+  isMissingBlock,
+  type ReadLease,
+  readChunkRange,
+  viewChunkRange,
+} from "../chunk/index.ts";
 import { describeError, FsError, fsError } from "../errors.ts";
 import {
   CHUNK_BYTES,
@@ -32,6 +39,8 @@ import {
 import type { Meta } from "../meta/interface.ts";
 import type { Ino, Slice } from "../posix.ts";
 import { allocUnowned } from "../unowned.ts";
+import { NO_READ_PARTS, type ReadParts } from "./data.ts";
+import { SpareBuffers } from "./spares.ts";
 import type { OverlayPart } from "./writer.ts";
 
 export interface ReaderDeps {
@@ -66,6 +75,7 @@ interface Readahead {
 export class FileReaders {
   readonly #lists = new Map<Ino, InodeLists>();
   readonly #ahead = new Map<Ino, Readahead>();
+  readonly #spares = new SpareBuffers();
 
   constructor(private readonly deps: ReaderDeps) {}
 
@@ -93,6 +103,78 @@ export class FileReaders {
     await Promise.all(pieces);
     this.#readahead(ino, offset, end, fileSizeBytes);
     return out;
+  }
+
+  /**
+   * read() as views (see ReadParts): a chunk without buffered writes is served as views of its
+   * blocks (chunkread.ts viewChunkRange); one with buffered writes laid on top is copied into
+   * one buffer, as read() does. Bytes that are no view land in `spare` (at least `size` long)
+   * at their offset in the read, if given, else in fresh buffers.
+   */
+  async readv(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    spare?: Buffer,
+  ): Promise<ReadParts> {
+    assert(Number.isSafeInteger(offset) && offset >= 0 && size >= 0, "read range");
+    assert(spare === undefined || spare.length >= size, "spare buffer shorter than the read");
+    const end = Math.min(offset + size, fileSizeBytes);
+    if (end <= offset) return NO_READ_PARTS;
+    const lease = this.deps.store.newReadLease();
+    // A failed read keeps its own spare (a piece may still be filling it): the collector's.
+    const ownSpare = spare === undefined ? this.#spares.take(end - offset) : undefined;
+    spare ??= ownSpare;
+    try {
+      const pieces: Promise<Buffer[]>[] = [];
+      for (let at = offset; at < end; ) {
+        const index = Math.floor(at / CHUNK_BYTES);
+        const stop = Math.min(end, (index + 1) * CHUNK_BYTES);
+        const base = index * CHUNK_BYTES;
+        const chunkSpare = spare?.subarray(at - offset, stop - offset);
+        pieces.push(this.#viewChunk(ino, index, at - base, stop - base, lease, chunkSpare));
+        at = stop;
+      }
+      const parts = (await Promise.all(pieces)).flat();
+      this.#readahead(ino, offset, end, fileSizeBytes);
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        lease.release();
+        if (ownSpare !== undefined) this.#spares.give(ownSpare);
+      };
+      return { parts, bytes: end - offset, release };
+    } catch (error: unknown) {
+      lease.release();
+      throw error;
+    }
+  }
+
+  async #viewChunk(
+    ino: Ino,
+    index: number,
+    start: number,
+    end: number,
+    lease: ReadLease,
+    spare: Buffer | undefined,
+  ): Promise<Buffer[]> {
+    if (this.deps.overlay(ino, index, start, end).length > 0) {
+      const out = spare ?? allocUnowned(end - start);
+      await this.#readChunk(ino, index, start, end, out, 0);
+      return [out];
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const slices = await this.#slices(ino, index, attempt > 0);
+        return await viewChunkRange(this.deps.store, slices, start, end, lease, spare);
+      } catch (error: unknown) {
+        if (isMissingBlock(error) && attempt < READ_STALE_RETRIES_MAX) continue;
+        if (isMissingBlock(error)) this.deps.store.reportMissing(error);
+        throw asReadError(error, ino, index);
+      }
+    }
   }
 
   /**

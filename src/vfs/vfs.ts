@@ -35,7 +35,7 @@ import {
   type SetAttrRequest,
 } from "../posix.ts";
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
-import type { FileData } from "./data.ts";
+import { type FileData, NO_READ_PARTS, type ReadParts } from "./data.ts";
 import { DirPrefetcher } from "./dirprefetch.ts";
 import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
 import { Whence } from "./interface.ts";
@@ -327,6 +327,38 @@ export class JfsVfs implements Vfs {
     size: number,
     into?: Buffer,
   ): Promise<Buffer> {
+    const range = await this.#readRange(ctx, ino, fh, offset, size);
+    if (range === undefined) return Buffer.alloc(0);
+    const missesBefore = this.data.readMisses().misses;
+    const data = await this.data.read(ino, offset, range.bytes, range.fileSize, into);
+    this.#readDone(ctx, ino, range.attr, data.length, missesBefore);
+    return data;
+  }
+
+  async readv(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    size: number,
+    spare?: Buffer,
+  ): Promise<ReadParts> {
+    const range = await this.#readRange(ctx, ino, fh, offset, size);
+    if (range === undefined) return NO_READ_PARTS;
+    const missesBefore = this.data.readMisses().misses;
+    const data = await this.data.readv(ino, offset, range.bytes, range.fileSize, spare);
+    this.#readDone(ctx, ino, range.attr, data.bytes, missesBefore);
+    return data;
+  }
+
+  /** Checks a read; the bytes it may return (undefined: none) in a file of fileSize. */
+  async #readRange(
+    ctx: Credentials,
+    ino: Ino,
+    fh: number | undefined,
+    offset: number,
+    size: number,
+  ): Promise<{ attr: Attr; fileSize: number; bytes: number } | undefined> {
     if (offset < 0 || size < 0) throw fsError("EINVAL");
     if (fh !== undefined) {
       const h = this.#handle(fh, ino, false);
@@ -338,21 +370,16 @@ export class JfsVfs implements Vfs {
       await this.meta.access(ctx, ino, AccessMask.R);
     }
     const fileSize = Math.max(attr.size, this.data.bufferedEnd(ino) ?? 0);
-    if (offset >= fileSize || size === 0) return Buffer.alloc(0);
-    const missesBefore = this.data.readMisses().misses;
-    const data = await this.data.read(
-      ino,
-      offset,
-      Math.min(size, fileSize - offset),
-      fileSize,
-      into,
-    );
-    vfsBytes("read", data.length);
+    if (offset >= fileSize || size === 0) return undefined;
+    return { attr, fileSize, bytes: Math.min(size, fileSize - offset) };
+  }
+
+  #readDone(ctx: Credentials, ino: Ino, attr: Attr, bytes: number, missesBefore: number): void {
+    vfsBytes("read", bytes);
     // (Concurrent reads may share the count: close enough for a hint.)
     if (this.#dirPrefetchOn && this.data.readMisses().misses > missesBefore) {
       this.#dirPrefetch.missed(ctx, ino, attr);
     }
-    return data;
   }
 
   async write(

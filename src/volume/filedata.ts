@@ -25,7 +25,7 @@ import {
 import { checksumOf, type Format, type Meta } from "../meta/interface.ts";
 import type { ObjectStore } from "../object/interface.ts";
 import type { Ino } from "../posix.ts";
-import type { FileData, RefusalListener } from "../vfs/data.ts";
+import type { FileData, ReadParts, RefusalListener } from "../vfs/data.ts";
 import { FileReaders } from "../vfs/reader.ts";
 import { FileWriters } from "../vfs/writer.ts";
 import { Compactor, type CompactResult, compactChunk } from "./compact.ts";
@@ -141,6 +141,16 @@ export class ChunkFileData implements FileData {
     into?: Buffer,
   ): Promise<Buffer> {
     return this.#readers.read(ino, offset, size, fileSizeBytes, into);
+  }
+
+  readv(
+    ino: Ino,
+    offset: number,
+    size: number,
+    fileSizeBytes: number,
+    spare?: Buffer,
+  ): Promise<ReadParts> {
+    return this.#readers.readv(ino, offset, size, fileSizeBytes, spare);
   }
 
   write(ino: Ino, offset: number, data: Uint8Array): Promise<void> {

@@ -33,7 +33,7 @@ export interface TestVolume {
  */
 export async function createVolume(
   name = "fusetest",
-  options: { capacityBytes?: number; trashDays?: number } = {},
+  options: { capacityBytes?: number; trashDays?: number; blockSizeKiB?: number } = {},
 ): Promise<TestVolume> {
   const root = mkdtempSync(join(tmpdir(), "jfs-fuse-"));
   const metaUrl = `sqlite3://${root}/meta.db`;
@@ -41,7 +41,14 @@ export async function createVolume(
   try {
     const capacityBytes = options.capacityBytes ?? 0;
     const trash = options.trashDays === undefined ? {} : { trashDays: options.trashDays };
-    const format = newFormat({ name, bucket: join(root, "data"), capacityBytes, ...trash });
+    const blocks = options.blockSizeKiB === undefined ? {} : { blockSizeKiB: options.blockSizeKiB };
+    const format = newFormat({
+      name,
+      bucket: join(root, "data"),
+      capacityBytes,
+      ...trash,
+      ...blocks,
+    });
     await formatVolume(meta, format, false);
   } finally {
     await meta.close();

@@ -12,10 +12,11 @@ import { parseMountInfo } from "../../src/fuse/mountinfo.ts";
 import { packDirents, recordBytes } from "../../src/fuse/ops_dir.ts";
 import { decodeSetattr } from "../../src/fuse/ops_node.ts";
 import { sizedReply } from "../../src/fuse/ops_xattr.ts";
-import { Fattr, InitFlag, Opcode } from "../../src/fuse/protocol.ts";
+import { Fattr, Fopen, InitFlag, Opcode } from "../../src/fuse/protocol.ts";
 import { DEFAULT_FUSE_CONFIG, OpState } from "../../src/fuse/state.ts";
 import { attrOut, entryOut, InReader, stMode } from "../../src/fuse/structs.ts";
 import { type Attr, FileType } from "../../src/meta/interface.ts";
+import { OpenFlags } from "../../src/posix.ts";
 import type { Vfs } from "../../src/vfs/interface.ts";
 
 const attr: Attr = {
@@ -168,6 +169,37 @@ describe("FUSE READDIR packing", () => {
     expect(b.length).toBe(160 + 168 + 160);
     expect(b.readBigUInt64LE(0)).toBe(10n); // entry_out.nodeid
     expect(b.readBigUInt64LE(128 + 8)).toBe(3n); // dirent.off
+  });
+});
+
+describe("FOPEN_NOFLUSH policy", () => {
+  const RDONLY = OpenFlags.RDONLY;
+  test("read-only opens only, from protocol 7.35, not under writeback_cache", () => {
+    const s = new OpState({} as Vfs, DEFAULT_FUSE_CONFIG);
+    s.minor = 38;
+    expect(s.openFlagsNoFlush(10, 1, RDONLY)).toBe(Fopen.NOFLUSH);
+    expect(s.openFlagsNoFlush(10, 2, OpenFlags.RDWR)).toBe(0);
+    expect(s.openFlagsNoFlush(10, 3, OpenFlags.WRONLY)).toBe(0);
+    s.minor = 34;
+    expect(s.openFlagsNoFlush(10, 4, RDONLY)).toBe(0);
+    const wb = new OpState({} as Vfs, { ...DEFAULT_FUSE_CONFIG, writeback: true });
+    expect(wb.openFlagsNoFlush(10, 1, RDONLY)).toBe(0);
+  });
+
+  test("a NOFLUSH handle's lockers are handed over once at release; a locked inode flushes", () => {
+    const s = new OpState({} as Vfs, DEFAULT_FUSE_CONFIG);
+    s.minor = 38;
+    expect(s.openFlagsNoFlush(10, 1, RDONLY)).toBe(Fopen.NOFLUSH);
+    expect(s.openFlagsNoFlush(11, 2, RDONLY)).toBe(Fopen.NOFLUSH);
+    s.lockedThrough(10, 1, 7n);
+    s.lockedThrough(10, 1, 8n);
+    s.lockedThrough(10, 5, 9n); // an ordinary handle: its close flushes
+    expect([...s.takeNoFlushOwners(1)]).toEqual([7n, 8n]);
+    expect([...s.takeNoFlushOwners(1)]).toEqual([]);
+    expect([...s.takeNoFlushOwners(2)]).toEqual([]);
+    expect([...s.takeNoFlushOwners(5)]).toEqual([]);
+    expect(s.openFlagsNoFlush(10, 6, RDONLY)).toBe(0);
+    expect(s.openFlagsNoFlush(11, 7, RDONLY)).toBe(Fopen.NOFLUSH);
   });
 });
 

@@ -49,7 +49,13 @@ export interface TestVolume {
  * test reaches ENOSPC in a few KiB.
  */
 export async function makeVolume(
-  options: { trashDays?: number; metaUrl?: string; capacityBytes?: number } = {},
+  options: {
+    trashDays?: number;
+    metaUrl?: string;
+    capacityBytes?: number;
+    /** "none": objects without a CRC trailer, so cached blocks are whole, pool-owned buffers. */
+    checksum?: "crc32" | "none";
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "jfs-nfs-"));
   const metaUrl = options.metaUrl ?? `sqlite3://${join(dir, "meta.db")}`;
@@ -63,6 +69,7 @@ export async function makeVolume(
       bucket,
       trashDays: options.trashDays ?? 0,
       capacityBytes: options.capacityBytes ?? 0,
+      ...(options.checksum !== undefined && { checksum: options.checksum }),
     });
     await formatVolume(meta, format, false);
   } finally {

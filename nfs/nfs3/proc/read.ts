@@ -10,8 +10,10 @@
  * data path fills a recycled buffer (readbuffers.ts), which the reply borrows, not copies, and
  * which goes back to the pool once the connection has sent it.
  */
+import { assert } from "../../../src/assert.ts";
 import { FILE_SIZE_BYTES_MAX, NFS_IO_BYTES_MAX } from "../../../src/limits.ts";
 import { AccessMask, FileType } from "../../../src/posix.ts";
+import { NO_READ_PARTS, type ReadParts } from "../../../src/vfs/data.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { NfsStat3 } from "../constants.ts";
@@ -82,18 +84,65 @@ export const READ: Nfs3Procedure<ReadArgs> = {
     if (attr.type === FileType.Directory) throw new NfsError(NfsStat3.ISDIR);
     if (attr.type !== FileType.File) throw new NfsError(NfsStat3.INVAL, "not a regular file");
     const count = Math.min(a.count, NFS_IO_BYTES_MAX);
-    let data: Buffer = Buffer.alloc(0);
     if (a.offset < BigInt(Math.min(attr.size, FILE_SIZE_BYTES_MAX)) && count > 0) {
       const buffers = op.exp.readBuffers;
-      const into = buffers.take(count);
+      const spare = buffers.take(count);
       // A failed read keeps its buffer (see readbuffers.ts): it is left to the collector.
-      data = await op.vfs.read(op.cred, inode, undefined, Number(a.offset), count, into);
-      if (into !== undefined) w.whenSent(() => buffers.give(into));
-    } else if (attr.uid !== op.cred.uid) {
+      const parts = await op.vfs.readv(op.cred, inode, undefined, Number(a.offset), count, spare);
+      try {
+        writeReadParts(w, op.fattr(inode, attr), a.offset, attr.size, parts);
+      } catch (error: unknown) {
+        parts.release();
+        throw error;
+      }
+      // The reply borrows the views and the spare: both go back once the socket has them.
+      w.whenSent(() => {
+        parts.release();
+        if (spare !== undefined) buffers.give(spare);
+      });
+      return;
+    }
+    if (attr.uid !== op.cred.uid) {
       // Nothing to read, but a caller without read permission must still be told so.
       await op.vfs.access(op.cred, inode, AccessMask.R);
     }
-    const eof = a.offset + BigInt(data.byteLength) >= BigInt(attr.size);
-    writeReadOk(w, { attributes: op.fattr(inode, attr), count: data.byteLength, eof, data });
+    writeReadParts(w, op.fattr(inode, attr), a.offset, attr.size, NO_READ_PARTS);
   },
 };
+
+/** READ3resok with the data as parts (the result of Vfs.readv). */
+function writeReadParts(
+  w: XdrWriter,
+  attributes: Fattr3,
+  offset: bigint,
+  sizeBytes: number,
+  data: ReadParts,
+): void {
+  writePostOpAttr(w, attributes);
+  w.uint32(data.bytes).bool(offset + BigInt(data.bytes) >= BigInt(sizeBytes));
+  writeOpaqueParts(w, data.parts, data.bytes);
+}
+
+/**
+ * opaque data<> of `bytes` given as parts, each borrowed by the writer, not copied. XDR raw
+ * bytes go in multiples of four, so every part but the last must be (slices and blocks start
+ * at odd offsets only after unaligned writes): otherwise the parts are joined into one copy.
+ */
+function writeOpaqueParts(w: XdrWriter, parts: readonly Buffer[], bytes: number): void {
+  const last = parts.length - 1;
+  if (parts.some((part, i) => i < last && part.byteLength % 4 !== 0)) {
+    writeOpaqueData(w, Buffer.concat(parts, bytes), NFS_IO_BYTES_MAX);
+    return;
+  }
+  assert(bytes <= NFS_IO_BYTES_MAX, `opaque data: ${bytes} > ${NFS_IO_BYTES_MAX}`);
+  w.uint32(bytes);
+  let written = 0;
+  for (const [i, part] of parts.entries()) {
+    const alignedBytes = part.byteLength - (part.byteLength % 4);
+    if (alignedBytes > 0) w.raw(part.subarray(0, alignedBytes));
+    // The last part's tail, zero-padded to four bytes; no tail: no padding.
+    if (i === last) w.opaqueFixed(part.subarray(alignedBytes), part.byteLength - alignedBytes);
+    written += part.byteLength;
+  }
+  assert(written === bytes, "READ parts add up to the count");
+}

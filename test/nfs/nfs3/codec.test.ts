@@ -21,12 +21,16 @@ import { decodeSetattrArgs } from "../../../nfs/nfs3/proc/setattr.ts";
 import { decodeWriteArgs, readWriteRes, writeWriteOk } from "../../../nfs/nfs3/proc/write.ts";
 import { errnoToNfsStat3, mappedErrnos, NfsError, statusOf } from "../../../nfs/nfs3/status.ts";
 import {
+  AttrFattr3,
+  type Fattr3,
   fattr3Of,
+  plainFattr3Of,
   rdevOfSpec,
   readSattr3,
   specOfRdev,
   wccAttrOf,
   writeFattr3,
+  writePlainFattr3,
 } from "../../../nfs/nfs3/types.ts";
 import { XdrError } from "../../../nfs/xdr/error.ts";
 import { XdrReader } from "../../../nfs/xdr/reader.ts";
@@ -65,6 +69,14 @@ const attr: Attr = {
   generation: 7,
 };
 const fattr = fattr3Of(attr, 42, FSID);
+/** The same as a client decodes it: a plain object. */
+const plainFattr = plainFattr3Of(attr, 42, FSID);
+
+/** A Fattr3's fields as a plain object (an AttrFattr3 reads them through getters). */
+function plainFields(f: Fattr3): Fattr3 {
+  const { type, mode, nlink, uid, gid, size, used, rdev, fsid, fileid, atime, mtime, ctime } = f;
+  return { type, mode, nlink, uid, gid, size, used, rdev, fsid, fileid, atime, mtime, ctime };
+}
 
 /** fattr3 of `attr` as inode 42 (RFC 1813 section 2.5, 84 bytes). */
 const FATTR3_HEX = `
@@ -198,6 +210,61 @@ describe("data types (RFC 1813 section 2.5)", () => {
     expect(fattr3Of({ ...attr, type: FileType.BlockDevice }, 1, 0n).type).toBe(Ftype3.BLK);
   });
 
+  test("the fast fattr3 encoder writes what the field-by-field one writes, at the edges", () => {
+    const sizes = [0, 1, 4095, 4096, 4097, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1];
+    const inodes = [1, 0xffff_ffff, 2 ** 32, 2 ** 40 + 3, 2 ** 53 - 1];
+    const times: [number, number][] = [
+      [0, 0],
+      [1, 999_999_999],
+      [1_700_000_000, 123_456_789],
+      [0xffff_ffff, 999_999_999],
+      [0xffff_ffff + 1, 5],
+      [-1, 500],
+      [12, 1_500_000_000],
+      [2 ** 40, -3],
+    ];
+    const fsids = [0n, 1n, FSID, 0xffff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n];
+    let checked = 0;
+    for (const type of Object.values(FileType)) {
+      for (const size of sizes) {
+        for (const [i, inode] of inodes.entries()) {
+          const [sec, nsec] = times[(i + size) % times.length]!;
+          const edge: Attr = {
+            ...attr,
+            type,
+            size,
+            mode: 0o7777 | 0o170000,
+            nlink: i === 0 ? 2 ** 32 + 5 : i,
+            uid: 0xffff_ffff,
+            gid: i,
+            rdev: rdevOfSpec({ major: 0xfff, minor: 0xfffff }),
+            atime: sec,
+            atimeNsec: nsec,
+            mtime: times[i]![0],
+            mtimeNsec: times[i]![1],
+            ctime: times[(i + 3) % times.length]![0],
+            ctimeNsec: times[(i + 3) % times.length]![1],
+          };
+          const fsid = fsids[i % fsids.length]!;
+          const fast = fattr3Of(edge, inode, fsid);
+          const plain = plainFattr3Of(edge, inode, fsid);
+          expect(fast).toBeInstanceOf(AttrFattr3);
+          expect(encode((w) => writeFattr3(w, fast))).toBe(
+            encode((w) => writePlainFattr3(w, plain)),
+          );
+          // The getters (what a wcc check or a test reads) give the plain values too.
+          expect({ ...plainFields(fast) }).toEqual(plain);
+          checked += 1;
+        }
+      }
+    }
+    expect(checked).toBe(7 * sizes.length * inodes.length);
+    // Out of range is a bug, caught before anything is written.
+    expect(() => fattr3Of({ ...attr, size: 2 ** 53 }, 1, 0n)).toThrow("fattr3 size");
+    expect(() => fattr3Of({ ...attr, size: -1 }, 1, 0n)).toThrow("fattr3 size");
+    expect(() => fattr3Of(attr, 1.5, 0n)).toThrow("fattr3 fileid");
+  });
+
   test("sattr3: set_mode3, set_uid3, set_gid3, set_size3, set_atime, set_mtime", () => {
     const r = new XdrReader(
       bytes(`
@@ -231,7 +298,11 @@ describe("procedures (RFC 1813 section 3.3)", () => {
     const args = GETATTR.decode(new XdrReader(bytes(`00000020 ${HANDLE_HEX}`)));
     expect(args.object.equals(handle)).toBe(true);
     const ok = bytes(`00000000 ${FATTR3_HEX}`);
-    expect(readGetattrRes(new XdrReader(ok))).toEqual({ status: 0, ok: fattr, fail: undefined });
+    expect(readGetattrRes(new XdrReader(ok))).toEqual({
+      status: 0,
+      ok: plainFattr,
+      fail: undefined,
+    });
     const stale = readGetattrRes(new XdrReader(bytes("00000046")));
     expect(stale.status).toBe(NfsStat3.STALE);
   });
@@ -248,7 +319,7 @@ describe("procedures (RFC 1813 section 3.3)", () => {
       bytes(`00000000 00000020 ${HANDLE_HEX} 00000001 ${FATTR3_HEX} 00000000`).toString("hex"),
     );
     const fail = readLookupRes(new XdrReader(bytes(`00000002 00000001 ${FATTR3_HEX}`)));
-    expect(fail).toEqual({ status: NfsStat3.NOENT, ok: undefined, fail: fattr });
+    expect(fail).toEqual({ status: NfsStat3.NOENT, ok: undefined, fail: plainFattr });
   });
 
   test("READ: args fh, offset3, count3; resok attrs, count, eof, opaque data", () => {

@@ -1,11 +1,14 @@
 /**
  * READ fills recycled buffers (nfs/nfs3/readbuffers.ts): the pool itself, and READ replies that
- * stay right while their buffers go round, many calls in flight on one connection and on several.
+ * stay right while their buffers go round, many calls in flight on one connection and on several;
+ * and READ replies made of views of cached blocks (Vfs.readv), which stay right while they wait
+ * to be sent, whatever the cache does meanwhile.
  */
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { ReadBuffers } from "../../../nfs/nfs3/readbuffers.ts";
 import { NFS_IO_BYTES_MAX, NFS_READ_BUFFER_BYTES_MIN } from "../../../src/limits.ts";
+import { waitFor } from "../../chunk/harness.ts";
 import { makeVolume, startNfs } from "../harness.ts";
 import { NfsClient, ok } from "../nfsclient.ts";
 
@@ -62,6 +65,56 @@ describe("NFS READ with recycled buffers", () => {
       }
     } finally {
       for (const client of clients) await client.close();
+    }
+  });
+});
+
+describe("NFS READ zero-copy", () => {
+  test("replies queued behind a paused reader keep their block views through eviction and overwrite", async () => {
+    // Without checksum trailers a cached block is a whole buffer the pool frees on eviction
+    // (with them it is a view the collector frees): the case where a view needs its pin.
+    using volume = await makeVolume({ checksum: "none" });
+    await using nfs = await startNfs(volume);
+    const writer = await NfsClient.connect(nfs.port);
+    const reader = await NfsClient.connect(nfs.port);
+    try {
+      const root = await writer.mount("/");
+      const before = randomBytes(6 * NFS_IO_BYTES_MAX + 4321);
+      const after = randomBytes(before.length);
+      const fh = await writer.writeFile(root, "f", before);
+      await reader.mount("/");
+      // One full read loads every block into the memory cache: READs below are views of them.
+      expect(Buffer.compare(await reader.readFile(fh), before)).toBe(0);
+      const pins = nfs.runtime.data.chunks.pins;
+      expect(pins.pinnedBytes).toBe(0);
+      reader.rpc.pauseReading();
+      const ranges: [number, number][] = [];
+      for (let i = 0; i < 40; i++) ranges.push([(i * 999_983) % before.length, NFS_IO_BYTES_MAX]);
+      const replies = ranges.map(([offset, count]) =>
+        reader.read(fh, offset, count).then((r) => ok(r, "READ")),
+      );
+      // Replies wait behind the paused socket, holding views: now the cache lets go of every
+      // block (their memory would be freed, and views of it read as empty) and the file
+      // is overwritten.
+      await waitFor(() => pins.pinnedBytes > 0);
+      nfs.runtime.data.chunks.memCache.clear();
+      await writer.writeFile(root, "f", after);
+      reader.rpc.resumeReading();
+      let old = 0;
+      for (const [i, reply] of (await Promise.all(replies)).entries()) {
+        const [offset, count] = ranges[i]!;
+        const was = before.subarray(offset, offset + count);
+        const now = after.subarray(offset, offset + count);
+        expect(reply.count).toBe(was.length);
+        const isOld = Buffer.compare(reply.data, was) === 0;
+        expect(isOld || Buffer.compare(reply.data, now) === 0).toBe(true);
+        if (isOld) old++;
+      }
+      expect(old).toBeGreaterThan(0); // some were in flight across the eviction
+      await waitFor(() => pins.pinnedBytes === 0);
+    } finally {
+      await writer.close();
+      await reader.close();
     }
   });
 });

@@ -21,7 +21,7 @@ import {
   voidArgs,
 } from "../../../nfs/rpc/dispatcher.ts";
 import { RecordDecoder, RecordError } from "../../../nfs/rpc/record.ts";
-import { decodeReply, encodeReplyRecord, RpcError } from "../../../nfs/rpc/reply.ts";
+import { decodeReply, encodeReplyRecord, RpcError, resultsWriter } from "../../../nfs/rpc/reply.ts";
 import { XdrReader } from "../../../nfs/xdr/reader.ts";
 import { XdrWriter } from "../../../nfs/xdr/writer.ts";
 import { RPC_RECORD_BYTES_MAX } from "../../../src/limits.ts";
@@ -238,6 +238,37 @@ describe("reply encoding (RFC 5531 section 9)", () => {
       expect(decoded.reply.kind).toBe(reply.kind);
     });
   }
+
+  test("results written with headroom leave as one chunk, byte for byte the generic reply", () => {
+    const fill = (w: XdrWriter) =>
+      w
+        .uint32(0)
+        .opaqueVar(Buffer.from("abcde"), 8)
+        .uhyper(1n << 40n);
+    const generic = concatChunks(
+      encodeReplyRecord(7, { kind: "success", body: fill(new XdrWriter()) }),
+    );
+    const chunks = encodeReplyRecord(7, { kind: "success", body: fill(resultsWriter()) });
+    expect(chunks).toHaveLength(1);
+    expect(concatChunks(chunks)).toBe(generic);
+    // Results that outgrow their first scratch, or start with a borrowed opaque.
+    for (const lengthBytes of [300, 5000, 70_000]) {
+      const data = Buffer.alloc(lengthBytes, 3);
+      const grown = (w: XdrWriter) => w.uint32(1).opaqueVar(data, lengthBytes).uint32(2);
+      const borrowedFirst = (w: XdrWriter) => w.raw(data.subarray(0, lengthBytes & ~3)).uint32(9);
+      for (const write of [grown, borrowedFirst]) {
+        const want = concatChunks(
+          encodeReplyRecord(8, { kind: "success", body: write(new XdrWriter(4)) }),
+        );
+        const got = encodeReplyRecord(8, { kind: "success", body: write(resultsWriter(4)) });
+        expect(concatChunks(got)).toBe(want);
+      }
+    }
+    // Not XDR: refused before anything is sent, as in the generic path.
+    const odd = resultsWriter();
+    odd.raw(Buffer.alloc(4));
+    expect(() => odd.prepend(Buffer.alloc(6))).toThrow();
+  });
 
   test("a 1 MiB body is not copied into the reply", () => {
     const data = Buffer.alloc(1024 * 1024, 9);
