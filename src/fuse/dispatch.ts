@@ -213,7 +213,16 @@ export class Dispatcher {
     pending
       .then(
         (pieces) => {
-          this.#send(fd, header.unique, 0, pieces);
+          try {
+            this.#send(fd, header.unique, 0, pieces);
+          } catch (error) {
+            // A reply that cannot be written (a bug in its encoding) must still answer the
+            // request: the kernel would otherwise wait for it forever, and the caller hang.
+            failed = true;
+            log.error(`FUSE ${opcodeName(header.opcode)} reply not sent: ${String(error)}`);
+            this.#send(fd, header.unique, -Errno.EIO, []);
+            return;
+          }
           afterReply?.();
         },
         (error: unknown) => {

@@ -238,6 +238,30 @@ describe("FUSE dispatcher", () => {
     expect(replies[0]?.readInt32LE(4)).toBe(-2);
     expect(replies[0]?.readBigUInt64LE(8)).toBe(77n);
   });
+
+  test("a reply that cannot be written still answers its request, with EIO", async () => {
+    const vfs = { getattr: async () => attr } as unknown as Vfs;
+    const replies: Buffer[] = [];
+    let done = 0;
+    const d = new Dispatcher(new OpState(vfs, DEFAULT_FUSE_CONFIG), new GroupsCache(), {
+      reply: (_fd, pieces) => {
+        // The first write fails as a mis-encoded reply would (writev's piece assertion).
+        if (replies.length === 0 && pieces.length > 1) {
+          replies.push(Buffer.alloc(0));
+          throw new Error("writev piece count");
+        }
+        replies.push(Buffer.concat(pieces));
+      },
+      done: () => done++,
+    });
+    d.handle(request(Opcode.GETATTR, 5, Buffer.alloc(16), 78n), 0);
+    await Bun.sleep(5);
+    expect(done).toBe(1);
+    expect(replies.length).toBe(2);
+    expect(replies[1]?.readUInt32LE(0)).toBe(16);
+    expect(replies[1]?.readInt32LE(4)).toBe(-5);
+    expect(replies[1]?.readBigUInt64LE(8)).toBe(78n);
+  });
 });
 
 describe("/proc parsers", () => {
