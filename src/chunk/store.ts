@@ -288,18 +288,34 @@ export class ChunkStore implements BlockSink {
       `read of [${offset}, +${len}) past a ${sizeBytes}-byte slice`,
     );
     assert(targetOffset + len <= target.length, "read target too small");
-    const bs = this.blockSizeBytes;
     const reads: Promise<void>[] = [];
+    for (const { ref, inBlock, n, done } of this.#blockPieces(sliceId, sizeBytes, offset, len)) {
+      reads.push(this.readBlock(ref, inBlock, n, target, targetOffset + done));
+    }
+    await Promise.all(reads);
+  }
+
+  /** The blocks that [offset, offset + len) of a slice covers, each with its part of the range. */
+  *#blockPieces(
+    sliceId: number,
+    sizeBytes: number,
+    offset: number,
+    len: number,
+  ): Generator<{ ref: BlockRef; inBlock: number; n: number; done: number }> {
+    const bs = this.blockSizeBytes;
     for (let done = 0; done < len; ) {
       const at = offset + done;
       const index = Math.floor(at / bs);
       const inBlock = at % bs;
       const n = Math.min(bs - inBlock, len - done);
-      const ref = { sliceId, index, bytes: Math.min(bs, sizeBytes - index * bs) };
-      reads.push(this.readBlock(ref, inBlock, n, target, targetOffset + done));
+      yield {
+        ref: { sliceId, index, bytes: Math.min(bs, sizeBytes - index * bs) },
+        inBlock,
+        n,
+        done,
+      };
       done += n;
     }
-    await Promise.all(reads);
   }
 
   /**
@@ -319,16 +335,9 @@ export class ChunkStore implements BlockSink {
       offset + len <= sizeBytes,
       `read of [${offset}, +${len}) past a ${sizeBytes}-byte slice`,
     );
-    const bs = this.blockSizeBytes;
     const views: Promise<Buffer>[] = [];
-    for (let done = 0; done < len; ) {
-      const at = offset + done;
-      const index = Math.floor(at / bs);
-      const inBlock = at % bs;
-      const n = Math.min(bs - inBlock, len - done);
-      const ref = { sliceId, index, bytes: Math.min(bs, sizeBytes - index * bs) };
+    for (const { ref, inBlock, n, done } of this.#blockPieces(sliceId, sizeBytes, offset, len)) {
       views.push(this.#reader.viewBlock(ref, inBlock, n, lease, spare?.subarray(done)));
-      done += n;
     }
     return views;
   }
