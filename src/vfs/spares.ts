@@ -1,9 +1,11 @@
 /**
- * Recycled buffers for the bytes of a readv() that are no view of a cached block (a disk
- * cache pread, holes, buffered writes on top): the read fills one, its reply borrows it, and
- * release() gives it back once the reply is written. A fresh buffer per reply paid for its page
- * faults every time (see READ_SPARE_BYTES). A reply never released leaves its buffer to the
- * collector; at most READ_SPARES_POOLED idle ones are kept.
+ * Recycled read buffers. A read whose bytes are no view of a cached block (a disk cache pread,
+ * holes, buffered writes on top) fills one, its reply borrows it, and the buffer is given back
+ * once the reply is written. A fresh buffer per reply paid for its page faults every time (see
+ * READ_SPARE_BYTES). A buffer never given back (a reply dropped, a read that failed while a
+ * piece may still be copying into it) is left to the collector; at most `pooledMax` idle ones
+ * are kept. The VFS's readv keeps one pool (READ_SPARE_*), NFS READ another
+ * (nfs/nfs3/readbuffers.ts).
  */
 import { assert } from "../assert.ts";
 import { READ_SPARE_BYTES, READ_SPARE_BYTES_MIN, READ_SPARES_POOLED } from "../limits.ts";
@@ -11,17 +13,23 @@ import { READ_SPARE_BYTES, READ_SPARE_BYTES_MIN, READ_SPARES_POOLED } from "../l
 export class SpareBuffers {
   readonly #idle: Buffer[] = [];
 
-  constructor(private readonly pooledMax = READ_SPARES_POOLED) {}
+  constructor(
+    private readonly pooledMax = READ_SPARES_POOLED,
+    /** The size of every buffer; reads up to it get one. */
+    readonly bufferBytes = READ_SPARE_BYTES,
+    /** Reads shorter than this get none: a fresh buffer is as cheap. */
+    private readonly readBytesMin = READ_SPARE_BYTES_MIN,
+  ) {}
 
-  /** A buffer of READ_SPARE_BYTES for a read of `bytes`; undefined outside the pooled sizes. */
+  /** A buffer of bufferBytes for a read of `bytes`; undefined outside the pooled sizes. */
   take(bytes: number): Buffer | undefined {
-    if (bytes < READ_SPARE_BYTES_MIN || bytes > READ_SPARE_BYTES) return undefined;
-    return this.#idle.pop() ?? Buffer.allocUnsafe(READ_SPARE_BYTES);
+    if (bytes < this.readBytesMin || bytes > this.bufferBytes) return undefined;
+    return this.#idle.pop() ?? Buffer.allocUnsafe(this.bufferBytes);
   }
 
   /** Takes back a buffer from take() once nothing reads or writes it any more. */
   give(buffer: Buffer): void {
-    assert(buffer.length === READ_SPARE_BYTES && !this.#idle.includes(buffer), "not a spare");
+    assert(buffer.length === this.bufferBytes && !this.#idle.includes(buffer), "not a spare");
     if (this.#idle.length < this.pooledMax) this.#idle.push(buffer);
   }
 
