@@ -93,12 +93,8 @@ export class FileReaders {
     // Not zeroed: every byte is written below (holes are zeroed where they are).
     const out = into === undefined ? allocUnowned(end - offset) : into.subarray(0, end - offset);
     const pieces: Promise<void>[] = [];
-    for (let at = offset; at < end; ) {
-      const index = Math.floor(at / CHUNK_BYTES);
-      const stop = Math.min(end, (index + 1) * CHUNK_BYTES);
-      const start = at - index * CHUNK_BYTES;
-      pieces.push(this.#readChunk(ino, index, start, stop - index * CHUNK_BYTES, out, at - offset));
-      at = stop;
+    for (const { index, start, end: stop, at } of chunkSpans(offset, end)) {
+      pieces.push(this.#readChunk(ino, index, start, stop, out, at - offset));
     }
     await Promise.all(pieces);
     this.#readahead(ino, offset, end, fileSizeBytes);
@@ -128,13 +124,9 @@ export class FileReaders {
     spare ??= ownSpare;
     try {
       const pieces: Promise<Buffer[]>[] = [];
-      for (let at = offset; at < end; ) {
-        const index = Math.floor(at / CHUNK_BYTES);
-        const stop = Math.min(end, (index + 1) * CHUNK_BYTES);
-        const base = index * CHUNK_BYTES;
-        const chunkSpare = spare?.subarray(at - offset, stop - offset);
-        pieces.push(this.#viewChunk(ino, index, at - base, stop - base, lease, chunkSpare));
-        at = stop;
+      for (const { index, start, end: stop, at } of chunkSpans(offset, end)) {
+        const chunkSpare = spare?.subarray(at - offset, at - offset + (stop - start));
+        pieces.push(this.#viewChunk(ino, index, start, stop, lease, chunkSpare));
       }
       const parts = (await Promise.all(pieces)).flat();
       this.#readahead(ino, offset, end, fileSizeBytes);
@@ -160,17 +152,36 @@ export class FileReaders {
     lease: ReadLease,
     spare: Buffer | undefined,
   ): Promise<Buffer[]> {
-    if (this.deps.overlay(ino, index, start, end).length > 0) {
+    const overlay = this.deps.overlay(ino, index, start, end);
+    if (overlay.length > 0) {
       const out = spare ?? allocUnowned(end - start);
-      await this.#readChunk(ino, index, start, end, out, 0);
+      await this.#readChunk(ino, index, start, end, out, 0, overlay);
       return [out];
     }
+    return this.#withSlices(ino, index, (slices) =>
+      viewChunkRange(this.deps.store, slices, start, end, lease, spare),
+    );
+  }
+
+  /**
+   * `read` of chunk `index`'s slice list; when a block of it is gone (compacted or deleted by
+   * another node since the list was cached), `beforeRetry` and again with a fresh list, up to
+   * READ_STALE_RETRIES_MAX times. Errors come out as the read's.
+   */
+  async #withSlices<T>(
+    ino: Ino,
+    index: number,
+    read: (slices: Slice[]) => Promise<T>,
+    beforeRetry?: () => void,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const slices = await this.#slices(ino, index, attempt > 0);
-        return await viewChunkRange(this.deps.store, slices, start, end, lease, spare);
+        return await read(await this.#slices(ino, index, attempt > 0));
       } catch (error: unknown) {
-        if (isMissingBlock(error) && attempt < READ_STALE_RETRIES_MAX) continue;
+        if (isMissingBlock(error) && attempt < READ_STALE_RETRIES_MAX) {
+          beforeRetry?.();
+          continue;
+        }
         if (isMissingBlock(error)) this.deps.store.reportMissing(error);
         throw asReadError(error, ino, index);
       }
@@ -215,25 +226,17 @@ export class FileReaders {
     end: number,
     out: Buffer,
     outOffset: number,
-  ): Promise<void> {
     // Snapshot buffered data first (see the file comment), and fetch its stored blocks.
-    const overlay = this.deps.overlay(ino, index, start, end);
+    overlay = this.deps.overlay(ino, index, start, end),
+  ): Promise<void> {
     const overlayData = Promise.all(overlay.map((part) => this.#partData(part)));
     overlayData.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const slices = await this.#slices(ino, index, attempt > 0);
-        await readChunkRange(this.deps.store, slices, start, end, out, outOffset);
-        break;
-      } catch (error: unknown) {
-        if (isMissingBlock(error) && attempt < READ_STALE_RETRIES_MAX) {
-          out.fill(0, outOffset, outOffset + (end - start));
-          continue;
-        }
-        if (isMissingBlock(error)) this.deps.store.reportMissing(error);
-        throw asReadError(error, ino, index);
-      }
-    }
+    await this.#withSlices(
+      ino,
+      index,
+      (slices) => readChunkRange(this.deps.store, slices, start, end, out, outOffset),
+      () => out.fill(0, outOffset, outOffset + (end - start)),
+    );
     let datas: Buffer[];
     try {
       datas = await overlayData;
@@ -321,4 +324,21 @@ function trim<K, V>(map: Map<K, V>): void {
 function asReadError(error: unknown, ino: Ino, index: number): FsError {
   if (error instanceof FsError) return error;
   return fsError("EIO", `cannot read chunk ${index} of inode ${ino}: ${describeError(error)}`);
+}
+
+/**
+ * The chunks that file bytes [offset, end) cover: each chunk's index, the range [start, end)
+ * within it, and where that range starts in the file (`at`).
+ */
+function* chunkSpans(
+  offset: number,
+  end: number,
+): Generator<{ index: number; start: number; end: number; at: number }> {
+  for (let at = offset; at < end; ) {
+    const index = Math.floor(at / CHUNK_BYTES);
+    const base = index * CHUNK_BYTES;
+    const stop = Math.min(end, base + CHUNK_BYTES);
+    yield { index, start: at - base, end: stop - base, at };
+    at = stop;
+  }
 }
