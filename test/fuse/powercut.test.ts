@@ -24,14 +24,9 @@ import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NFS_VM, NFS_VM_RUNNABLE } from "../harness/nfsvm.ts";
 import { REPO } from "./harness.ts";
 
-const NFS_VM =
-  [
-    process.env.NFS_VM,
-    join(REPO, "../shared/tools/nfs-vm/nfs-vm"),
-    "/work/shared/tools/nfs-vm/nfs-vm",
-  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
 const PYTHON = "/usr/bin/python3";
 const WORKLOAD = join(import.meta.dir, "powercut.py");
 /** mkfs.ext4 lives in /usr/sbin, often not on a user's PATH. */
@@ -39,11 +34,7 @@ const MKFS =
   [Bun.which("mkfs.ext4"), "/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"].find(
     (p): p is string => typeof p === "string" && existsSync(p),
   ) ?? "mkfs.ext4";
-const available =
-  existsSync(NFS_VM) &&
-  existsSync(PYTHON) &&
-  existsSync(MKFS) &&
-  Bun.which("qemu-system-x86_64") !== null;
+const available = NFS_VM_RUNNABLE && existsSync(PYTHON) && existsSync(MKFS);
 const required = process.env.CI === "true";
 const VM_TIMEOUT_SEC = 240;
 const DISK_BYTES = 256 * 1024 * 1024;

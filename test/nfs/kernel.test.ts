@@ -15,21 +15,15 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NFS_VM, NFS_VM_RUNNABLE } from "../harness/nfsvm.ts";
 import { makeVolume, type ServeProcess, spawnServe, type TestVolume } from "./harness.ts";
 
 /**
  * The nfs-vm tool lives next to the project (../shared/tools/nfs-vm), or where NFS_VM says;
  * /work/shared is where this workplace keeps it when the checkout is elsewhere (a CI clone).
  */
-const NFS_VM =
-  [
-    process.env.NFS_VM,
-    join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm"),
-    "/work/shared/tools/nfs-vm/nfs-vm",
-  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
 const WORKLOAD = join(import.meta.dir, "../posix/workload.sh");
-const available =
-  existsSync(NFS_VM) && existsSync(WORKLOAD) && Bun.which("qemu-system-x86_64") !== null;
+const available = NFS_VM_RUNNABLE && existsSync(WORKLOAD);
 const required = process.env.CI === "true";
 /** The workload's one big file; the fixed files add about 90 MiB. */
 const BIG_MIB = 16;

@@ -18,15 +18,10 @@ import { join } from "node:path";
 import { ROOT_CREDENTIALS } from "../../src/meta/interface.ts";
 import { OpenFlags } from "../../src/posix.ts";
 import { openRuntime } from "../../src/volume/runtime.ts";
+import { NFS_VM, NFS_VM_RUNNABLE } from "../harness/nfsvm.ts";
 import { makeVolume, spawnServe, type TestVolume } from "./harness.ts";
 
-const NFS_VM =
-  [
-    process.env.NFS_VM,
-    join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm"),
-    "/work/shared/tools/nfs-vm/nfs-vm",
-  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
-const available = existsSync(NFS_VM) && Bun.which("qemu-system-x86_64") !== null;
+const available = NFS_VM_RUNNABLE;
 const required = process.env.CI === "true";
 const VM_TIMEOUT_SEC = 300;
 /** Several READs' worth (the client reads at most rsize, 1 MiB by default, per READ). */

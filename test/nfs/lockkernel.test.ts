@@ -30,14 +30,9 @@ import {
   stopMount,
   type TestVolume,
 } from "../fuse/harness.ts";
+import { NFS_VM, NFS_VM_RUNNABLE } from "../harness/nfsvm.ts";
 import { type ServeProcess, spawnServe } from "./harness.ts";
 
-const NFS_VM =
-  [
-    process.env.NFS_VM,
-    join(import.meta.dir, "../../../shared/tools/nfs-vm/nfs-vm"),
-    "/work/shared/tools/nfs-vm/nfs-vm",
-  ].find((p): p is string => p !== undefined && existsSync(p)) ?? "nfs-vm (not found)";
 /** Debian's rpcbind, nfs-common and libwrap0 unpacked (dpkg -x) into one root: test/run.sh. */
 const TOOLS =
   process.env.JFS_NLM_TOOLS ?? join(process.env.TMPDIR ?? "/tmp", "jfs-test-tools/root");
@@ -58,12 +53,7 @@ const haveTools =
   existsSync(join(TOOLS, "sbin/rpcbind")) &&
   existsSync(join(TOOLS, "sbin/rpc.statd")) &&
   existsSync(join(TOOLS, "usr/lib/x86_64-linux-gnu/libwrap.so.0"));
-const available =
-  existsSync(NFS_VM) &&
-  Bun.which("qemu-system-x86_64") !== null &&
-  HAVE_FUSE &&
-  haveTools &&
-  Bun.which(PYTHON) !== null;
+const available = NFS_VM_RUNNABLE && HAVE_FUSE && haveTools && Bun.which(PYTHON) !== null;
 const required = process.env.CI === "true";
 const free111 = port111Free();
 /**
