@@ -66,15 +66,37 @@ export function ftype3Of(type: FileType): Ftype3 {
   return FTYPE_OF[type];
 }
 
+const NSEC_MAX = 999_999_999;
+
 export function nfsTimeOf(sec: number, nsec: number): NfsTime3 {
-  if (sec < 0) return { seconds: 0, nseconds: 0 };
-  if (sec > 0xffff_ffff) return { seconds: 0xffff_ffff, nseconds: 999_999_999 };
-  return { seconds: Math.floor(sec), nseconds: Math.min(Math.max(0, nsec), 999_999_999) };
+  return { seconds: nfsTimeSeconds(sec), nseconds: nfsTimeNseconds(sec, nsec) };
+}
+
+/** nfstime3.seconds of a time: times before 1970 are 0, after 2106 the last second. */
+function nfsTimeSeconds(sec: number): number {
+  if (sec < 0) return 0;
+  if (sec > 0xffff_ffff) return 0xffff_ffff;
+  return Math.floor(sec);
+}
+
+/** nfstime3.nseconds, clamped with the seconds (nfsTimeSeconds). */
+function nfsTimeNseconds(sec: number, nsec: number): number {
+  if (sec < 0) return 0;
+  if (sec > 0xffff_ffff) return NSEC_MAX;
+  return Math.min(Math.max(0, nsec), NSEC_MAX);
 }
 
 /** Linux new_encode_dev layout of Attr.rdev (what FUSE hands us): 12-bit major, 20-bit minor. */
 export function specOfRdev(rdev: number): SpecData3 {
-  return { major: (rdev >>> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) };
+  return { major: rdevMajor(rdev), minor: rdevMinor(rdev) };
+}
+
+function rdevMajor(rdev: number): number {
+  return (rdev >>> 8) & 0xfff;
+}
+
+function rdevMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
 }
 
 export function rdevOfSpec(spec: SpecData3): number {
@@ -90,7 +112,6 @@ function usedBytes(attr: Attr): number {
 }
 
 const TWO_POW_32 = 0x1_0000_0000;
-const NSEC_MAX = 999_999_999;
 
 /**
  * The fattr3 the server sends for an inode: its wire words, taken from the Attr when it is
@@ -121,8 +142,8 @@ export class AttrFattr3 implements Fattr3 {
     w[7] = Math.floor(used / TWO_POW_32);
     w[8] = used % TWO_POW_32;
     const rdev = attr.rdev;
-    w[9] = (rdev >>> 8) & 0xfff;
-    w[10] = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+    w[9] = rdevMajor(rdev);
+    w[10] = rdevMinor(rdev);
     w[11] = fsidHigh;
     w[12] = fsidLow;
     w[13] = Math.floor(inode / TWO_POW_32);
@@ -185,16 +206,8 @@ const FATTR3_WIRE_VIEW = new DataView(FATTR3_WIRE.buffer);
 
 /** nfstime3 as two words at `at`, clamped as nfsTimeOf does. */
 function setNfsTimeWords(w: Uint32Array, at: number, sec: number, nsec: number): void {
-  if (sec < 0) {
-    w[at] = 0;
-    w[at + 1] = 0;
-  } else if (sec > 0xffff_ffff) {
-    w[at] = 0xffff_ffff;
-    w[at + 1] = NSEC_MAX;
-  } else {
-    w[at] = Math.floor(sec);
-    w[at + 1] = Math.min(Math.max(0, nsec), NSEC_MAX);
-  }
+  w[at] = nfsTimeSeconds(sec);
+  w[at + 1] = nfsTimeNseconds(sec, nsec);
 }
 
 /** The two 32-bit halves of fattr3.fsid, which every AttrFattr3 of an export carries. */
