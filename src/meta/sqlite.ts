@@ -615,8 +615,6 @@ export class SqliteEngine implements MetaEngine {
   /** PRAGMA synchronous is switched to NORMAL for a deferred group under "full" only. */
   readonly #switchSync: boolean;
   #syncDeferred = false;
-  readonly #syncNormal: Statement;
-  readonly #syncFull: Statement;
 
   private constructor(
     db: Database,
@@ -631,8 +629,6 @@ export class SqliteEngine implements MetaEngine {
     this.#switchSync = durability === "full" && walSync !== undefined;
     this.#begin = db.prepare("BEGIN");
     this.#commit = db.prepare("COMMIT");
-    this.#syncNormal = db.prepare("PRAGMA synchronous = NORMAL");
-    this.#syncFull = db.prepare("PRAGMA synchronous = FULL");
     this.#group = new GroupCommit({
       db,
       acquire: () => this.#acquire(),
@@ -651,7 +647,8 @@ export class SqliteEngine implements MetaEngine {
    */
   #setSyncMode(deferred: boolean): void {
     if (!this.#switchSync || deferred === this.#syncDeferred) return;
-    (deferred ? this.#syncNormal : this.#syncFull).run();
+    // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+    this.#db.exec(`PRAGMA synchronous = ${deferred ? "NORMAL" : "FULL"}`);
     this.#syncDeferred = deferred;
   }
 
