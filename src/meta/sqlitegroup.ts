@@ -90,6 +90,8 @@ export class GroupCommit {
   /** The last deferred commit number, and the timer bounding how long it stays unsynced. */
   #deferredThrough = 0;
   #deferredTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The last sync syncThrough started, and the commits it covers. */
+  #syncing: { through: SyncToken; done: Promise<void> } | undefined;
 
   constructor(private readonly deps: GroupCommitDeps) {}
 
@@ -109,10 +111,18 @@ export class GroupCommit {
   async syncThrough(token: SyncToken): Promise<void> {
     assert(Number.isSafeInteger(token) && token >= 0 && token <= this.commits, "sync token");
     if (token <= this.#durableThrough) return;
+    // A sync running already that began after the token's commit covers it.
+    const running = this.#syncing;
+    if (running !== undefined && running.through >= token) return running.done;
     const through = this.commits;
     this.deferredSyncs++;
-    await this.deps.sync();
-    this.#durable(through);
+    const done = this.deps.sync().then(() => this.#durable(through));
+    this.#syncing = { through, done };
+    try {
+      await done;
+    } finally {
+      if (this.#syncing?.done === done) this.#syncing = undefined;
+    }
   }
 
   /**
