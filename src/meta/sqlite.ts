@@ -36,6 +36,11 @@
  * through FUSE at a moderate load and faster only on a very loaded machine
  * (docs/benchmarks.md, "Small-file writes"), so it is not the default. A new database file's
  * directory entry is fsynced too.
+ *
+ * Deferred sync (TxnOptions.deferSync: a FUSE create, made durable by its close): a group of
+ * only such transactions commits with synchronous=NORMAL (no fsync) and settles at once;
+ * syncThrough(token) then fdatasyncs the WAL (walsync.ts), unless a later FULL commit, which
+ * syncs the whole WAL, earlier frames included, covered it already (sqlitegroup.ts).
  */
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";

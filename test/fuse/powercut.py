@@ -4,14 +4,14 @@
                                     files written and fsynced in DIR; after each fsync returns,
                                     a line "name size sha256" is appended to MANIFEST (on the
                                     host, through a --share directory) and flushed, so MANIFEST
-                                    lists exactly what was acknowledged. Then small files
-                                    created, written and closed without fsync, and files only
-                                    created and closed (touch), acknowledged at close (a FUSE
-                                    close returns once the file is durable, its create too);
-                                    then files created and left open, acknowledged after an
-                                    fsync of their directory, by a child that keeps them open
-                                    through the power cut. One last file is written without
-                                    fsync or close: it may be lost, never corrupt meta.
+                                    lists exactly what was acknowledged. Then a child
+                                    creates files, fsyncs their directory (acknowledging them)
+                                    and keeps them open through the power cut, with one file
+                                    written without fsync or close: it may be lost, never
+                                    corrupt meta. Last, small files created, written and
+                                    closed without fsync, then files only created and closed
+                                    (touch), acknowledged at close: a FUSE close returns once
+                                    the file is durable, its creation too.
   powercut.py verify DIR MANIFEST [DIR MANIFEST...]
                                     every file's last acknowledged state reads back in DIR.
 
@@ -65,6 +65,10 @@ def write(root: str, manifest: str) -> None:
                 acknowledged("appended", grown)
         finally:
             os.close(fd)
+        # First, as the last file closed would commit slices that cover earlier creates: a
+        # child creates files, fsyncs their directory and keeps them open through the cut, with
+        # the unacknowledged file (written, never fsynced or closed: what the cut may take).
+        kept_open_after_fsyncdir(root, acknowledged)
         # Created, written and closed, no fsync: the close makes the create and data durable.
         os.mkdir(os.path.join(root, "closed"))
         for i in range(CLOSED_FILES):
@@ -73,16 +77,12 @@ def write(root: str, manifest: str) -> None:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(data)
             acknowledged(name, data)
-        # Created and closed with nothing written (touch): the close syncs the create alone.
+        # Last, created and closed with nothing written (touch): the close syncs the create
+        # alone, and nothing after it would.
         for i in range(TOUCHED_FILES):
             name = f"closed/touched-{i}"
             os.close(os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT, 0o644))
             acknowledged(name, b"")
-        # Written, never fsynced or closed: what the power cut may take.
-        unacknowledged = open(os.path.join(root, "unacknowledged"), "wb")
-        unacknowledged.write(payload("unacknowledged", 512 * KIB))
-        unacknowledged.flush()
-        kept_open_after_fsyncdir(root, acknowledged)
     print(f"write {root}: OK", flush=True)
 
 
@@ -102,6 +102,9 @@ def kept_open_after_fsyncdir(root: str, acknowledged) -> None:
         os.fsync(dir_fd)
         for i in range(len(fds)):
             acknowledged(f"open/{i}", b"")
+        unacknowledged = open(os.path.join(root, "unacknowledged"), "wb")
+        unacknowledged.write(payload("unacknowledged", 512 * KIB))
+        unacknowledged.flush()
         os.write(ready_w, b"x")
         time.sleep(3600)  # the power cut ends it, fds still open
         os._exit(0)
