@@ -43,6 +43,9 @@ const MODES = { default: [] as string[], writeback: ["--writeback"] };
 interface Rates {
   oneProcess: number;
   writers: number;
+  /** CPU time of the mount process per file (utime+stime from /proc), ms. */
+  oneProcessCpuMs: number;
+  writersCpuMs: number;
 }
 
 const log = (text: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -74,6 +77,9 @@ async function measure(fs: BenchFs, s3rverPid: number | undefined, tag: string):
     return {
       oneProcess: FILES / small.result[0]!.seconds.create,
       writers: FILES / parallel.result[0]!.seconds,
+      // smallfiles also stats, reads and removes: its CPU is per file for all four phases.
+      oneProcessCpuMs: (small.cpu.fsS * 1000) / FILES,
+      writersCpuMs: (parallel.cpu.fsS * 1000) / FILES,
     };
   } finally {
     await fs.unmount();
@@ -161,11 +167,13 @@ try {
   for (const [key, rs] of Object.entries(rates)) {
     const one = rs.map((r) => r.oneProcess);
     const par = rs.map((r) => r.writers);
+    const cpu = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" / ");
     console.log(
       `${key.padEnd(18)} one process ${one.map((x) => x.toFixed(0)).join(" / ")} files/s ` +
         `(${(mean(one) / mean(rc.map((r) => r.oneProcess))).toFixed(2)}x rclone), ` +
         `${WRITERS} writers ${par.map((x) => x.toFixed(0)).join(" / ")} ` +
-        `(${(mean(par) / mean(rc.map((r) => r.writers))).toFixed(2)}x)`,
+        `(${(mean(par) / mean(rc.map((r) => r.writers))).toFixed(2)}x); mount CPU ms/file ` +
+        `${cpu(rs.map((r) => r.oneProcessCpuMs))} and ${cpu(rs.map((r) => r.writersCpuMs))}`,
     );
   }
 } finally {

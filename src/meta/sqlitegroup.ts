@@ -92,6 +92,8 @@ export class GroupCommit {
   #deferredTimer: ReturnType<typeof setTimeout> | undefined;
   /** The last sync syncThrough started, and the commits it covers. */
   #syncing: { through: SyncToken; done: Promise<void> } | undefined;
+  /** Set by close: no background sync is armed after it (close synced what was deferred). */
+  #closed = false;
 
   constructor(private readonly deps: GroupCommitDeps) {}
 
@@ -130,6 +132,7 @@ export class GroupCommit {
    * their callers heard that they may not be).
    */
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#deferredTimer);
     this.#deferredTimer = undefined;
     if (this.#deferredThrough > this.#durableThrough) await this.syncThrough(this.#deferredThrough);
@@ -142,7 +145,7 @@ export class GroupCommit {
   /** A deferred commit is synced within DEFERRED_SYNC_DELAY_MS if nothing else syncs it. */
   #deferred(through: SyncToken): void {
     this.#deferredThrough = through;
-    if (this.#deferredTimer !== undefined) return;
+    if (this.#deferredTimer !== undefined || this.#closed) return;
     this.#deferredTimer = setTimeout(() => {
       const target = this.#deferredThrough;
       this.syncThrough(target).then(
