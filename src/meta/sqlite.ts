@@ -777,6 +777,8 @@ export class SqliteEngine implements MetaEngine {
   async destroy(): Promise<void> {
     const release = await this.#acquire();
     try {
+      // Not under a deferred group's synchronous=NORMAL: this COMMIT is durable by itself.
+      this.#setSyncMode(false);
       this.#db.exec("BEGIN IMMEDIATE");
       for (const table of TABLES ?? []) this.#db.exec(`DELETE FROM ${table}`);
       this.#db.exec("COMMIT");
