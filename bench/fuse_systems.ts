@@ -130,7 +130,8 @@ class MountProcess {
 
 /**
  * jfs: a volume with --storage s3 on the server, meta in `metaUrl`, its own block cache;
- * `name` names the mount point, the volume and its bucket; `flags` are extra mount flags.
+ * `name` names the mount point, the volume and its bucket; `flags` are extra mount flags;
+ * `main` the src/main.ts of the checkout to run (A/B of two trees in one run).
  */
 export async function jfsFs(
   root: string,
@@ -138,20 +139,21 @@ export async function jfsFs(
   metaUrl: string,
   name = "jfs",
   flags: string[] = [],
+  main = MAIN,
 ): Promise<BenchFs> {
   const dir = join(root, name);
   const cacheDir = join(root, `${name}-cache`);
   const bucket = `${s3.endpoint}/${name}-bench`;
   const format = ["format", metaUrl, `${name}-bench`, "--storage", "s3", "--bucket", bucket];
-  await run(["bun", MAIN, ...format], { ACCESS_KEY: s3.accessKey, SECRET_KEY: s3.secretKey });
+  await run(["bun", main, ...format], { ACCESS_KEY: s3.accessKey, SECRET_KEY: s3.secretKey });
   const mount = ["mount", metaUrl, dir, "--cache-dir", cacheDir, ...flags];
   const m = new MountProcess(dir, JFS_FSTYPE, `${dir}.log`);
   return {
     name,
     dir,
     commands: [`ACCESS_KEY=… SECRET_KEY=… jfs ${format.join(" ")}`, `jfs ${mount.join(" ")}`],
-    mount: () => m.start(["bun", MAIN, ...mount]),
-    unmount: () => m.stop(["bun", MAIN, "umount", dir]),
+    mount: () => m.start(["bun", main, ...mount]),
+    unmount: () => m.stop(["bun", main, "umount", dir]),
     clearCaches: () => rmSync(cacheDir, { recursive: true, force: true }),
     settle: async () => undefined,
     pid: () => m.proc?.pid,

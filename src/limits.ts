@@ -52,6 +52,12 @@ export const TXN_BUSY_WAIT_MS_MAX = 30_000;
  * the time the event loop spends in it stay small.
  */
 export const SQLITE_GROUP_TXNS_MAX = 64;
+/**
+ * A transaction committed without waiting for its sync (TxnOptions.deferSync: a FUSE create,
+ * made durable by its close) is synced by the engine at the latest this long after its commit,
+ * if nothing else synced it: a crash loses at most about this much of such changes.
+ */
+export const DEFERRED_SYNC_DELAY_MS = 1_000;
 /** Redis write transactions in flight per engine; each holds one connection (WATCH state). */
 export const REDIS_TXN_CONNECTIONS_MAX = 16;
 /** TCP connect, and separately the whole open (connect, AUTH, SELECT, PING). */

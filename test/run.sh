@@ -23,6 +23,8 @@ command -v script >/dev/null || need_apt+=(bsdutils)
 [ -x /usr/bin/sqlite3 ] || need_apt+=(sqlite3)
 # PostgreSQL: Debian's server binaries, run by the tests as their own cluster in a temp dir.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# test/fuse/deferredcreate.test.ts and test/nfs/stablecreate.test.ts count a process's fsyncs.
+command -v strace >/dev/null || need_apt+=(strace)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 # The power-cut test builds its VM's disk image with mkfs.ext4 -d (in /usr/sbin).
 [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)

@@ -119,8 +119,15 @@ const releasedir: Handler = async (s, r) => {
   return NONE;
 };
 
-/** Directory changes are durable in meta as soon as they are made. */
-const fsyncdir: Handler = async () => NONE;
+/**
+ * struct fuse_fsync_in { uint64_t fh; uint32_t fsync_flags, padding; }
+ * Every directory change is durable in meta when it is made but CREATE, whose commit waits for
+ * the file's close or fsync, or for this (ops_file.ts).
+ */
+const fsyncdir: Handler = async (s, r) => {
+  await s.vfs.fsyncdir(r.ctx, r.header.nodeid);
+  return NONE;
+};
 
 export const dirOps: ReadonlyMap<number, Handler> = new Map([
   [Opcode.OPENDIR, opendir],

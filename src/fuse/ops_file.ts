@@ -34,7 +34,15 @@ const open: Handler = async (s, r) => {
   return [openOut(fh, openFlagsOut(s, ino, attr) | s.openFlagsNoFlush(ino, fh, flags))];
 };
 
-/** struct fuse_create_in { uint32_t flags, mode, umask, open_flags; } (8 bytes before 7.12). */
+/**
+ * struct fuse_create_in { uint32_t flags, mode, umask, open_flags; } (8 bytes before 7.12).
+ * The new file is committed without waiting for its sync (deferSync): POSIX makes a created
+ * name durable at an fsync of the file or its directory, not at creat(2), and jfs's promise
+ * that a close returns once the file is durable is kept by FLUSH, FSYNC and RELEASE of this
+ * handle (vfs.ts #syncCreate), and FSYNCDIR. The kernel sends FLUSH and RELEASE for every
+ * CREATE it answered, also when the application dies. MKNOD (fifos, devices, sockets) stays
+ * synchronous: there is no handle to make it durable at close.
+ */
 const create: Handler = async (s, r) => {
   const flags = r.body.u32();
   const mode = r.body.u32();
@@ -46,7 +54,9 @@ const create: Handler = async (s, r) => {
   const name = nameArg(r.body);
   const parent = r.header.nodeid;
   try {
-    const e = await s.vfs.create(r.ctx, parent, name, mode & 0o7777, umask, flags);
+    const e = await s.vfs.create(r.ctx, parent, name, mode & 0o7777, umask, flags, {
+      deferSync: true,
+    });
     s.fileFlags.set(e.fh, flags);
     return [s.entry(e.inode, e.attr), openOut(e.fh, 0)];
   } catch (error) {

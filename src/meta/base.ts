@@ -52,7 +52,7 @@ import {
 } from "./sessions.ts";
 import { setattr } from "./setattr.ts";
 import * as data from "./slices.ts";
-import type { MetaEngine, MetaTxn, QuotaLimits, QuotaRecord } from "./txn.ts";
+import type { MetaEngine, MetaTxn, QuotaLimits, QuotaRecord, SyncToken } from "./txn.ts";
 import * as xattr from "./xattr.ts";
 
 const UNLIMITED_BYTES = 1024 ** 5; // 1 PiB shown as the size of an unlimited volume
@@ -153,6 +153,14 @@ export class BaseMeta implements Meta {
 
   async close(): Promise<void> {
     await this.engineImpl.close();
+  }
+
+  commitToken(): SyncToken {
+    return this.engineImpl.commitToken();
+  }
+
+  syncThrough(token: SyncToken): Promise<void> {
+    return this.engineImpl.syncThrough(token);
   }
 
   // ---- sessions ----
@@ -357,18 +365,21 @@ export class BaseMeta implements Meta {
     name: Buffer,
     mode: number,
     umask: number,
+    options: { deferSync?: boolean } = {},
   ): Promise<{ inode: Ino; attr: Attr }> {
     const sid = this.core.sid;
     const spec = { type: FT.File, mode, umask, rdev: 0 };
     // The inode is the same in every run of the transaction: counted open once, in the first.
     let acquired: Ino | undefined;
-    const creating = ns.createNode(this.core, ctx, parent, name, spec, (tx, ino) => {
+    const alsoWrite = (tx: MetaTxn, ino: Ino) => {
       if (acquired === undefined) {
         acquired = ino;
         assert(this.core.opens.acquire(ino), "a new inode is open already");
       }
       if (sid !== 0) tx.addOpen(sid, ino);
-    });
+    };
+    const deferSync = options.deferSync === true;
+    const creating = ns.createNode(this.core, ctx, parent, name, spec, alsoWrite, deferSync);
     this.#registering.add(creating);
     try {
       return await creating;

@@ -15,7 +15,7 @@ import {
 import { timedTxn } from "../metrics/jfs.ts";
 import type { Attr, Credentials, Format, Ino } from "./interface.ts";
 import { OpenFiles } from "./opens.ts";
-import type { CounterName, MetaEngine, MetaTxn } from "./txn.ts";
+import type { CounterName, MetaEngine, MetaTxn, TxnOptions } from "./txn.ts";
 
 /** Hands out numbers from a counter, reserving `batch` at a time from the engine. */
 export class BatchAllocator {
@@ -92,8 +92,8 @@ export class MetaCore {
     return randomInt(1, 2 ** 32 - 1);
   }
 
-  txn<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {
-    return timedTxn("write", () => this.engine.txn(fn));
+  txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
+    return timedTxn("write", () => this.engine.txn(fn, options));
   }
 
   read<T>(fn: (tx: MetaTxn) => Promise<T>): Promise<T> {

@@ -113,6 +113,12 @@ export interface Counters {
   nextSliceId: number;
 }
 
+/**
+ * Names a prefix of an engine's commits: every write transaction committed before the token was
+ * taken. Tokens of one engine are ordered; a larger one covers a smaller one.
+ */
+export type SyncToken = number;
+
 /** Slices that are no longer referenced: their objects can be deleted. */
 export interface UnusedSlice {
   id: number;
@@ -133,7 +139,20 @@ export interface Meta {
   /** Removes every key / row of the volume. */
   destroy(): Promise<void>;
   counters(): Promise<Counters>;
+  /** Makes every committed change durable, then closes the engine. */
   close(): Promise<void>;
+
+  // ---- durability ----
+  /**
+   * A token covering every change whose call has returned so far. With syncThrough, it makes
+   * durable what was done with `deferSync` (create): take it after the call returned.
+   */
+  commitToken(): SyncToken;
+  /**
+   * Resolves once every change `token` covers is durable; at once when a later durable change
+   * (any call without deferSync) or sync covered it already.
+   */
+  syncThrough(token: SyncToken): Promise<void>;
 
   // ---- sessions ----
   /** Registers this node's session (timeoutMs: SESSION_EXPIRE_MS unless given). */
@@ -184,6 +203,9 @@ export interface Meta {
   /**
    * A regular file, created and opened (as open() after mknod(), justCreated) in one
    * transaction: the session's open row is written with the inode. Release it as any open.
+   * With `deferSync` it may return before the file is durable (a FUSE create: POSIX makes a
+   * new name durable only at an fsync, and jfs's FUSE close promises it): the caller then
+   * owes a `syncThrough(commitToken())` before it acknowledges anything as durable.
    */
   create(
     ctx: Credentials,
@@ -191,6 +213,7 @@ export interface Meta {
     name: Buffer,
     mode: number,
     umask: number,
+    options?: { deferSync?: boolean },
   ): Promise<{ inode: Ino; attr: Attr }>;
   mkdir(
     ctx: Credentials,

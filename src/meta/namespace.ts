@@ -90,6 +90,8 @@ export async function createNode(
   spec: CreateSpec,
   /** More writes of the same transaction, once the node is made (an open's registration). */
   alsoWrite?: (tx: MetaTxn, inode: Ino) => void,
+  /** Commit without waiting for durability (TxnOptions.deferSync). */
+  deferSync = false,
 ): Promise<{ inode: Ino; attr: Attr }> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
@@ -97,6 +99,7 @@ export async function createNode(
   const seq = await core.seqs.next();
   const generation = core.newGeneration();
   const inodesMax = core.format.inodes;
+  const options = deferSync ? { deferSync } : undefined;
   return core.txn(async (tx) => {
     // The directory, the name and the quota list are read together: one round trip on Redis and
     // PostgreSQL, not three. The checks keep Linux's order (the directory's, then EEXIST).
@@ -133,7 +136,7 @@ export async function createNode(
     tx.addCounter("usedSpace", chargedBytes(attr));
     alsoWrite?.(tx, inode);
     return { inode, attr };
-  });
+  }, options);
 }
 
 /** A new entry of `attr` in `parent` charges the quotas above it; EDQUOT past a limit. */

@@ -36,6 +36,11 @@
  * through FUSE at a moderate load and faster only on a very loaded machine
  * (docs/benchmarks.md, "Small-file writes"), so it is not the default. A new database file's
  * directory entry is fsynced too.
+ *
+ * Deferred sync (TxnOptions.deferSync: a FUSE create, made durable by its close): a group of
+ * only such transactions commits with synchronous=NORMAL (no fsync) and settles at once;
+ * syncThrough(token) then fdatasyncs the WAL (walsync.ts), unless a later FULL commit, which
+ * syncs the whole WAL, earlier frames included, covered it already (sqlitegroup.ts).
  */
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
@@ -68,6 +73,7 @@ import type {
   NamedEntryRecord,
   QuotaLimits,
   QuotaUsage,
+  SyncToken,
   TxnOptions,
 } from "./txn.ts";
 import { GuardKey as K, TxnGuard } from "./txnguard.ts";
@@ -604,17 +610,28 @@ export class SqliteEngine implements MetaEngine {
   readonly #commit: Statement;
   /** Write transactions: committed in groups, one WAL fsync per group (sqlitegroup.ts). */
   readonly #group: GroupCommit;
-  /** The durability barrier (walsync.ts); none for ":memory:" and durability "full"/"none". */
+  /**
+   * The WAL fdatasync (walsync.ts): the barrier of every write group with durability
+   * "wal-barrier", and what makes deferred commits durable (syncThrough) with "full". None for
+   * ":memory:" and durability "none".
+   */
   readonly #walSync: WalFileSync | undefined;
+  readonly #barrierEachGroup: boolean;
+  /** PRAGMA synchronous is switched to NORMAL for a deferred group under "full" only. */
+  readonly #switchSync: boolean;
+  #syncDeferred = false;
 
   private constructor(
     db: Database,
     readonly displayUrl: string,
     walSync: WalFileSync | undefined,
+    durability: "wal-barrier" | "full" | "none",
   ) {
     this.#db = db;
     this.#stmts = new Statements(db);
     this.#walSync = walSync;
+    this.#barrierEachGroup = durability === "wal-barrier";
+    this.#switchSync = durability === "full" && walSync !== undefined;
     this.#begin = db.prepare("BEGIN");
     this.#commit = db.prepare("COMMIT");
     this.#group = new GroupCommit({
@@ -623,18 +640,40 @@ export class SqliteEngine implements MetaEngine {
       newTxn: () => new SqliteTxn(this.#stmts, new TxnGuard()),
       isBusy,
       durable: () => this.#durable(),
+      syncMode: (deferred) => this.#setSyncMode(deferred),
+      sync: () => this.#walSync?.barrier() ?? Promise.resolve(),
     });
+  }
+
+  /**
+   * Under "full", a deferred group's COMMIT writes its frames without the fsync
+   * (synchronous=NORMAL); the next FULL COMMIT's fsync, or our WAL fdatasync, covers them.
+   * Without a WAL to sync (":memory:") nothing is switched: every commit stays FULL.
+   */
+  #setSyncMode(deferred: boolean): void {
+    if (!this.#switchSync || deferred === this.#syncDeferred) return;
+    // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+    this.#db.exec(`PRAGMA synchronous = ${deferred ? "NORMAL" : "FULL"}`);
+    this.#syncDeferred = deferred;
   }
 
   /**
    * COMMITs issued, write transactions they committed (group commit) and WAL barriers synced
    * (benches, tests).
    */
-  get commitStats(): { commits: number; transactions: number; walSyncs: number } {
+  get commitStats(): {
+    commits: number;
+    transactions: number;
+    walSyncs: number;
+    deferredCommits: number;
+    deferredSyncs: number;
+  } {
     return {
       commits: this.#group.commits,
       transactions: this.#group.transactions,
       walSyncs: this.#walSync?.syncs ?? 0,
+      deferredCommits: this.#group.deferredCommits,
+      deferredSyncs: this.#group.deferredSyncs,
     };
   }
 
@@ -642,6 +681,7 @@ export class SqliteEngine implements MetaEngine {
   static open(path: string, displayUrl: string, options: SqliteOpenOptions = {}): SqliteEngine {
     let durability = options.durability ?? "full";
     let db: Database;
+    let walMode = false;
     try {
       const isFile = path !== ":memory:";
       const isNew = isFile && !existsSync(path);
@@ -650,6 +690,7 @@ export class SqliteEngine implements MetaEngine {
       // Opening may wait for another process's lock (nothing else runs yet)...
       db.exec(`PRAGMA busy_timeout = ${BUSY_WAIT_MS_MAX}`);
       const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
+      walMode = mode.journal_mode === "wal";
       // The barrier syncs a WAL: without one (":memory:" keeps its journal in memory), FULL.
       if (mode.journal_mode !== "wal" && durability === "wal-barrier") durability = "full";
       db.exec(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
@@ -662,14 +703,17 @@ export class SqliteEngine implements MetaEngine {
     } catch (error) {
       throw new UserError(`Cannot open "${displayUrl}": ${describeError(error)}`);
     }
+    const hasWal = walMode && durability !== "none";
     return new SqliteEngine(
       db,
       displayUrl,
-      durability === "wal-barrier" ? new WalFileSync(path, options.walSyncer) : undefined,
+      hasWal ? new WalFileSync(path, options.walSyncer) : undefined,
+      durability,
     );
   }
 
   #durable(): Promise<void> {
+    if (!this.#barrierEachGroup) return Promise.resolve();
     return this.#walSync?.barrier() ?? Promise.resolve();
   }
 
@@ -681,7 +725,7 @@ export class SqliteEngine implements MetaEngine {
   }
 
   async txn<T>(fn: (tx: MetaTxn) => Promise<T>, options?: TxnOptions): Promise<T> {
-    if (options?.readOnly !== true) return this.#group.run(fn);
+    if (options?.readOnly !== true) return this.#group.run(fn, options?.deferSync === true);
     // Free (the common case): taken without awaiting anything.
     if (!this.#lock.tryAcquire()) await this.#lock.acquire();
     let deadline: number | undefined;
@@ -733,6 +777,8 @@ export class SqliteEngine implements MetaEngine {
   async destroy(): Promise<void> {
     const release = await this.#acquire();
     try {
+      // Not under a deferred group's synchronous=NORMAL: this COMMIT is durable by itself.
+      this.#setSyncMode(false);
       this.#db.exec("BEGIN IMMEDIATE");
       for (const table of TABLES ?? []) this.#db.exec(`DELETE FROM ${table}`);
       this.#db.exec("COMMIT");
@@ -742,7 +788,21 @@ export class SqliteEngine implements MetaEngine {
     await this.#durable();
   }
 
+  commitToken(): SyncToken {
+    return this.#group.token();
+  }
+
+  syncThrough(token: SyncToken): Promise<void> {
+    return this.#group.syncThrough(token);
+  }
+
   async close(): Promise<void> {
+    let unsynced: unknown;
+    // Deferred commits first: the barrier needs the WAL still open. The database closes even
+    // if they could not be synced; the error says so.
+    await this.#group.close().catch((error: unknown) => {
+      unsynced = error;
+    });
     const release = await this.#acquire();
     try {
       // Barriers of groups committed before: they settle their callers first.
@@ -751,6 +811,7 @@ export class SqliteEngine implements MetaEngine {
     } finally {
       release();
     }
+    if (unsynced !== undefined) throw unsynced;
   }
 }
 

@@ -8,7 +8,17 @@
  * record it has already written. A transaction function may run several times (on conflict),
  * so it must not have side effects outside the transaction.
  */
-import type { Attr, FileType, Ino, SessionInfo, Slice, UnusedSlice } from "./interface.ts";
+import type {
+  Attr,
+  FileType,
+  Ino,
+  SessionInfo,
+  Slice,
+  SyncToken,
+  UnusedSlice,
+} from "./interface.ts";
+
+export type { SyncToken } from "./interface.ts";
 
 export interface EntryRecord {
   inode: Ino;
@@ -170,6 +180,14 @@ export interface MetaTxn {
 export interface TxnOptions {
   /** A read-only transaction never writes; engines may skip locks and conflict checks. */
   readOnly?: boolean;
+  /**
+   * Commit without waiting for the commit to be durable: the promise settles once the
+   * transaction is committed (visible to every reader), and the caller makes it durable later
+   * with `syncThrough(commitToken())`, the token taken after the promise settled. Engines whose
+   * commits are durable at once ignore it. Lazily committed changes become durable on their own
+   * within DEFERRED_SYNC_DELAY_MS, with any later durable commit, and at close.
+   */
+  deferSync?: boolean;
 }
 
 export interface MetaEngine {
@@ -185,8 +203,16 @@ export interface MetaEngine {
   clockMs(): Promise<number>;
   /** Atomic increment outside any transaction; returns the new value. */
   incrCounter(name: CounterName, delta: number): Promise<number>;
+  /** A token covering every write transaction committed (settled) so far. */
+  commitToken(): SyncToken;
+  /**
+   * Resolves once every transaction `token` covers is durable (at once if a later durable
+   * commit or sync covered it already); rejects if that may not be so.
+   */
+  syncThrough(token: SyncToken): Promise<void>;
   /** Removes every record of the volume. */
   destroy(): Promise<void>;
+  /** Makes every committed transaction durable first. */
   close(): Promise<void>;
 }
 

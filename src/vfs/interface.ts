@@ -92,7 +92,11 @@ export interface Vfs {
   ): Promise<VfsEntry>;
   link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<VfsEntry>;
 
-  /** Creates and opens a regular file (O_CREAT). Existing names fail with EEXIST. */
+  /**
+   * Creates and opens a regular file (O_CREAT). Existing names fail with EEXIST. With
+   * `deferSync` (FUSE) the file may not be durable yet when this returns: flush, fsync and
+   * release of the handle make it durable before they return, as does fsyncdir.
+   */
   create(
     ctx: Credentials,
     parent: Ino,
@@ -100,7 +104,13 @@ export interface Vfs {
     mode: number,
     umask: number,
     flags: number,
+    options?: { deferSync?: boolean },
   ): Promise<VfsEntry & { fh: number }>;
+  /**
+   * Makes the names created in directory `ino` durable (fsync of a directory): every change
+   * committed so far, in fact, files created with deferSync included.
+   */
+  fsyncdir(ctx: Credentials, ino: Ino): Promise<void>;
   /** Checks permission, re-validates attributes with the meta engine (close-to-open). */
   open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }>;
   /**

@@ -19,7 +19,7 @@ import {
   TRASH_CLEANUP_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
-import type { Format, Meta, StatFs } from "../meta/interface.ts";
+import type { Format, Meta, StatFs, SyncToken } from "../meta/interface.ts";
 import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { vfsBytes } from "../metrics/jfs.ts";
@@ -49,6 +49,8 @@ interface Handle extends ErrorSink {
   ino: Ino;
   flags: number;
   directory: boolean;
+  /** Set while the file this handle created (deferSync) may not be durable yet. */
+  createToken: SyncToken | undefined;
 }
 
 export interface VfsSession {
@@ -267,11 +269,30 @@ export class JfsVfs implements Vfs {
     mode: number,
     umask: number,
     flags: number,
+    options: { deferSync?: boolean } = {},
   ): Promise<VfsEntry & { fh: number }> {
     // One transaction: the file and this session's open row (one commit, not two).
-    const { inode, attr } = await this.meta.create(ctx, parent, name, mode, umask);
+    const { inode, attr } = await this.meta.create(ctx, parent, name, mode, umask, options);
     const fh = this.#addHandle(inode, flags, false);
+    // Taken after the create returned: it covers the create's commit.
+    if (options.deferSync === true) this.#handles.get(fh)!.createToken = this.meta.commitToken();
     return { inode, attr: this.#remember(inode, attr), fh };
+  }
+
+  /**
+   * Makes the file `h` created durable, if it may not be yet. Usually free: the slice commit
+   * of the flush before it (a durable commit after the create's) covered it already.
+   */
+  async #syncCreate(h: Handle): Promise<void> {
+    const token = h.createToken;
+    if (token === undefined) return;
+    await this.meta.syncThrough(token);
+    h.createToken = undefined;
+  }
+
+  async fsyncdir(_ctx: Credentials, _ino: Ino): Promise<void> {
+    // Every change of meta but deferred creates is durable when its call returns.
+    await this.meta.syncThrough(this.meta.commitToken());
   }
 
   async open(ctx: Credentials, ino: Ino, flags: number): Promise<{ fh: number; attr: Attr }> {
@@ -296,7 +317,7 @@ export class JfsVfs implements Vfs {
 
   #addHandle(ino: Ino, flags: number, directory: boolean): number {
     const fh = this.#nextFh++;
-    const h: Handle = { ino, flags, directory, writeError: undefined };
+    const h: Handle = { ino, flags, directory, writeError: undefined, createToken: undefined };
     this.#handles.set(fh, h);
     if (!directory) this.#openPerInode.set(ino, (this.#openPerInode.get(ino) ?? 0) + 1);
     if (!directory && (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY)
@@ -427,6 +448,7 @@ export class JfsVfs implements Vfs {
   async flush(_ctx: Credentials, ino: Ino, fh: number): Promise<void> {
     const h = this.#handle(fh, ino, false);
     await this.data.flush(ino);
+    await this.#syncCreate(h);
     throwIfSet(this.#writeErrors.take(h));
   }
 
@@ -443,6 +465,7 @@ export class JfsVfs implements Vfs {
     const h = fh === undefined ? undefined : this.#handle(fh, ino, false);
     // Attributes are committed with the data; both are durable when flush returns.
     await this.data.flush(ino);
+    if (h !== undefined) await this.#syncCreate(h);
     throwIfSet(h ? this.#writeErrors.take(h) : this.#writeErrors.takeStateless(ino));
   }
 
@@ -458,6 +481,7 @@ export class JfsVfs implements Vfs {
     else this.#openPerInode.delete(ino);
     try {
       if (left === 0) await this.data.flush(ino);
+      await this.#syncCreate(h);
       throwIfSet(this.#writeErrors.take(h));
     } finally {
       this.#writeErrors.removeWriter(ino, h);

@@ -4,8 +4,14 @@
                                     files written and fsynced in DIR; after each fsync returns,
                                     a line "name size sha256" is appended to MANIFEST (on the
                                     host, through a --share directory) and flushed, so MANIFEST
-                                    lists exactly what was acknowledged. One last file is
-                                    written without fsync: it may be lost, never corrupt meta.
+                                    lists exactly what was acknowledged. Then a child
+                                    creates files, fsyncs their directory (acknowledging them)
+                                    and keeps them open through the power cut, with one file
+                                    written without fsync or close: it may be lost, never
+                                    corrupt meta. Last, small files created, written and
+                                    closed without fsync, then files only created and closed
+                                    (touch), acknowledged at close: a FUSE close returns once
+                                    the file is durable, its creation too.
   powercut.py verify DIR MANIFEST [DIR MANIFEST...]
                                     every file's last acknowledged state reads back in DIR.
 
@@ -16,6 +22,7 @@ import hashlib
 import os
 import random
 import sys
+import time
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -58,10 +65,52 @@ def write(root: str, manifest: str) -> None:
                 acknowledged("appended", grown)
         finally:
             os.close(fd)
-        # Written, never fsynced: what the power cut may take.
-        with open(os.path.join(root, "unacknowledged"), "wb") as f:
-            f.write(payload("unacknowledged", 512 * KIB))
+        # First, as the last file closed would commit slices that cover earlier creates: a
+        # child creates files, fsyncs their directory and keeps them open through the cut, with
+        # the unacknowledged file (written, never fsynced or closed: what the cut may take).
+        kept_open_after_fsyncdir(root, acknowledged)
+        # Created, written and closed, no fsync: the close makes the create and data durable.
+        os.mkdir(os.path.join(root, "closed"))
+        for i in range(CLOSED_FILES):
+            name = f"closed/{i}"
+            data = payload(name, 16 * KIB)
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(data)
+            acknowledged(name, data)
+        # Last, created and closed with nothing written (touch): the close syncs the create
+        # alone, and nothing after it would.
+        for i in range(TOUCHED_FILES):
+            name = f"closed/touched-{i}"
+            os.close(os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT, 0o644))
+            acknowledged(name, b"")
     print(f"write {root}: OK", flush=True)
+
+
+CLOSED_FILES = 40
+TOUCHED_FILES = 5
+
+
+def kept_open_after_fsyncdir(root: str, acknowledged) -> None:
+    """Files created and never closed before the cut: only the directory's fsync acknowledges
+    them. A child holds them open (the parent's exit would close them) until the power cut."""
+    os.mkdir(os.path.join(root, "open"))
+    ready_r, ready_w = os.pipe()
+    if os.fork() == 0:
+        os.close(ready_r)
+        fds = [os.open(os.path.join(root, f"open/{i}"), os.O_WRONLY | os.O_CREAT, 0o644) for i in range(5)]
+        dir_fd = os.open(os.path.join(root, "open"), os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dir_fd)
+        for i in range(len(fds)):
+            acknowledged(f"open/{i}", b"")
+        unacknowledged = open(os.path.join(root, "unacknowledged"), "wb")
+        unacknowledged.write(payload("unacknowledged", 512 * KIB))
+        unacknowledged.flush()
+        os.write(ready_w, b"x")
+        time.sleep(3600)  # the power cut ends it, fds still open
+        os._exit(0)
+    os.close(ready_w)
+    if os.read(ready_r, 1) != b"x":
+        sys.exit(f"write {root}: the child keeping files open failed")
 
 
 def verify(root: str, manifest: str) -> None:

@@ -9,8 +9,13 @@
  *   boot 1: mount a, and b with --writeback; sync (the volumes exist); b's bucket becomes
  *           read-only (a bind mount), as if its store were down, so b's blocks stay staged in its
  *           cache dir instead of being uploaded within a few ms; then powercut.py writes and
- *           fsyncs files through both mounts, logging each acknowledged state to a host
- *           directory; then $NFS_VM_POWER_CUT pulls the plug. The ext4 journal commit interval
+ *           fsyncs files through both mounts, creates files and fsyncs their directory (kept
+ *           open through the cut), and creates small files and touch-only files closed without
+ *           fsync (a FUSE CREATE's commit is made durable by the close: src/fuse/ops_file.ts),
+ *           logging each acknowledged state to a host directory; then $NFS_VM_POWER_CUT pulls
+ *           the plug. With the close's sync of the create removed, the touched files of the
+ *           volume written last were lost (the other one's were synced by the 1 s background
+ *           sync before the cut). The ext4 journal commit interval
  *           and the page cache's background writeback are stretched past the run, so only what
  *           jfs fsynced itself is on the disk.
  *   boot 2: mount a and b, both WITHOUT --writeback; every acknowledged byte reads back

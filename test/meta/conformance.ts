@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, test } from "bun:test";
 import { attrCases } from "./cases/attrs.ts";
 import { batchCases } from "./cases/batch.ts";
 import { dataCases } from "./cases/data.ts";
+import { durabilityCases } from "./cases/durability.ts";
 import { lockCases } from "./cases/locks.ts";
 import { namespaceCases } from "./cases/namespace.ts";
 import { quotaCases } from "./cases/quota.ts";
@@ -35,6 +36,7 @@ export function metaConformance(name: string, start: () => Promise<MetaBackend>)
     describe("sessions", () => sessionCases(get));
     describe("locks", () => lockCases(get));
     describe("quotas", () => quotaCases(get));
+    describe("durability", () => durabilityCases(get));
     describe("model", () => {
       for (const seed of [1, 2, 3]) {
         test(`random namespace operations agree with the model (seed ${seed})`, async () => {
