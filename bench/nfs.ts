@@ -400,6 +400,29 @@ function ownTable(results: Record<string, Record<string, number>>): string {
   return rows.join("\n");
 }
 
+/** The kernel client's NFS calls per file of each many-file phase, by procedure (nfsguest.ts). */
+function callsTable(results: Record<string, Record<string, number>>): string {
+  const names = Object.keys(results);
+  const keys = new Set<string>();
+  for (const n of names) {
+    for (const key of Object.keys(results[n] ?? {})) if (key.startsWith("calls_")) keys.add(key);
+  }
+  if (keys.size === 0) return "";
+  const phases = ["create", "ls_l", "stat", "read", "unlink"];
+  const rows = [`| phase | ${names.join(" | ")} |`, `|---|${names.map(() => "---|").join("")}`];
+  for (const phase of phases) {
+    const prefix = `calls_${phase}_`;
+    const cells = names.map((n) => {
+      const got = Object.entries(results[n] ?? {}).filter(([k]) => k.startsWith(prefix));
+      const total = got.reduce((sum, [, v]) => sum + v, 0);
+      const parts = got.map(([k, v]) => `${k.slice(prefix.length).toUpperCase()} ${v.toFixed(2)}`);
+      return got.length === 0 ? "" : `${total.toFixed(2)}: ${parts.join(", ")}`;
+    });
+    rows.push(`| ${phase.replace("_", " -")} | ${cells.join(" | ")} |`);
+  }
+  return rows.join("\n");
+}
+
 function loadAverage(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ")[0] ?? "?";
 }
@@ -445,6 +468,14 @@ async function main(): Promise<void> {
       `Each server against itself, and memory (RSS of the serving process, sampled every 50 ms; jfs with default flags but \`--cache-dir\`):`,
       "",
       ownTable(results),
+      ...(withVm
+        ? [
+            "",
+            "NFS calls the kernel client sent per file in each many-file phase (its /proc/net/rpc/nfs):",
+            "",
+            callsTable(results),
+          ]
+        : []),
     ].join("\n");
     console.log(`\n${body}`);
     if (reportPath) writeSection(reportPath, "NFS: jfs serve --nfs vs nfs-ganesha", body);

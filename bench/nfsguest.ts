@@ -10,6 +10,10 @@
  *   (every read goes to the server), reads/s;
  * - FILES files of 16 KiB: create (open, write, close), `ls -l` of the directory after a drop
  *   of the guest caches, stat, read (open, read, close) and unlink, each per second.
+ *
+ * For each many-file phase it also gives the NFS calls the client sent per file, by procedure
+ * (from the client's own counters, /proc/net/rpc/nfs), as "calls_PHASE_PROC": two servers
+ * that need different numbers of calls for the same work show it there.
  */
 export const GUEST_SCRIPT = String.raw`
 import json, mmap, os, random, subprocess, sys, time
@@ -29,6 +33,25 @@ def timed(fn):
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+PROCS = ("null getattr setattr lookup access readlink read write create mkdir symlink mknod "
+         "remove rmdir rename link readdir readdirplus fsstat fsinfo pathconf commit").split()
+
+def nfs3_calls():
+    with open("/proc/net/rpc/nfs") as f:
+        for line in f:
+            if line.startswith("proc3 "):
+                return [int(v) for v in line.split()[2:]]
+    return [0] * len(PROCS)
+
+def counted(phase, count, fn):
+    before = nfs3_calls()
+    seconds = timed(fn)
+    after = nfs3_calls()
+    for name, a, b in zip(PROCS, before, after):
+        if b > a:
+            res["calls_%s_%s" % (phase, name)] = (b - a) / count
+    return seconds
 
 block = os.urandom(MiB)
 
@@ -74,18 +97,18 @@ def create():
         fd = os.open(n, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, small)
         os.close(fd)
-res["create_s"] = files / timed(create)
+res["create_s"] = files / counted("create", files, create)
 drop_caches()
-res["ls_l_s"] = timed(lambda: subprocess.run(["ls", "-l", many], stdout=subprocess.DEVNULL, check=True))
+res["ls_l_s"] = counted("ls_l", files, lambda: subprocess.run(["ls", "-l", many], stdout=subprocess.DEVNULL, check=True))
 drop_caches()
-res["stat_s"] = files / timed(lambda: [os.stat(n) for n in names])
+res["stat_s"] = files / counted("stat", files, lambda: [os.stat(n) for n in names])
 def read_all():
     for n in names:
         with open(n, "rb", buffering=0) as f:
             f.read(65536)
 drop_caches()
-res["read_s"] = files / timed(read_all)
-res["unlink_s"] = files / timed(lambda: [os.unlink(n) for n in names])
+res["read_s"] = files / counted("read", files, read_all)
+res["unlink_s"] = files / counted("unlink", files, lambda: [os.unlink(n) for n in names])
 os.rmdir(many)
 print("BENCH " + json.dumps(res), flush=True)
 `;

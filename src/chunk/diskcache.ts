@@ -57,7 +57,21 @@ export interface DiskCacheOptions {
   capacityBytes: number;
   /** Keep at least this fraction of the disk free, evicting if needed. */
   freeSpaceRatio: number;
+  /**
+   * "extend" (default): every read checks the crc32s of the segments it touches; "none": reads
+   * trust the bytes (a file's trailer is still checked when it is opened). See CacheChecksum.
+   */
+  checksum?: CacheChecksum;
 }
+
+/**
+ * --verify-cache-checksum, JuiceFS's names for the two levels jfs has: "extend" checks every
+ * 64 KiB segment a read touches (a partly read segment is read whole), "none" checks nothing
+ * but each file's trailer (its length, magic and the crc of its crcs) at open.
+ */
+export type CacheChecksum = "extend" | "none";
+export const CACHE_CHECKSUMS: readonly CacheChecksum[] = ["extend", "none"];
+export const CACHE_CHECKSUM_DEFAULT: CacheChecksum = "extend";
 
 export interface DiskCacheStats {
   blocks: number;
@@ -89,7 +103,7 @@ export class DiskCache {
   #foundStaged: string[] = [];
   readonly #ready: Promise<void>;
   #isReady = false;
-  readonly #files = new OpenCacheFiles();
+  readonly #files: OpenCacheFiles;
   readonly #stats = { hits: 0, misses: 0, corrupt: 0 };
 
   constructor(private readonly options: DiskCacheOptions) {
@@ -99,6 +113,7 @@ export class DiskCache {
     this.#tmp = `${options.dir}/tmp`;
     this.#staging = `${options.dir}/staging`;
     this.#stagingSync = new SharedDirSync(this.#staging);
+    this.#files = new OpenCacheFiles((options.checksum ?? CACHE_CHECKSUM_DEFAULT) !== "none");
     this.#limitBytes = options.capacityBytes;
     this.#ready = this.#load().finally(() => {
       this.#isReady = true;
@@ -147,7 +162,10 @@ export class DiskCache {
     return true;
   }
 
-  /** The block, verified, or undefined on a miss; a corrupt file is removed and reported. */
+  /**
+   * The block, verified (unless the checksum level is "none"), or undefined on a miss; a corrupt
+   * file is removed and reported.
+   */
   async get(key: string, bytes: number): Promise<Buffer | undefined> {
     const block = Buffer.allocUnsafe(bytes);
     return (await this.read(key, bytes, 0, bytes, block, 0)) ? block : undefined;
@@ -155,7 +173,7 @@ export class DiskCache {
 
   /**
    * Copies [offset, offset + len) of the `bytes`-long block `key` into `target` at
-   * `targetOffset`, verified; false on a miss. A corrupt file is removed and reported, and
+   * `targetOffset`, verified as the checksum level says; false on a miss. A corrupt file is removed and reported, and
    * whatever it left in `target` must be overwritten by the caller.
    */
   async read(

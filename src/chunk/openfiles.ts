@@ -32,12 +32,15 @@ export class OpenCacheFile {
     readonly fd: number,
     readonly bytes: number,
     readonly crcs: Uint32Array,
+    /** Check the crcs of what is read (--verify-cache-checksum extend), or trust the bytes (none). */
+    readonly verify: boolean,
   ) {}
 
   /**
    * Reads [offset, offset + len) of the block into `target` at `targetOffset`, verifying every
    * segment it touches: whole segments go straight into the target, a partly wanted segment at
-   * either end through a scratch buffer. False when anything fails the checks.
+   * either end through a scratch buffer. False when anything fails the checks. Without
+   * verification it is one pread of just the range (false only if the file is short).
    */
   async readInto(
     offset: number,
@@ -46,6 +49,10 @@ export class OpenCacheFile {
     targetOffset: number,
   ): Promise<boolean> {
     assert(len > 0 && offset + len <= this.bytes, "cache read within the block");
+    if (!this.verify) {
+      const into = target.subarray(targetOffset, targetOffset + len);
+      return (await readAt(this.fd, into, offset)) === len;
+    }
     const end = offset + len;
     const first = Math.floor(offset / CACHE_SEGMENT_BYTES);
     const last = Math.floor((end - 1) / CACHE_SEGMENT_BYTES);
@@ -113,6 +120,9 @@ export class OpenCacheFiles {
   /** key -> the file, or its opening; least recently used first. */
   readonly #files = new Map<string, Promise<OpenCacheFile | CacheFileProblem>>();
 
+  /** `verify`: reads check the segment crcs (the trailer is checked at every open regardless). */
+  constructor(private readonly verify: boolean) {}
+
   /** The open file of `key` at `path` for one read; give it back with release(). */
   async acquire(
     key: string,
@@ -122,7 +132,7 @@ export class OpenCacheFiles {
     for (let attempt = 0; attempt < OPEN_ATTEMPTS_MAX; attempt++) {
       let opening = this.#files.get(key);
       if (opening === undefined) {
-        opening = openCacheFile(path, bytes);
+        opening = openCacheFile(path, bytes, this.verify);
         this.#files.set(key, opening);
         this.#trim();
       } else {
@@ -176,6 +186,7 @@ export class OpenCacheFiles {
 async function openCacheFile(
   path: string,
   bytes: number,
+  verify: boolean,
 ): Promise<OpenCacheFile | CacheFileProblem> {
   let fd: number;
   try {
@@ -195,7 +206,7 @@ async function openCacheFile(
     closeFd(fd);
     return "corrupt";
   }
-  return new OpenCacheFile(fd, bytes, crcs);
+  return new OpenCacheFile(fd, bytes, crcs, verify);
 }
 
 /** pread(2)s filling `into` from `position`; the count read (short only at the end of file). */

@@ -28,7 +28,12 @@ import type { ObjectNotFoundError, ObjectStore } from "../object/interface.ts";
 import { BlockReader } from "./blockread.ts";
 import { BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
-import { DiskCache, type DiskCacheStats } from "./diskcache.ts";
+import {
+  CACHE_CHECKSUM_DEFAULT,
+  type CacheChecksum,
+  DiskCache,
+  type DiskCacheStats,
+} from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
 import { ByteBudget, Semaphore } from "./limiter.ts";
 import { MemCache } from "./memcache.ts";
@@ -46,6 +51,8 @@ export interface ChunkStoreOptions {
   diskCacheDir: string | undefined;
   cacheSizeBytes: number;
   freeSpaceRatio: number;
+  /** What a disk cache read verifies (diskcache.ts CacheChecksum; default "extend"). */
+  cacheChecksum?: CacheChecksum;
   prefetch: number;
   /**
    * Objects carry a checksum of the whole object (src/object/checksum.ts): every read of a
@@ -131,6 +138,7 @@ export class ChunkStore implements BlockSink {
             dir: options.diskCacheDir,
             capacityBytes: options.cacheSizeBytes,
             freeSpaceRatio: options.freeSpaceRatio,
+            checksum: options.cacheChecksum ?? CACHE_CHECKSUM_DEFAULT,
           });
     assert(
       options.writeback !== true || this.diskCache !== undefined,

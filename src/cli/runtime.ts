@@ -3,6 +3,7 @@
  * warmup, bench), turned into the options of src/volume/runtime.ts.
  */
 import type { Command } from "cac";
+import { CACHE_CHECKSUMS } from "../chunk/index.ts";
 import { UserError } from "../errors.ts";
 import {
   BUFFER_SIZE_MIB_DEFAULT,
@@ -24,7 +25,7 @@ import {
   type FileDataOptions,
 } from "../volume/filedata.ts";
 import type { RuntimeOptions } from "../volume/runtime.ts";
-import { parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
+import { parseChoiceFlag, parseIntFlag, parseNumberFlag, stringFlag } from "./options.ts";
 
 export interface DataFlags {
   cacheDir?: unknown;
@@ -35,6 +36,7 @@ export interface DataFlags {
   prefetch?: unknown;
   maxReadahead?: unknown;
   writeback?: boolean;
+  verifyCacheChecksum?: unknown;
   /** cac's --no-dir-prefetch: false when given, true otherwise. */
   dirPrefetch?: boolean;
   /** Only serve and mount have it (withSessionFlags); the others keep the default. */
@@ -69,6 +71,10 @@ export function withDataFlags(command: Command): Command {
     .option(
       "--writeback",
       "Upload blocks in the background: close returns once they are in the cache dir",
+    )
+    .option(
+      "--verify-cache-checksum <level>",
+      "What a read from the cache dir checks: extend (the crc32 of every 64 KiB it touches) or none (default: extend)",
     )
     .option(
       "--no-dir-prefetch",
@@ -111,6 +117,13 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
   if (flags.prefetch !== undefined) o.prefetch = parseIntFlag("prefetch", flags.prefetch, 0, 100);
   if (flags.maxReadahead !== undefined) {
     o.maxReadaheadBytes = parseIntFlag("max-readahead", flags.maxReadahead, 0, 4096) * Units.MiB;
+  }
+  if (flags.verifyCacheChecksum !== undefined) {
+    o.cacheChecksum = parseChoiceFlag(
+      "verify-cache-checksum",
+      flags.verifyCacheChecksum,
+      CACHE_CHECKSUMS,
+    );
   }
   if (flags.writeback === true) {
     if (o.cacheDir === "memory") {

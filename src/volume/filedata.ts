@@ -6,7 +6,12 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import { ChunkStore, type ChunkStoreStats } from "../chunk/index.ts";
+import {
+  CACHE_CHECKSUM_DEFAULT,
+  type CacheChecksum,
+  ChunkStore,
+  type ChunkStoreStats,
+} from "../chunk/index.ts";
 import {
   BUFFER_SIZE_MIB_DEFAULT,
   CACHE_SIZE_MIB_DEFAULT,
@@ -38,6 +43,8 @@ export interface FileDataOptions {
   cacheDir: string;
   cacheSizeBytes: number;
   freeSpaceRatio: number;
+  /** What a disk cache read verifies (--verify-cache-checksum; default "extend"). */
+  cacheChecksum?: CacheChecksum;
   /** > 0: a partial read of a block loads the whole block into the caches. */
   prefetch: number;
   maxReadaheadBytes: number;
@@ -97,6 +104,7 @@ export class ChunkFileData implements FileData {
       diskCacheDir: volumeCacheDir(options.cacheDir, format.uuid),
       cacheSizeBytes: options.cacheSizeBytes,
       freeSpaceRatio: options.freeSpaceRatio,
+      cacheChecksum: options.cacheChecksum ?? CACHE_CHECKSUM_DEFAULT,
       prefetch: options.prefetch,
       checksummed: checksumOf(format) === "crc32",
       memCacheBytes: options.memCacheBytes,

@@ -113,6 +113,50 @@ describe("disk cache", () => {
     expect(await Bun.file(path).exists()).toBe(false);
   });
 
+  test("--verify-cache-checksum none: reads trust the bytes; a bad trailer is still refused", async () => {
+    await using dir = await tempDir();
+    const cache = new DiskCache({
+      dir: dir.path,
+      capacityBytes: 1 << 30,
+      freeSpaceRatio: 0,
+      checksum: "none",
+    });
+    const bytes = 300 * KiB;
+    const block = rng(15).bytes(bytes);
+    const [flipped, torn] = [blockKey(8, 0, bytes), blockKey(9, 0, bytes)];
+    await cache.put(flipped, block);
+    await cache.put(torn, block);
+    // A byte changed in segment 3: served as it is now (the trade this level makes).
+    const at = 3 * 64 * KiB + 5;
+    const handle = await open(join(dir.path, "raw", flipped), "r+");
+    await handle.write(Buffer.from([block[at]! ^ 0x10]), 0, 1, at);
+    await handle.close();
+    const expected = Buffer.from(block);
+    expected[at] = expected[at]! ^ 0x10;
+    const r = rng(16);
+    for (let i = 0; i < 30; i++) {
+      const offset = r.int(bytes);
+      const len = 1 + r.int(bytes - offset);
+      const target = Buffer.alloc(len + 8, 0xee);
+      expect(await cache.read(flipped, bytes, offset, len, target, 4)).toBe(true);
+      expect(target.subarray(4, 4 + len).equals(expected.subarray(offset, offset + len))).toBe(
+        true,
+      );
+      expect(target.subarray(0, 4).every((b) => b === 0xee)).toBe(true);
+      expect(target.subarray(4 + len).every((b) => b === 0xee)).toBe(true);
+    }
+    expect(cache.stats().corrupt).toBe(0);
+    // The trailer is checked when a file is opened, whatever the level.
+    const tornPath = join(dir.path, "raw", torn);
+    const file = await readFile(tornPath);
+    file[bytes + 2] = file[bytes + 2]! ^ 1;
+    await writeFile(tornPath, file);
+    expect(await cache.read(torn, bytes, 0, 4 * KiB, Buffer.alloc(4 * KiB), 0)).toBe(false);
+    expect(cache.stats().corrupt).toBe(1);
+    expect(cache.has(torn)).toBe(false);
+    cache.close();
+  });
+
   test("reads any range straight into the target, checking only the segments it covers", async () => {
     await using dir = await tempDir();
     const cache = new DiskCache({ dir: dir.path, capacityBytes: 1 << 30, freeSpaceRatio: 0 });

@@ -54,6 +54,10 @@ describe("jfs serve --nfs", () => {
       [["--nfs", "--allow", " "], /--allow/],
       [["--nfs", "--idle-timeout", "1.5"], /--idle-timeout must be an integer 0..86400/],
       [["--nfs", "--idle-timeout", "x"], /--idle-timeout must be an integer/],
+      [
+        ["--nfs", "--verify-cache-checksum", "full"],
+        /--verify-cache-checksum must be one of extend, none/,
+      ],
     ];
     for (const [args, message] of cases) {
       const result = await run(args);
@@ -61,7 +65,7 @@ describe("jfs serve --nfs", () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
-    // Fifteen CLI starts in a row: the default 5 s is too short on a loaded 2-core machine.
+    // Sixteen CLI starts in a row: the default 5 s is too short on a loaded 2-core machine.
   }, 60_000);
 
   test("a port in use is a clear error", async () => {
