@@ -35,6 +35,7 @@ export interface DataFlags {
   prefetch?: unknown;
   maxReadahead?: unknown;
   writeback?: boolean;
+  cacheLargeWrite?: boolean;
   /** cac's --no-dir-prefetch: false when given, true otherwise. */
   dirPrefetch?: boolean;
   /** Only serve and mount have it (withSessionFlags); the others keep the default. */
@@ -69,6 +70,10 @@ export function withDataFlags(command: Command): Command {
     .option(
       "--writeback",
       "Upload blocks in the background: close returns once they are in the cache dir",
+    )
+    .option(
+      "--cache-large-write",
+      "Also cache full written blocks in the cache dir (default: only partial blocks)",
     )
     .option(
       "--no-dir-prefetch",
@@ -119,6 +124,14 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
       );
     }
     o.writeback = true;
+  }
+  if (flags.cacheLargeWrite === true) {
+    if (o.cacheDir === "memory") {
+      throw new UserError(
+        "--cache-large-write caches blocks in the cache directory: not with --cache-dir memory",
+      );
+    }
+    o.cacheLargeWrite = true;
   }
   return o;
 }
