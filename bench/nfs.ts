@@ -3,7 +3,11 @@
  * same disk), in the same run, on the same terms:
  *   - host side, libnfs-utils: nfs-cp writing and reading a SIZE_MIB file (from and to tmpfs),
  *     then PARALLEL nfs-cp at once (one connection each) writing and reading PARALLEL files of
- *     SIZE_MIB / PARALLEL, as an aggregate rate, and that rate against one copy's;
+ *     SIZE_MIB / PARALLEL, as an aggregate rate, and that rate against one copy's. Each read
+ *     comes right after its write, as a user's would: ganesha reads its file from the page
+ *     cache; jfs reads the full blocks from its bucket (a directory on the same disk, in the
+ *     page cache too: written full blocks are not copied into the disk cache by default, as in
+ *     JuiceFS without --cache-large-write) and caches them on disk as it goes;
  *   - memory (RSS from /proc/PID/status, sampled every 50 ms): the server idle after its start,
  *     its peak over the host copies, and its peak while STREAM_MIB are written in SIZE_MIB
  *     files one after the other and read back (default flags; `--stream-mib 0` skips it);

@@ -4,12 +4,15 @@
  * thread name: the JS thread, Bun's I/O pool, the collector) and its peak RSS, which load from
  * other work disturbs far less than the wall clock. Volume and server as bench/nfs.ts sets them
  * up (SQLite meta, a file bucket and a disk cache in /tmp); the server restarts between phases,
- * so a read phase is served from the disk cache, not from memory.
+ * so a read phase is served from the disk cache or the bucket, not from memory. Written full
+ * blocks are not in the disk cache (unless --serve-args --cache-large-write): the first read
+ * after a write gets them from the bucket (a directory on the same disk) and caches them as
+ * any read miss; a read phase repeated (`--phases write,read,read`) reads the disk cache.
  *
  *   bun bench/nfscp.ts [--tree DIR] [--phases write,read] [--size-mib 1024] [--cpu-prof-dir DIR]
  *                      [--serve-args "--buffer-size 128"]
  *
- * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs), write4
+ * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs; may repeat), write4
  * and read4 (four nfs-cp at once, SIZE_MIB each). --tree runs another checkout's server (e.g.
  * the old main) with the same driver; --cpu-prof-dir profiles each phase's server into
  * DIR/PHASE (summarise with bench/cpuprof_summary.ts).
