@@ -4,12 +4,15 @@
  * thread name: the JS thread, Bun's I/O pool, the collector) and its peak RSS, which load from
  * other work disturbs far less than the wall clock. Volume and server as bench/nfs.ts sets them
  * up (SQLite meta, a file bucket and a disk cache in /tmp); the server restarts between phases,
- * so a read phase is served from the disk cache, not from memory.
+ * so a read phase is served from the disk cache or the bucket, not from memory. Written full
+ * blocks are not in the disk cache (unless --serve-args --cache-large-write): the first read
+ * after a write gets them from the bucket (a directory on the same disk) and caches them as
+ * any read miss; a read phase repeated (`--phases write,read,read`) reads the disk cache.
  *
  *   bun bench/nfscp.ts [--tree DIR] [--phases write,read] [--size-mib 1024] [--cpu-prof-dir DIR]
  *                      [--serve-args "--buffer-size 128"]
  *
- * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs), write4
+ * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs; may repeat), write4
  * and read4 (four nfs-cp at once, SIZE_MIB each). --tree runs another checkout's server (e.g.
  * the old main) with the same driver; --cpu-prof-dir profiles each phase's server into
  * DIR/PHASE (summarise with bench/cpuprof_summary.ts).
@@ -55,10 +58,15 @@ function threadCpu(pid: number): Map<string, { user: number; system: number }> {
   return byName;
 }
 
+/**
+ * user + system CPU seconds of the whole process, from /proc/PID/stat: it keeps the time of
+ * threads that have exited (Bun's I/O pool lets idle threads go), which the per-thread
+ * figures above lose.
+ */
 function totalCpu(pid: number): number {
-  let total = 0;
-  for (const { user, system } of threadCpu(pid).values()) total += user + system;
-  return total;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function rssMiB(pid: number): number {
@@ -135,7 +143,7 @@ try {
       `${phase}: ${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s, RSS idle ` +
         `${idle.toFixed(0)} peak ${peak.toFixed(0)} MiB, 1-min load ${loadavg()[0]?.toFixed(2)}`,
     );
-    console.log(`  server threads since start (user/system s): ${threads}`);
+    console.log(`  live server threads since start (user/system s): ${threads}`);
     proc.kill("SIGTERM");
     await proc.exited;
     for (let i = 0; i < 4; i++) rmSync(`${source}.copy${i}`, { force: true });

@@ -3,10 +3,19 @@
  * cachedStore). Nothing above this file knows an object key. Reads go through the memory cache,
  * the disk cache and shared whole-block loads (blockread.ts).
  *
- * Writing a block is an upload bounded by `maxUploads`, then a write-through copy into the disk
- * cache (best effort: skipped while DISK_CACHE_PENDING_BYTES_MAX bytes are already queued, so
- * a slow cache disk never holds up uploads or memory). With writeback, a block is staged in the
- * disk cache instead and uploaded in the background (writeback.ts).
+ * Writing a block is an upload bounded by `maxUploads`. A block shorter than the block size (a
+ * small file, a slice's tail) is also copied into the disk cache; a full block is not, unless
+ * `cacheLargeWrite` (JuiceFS's --cache-large-write, off by default: its cachedStore.upload
+ * caches only `blen < BlockSize || CacheLargeWrite`). Large sequential writes and checkpoints
+ * then neither evict the read cache nor cost a second write and its crcs per block, and the
+ * write buffer frees a full block as soon as its upload is done. The copy is best effort:
+ * skipped while DISK_CACHE_PENDING_BYTES_MAX bytes are already queued, so a slow cache disk
+ * never holds up uploads or memory. With writeback, every block is staged in the disk cache
+ * instead and uploaded in the background (writeback.ts); a staged block stays cached after its
+ * upload, full or not (the stage is the write: there is no second copy to save).
+ *
+ * Written blocks never enter the memory cache (it holds what readers loaded), so residency is
+ * the only question here: keys are never reused, and no cache can hold a stale block.
  *
  * Memory: write pages and blocks come from a BufferPool, read blocks are adopted by it, and
  * each buffer is given back the moment its last owner (slice writer, memory cache, disk cache
@@ -62,6 +71,11 @@ export interface ChunkStoreOptions {
   memCacheBytes: number;
   /** Stage flushed blocks in the disk cache and upload them in the background. */
   writeback?: boolean;
+  /**
+   * Copy full written blocks into the disk cache too (--cache-large-write); by default only
+   * blocks shorter than the block size are, as in JuiceFS.
+   */
+  cacheLargeWrite?: boolean;
   /** Called while writers wait for buffer space: start flushing buffered slices. */
   onBufferPressure: () => void;
 }
@@ -97,6 +111,8 @@ export class ChunkStore implements BlockSink {
   readonly #readFailures: ReadFailureLog;
   /** --writeback: flushed blocks are staged, not uploaded before the flush returns. */
   readonly #staging: boolean;
+  /** --cache-large-write: full written blocks are copied into the disk cache too. */
+  readonly #cacheLargeWrite: boolean;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -158,6 +174,7 @@ export class ChunkStore implements BlockSink {
             onUploaded: () => this.#uploadCount++,
           });
     this.#staging = options.writeback === true;
+    this.#cacheLargeWrite = options.cacheLargeWrite === true;
     void this.#writeback?.resume();
     this.#reader = new BlockReader({
       objects,
@@ -199,9 +216,10 @@ export class ChunkStore implements BlockSink {
   }
 
   /**
-   * Uploads a block and, alongside, copies it into the disk cache (caching before the upload
-   * is safe: slice ids are never reused, so a cached block is never wrong, at worst
-   * unreferenced). The upload does not wait for the cache; freeing the buffer does.
+   * Uploads a block and, alongside, copies it into the disk cache if it is a partial block or
+   * --cache-large-write is on (caching before the upload is safe: slice ids are never reused,
+   * so a cached block is never wrong, at worst unreferenced). The upload does not wait for the
+   * cache; freeing the buffer does.
    */
   async putBlock(ref: BlockRef, data: () => Buffer): Promise<void> {
     const key = refKey(ref);
@@ -213,7 +231,9 @@ export class ChunkStore implements BlockSink {
     if (this.#staging && (await this.#writeback!.stage(key, contiguous()))) return;
     await this.#uploads.run(async () => {
       const block = contiguous();
-      this.#cacheOnDisk(key, block);
+      if (this.#cacheLargeWrite || block.length < this.blockSizeBytes) {
+        this.#cacheOnDisk(key, block);
+      }
       await this.#upload(key, this.codec.encode(block), block);
     });
     this.#uploadCount++;

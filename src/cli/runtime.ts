@@ -37,6 +37,7 @@ export interface DataFlags {
   maxReadahead?: unknown;
   writeback?: boolean;
   verifyCacheChecksum?: unknown;
+  cacheLargeWrite?: boolean;
   /** cac's --no-dir-prefetch: false when given, true otherwise. */
   dirPrefetch?: boolean;
   /** Only serve and mount have it (withSessionFlags); the others keep the default. */
@@ -75,6 +76,10 @@ export function withDataFlags(command: Command): Command {
     .option(
       "--verify-cache-checksum <level>",
       "What a read from the cache dir checks: extend (the crc32 of every 64 KiB it touches) or none (default: extend)",
+    )
+    .option(
+      "--cache-large-write",
+      "Also cache full written blocks in the cache dir (default: only partial blocks)",
     )
     .option(
       "--no-dir-prefetch",
@@ -132,6 +137,14 @@ export function fileDataOptions(flags: DataFlags): FileDataOptions {
       );
     }
     o.writeback = true;
+  }
+  if (flags.cacheLargeWrite === true) {
+    if (o.cacheDir === "memory") {
+      throw new UserError(
+        "--cache-large-write caches blocks in the cache directory: not with --cache-dir memory",
+      );
+    }
+    o.cacheLargeWrite = true;
   }
   return o;
 }

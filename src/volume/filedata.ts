@@ -51,6 +51,8 @@ export interface FileDataOptions {
   memCacheBytes: number;
   /** Stage flushed blocks in the disk cache, upload in the background (needs a cache dir). */
   writeback?: boolean;
+  /** Cache full written blocks on disk too (--cache-large-write); partial blocks always are. */
+  cacheLargeWrite?: boolean;
   /** Concurrent object deletes of the background deletion. */
   maxDeletes?: number;
   /** Period of background deletion; 0 leaves it to collectGarbage() calls. */
@@ -109,6 +111,7 @@ export class ChunkFileData implements FileData {
       checksummed: checksumOf(format) === "crc32",
       memCacheBytes: options.memCacheBytes,
       writeback: options.writeback === true,
+      cacheLargeWrite: options.cacheLargeWrite === true,
       onBufferPressure: () => this.#writers.relieve(),
     });
     this.#writers = new FileWriters({

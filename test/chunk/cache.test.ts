@@ -220,6 +220,7 @@ describe("caches in the data path", () => {
   test("a corrupted cache file is detected and the block fetched again", async () => {
     const probe: { store?: ProbeStore } = {};
     await using fx = await dataFixture({
+      options: { cacheLargeWrite: true }, // full blocks too are cached as they are written
       wrap: (s) => {
         probe.store = new ProbeStore(s);
         return probe.store;
@@ -252,6 +253,7 @@ describe("caches in the data path", () => {
     const probe: { store?: ProbeStore } = {};
     await using fx = await dataFixture({
       format: { blockSizeKiB: 256 }, // 4 segments per block
+      options: { cacheLargeWrite: true }, // the written blocks are cached
       wrap: (s) => {
         probe.store = new ProbeStore(s);
         return probe.store;
@@ -328,5 +330,84 @@ describe("caches in the data path", () => {
     );
     expect(probe.store!.rangeGets).toBe(1);
     expect(fx.data.chunks.memCache.count).toBe(0);
+  });
+});
+
+/** Every cache file of the volume under DIR/raw/, as block keys. */
+async function cachedKeys(fx: { options: { cacheDir: string }; format: { uuid: string } }) {
+  const raw = join(fx.options.cacheDir, fx.format.uuid, "raw");
+  const files = await readdir(raw, { recursive: true, withFileTypes: true }).catch(() => []);
+  return files
+    .filter((f) => f.isFile())
+    .map((f) => join(f.parentPath, f.name).slice(raw.length + 1))
+    .sort();
+}
+
+describe("written blocks and the disk cache (--cache-large-write)", () => {
+  const blockBytes = 64 * KiB; // the fixture's block size
+  const dataBytes = 3 * blockBytes + 8 * KiB; // three full blocks and a short tail
+
+  async function writeFile3(cacheLargeWrite: boolean) {
+    const probe: { store?: ProbeStore } = {};
+    const fx = await dataFixture({
+      options: { cacheLargeWrite },
+      wrap: (s) => {
+        probe.store = new ProbeStore(s);
+        return probe.store;
+      },
+    });
+    const big = await fx.newFile("big");
+    const bigData = rng(31).bytes(dataBytes);
+    await fx.data.write(big, 0, bigData);
+    await fx.data.flush(big);
+    const small = await fx.newFile("small");
+    const smallData = rng(32).bytes(10 * KiB);
+    await fx.data.write(small, 0, smallData);
+    await fx.data.flush(small);
+    await fx.data.chunks.settle();
+    const [bigSlice] = await fx.meta.readChunk(big, 0);
+    const [smallSlice] = await fx.meta.readChunk(small, 0);
+    const keys = {
+      full: [0, 1, 2].map((i) => blockKey(bigSlice!.id, i, blockBytes)),
+      tail: blockKey(bigSlice!.id, 3, 8 * KiB),
+      small: blockKey(smallSlice!.id, 0, 10 * KiB),
+    };
+    return Object.assign(fx, { probe: probe.store!, big, bigData, small, smallData, keys });
+  }
+
+  test("by default a full written block is not cached on disk; a partial one is", async () => {
+    await using fx = await writeFile3(false);
+    expect(fx.probe.puts).toBe(5);
+    expect(await cachedKeys(fx)).toEqual([fx.keys.tail, fx.keys.small].sort());
+    expect(fx.data.stats().disk?.blocks).toBe(2);
+    expect(fx.data.stats().disk?.usedBytes).toBe(
+      18 * KiB + cacheTrailerBytes(8 * KiB) + cacheTrailerBytes(10 * KiB),
+    );
+  });
+
+  test("with cacheLargeWrite every written block is cached on disk", async () => {
+    await using fx = await writeFile3(true);
+    expect(fx.probe.puts).toBe(5);
+    expect(await cachedKeys(fx)).toEqual([...fx.keys.full, fx.keys.tail, fx.keys.small].sort());
+    expect(fx.data.stats().disk?.blocks).toBe(5);
+  });
+
+  test("after a restart an uncached full block is read from the bucket, then cached", async () => {
+    await using fx = await writeFile3(false);
+    await fx.reopen({ memCacheBytes: 0 }); // no memory cache: every read is disk or bucket
+    const getsBefore = fx.probe.gets;
+    const got = await fx.data.read(fx.big, 0, dataBytes, dataBytes);
+    expect(got.equals(fx.bigData)).toBe(true);
+    expect(fx.probe.gets - getsBefore).toBe(3); // the three full blocks; the tail was cached
+    const small = await fx.data.read(fx.small, 0, 10 * KiB, 10 * KiB);
+    expect(small.equals(fx.smallData)).toBe(true);
+    expect(fx.probe.gets - getsBefore).toBe(3); // the small file came from the disk cache
+    await fx.data.chunks.settle();
+    expect(await cachedKeys(fx)).toEqual([...fx.keys.full, fx.keys.tail, fx.keys.small].sort());
+
+    await fx.reopen({ memCacheBytes: 0 });
+    const again = await fx.data.read(fx.big, 0, dataBytes, dataBytes);
+    expect(again.equals(fx.bigData)).toBe(true);
+    expect(fx.probe.gets - getsBefore).toBe(3); // all four blocks from the disk cache now
   });
 });

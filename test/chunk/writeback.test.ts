@@ -72,6 +72,21 @@ describe("writeback", () => {
     expect(await cold.read(ino, 0, data.length, data.length)).toEqual(data);
   });
 
+  test("a staged full block stays cached after its upload, without cacheLargeWrite", async () => {
+    await using fx = await probedFixture({ cacheLargeWrite: false });
+    const ino = await fx.newFile("f");
+    const data = rng(7).bytes(150 * KiB); // two full 64 KiB blocks and a short one
+    await fx.data.write(ino, 0, data);
+    await fx.data.flush(ino);
+    await waitFor(() => fx.data.chunks.stats().writebackPending === 0);
+    expect(fx.probe.puts).toBe(3);
+    expect(fx.data.chunks.stats().disk?.blocks).toBe(3); // the stage is the cached copy
+    const before = fx.probe.gets;
+    const warm = await fx.reopen({ memCacheBytes: 0 });
+    expect(await warm.read(ino, 0, data.length, data.length)).toEqual(data);
+    expect(fx.probe.gets).toBe(before);
+  });
+
   test("blocks staged by a run that never uploaded them are uploaded by the next one", async () => {
     await using fx = await probedFixture();
     const probe = fx.probe;

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cac } from "cac";
 import { parseLine } from "../../src/cli/args.ts";
+import { fileDataOptions } from "../../src/cli/runtime.ts";
+import { UserError } from "../../src/errors.ts";
 import { buildCli } from "../../src/main.ts";
 import { jfs } from "./harness.ts";
 
@@ -70,6 +72,27 @@ describe("every boolean flag, anywhere among the positionals", () => {
       expect.arrayContaining(["background", "allowOther", "writebackCache", "writeback"]),
     );
     expect(booleansOf("serve")).toEqual(expect.arrayContaining(["nfs", "readOnly"]));
+  });
+
+  test("--cache-large-write: on every command with --cache-dir, off unless given", () => {
+    const withCacheDir = cli.commands.filter((c) => c.options.some((o) => o.name === "cacheDir"));
+    expect(withCacheDir.map((c) => c.name)).toEqual(expect.arrayContaining(["serve", "mount"]));
+    for (const command of withCacheDir) {
+      const option = command.options.find((o) => o.name === "cacheLargeWrite");
+      expect({ command: command.name, boolean: option?.isBoolean }).toEqual({
+        command: command.name,
+        boolean: true,
+      });
+      const given = parseLine(cli, [
+        command.name,
+        ...positionalsOf(command),
+        "--cache-large-write",
+      ]);
+      expect(fileDataOptions(given.options).cacheLargeWrite).toBe(true);
+      const parsed = parseLine(cli, [command.name, ...positionalsOf(command)]);
+      expect(fileDataOptions(parsed.options).cacheLargeWrite).toBeUndefined();
+    }
+    expect(() => fileDataOptions({ cacheDir: "memory", cacheLargeWrite: true })).toThrow(UserError);
   });
 
   test("global flags are booleans: the command name is the first other word", () => {
