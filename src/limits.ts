@@ -137,6 +137,14 @@ export const FLUSH_AGE_MS = 5000;
  * of 1 GiB peaked at 282 MiB RSS (issue 12).
  */
 export const MEM_CACHE_BYTES_DEFAULT = 128 * MiB;
+/**
+ * The memory cache and the write buffer share one bound: blocks cached for readers plus write
+ * buffers in use stay within max(--buffer-size, the memory cache's capacity), so a server that
+ * read a lot and then writes a stream does not hold a full cache and a full buffer at once
+ * (JuiceFS's --buffer-size likewise covers read and write buffers). Writes come first: the
+ * cache gives way down to this much, enough for a reader's block and a few ahead of it.
+ */
+export const MEM_CACHE_BYTES_UNDER_WRITES_MIN = 16 * MiB;
 export const MAX_DELETES_DEFAULT = 10;
 /** The write buffer is made of pages this big; it divides every block size. */
 export const WRITE_PAGE_BYTES = 64 * KiB;
@@ -193,7 +201,7 @@ export const READ_SPARES_POOLED = 8;
 /** Read replies (freed only by the collector) handed out between two nudges of it. */
 export const UNOWNED_GC_NUDGE_BYTES = 32 * MiB;
 /** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */
-export const DISK_CACHE_PENDING_BYTES_MAX = 64 * MiB;
+export const DISK_CACHE_PENDING_BYTES_MAX = 32 * MiB;
 /**
  * Cache files carry a crc32 per segment this big, so a read verifies only what it reads (see
  * src/chunk/cachefile.ts); it divides every block size.
@@ -490,6 +498,7 @@ assert(DISK_CACHE_PENDING_BYTES_MAX >= BLOCK_SIZE_KIB_MAX * KiB, "any block can 
 assert((BLOCK_SIZE_KIB_MIN * KiB) % CACHE_SEGMENT_BYTES === 0, "cache segments tile every block");
 assert(DISK_CACHE_OPEN_FILES_MAX >= 1);
 assert(MEM_CACHE_BYTES_DEFAULT >= 2 * MAX_READAHEAD_MIB_DEFAULT * MiB, "room for readahead");
+assert(MEM_CACHE_BYTES_UNDER_WRITES_MIN <= MEM_CACHE_BYTES_DEFAULT);
 assert(FLUSH_TICK_MS < FLUSH_IDLE_MS && FLUSH_IDLE_MS < FLUSH_AGE_MS);
 assert(FIRST_FREE_INODE > TRASH_INODE && TRASH_INODE > ROOT_INODE);
 assert(NFS_IO_BYTES_MAX < RPC_RECORD_BYTES_MAX);

@@ -61,6 +61,8 @@ export class ByteBudget {
     readonly capacityBytes: number,
     private readonly onPressure: () => void,
     private readonly pressureEveryMs: number,
+    /** Called after the bytes in use grew (the store shrinks its memory cache to make room). */
+    private readonly onGrow: () => void = () => undefined,
   ) {
     assert(Number.isSafeInteger(capacityBytes) && capacityBytes > 0, "budget capacity");
   }
@@ -81,6 +83,7 @@ export class ByteBudget {
     );
     if (this.#waiters.length === 0 && this.#usedBytes + bytes <= this.capacityBytes) {
       this.#usedBytes += bytes;
+      this.onGrow();
       return;
     }
     const granted = new Promise<void>((resolve) => this.#waiters.push({ bytes, resolve }));
@@ -95,19 +98,23 @@ export class ByteBudget {
   charge(bytes: number): void {
     assertSafeUint(bytes, "budget bytes");
     this.#usedBytes += bytes;
+    this.onGrow();
   }
 
   release(bytes: number): void {
     assertSafeUint(bytes, "budget bytes");
     assert(bytes <= this.#usedBytes, `releasing ${bytes} of ${this.#usedBytes} used bytes`);
     this.#usedBytes -= bytes;
+    let granted = false;
     for (;;) {
       const head = this.#waiters[0];
       if (!head || this.#usedBytes + head.bytes > this.capacityBytes) break;
       this.#waiters.shift();
       this.#usedBytes += head.bytes;
       head.resolve();
+      granted = true;
     }
+    if (granted) this.onGrow();
     if (this.#waiters.length === 0) this.#stopPressure();
   }
 

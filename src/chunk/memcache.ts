@@ -6,6 +6,8 @@
  * keeps it and releases it when the block leaves, so an evicted block's memory goes back at once
  * unless someone else (a disk cache write) still reads it. Blocks being loaded into it reserve
  * their room first, so blocks held and blocks on their way stay within the capacity together.
+ * An optional limit, read at every eviction, can hold it below its capacity for a while (the
+ * store's shared bound with the write buffer); trim() applies a lowered limit at once.
  */
 import { assert, assertSafeUint } from "../assert.ts";
 import { cacheEvicted } from "../metrics/jfs.ts";
@@ -25,8 +27,21 @@ export class MemCache {
   constructor(
     readonly capacityBytes: number,
     private readonly owners: BufferOwners = UNOWNED,
+    private readonly limitBytes?: () => number,
   ) {
     assertSafeUint(capacityBytes, "memory cache capacity");
+  }
+
+  /** What the cache may hold now: its capacity, or less while the limit says so. */
+  get allowedBytes(): number {
+    return this.limitBytes === undefined
+      ? this.capacityBytes
+      : Math.min(this.capacityBytes, Math.max(0, this.limitBytes()));
+  }
+
+  /** Evicts down to the current limit (called when the limit dropped). */
+  trim(): void {
+    this.#evict();
   }
 
   get usedBytes(): number {
@@ -80,8 +95,9 @@ export class MemCache {
 
   /** Least recently used first, until blocks and reservations fit. */
   #evict(): void {
+    const allowedBytes = this.allowedBytes;
     for (const [oldKey, old] of this.#blocks) {
-      if (this.#usedBytes + this.#reservedBytes <= this.capacityBytes) break;
+      if (this.#usedBytes + this.#reservedBytes <= allowedBytes) break;
       this.#blocks.delete(oldKey);
       this.#usedBytes -= old.length;
       this.owners.release(old);

@@ -29,6 +29,7 @@ import {
   BUFFER_SIZE_BYTES_MIN,
   DISK_CACHE_PENDING_BYTES_MAX,
   FLUSH_TICK_MS,
+  MEM_CACHE_BYTES_UNDER_WRITES_MIN,
   READ_PINNED_BYTES_MAX,
   WRITE_PAGE_BYTES,
   WRITE_POOL_BYTES_MAX,
@@ -133,7 +134,15 @@ export class ChunkStore implements BlockSink {
     assertSafeUint(options.prefetch, "prefetch");
     this.blockSizeBytes = options.blockSizeBytes;
     this.codec = blockCodec(options.compression);
-    this.budget = new ByteBudget(options.bufferSizeBytes, options.onBufferPressure, FLUSH_TICK_MS);
+    // The memory cache gives way to writes (MEM_CACHE_BYTES_UNDER_WRITES_MIN): both together
+    // stay within the larger of the two sizes.
+    const sharedBytes = Math.max(options.bufferSizeBytes, options.memCacheBytes);
+    this.budget = new ByteBudget(
+      options.bufferSizeBytes,
+      options.onBufferPressure,
+      FLUSH_TICK_MS,
+      () => this.memCache.trim(),
+    );
     // Free buffers fill only what the write budget leaves unused (counting what is being given
     // back right now), so writers woken by a release reuse the buffers it freed.
     const budget = this.budget;
@@ -144,7 +153,9 @@ export class ChunkStore implements BlockSink {
       ),
     );
     this.wholeBlockBuffers = options.blockSizeBytes * 8 <= options.bufferSizeBytes;
-    this.memCache = new MemCache(options.memCacheBytes, this.#pool);
+    this.memCache = new MemCache(options.memCacheBytes, this.#pool, () =>
+      Math.max(MEM_CACHE_BYTES_UNDER_WRITES_MIN, sharedBytes - budget.usedBytes),
+    );
     this.pins = new BlockPins(this.#pool, READ_PINNED_BYTES_MAX);
     this.#uploads = new Semaphore(options.maxUploads);
     this.diskCache =

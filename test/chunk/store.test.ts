@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ChunkStore, type ChunkStoreOptions } from "../../src/chunk/store.ts";
-import { BUFFER_SIZE_BYTES_MIN } from "../../src/limits.ts";
+import { BUFFER_SIZE_BYTES_MIN, MEM_CACHE_BYTES_UNDER_WRITES_MIN } from "../../src/limits.ts";
 import type { ObjectStore } from "../../src/object/interface.ts";
 import { dataFixture, ProbeStore, rng } from "./harness.ts";
 
@@ -55,6 +55,30 @@ async function withStore(
 }
 
 describe("chunk store", () => {
+  test("the memory cache gives way to write buffers: together within the larger size", async () => {
+    const MiB = 1024 * KiB;
+    const sizes = { bufferSizeBytes: 32 * MiB, memCacheBytes: 32 * MiB };
+    await withStore(async (store) => {
+      const data = rng(21).bytes(24 * MiB);
+      await writeSlice(store, 5, data, 1 * MiB);
+      const target = Buffer.alloc(data.length);
+      await store.readSlice(5, data.length, 0, data.length, target, 0);
+      expect(target.equals(data)).toBe(true);
+      expect(store.memCache.usedBytes).toBe(24 * MiB); // every block kept: nothing is written
+      await store.budget.acquire(20 * MiB); // writers take 20 MiB of buffers
+      // 32 - 20 leaves 12 MiB, below the floor the cache keeps for readers.
+      expect(store.memCache.usedBytes).toBe(MEM_CACHE_BYTES_UNDER_WRITES_MIN);
+      await store.budget.acquire(4 * MiB);
+      expect(store.memCache.usedBytes).toBe(MEM_CACHE_BYTES_UNDER_WRITES_MIN);
+      store.budget.release(24 * MiB);
+      // With the buffers back, reads fill the cache again.
+      await store.readSlice(5, data.length, 0, data.length, target, 0);
+      expect(target.equals(data)).toBe(true);
+      expect(store.memCache.usedBytes).toBe(24 * MiB);
+      expect(store.memCache.usedBytes + store.budget.usedBytes).toBeLessThanOrEqual(32 * MiB);
+    }, sizes);
+  });
+
   test("a slice is stored as blocks, read back in any range, and removed", async () => {
     await withStore(async (store, objects) => {
       const data = rng(1).bytes(200 * KiB);
