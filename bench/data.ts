@@ -257,6 +257,18 @@ interface Row {
 const JFS_PHASES = ["write", "writeNoCache", "readCold", "readDisk", "readDiskNoVerify", "readHot"];
 const peakRss = (r: Run) => Math.max(...JFS_PHASES.map((p) => r[p]!.peakRssMiB));
 
+/** A read from the disk cache against a local file's pread (issue 12 item 4: >= 0.8x). */
+function diskCacheRow(phase: string, key: string): Row {
+  return {
+    phase,
+    value: (r) => r[key]!.mibPerS,
+    baseline: "local file read (page cache)",
+    baselineValue: (r) => r.localRead!.mibPerS,
+    target: 0.8,
+    unit: "MiB/s",
+  };
+}
+
 const ROWS: Row[] = [
   {
     phase: "sequential write (defaults: disk cache, full blocks not cached)",
@@ -282,22 +294,8 @@ const ROWS: Row[] = [
     target: 0.9,
     unit: "MiB/s",
   },
-  {
-    phase: "disk-cache-hot sequential read",
-    value: (r) => r.readDisk!.mibPerS,
-    baseline: "local file read (page cache)",
-    baselineValue: (r) => r.localRead!.mibPerS,
-    target: 0.8,
-    unit: "MiB/s",
-  },
-  {
-    phase: "disk-cache-hot sequential read, --verify-cache-checksum none",
-    value: (r) => r.readDiskNoVerify!.mibPerS,
-    baseline: "local file read (page cache)",
-    baselineValue: (r) => r.localRead!.mibPerS,
-    target: 0.8,
-    unit: "MiB/s",
-  },
+  diskCacheRow("disk-cache-hot sequential read", "readDisk"),
+  diskCacheRow("disk-cache-hot sequential read, --verify-cache-checksum none", "readDiskNoVerify"),
   {
     phase: "memory-hot read",
     value: (r) => r.readHot!.mibPerS,
