@@ -61,7 +61,7 @@ export interface DiskCacheOptions {
    * "extend" (default): every read checks the crc32s of the segments it touches; "none": reads
    * trust the bytes (a file's trailer is still checked when it is opened). See CacheChecksum.
    */
-  checksum?: CacheChecksum;
+  checksum?: CacheChecksum | undefined;
 }
 
 /**
@@ -71,7 +71,7 @@ export interface DiskCacheOptions {
  */
 export type CacheChecksum = "extend" | "none";
 export const CACHE_CHECKSUMS: readonly CacheChecksum[] = ["extend", "none"];
-export const CACHE_CHECKSUM_DEFAULT: CacheChecksum = "extend";
+const CACHE_CHECKSUM_DEFAULT: CacheChecksum = "extend";
 
 export interface DiskCacheStats {
   blocks: number;

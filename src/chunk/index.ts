@@ -4,7 +4,7 @@
  * inside src/chunk.
  */
 export { blocksOfRange, readChunkRange, viewChunkRange } from "./chunkread.ts";
-export { CACHE_CHECKSUM_DEFAULT, CACHE_CHECKSUMS, type CacheChecksum } from "./diskcache.ts";
+export { CACHE_CHECKSUMS, type CacheChecksum } from "./diskcache.ts";
 export { Semaphore } from "./limiter.ts";
 export {
   type BlockObject,

@@ -38,12 +38,7 @@ import type { ObjectNotFoundError, ObjectStore } from "../object/interface.ts";
 import { BlockReader } from "./blockread.ts";
 import { BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
-import {
-  CACHE_CHECKSUM_DEFAULT,
-  type CacheChecksum,
-  DiskCache,
-  type DiskCacheStats,
-} from "./diskcache.ts";
+import { type CacheChecksum, DiskCache, type DiskCacheStats } from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";
 import { ByteBudget, Semaphore } from "./limiter.ts";
 import { MemCache } from "./memcache.ts";
@@ -62,7 +57,7 @@ export interface ChunkStoreOptions {
   cacheSizeBytes: number;
   freeSpaceRatio: number;
   /** What a disk cache read verifies (diskcache.ts CacheChecksum; default "extend"). */
-  cacheChecksum?: CacheChecksum;
+  cacheChecksum?: CacheChecksum | undefined;
   prefetch: number;
   /**
    * Objects carry a checksum of the whole object (src/object/checksum.ts): every read of a
@@ -165,7 +160,7 @@ export class ChunkStore implements BlockSink {
             dir: options.diskCacheDir,
             capacityBytes: options.cacheSizeBytes,
             freeSpaceRatio: options.freeSpaceRatio,
-            checksum: options.cacheChecksum ?? CACHE_CHECKSUM_DEFAULT,
+            checksum: options.cacheChecksum,
           });
     assert(
       options.writeback !== true || this.diskCache !== undefined,

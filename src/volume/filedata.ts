@@ -6,12 +6,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
-import {
-  CACHE_CHECKSUM_DEFAULT,
-  type CacheChecksum,
-  ChunkStore,
-  type ChunkStoreStats,
-} from "../chunk/index.ts";
+import { type CacheChecksum, ChunkStore, type ChunkStoreStats } from "../chunk/index.ts";
 import {
   BUFFER_SIZE_MIB_DEFAULT,
   CACHE_SIZE_MIB_DEFAULT,
@@ -106,7 +101,7 @@ export class ChunkFileData implements FileData {
       diskCacheDir: volumeCacheDir(options.cacheDir, format.uuid),
       cacheSizeBytes: options.cacheSizeBytes,
       freeSpaceRatio: options.freeSpaceRatio,
-      cacheChecksum: options.cacheChecksum ?? CACHE_CHECKSUM_DEFAULT,
+      cacheChecksum: options.cacheChecksum,
       prefetch: options.prefetch,
       checksummed: checksumOf(format) === "crc32",
       memCacheBytes: options.memCacheBytes,
