@@ -155,12 +155,13 @@ export class BaseMeta implements Meta {
     await this.engineImpl.close();
   }
 
+  // An engine without deferred commits has nothing left to sync: one token covers all.
   commitToken(): SyncToken {
-    return this.engineImpl.commitToken();
+    return this.engineImpl.commitToken?.() ?? 0;
   }
 
-  syncThrough(token: SyncToken): Promise<void> {
-    return this.engineImpl.syncThrough(token);
+  async syncThrough(token: SyncToken): Promise<void> {
+    await this.engineImpl.syncThrough?.(token);
   }
 
   // ---- sessions ----

@@ -47,7 +47,6 @@ import {
   type CounterName,
   type MetaEngine,
   type MetaTxn,
-  type SyncToken,
   TxnConflictError,
   type TxnOptions,
 } from "./txn.ts";
@@ -289,16 +288,6 @@ export class PostgresEngine implements MetaEngine {
       `metadata engine ${this.#url.display}: ${pgErrorLine(error, this.#url)}`,
     );
   }
-
-  /**
-   * Every write transaction is durable (as far as PostgreSQL makes it so) when its commit returns:
-   * deferSync is ignored, and there is never anything left to sync.
-   */
-  commitToken(): SyncToken {
-    return 0;
-  }
-
-  async syncThrough(_token: SyncToken): Promise<void> {}
 
   /** Deletes every row of the schema's tables; the tables stay, and nothing else is touched. */
   async destroy(): Promise<void> {

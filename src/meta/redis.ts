@@ -77,7 +77,6 @@ import {
   type CounterName,
   type MetaEngine,
   type MetaTxn,
-  type SyncToken,
   TxnConflictError,
   type TxnOptions,
 } from "./txn.ts";
@@ -218,16 +217,6 @@ export class RedisEngine implements MetaEngine {
     const usable = conn.status === "ready" && conn.stream.writable;
     return ours || usable ? error : this.#unreachable(error);
   }
-
-  /**
-   * Every write transaction is durable (as far as Redis makes it so) when its commit returns:
-   * deferSync is ignored, and there is never anything left to sync.
-   */
-  commitToken(): SyncToken {
-    return 0;
-  }
-
-  async syncThrough(_token: SyncToken): Promise<void> {}
 
   /** UNLINKs every key of the schema (not FLUSHDB: keys that are not ours stay). */
   async destroy(): Promise<void> {

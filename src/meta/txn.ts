@@ -203,13 +203,17 @@ export interface MetaEngine {
   clockMs(): Promise<number>;
   /** Atomic increment outside any transaction; returns the new value. */
   incrCounter(name: CounterName, delta: number): Promise<number>;
-  /** A token covering every write transaction committed (settled) so far. */
-  commitToken(): SyncToken;
+  /**
+   * A token covering every write transaction committed (settled) so far. Engines without
+   * deferred commits (every commit durable when it returns: Redis, PostgreSQL) leave this and
+   * syncThrough out.
+   */
+  commitToken?(): SyncToken;
   /**
    * Resolves once every transaction `token` covers is durable (at once if a later durable
    * commit or sync covered it already); rejects if that may not be so.
    */
-  syncThrough(token: SyncToken): Promise<void>;
+  syncThrough?(token: SyncToken): Promise<void>;
   /** Removes every record of the volume. */
   destroy(): Promise<void>;
   /** Makes every committed transaction durable first. */
