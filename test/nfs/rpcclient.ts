@@ -263,6 +263,14 @@ export class RawConnection {
     if (written !== bytes.byteLength) throw new Error(`short write ${written}/${bytes.byteLength}`);
   }
 
+  /**
+   * Writes bytes if the socket still takes them; false once the peer has closed it. For writers
+   * on a timer that race the server's close, where a short write is the expected outcome.
+   */
+  writeIfOpen(bytes: Uint8Array): boolean {
+    return this.socket.write(bytes) === bytes.byteLength;
+  }
+
   /** The next lengthBytes received. */
   read(lengthBytes: number): Promise<Buffer> {
     const { promise, resolve } = Promise.withResolvers<Buffer>();
