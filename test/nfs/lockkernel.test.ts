@@ -106,8 +106,12 @@ export LD_LIBRARY_PATH=$T/usr/lib/x86_64-linux-gnu
 step() { echo "$1" >>$S/guest.log; }
 await() { i=0; while [ ! -e $S/$1 ]; do sleep 0.2; i=$((i+1)); [ $i -lt 1500 ] || { step "no $1"; exit 3; }; done; }
 mkdir -p /run/rpcbind /var/lib/nfs/statd/sm /var/lib/nfs/statd/sm.bak /mnt/nfs
+# rpcbind drops to the user _rpc, which only its package's install creates (writes to the
+# guest's /etc are its own and discarded): without it, rpcbind exits at once.
+grep -q '^_rpc:' /etc/passwd || echo '_rpc:x:107:65534::/run/rpcbind:/usr/sbin/nologin' >>/etc/passwd
 $T/sbin/rpcbind -f & sleep 1
-$T/sbin/rpc.statd --no-notify -F &
+# Without /etc/nfs.conf (nfs-common not installed here) statd would look in /var/lib/nfs.
+$T/sbin/rpc.statd --no-notify -F -P /var/lib/nfs/statd &
 i=0; until $T/usr/sbin/rpcinfo -T tcp 127.0.0.1 100024 1 >/dev/null 2>&1; do sleep 0.2; i=$((i+1)); [ $i -lt 100 ] || { step "no statd"; exit 4; }; done
 mount -t nfs -o vers=3,proto=tcp,port=${port},mountport=${port},mountproto=tcp,addr=10.0.2.2,lock 10.0.2.2:/ /mnt/nfs || { step "mount failed"; exit 5; }
 grep " /mnt/nfs " /proc/mounts >$S/mountinfo
