@@ -203,6 +203,12 @@ export const UNOWNED_GC_NUDGE_BYTES = 32 * MiB;
 /** Bytes queued for the disk cache at once; more blocks are not cached rather than queued. */
 export const DISK_CACHE_PENDING_BYTES_MAX = 32 * MiB;
 /**
+ * Keys of a local bucket's blocks loaded once and not yet admitted to the disk cache
+ * (admission.ts); the oldest are forgotten beyond it. 64Ki keys name 256 GiB of 4 MiB blocks
+ * in a few MiB of memory.
+ */
+export const DISK_CACHE_ADMIT_KEYS_MAX = 64 * 1024;
+/**
  * Cache files carry a crc32 per segment this big, so a read verifies only what it reads (see
  * src/chunk/cachefile.ts); it divides every block size.
  */

@@ -36,8 +36,11 @@ export interface BlockReaderDeps {
   pool: BufferPool;
   /** A partial read of a block not in any cache loads the whole block (else a ranged GET). */
   wholeBlocks: boolean;
-  /** Queues a write-through copy of a downloaded block into the disk cache. */
-  cacheOnDisk(key: string, block: Buffer): void;
+  /**
+   * Offers a downloaded block to the disk cache; `warming` when a preload asked for it (warmup,
+   * the epoch prefetch), which a local bucket's admission lets through (admission.ts).
+   */
+  cacheOnDisk(key: string, block: Buffer, warming: boolean): void;
   /**
    * A get failed (not "not found": the VFS retries those with a fresh slice list), e.g. a
    * checksum mismatch or a store that stays unreachable. Logs it; the error still propagates.
@@ -58,6 +61,8 @@ interface BlockCopy {
 interface BlockLoad {
   copies: BlockCopy[];
   done: Promise<void>;
+  /** A preload wants it cached (set by the first preload that starts or joins it). */
+  warming: boolean;
 }
 
 export class BlockReader {
@@ -193,12 +198,13 @@ export class BlockReader {
       if (memCache.has(key)) continue;
       const loading = this.#loading.get(key);
       if (loading !== undefined) {
+        loading.warming = true;
         loads.push(loading.done);
         continue;
       }
       if (diskCache?.has(key) || diskCache?.adopt(key, ref.bytes)) continue;
       if (diskCache === undefined && !memCache.fits(ref.bytes)) continue;
-      loads.push(this.#startLoad(ref, key).done);
+      loads.push(this.#startLoad(ref, key, true).done);
     }
     await Promise.all(loads);
   }
@@ -221,9 +227,9 @@ export class BlockReader {
     await load.done;
   }
 
-  #startLoad(ref: BlockRef, key: string): BlockLoad {
+  #startLoad(ref: BlockRef, key: string, warming = false): BlockLoad {
     assert(!this.#loading.has(key), "one load per block");
-    const load: BlockLoad = { copies: [], done: Promise.resolve() };
+    const load: BlockLoad = { copies: [], done: Promise.resolve(), warming };
     load.done = this.#load(key, ref.bytes, load);
     this.#loading.set(key, load);
     return load;
@@ -246,7 +252,7 @@ export class BlockReader {
     try {
       for (const c of load.copies) c.deliver(block);
       memCache.put(key, block);
-      this.deps.cacheOnDisk(key, block);
+      this.deps.cacheOnDisk(key, block, load.warming);
     } finally {
       pool.release(block); // the load's own reference
     }

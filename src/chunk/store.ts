@@ -8,7 +8,9 @@
  * `cacheLargeWrite` (JuiceFS's --cache-large-write, off by default: its cachedStore.upload
  * caches only `blen < BlockSize || CacheLargeWrite`). Large sequential writes and checkpoints
  * then neither evict the read cache nor cost a second write and its crcs per block, and the
- * write buffer frees a full block as soon as its upload is done. The copy is best effort:
+ * write buffer frees a full block as soon as its upload is done. On a local bucket (a file
+ * store) no written block is copied, and a loaded block only the second time it is loaded
+ * (admission.ts): there a copy costs as much as the read it would save. The copy is best effort:
  * skipped while DISK_CACHE_PENDING_BYTES_MAX bytes are already queued, so a slow cache disk
  * never holds up uploads or memory. With writeback, every block is staged in the disk cache
  * instead and uploaded in the background (writeback.ts); a staged block stays cached after its
@@ -27,6 +29,7 @@
 import { assert, assertSafeUint } from "../assert.ts";
 import {
   BUFFER_SIZE_BYTES_MIN,
+  DISK_CACHE_ADMIT_KEYS_MAX,
   DISK_CACHE_PENDING_BYTES_MAX,
   FLUSH_TICK_MS,
   MEM_CACHE_BYTES_UNDER_WRITES_MIN,
@@ -35,6 +38,7 @@ import {
   WRITE_POOL_BYTES_MAX,
 } from "../limits.ts";
 import type { ObjectNotFoundError, ObjectStore } from "../object/interface.ts";
+import { SecondLoadAdmission } from "./admission.ts";
 import { BlockReader } from "./blockread.ts";
 import { BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
@@ -109,6 +113,8 @@ export class ChunkStore implements BlockSink {
   readonly #staging: boolean;
   /** --cache-large-write: full written blocks are copied into the disk cache too. */
   readonly #cacheLargeWrite: boolean;
+  /** A local bucket's loaded blocks enter the disk cache when loaded again (admission.ts). */
+  readonly #admission: SecondLoadAdmission | undefined;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -181,6 +187,10 @@ export class ChunkStore implements BlockSink {
           });
     this.#staging = options.writeback === true;
     this.#cacheLargeWrite = options.cacheLargeWrite === true;
+    this.#admission =
+      objects.local === true && this.diskCache !== undefined
+        ? new SecondLoadAdmission(DISK_CACHE_ADMIT_KEYS_MAX)
+        : undefined;
     void this.#writeback?.resume();
     this.#reader = new BlockReader({
       objects,
@@ -190,7 +200,11 @@ export class ChunkStore implements BlockSink {
       pool: this.#pool,
       wholeBlocks:
         options.prefetch > 0 || this.codec.wholeBlocksOnly || options.checksummed === true,
-      cacheOnDisk: (key, block) => this.#cacheOnDisk(key, block),
+      cacheOnDisk: (key, block, warming) => {
+        if (warming || this.#admission === undefined || this.#admission.admits(key)) {
+          this.#cacheOnDisk(key, block);
+        }
+      },
       onReadFailure: (key, error) => this.#readFailures.report(key, error),
     });
   }
@@ -222,10 +236,10 @@ export class ChunkStore implements BlockSink {
   }
 
   /**
-   * Uploads a block and, alongside, copies it into the disk cache if it is a partial block or
-   * --cache-large-write is on (caching before the upload is safe: slice ids are never reused,
-   * so a cached block is never wrong, at worst unreferenced). The upload does not wait for the
-   * cache; freeing the buffer does.
+   * Uploads a block and, alongside, copies it into the disk cache if it is a partial block of a
+   * remote store or --cache-large-write is on (caching before the upload is safe: slice ids are
+   * never reused, so a cached block is never wrong, at worst unreferenced). The upload does not
+   * wait for the cache; freeing the buffer does.
    */
   async putBlock(ref: BlockRef, data: () => Buffer): Promise<void> {
     const key = refKey(ref);
@@ -237,7 +251,8 @@ export class ChunkStore implements BlockSink {
     if (this.#staging && (await this.#writeback!.stage(key, contiguous()))) return;
     await this.#uploads.run(async () => {
       const block = contiguous();
-      if (this.#cacheLargeWrite || block.length < this.blockSizeBytes) {
+      const partial = block.length < this.blockSizeBytes;
+      if (this.#cacheLargeWrite || (partial && this.#admission === undefined)) {
         this.#cacheOnDisk(key, block);
       }
       await this.#upload(key, this.codec.encode(block), block);
@@ -267,6 +282,7 @@ export class ChunkStore implements BlockSink {
   async deleteBlock(ref: BlockRef): Promise<void> {
     const key = refKey(ref);
     this.memCache.delete(key);
+    this.#admission?.forget(key);
     await this.#writeback?.cancel(key);
     await this.diskCache?.delete(key);
     await this.objects.delete(key);

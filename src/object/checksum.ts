@@ -25,6 +25,7 @@ export const CHECKSUM_TRAILER_BYTES = 4;
 export class ChecksumObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
+  readonly local: boolean;
 
   constructor(
     readonly inner: ObjectStore,
@@ -33,6 +34,7 @@ export class ChecksumObjectStore implements ObjectStore {
   ) {
     this.description = inner.description;
     this.putCopiesBody = inner.putCopiesBody === true;
+    this.local = inner.local === true;
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {

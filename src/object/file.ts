@@ -42,6 +42,7 @@ export interface FileObjectStoreOptions {
 
 export class FileObjectStore implements ObjectStore {
   readonly description: string;
+  readonly local = true;
   readonly #root: string;
   readonly #fsync: boolean;
   /**

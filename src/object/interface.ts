@@ -25,6 +25,12 @@ export interface ObjectStore {
    */
   readonly putCopiesBody?: boolean;
   /**
+   * True when objects are files on this machine (a file bucket): loading one again costs about
+   * what reading a disk cache copy of it would, so the chunk store copies a block into the disk
+   * cache only once it is loaded a second time (src/chunk/admission.ts).
+   */
+  readonly local?: boolean;
+  /**
    * The object's bytes, or `length` bytes from `offset` (fewer at the end of the object).
    * A missing key throws ObjectNotFoundError.
    */

@@ -12,10 +12,12 @@ import { ObjectNotFoundError } from "./interface.ts";
 export class MeteredObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
+  readonly local: boolean;
 
   constructor(readonly inner: ObjectStore) {
     this.description = inner.description;
     this.putCopiesBody = inner.putCopiesBody === true;
+    this.local = inner.local === true;
   }
 
   async get(key: string, offset?: number, length?: number): Promise<Buffer> {

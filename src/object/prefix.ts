@@ -9,6 +9,7 @@ import { ObjectNotFoundError } from "./interface.ts";
 export class PrefixedObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
+  readonly local: boolean;
 
   constructor(
     readonly inner: ObjectStore,
@@ -18,6 +19,7 @@ export class PrefixedObjectStore implements ObjectStore {
     assert(!prefix.startsWith("/") && !prefix.includes("\0"), `invalid key prefix "${prefix}"`);
     this.description = `${inner.description}${prefix}`;
     this.putCopiesBody = inner.putCopiesBody === true;
+    this.local = inner.local === true;
   }
 
   async get(key: string, offset?: number, length?: number): Promise<Buffer> {

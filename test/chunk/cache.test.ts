@@ -2,10 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SecondLoadAdmission } from "../../src/chunk/admission.ts";
 import { cacheTrailerBytes, decodeCacheFile, encodeCacheFile } from "../../src/chunk/cachefile.ts";
 import { DiskCache } from "../../src/chunk/diskcache.ts";
 import { blockKey } from "../../src/chunk/keys.ts";
 import { MemCache } from "../../src/chunk/memcache.ts";
+import { createObjectStore, FileObjectStore, MeteredObjectStore } from "../../src/object/index.ts";
 import { volumeCacheDir } from "../../src/volume/filedata.ts";
 import { dataFixture, ProbeStore, rng } from "./harness.ts";
 
@@ -347,12 +349,12 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
   const blockBytes = 64 * KiB; // the fixture's block size
   const dataBytes = 3 * blockBytes + 8 * KiB; // three full blocks and a short tail
 
-  async function writeFile3(cacheLargeWrite: boolean) {
+  async function writeFile3(cacheLargeWrite: boolean, local = false) {
     const probe: { store?: ProbeStore } = {};
     const fx = await dataFixture({
       options: { cacheLargeWrite },
       wrap: (s) => {
-        probe.store = new ProbeStore(s);
+        probe.store = new ProbeStore(s, local);
         return probe.store;
       },
     });
@@ -409,5 +411,66 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
     const again = await fx.data.read(fx.big, 0, dataBytes, dataBytes);
     expect(again.equals(fx.bigData)).toBe(true);
     expect(fx.probe.gets - getsBefore).toBe(3); // all four blocks from the disk cache now
+  });
+
+  test("a local bucket's blocks: none cached as written, a loaded one the second time it is loaded", async () => {
+    await using fx = await writeFile3(false, true);
+    expect(fx.probe.puts).toBe(5);
+    expect(await cachedKeys(fx)).toEqual([]); // not even the partial blocks
+    await fx.reopen({ memCacheBytes: 0 });
+    const getsBefore = fx.probe.gets;
+    expect((await fx.data.read(fx.big, 0, dataBytes, dataBytes)).equals(fx.bigData)).toBe(true);
+    await fx.data.chunks.settle();
+    expect(fx.probe.gets - getsBefore).toBe(4);
+    expect(await cachedKeys(fx)).toEqual([]); // loaded once: the bucket is as near as a copy
+    expect((await fx.data.read(fx.big, 0, dataBytes, dataBytes)).equals(fx.bigData)).toBe(true);
+    await fx.data.chunks.settle();
+    expect(fx.probe.gets - getsBefore).toBe(8);
+    expect(await cachedKeys(fx)).toEqual([...fx.keys.full, fx.keys.tail].sort()); // loaded again
+    expect((await fx.data.read(fx.big, 0, dataBytes, dataBytes)).equals(fx.bigData)).toBe(true);
+    expect(fx.probe.gets - getsBefore).toBe(8); // from the disk cache now
+  });
+
+  test("a local bucket's block asked for by a preload (warmup) is cached at its first load", async () => {
+    await using fx = await writeFile3(false, true);
+    await fx.reopen({ memCacheBytes: 0 });
+    await fx.data.preload(fx.small, 10 * KiB);
+    await fx.data.chunks.settle();
+    expect(await cachedKeys(fx)).toEqual([fx.keys.small]);
+    const getsBefore = fx.probe.gets;
+    expect((await fx.data.read(fx.small, 0, 10 * KiB, 10 * KiB)).equals(fx.smallData)).toBe(true);
+    expect(fx.probe.gets).toBe(getsBefore);
+  });
+
+  test("a file store says it is local, and the wrappers a volume puts around it pass that on", () => {
+    const dir = "/tmp/jfs-local-flag-unused";
+    const file = new FileObjectStore(dir);
+    expect(file.local).toBe(true);
+    const wrapped = createObjectStore({
+      storage: "file",
+      bucket: dir,
+      checksum: true,
+      prefix: "v/",
+    });
+    expect(wrapped.local).toBe(true);
+    expect(new MeteredObjectStore(wrapped).local).toBe(true);
+    const s3 = createObjectStore({ storage: "s3", bucket: "http://127.0.0.1:9/b", prefix: "v/" });
+    expect(s3.local).toBe(false);
+  });
+});
+
+describe("SecondLoadAdmission", () => {
+  test("admits a key at its second load, then starts over; forgets the oldest beyond its bound", () => {
+    const admission = new SecondLoadAdmission(2);
+    expect(admission.admits("a")).toBe(false);
+    expect(admission.admits("a")).toBe(true);
+    expect(admission.admits("a")).toBe(false); // admitted once: a later load counts afresh
+    expect(admission.admits("b")).toBe(false);
+    expect(admission.admits("c")).toBe(false); // "a" (oldest) is forgotten
+    expect(admission.size).toBe(2);
+    expect(admission.admits("a")).toBe(false);
+    expect(admission.admits("c")).toBe(true);
+    admission.forget("a");
+    expect(admission.admits("a")).toBe(false);
   });
 });

@@ -182,7 +182,10 @@ export async function waitFor(
   }
 }
 
-/** A store wrapper that can fail or count requests. */
+/**
+ * A store wrapper that can fail or count requests. It is not `local` unless asked (even over a
+ * file store), so the chunk store caches what it loads as it would from S3.
+ */
 export class ProbeStore implements ObjectStore {
   failPuts = false;
   failGets = false;
@@ -192,7 +195,10 @@ export class ProbeStore implements ObjectStore {
   /** Called on each put before it is forwarded (e.g. to check memory bounds or delay). */
   onPut: ((key: string) => Promise<void> | void) | undefined;
 
-  constructor(readonly inner: ObjectStore) {}
+  constructor(
+    readonly inner: ObjectStore,
+    readonly local = false,
+  ) {}
 
   get description(): string {
     return this.inner.description;

@@ -130,6 +130,9 @@ async function flipAndRead(volume: Volume, corrupt: (key: string) => Promise<voi
   const reader = await open(volume, cacheDir);
   try {
     expect((await readFile(reader, "good", good.length)).equals(good)).toBe(true);
+    // A file bucket's block enters the disk cache when it is loaded a second time.
+    reader.data.chunks.memCache.clear();
+    expect((await readFile(reader, "good", good.length)).equals(good)).toBe(true);
     const first = await logged(() => readFile(reader, "bad", bad.length));
     expectEio(first.result);
     // Once more: still EIO (nothing was cached), and not logged again.
