@@ -76,6 +76,11 @@ export interface ChunkStoreOptions {
    * blocks shorter than the block size are, as in JuiceFS.
    */
   cacheLargeWrite?: boolean;
+  /**
+   * Every loaded block goes into the disk cache, even a local bucket's on its first load: the
+   * process exists to fill the cache (jfs warmup).
+   */
+  cacheEveryLoad?: boolean;
   /** Called while writers wait for buffer space: start flushing buffered slices. */
   onBufferPressure: () => void;
 }
@@ -188,7 +193,7 @@ export class ChunkStore implements BlockSink {
     this.#staging = options.writeback === true;
     this.#cacheLargeWrite = options.cacheLargeWrite === true;
     this.#admission =
-      objects.local === true && this.diskCache !== undefined
+      objects.local === true && this.diskCache !== undefined && options.cacheEveryLoad !== true
         ? new SecondLoadAdmission(DISK_CACHE_ADMIT_KEYS_MAX)
         : undefined;
     void this.#writeback?.resume();

@@ -165,7 +165,12 @@ export function registerWarmup(cli: CAC): void {
     ];
     if (paths.length === 0) throw new UserError("warmup needs at least one PATH (or --file LIST)");
     const threads = parseIntFlag("threads", flags.threads ?? THREADS_DEFAULT, 1, 256);
-    const rt = await openRuntime(metaUrl, runtimeOptions(flags), "warmup");
+    // A local bucket's blocks otherwise enter the disk cache on their second load only.
+    const rt = await openRuntime(
+      metaUrl,
+      { ...runtimeOptions(flags), cacheEveryLoad: true },
+      "warmup",
+    );
     try {
       const files = await collectFiles(rt, paths);
       const totalBytes = files.reduce((s, f) => s + f.size, 0);

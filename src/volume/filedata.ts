@@ -48,6 +48,8 @@ export interface FileDataOptions {
   writeback?: boolean;
   /** Cache full written blocks on disk too (--cache-large-write); partial blocks always are. */
   cacheLargeWrite?: boolean;
+  /** Every loaded block is copied into the disk cache at once (jfs warmup; admission.ts). */
+  cacheEveryLoad?: boolean;
   /** Concurrent object deletes of the background deletion. */
   maxDeletes?: number;
   /** Period of background deletion; 0 leaves it to collectGarbage() calls. */
@@ -107,6 +109,7 @@ export class ChunkFileData implements FileData {
       memCacheBytes: options.memCacheBytes,
       writeback: options.writeback === true,
       cacheLargeWrite: options.cacheLargeWrite === true,
+      cacheEveryLoad: options.cacheEveryLoad === true,
       onBufferPressure: () => this.#writers.relieve(),
     });
     this.#writers = new FileWriters({

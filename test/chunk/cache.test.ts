@@ -442,6 +442,14 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
     expect(fx.probe.gets).toBe(getsBefore);
   });
 
+  test("with cacheEveryLoad (jfs warmup) a local bucket's block is cached at its first read", async () => {
+    await using fx = await writeFile3(false, true);
+    await fx.reopen({ memCacheBytes: 0, cacheEveryLoad: true });
+    expect((await fx.data.read(fx.small, 0, 10 * KiB, 10 * KiB)).equals(fx.smallData)).toBe(true);
+    await fx.data.chunks.settle();
+    expect(await cachedKeys(fx)).toEqual([fx.keys.small]);
+  });
+
   test("a file store says it is local, and the wrappers a volume puts around it pass that on", () => {
     const dir = "/tmp/jfs-local-flag-unused";
     const file = new FileObjectStore(dir);
