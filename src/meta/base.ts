@@ -26,6 +26,7 @@ import type {
   Ino,
   LockType,
   Meta,
+  MknodOptions,
   SessionInfo,
   SetAttrRequest,
   Slice,
@@ -349,6 +350,7 @@ export class BaseMeta implements Meta {
     mode: number,
     umask: number,
     rdev: number,
+    options: MknodOptions = {},
   ): Promise<{ inode: Ino; attr: Attr }> {
     if (type === FT.Directory || type === FT.Symlink) {
       throw fsError("EINVAL", "mknod makes files, fifos, sockets and devices");
@@ -356,7 +358,7 @@ export class BaseMeta implements Meta {
     const keepRdev = type === FT.BlockDevice || type === FT.CharDevice;
     // Linux needs CAP_MKNOD for device nodes; fifos and sockets anyone may make.
     if (keepRdev && ctx.uid !== 0) throw fsError("EPERM", "only root makes device nodes");
-    const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0 };
+    const spec = { type, mode, umask, rdev: keepRdev ? rdev : 0, times: options.times };
     return ns.createNode(this.core, ctx, parent, name, spec);
   }
 

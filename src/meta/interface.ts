@@ -199,6 +199,7 @@ export interface Meta {
     mode: number,
     umask: number,
     rdev: number,
+    options?: MknodOptions,
   ): Promise<{ inode: Ino; attr: Attr }>;
   /**
    * A regular file, created and opened (as open() after mknod(), justCreated) in one
@@ -353,4 +354,13 @@ export interface Meta {
   /** Slices whose objects may now be deleted; `ack` removes them from the queue. */
   unusedSlices(limit: number): Promise<UnusedSlice[]>;
   ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void>;
+}
+
+/** What a mknod may set besides its arguments, in the same transaction. */
+export interface MknodOptions {
+  /**
+   * atime and mtime of the new node instead of its creation time: an NFS exclusive create keeps
+   * its verifier there (RFC 1813 3.3.8), made with the node, not by a second transaction.
+   */
+  times?: { atime: { sec: number; nsec: number }; mtime: { sec: number; nsec: number } };
 }

@@ -18,6 +18,7 @@ import {
   type Entry,
   FileType,
   type Ino,
+  type MknodOptions,
 } from "./interface.ts";
 import {
   chargedBytes,
@@ -76,6 +77,8 @@ interface CreateSpec {
   umask: number;
   rdev: number;
   symlinkTarget?: Buffer;
+  /** atime and mtime instead of the creation time (MknodOptions.times). */
+  times?: MknodOptions["times"];
 }
 
 /**
@@ -117,6 +120,12 @@ export async function createNode(
     }
     const t = now();
     const attr = newAttr(ctx, dir, { ...spec, parent, generation }, t);
+    if (spec.times !== undefined) {
+      attr.atime = spec.times.atime.sec;
+      attr.atimeNsec = spec.times.atime.nsec;
+      attr.mtime = spec.times.mtime.sec;
+      attr.mtimeNsec = spec.times.mtime.nsec;
+    }
     if (spec.type === FileType.Symlink) {
       assert(spec.symlinkTarget !== undefined);
       attr.mode = 0o777;

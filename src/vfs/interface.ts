@@ -3,7 +3,7 @@
  * and throws FsError with an errno. Open handles (fh) exist for FUSE; NFS, being stateless,
  * passes no fh and the VFS manages the data path of the inode on its own.
  */
-import type { Format, StatFs } from "../meta/interface.ts";
+import type { Format, MknodOptions, StatFs } from "../meta/interface.ts";
 import type {
   Attr,
   Credentials,
@@ -71,6 +71,7 @@ export interface Vfs {
     mode: number,
     umask: number,
     rdev: number,
+    options?: MknodOptions,
   ): Promise<VfsEntry>;
   mkdir(
     ctx: Credentials,

@@ -19,7 +19,7 @@ import {
   TRASH_CLEANUP_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
-import type { Format, Meta, StatFs, SyncToken } from "../meta/interface.ts";
+import type { Format, Meta, MknodOptions, StatFs, SyncToken } from "../meta/interface.ts";
 import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { vfsBytes } from "../metrics/jfs.ts";
@@ -214,8 +214,9 @@ export class JfsVfs implements Vfs {
     mode: number,
     umask: number,
     rdev: number,
+    options?: MknodOptions,
   ): Promise<VfsEntry> {
-    const r = await this.meta.mknod(ctx, parent, name, type, mode, umask, rdev);
+    const r = await this.meta.mknod(ctx, parent, name, type, mode, umask, rdev, options);
     return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
   }
 

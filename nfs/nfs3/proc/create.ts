@@ -126,9 +126,11 @@ async function exclusive(
   name: Buffer,
   verf: Buffer,
 ): Promise<{ inode: Ino; attr: Attr }> {
-  let made: { inode: Ino; attr: Attr };
   try {
-    made = await op.vfs.mknod(op.cred, dir.inode, name, FileType.File, EXCLUSIVE_MODE, 0, 0);
+    // The verifier goes in with the file: one transaction, one WAL commit, not two.
+    return await op.vfs.mknod(op.cred, dir.inode, name, FileType.File, EXCLUSIVE_MODE, 0, 0, {
+      times: verifierTimes(verf),
+    });
   } catch (error) {
     if (!isFsError(error, "EEXIST")) throw error;
     const found = await op.vfs.lookup(op.cred, dir.inode, name);
@@ -136,6 +138,4 @@ async function exclusive(
     if (holdsVerifier(found.attr, verf)) return found;
     throw new NfsError(NfsStat3.EXIST);
   }
-  const attr = await op.vfs.setattr(op.cred, made.inode, verifierTimes(verf));
-  return { inode: made.inode, attr };
 }

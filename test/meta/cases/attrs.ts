@@ -14,6 +14,18 @@ export function attrCases(backend: () => MetaBackend): void {
   const aliceFile = (mode = 0o644) => m.mknod(alice, ROOT_INODE, n("f"), FileType.File, mode, 0, 0);
 
   describe("setattr", () => {
+    test("mknod with times: atime and mtime as given (stored, not only returned), ctime now", async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const times = { atime: { sec: 0x30313233, nsec: 0 }, mtime: { sec: 0x61626364, nsec: 7 } };
+      const f = await m.mknod(alice, ROOT_INODE, n("v"), FileType.File, 0o600, 0, 0, { times });
+      for (const a of [f.attr, await m.getattr(alice, f.inode)]) {
+        expect([a.atime, a.atimeNsec, a.mtime, a.mtimeNsec]).toEqual([
+          0x30313233, 0, 0x61626364, 7,
+        ]);
+        expect(a.ctime).toBeGreaterThanOrEqual(before);
+      }
+    });
+
     test("chmod by the owner or root only; ctime moves, mtime does not", async () => {
       const f = await aliceFile();
       const a = await m.setattr(alice, f.inode, { mode: 0o600 });
