@@ -20,11 +20,17 @@ import {
   rmdir,
   stat,
   unlink,
+  writeFile,
 } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
 import { fsyncDir } from "../fsync.ts";
-import { FILE_DURABLE_DIRS_MAX, FILE_PUT_ATTEMPTS_MAX, OBJECT_LIST_PAGE_MAX } from "../limits.ts";
+import {
+  FILE_DURABLE_DIRS_MAX,
+  FILE_PUT_ATTEMPTS_MAX,
+  FILE_PUT_COPY_BYTES_MAX,
+  OBJECT_LIST_PAGE_MAX,
+} from "../limits.ts";
 import type { ListPage, ObjectInfo, ObjectStore } from "./interface.ts";
 import { ObjectNotFoundError, ObjectStoreError } from "./interface.ts";
 import { compareKeys } from "./keys.ts";
@@ -190,13 +196,19 @@ export class FileObjectStore implements ObjectStore {
     else await mkdir(dir, { recursive: true });
     const temp = `${dir}/${TEMP_PREFIX}${randomBytes(8).toString("hex")}`;
     try {
-      const handle = await open(temp, "wx");
-      try {
-        if (parts.length === 1) await handle.writeFile(parts[0]!);
-        else await writeAll(handle, parts);
-        if (this.#fsync) await handle.sync();
-      } finally {
-        await handle.close();
+      const sizeBytes = parts.reduce((sum, part) => sum + part.byteLength, 0);
+      if (sizeBytes <= FILE_PUT_COPY_BYTES_MAX) {
+        const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts, sizeBytes);
+        await writeFile(temp, whole, { flag: "wx", flush: this.#fsync });
+      } else {
+        const handle = await open(temp, "wx");
+        try {
+          if (parts.length === 1) await handle.writeFile(parts[0]!);
+          else await writeAll(handle, parts);
+          if (this.#fsync) await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       await rename(temp, path);
     } catch (error: unknown) {
