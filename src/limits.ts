@@ -230,6 +230,8 @@ export const DISK_CACHE_FREE_CHECK_MS = 1000;
 export const GC_INTERVAL_MS = 1000;
 export const UNUSED_SLICES_BATCH = 1000;
 export const DELETED_FILES_BATCH = 100;
+/** Chunks of deleted files released in one transaction (slices.ts releaseDeletedFiles). */
+export const DELETED_CHUNKS_PER_TXN = 128;
 /** Chunks waiting for compaction; requests beyond are dropped (they come back). */
 export const COMPACT_QUEUE_MAX = 1000;
 /** A chunk is checked for compaction after this many commits of this process to it. */

@@ -139,6 +139,33 @@ export function dataCases(backend: () => MetaBackend): void {
       expect(await m.releaseDeletedFiles(10)).toBe(0);
     });
 
+    test("many deleted files release together, a big one across several transactions", async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const f = await file(`small${i}`);
+        const s = await slice(0, 100);
+        await m.write(f.inode, 0, s);
+        ids.push(s.id);
+      }
+      // More chunks than DELETED_CHUNKS_PER_TXN, between the small files in the queue.
+      const big = await file("big");
+      for (let index = 0; index < 150; index++) {
+        const s = await slice(0, 10);
+        await m.write(big.inode, index, s);
+        ids.push(s.id);
+      }
+      const empty = await file("empty");
+      for (let i = 0; i < 40; i++) await m.unlink(root, ROOT_INODE, n(`small${i}`));
+      await m.unlink(root, ROOT_INODE, n("big"));
+      await m.unlink(root, ROOT_INODE, n("empty"));
+      expect(empty.inode).toBeGreaterThan(0);
+      expect(await m.releaseDeletedFiles(30)).toBe(30);
+      expect(await m.releaseDeletedFiles(100)).toBe(12);
+      expect(await m.releaseDeletedFiles(100)).toBe(0);
+      const unused = (await m.unusedSlices(1000)).map((u) => u.id).sort((a, b) => a - b);
+      expect(unused).toEqual(ids.sort((a, b) => a - b));
+    });
+
     test("space accounting follows writes, truncates and deletes", async () => {
       const base = (await m.counters()).usedSpaceBytes;
       const f = await file();
