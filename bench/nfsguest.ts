@@ -9,7 +9,9 @@
  * - rand4k: O_DIRECT 4 KiB reads at random offsets of a 64 MiB file the server has just read
  *   (every read goes to the server), reads/s;
  * - FILES files of 16 KiB: create (open, write, close), `ls -l` of the directory after a drop
- *   of the guest caches, stat, read (open, read, close) and unlink, each per second.
+ *   of the guest caches, stat, read (open, read, close) and unlink, each per second;
+ * - ls_l_local_s: `ls -l` of as many empty files in the guest's own memory-backed root, the
+ *   floor any server's `ls -l` figure stands on.
  *
  * For each many-file phase it also gives the NFS calls the client sent per file, by procedure
  * (from the client's own counters, /proc/net/rpc/nfs), as "calls_PHASE_PROC": two servers
@@ -110,5 +112,13 @@ drop_caches()
 res["read_s"] = files / counted("read", files, read_all)
 res["unlink_s"] = files / counted("unlink", files, lambda: [os.unlink(n) for n in names])
 os.rmdir(many)
+
+# The floor of ls -l itself: the same listing of a directory in the guest's own memory-backed
+# root, no NFS involved (sorting, formatting and lstat of every entry under emulation).
+local = "/tmp/jfs-bench-ls-local"
+os.makedirs(local, exist_ok=True)
+for i in range(files):
+    os.close(os.open(os.path.join(local, "f%05d" % i), os.O_WRONLY | os.O_CREAT, 0o644))
+res["ls_l_local_s"] = timed(lambda: subprocess.run(["ls", "-l", local], stdout=subprocess.DEVNULL, check=True))
 print("BENCH " + json.dumps(res), flush=True)
 `;
