@@ -176,27 +176,26 @@ export async function releaseDeletedFiles(core: MetaCore, limit: number): Promis
   const indexes = await core.read(async (tx) =>
     Promise.all(files.map((f) => tx.listChunkIndexes(f.inode))),
   );
-  let chunks: Array<{ inode: Ino; index: number }> = [];
-  let finished: Ino[] = [];
-  const commit = async (): Promise<void> => {
-    const [inBatch, done] = [chunks, finished];
-    [chunks, finished] = [[], []];
-    await core.txn(async (tx) => {
-      // Reads issued together: one round trip on Redis.
-      const lists = await Promise.all(inBatch.map((c) => tx.getChunk(c.inode, c.index)));
-      await releaseSlices(tx, lists.flat());
-      for (const c of inBatch) tx.setChunk(c.inode, c.index, []);
-      for (const inode of done) tx.deleteDeletedFile(inode);
-    });
-  };
+  // A file's row joins the batch holding its last chunk (or the current one, with no chunks).
+  const batches = [{ chunks: [] as Array<{ inode: Ino; index: number }>, done: [] as Ino[] }];
   for (const [i, file] of files.entries()) {
     for (const index of indexes[i]!) {
-      if (chunks.length === DELETED_CHUNKS_PER_TXN) await commit();
-      chunks.push({ inode: file.inode, index });
+      if (batches.at(-1)!.chunks.length === DELETED_CHUNKS_PER_TXN) {
+        batches.push({ chunks: [], done: [] });
+      }
+      batches.at(-1)!.chunks.push({ inode: file.inode, index });
     }
-    finished.push(file.inode);
+    batches.at(-1)!.done.push(file.inode);
   }
-  await commit();
+  for (const { chunks, done } of batches) {
+    await core.txn(async (tx) => {
+      // Reads issued together: one round trip on Redis.
+      const lists = await Promise.all(chunks.map((c) => tx.getChunk(c.inode, c.index)));
+      await releaseSlices(tx, lists.flat());
+      for (const c of chunks) tx.setChunk(c.inode, c.index, []);
+      for (const inode of done) tx.deleteDeletedFile(inode);
+    });
+  }
   return files.length;
 }
 

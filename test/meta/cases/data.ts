@@ -1,5 +1,10 @@
 import { beforeEach, describe, expect, test } from "bun:test";
-import { CHUNK_BYTES, ROOT_INODE, TRASH_INODE } from "../../../src/limits.ts";
+import {
+  CHUNK_BYTES,
+  DELETED_CHUNKS_PER_TXN,
+  ROOT_INODE,
+  TRASH_INODE,
+} from "../../../src/limits.ts";
 import type { BaseMeta } from "../../../src/meta/base.ts";
 import { FileType, type Slice } from "../../../src/meta/interface.ts";
 import { chargedBytes } from "../../../src/meta/policy.ts";
@@ -147,9 +152,9 @@ export function dataCases(backend: () => MetaBackend): void {
         await m.write(f.inode, 0, s);
         ids.push(s.id);
       }
-      // More chunks than DELETED_CHUNKS_PER_TXN, between the small files in the queue.
+      // More chunks than one transaction takes, between the small files in the queue.
       const big = await file("big");
-      for (let index = 0; index < 150; index++) {
+      for (let index = 0; index < DELETED_CHUNKS_PER_TXN + 22; index++) {
         const s = await slice(0, 10);
         await m.write(big.inode, index, s);
         ids.push(s.id);
