@@ -27,6 +27,8 @@ import type {
   LockType,
   Meta,
   MknodOptions,
+  NewNode,
+  Renamed,
   SessionInfo,
   SetAttrRequest,
   Slice,
@@ -351,7 +353,7 @@ export class BaseMeta implements Meta {
     umask: number,
     rdev: number,
     options: MknodOptions = {},
-  ): Promise<{ inode: Ino; attr: Attr }> {
+  ): Promise<NewNode> {
     if (type === FT.Directory || type === FT.Symlink) {
       throw fsError("EINVAL", "mknod makes files, fifos, sockets and devices");
     }
@@ -369,7 +371,7 @@ export class BaseMeta implements Meta {
     mode: number,
     umask: number,
     options: { deferSync?: boolean } = {},
-  ): Promise<{ inode: Ino; attr: Attr }> {
+  ): Promise<NewNode> {
     const sid = this.core.sid;
     const spec = { type: FT.File, mode, umask, rdev: 0 };
     // The inode is the same in every run of the transaction: counted open once, in the first.
@@ -400,17 +402,12 @@ export class BaseMeta implements Meta {
     name: Buffer,
     mode: number,
     umask: number,
-  ): Promise<{ inode: Ino; attr: Attr }> {
+  ): Promise<NewNode> {
     const spec = { type: FT.Directory, mode, umask, rdev: 0 };
     return ns.createNode(this.core, ctx, parent, name, spec);
   }
 
-  async symlink(
-    ctx: Credentials,
-    parent: Ino,
-    name: Buffer,
-    target: Buffer,
-  ): Promise<{ inode: Ino; attr: Attr }> {
+  async symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<NewNode> {
     ns.validateSymlinkTarget(target);
     const spec = { type: FT.Symlink, mode: 0o777, umask: 0, rdev: 0, symlinkTarget: target };
     return ns.createNode(this.core, ctx, parent, name, spec);
@@ -420,11 +417,11 @@ export class BaseMeta implements Meta {
     return ns.readlink(this.core, ino);
   }
 
-  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr> {
     return rm.unlink(this.core, ctx, parent, name);
   }
 
-  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr> {
     return rm.rmdir(this.core, ctx, parent, name);
   }
 
@@ -439,7 +436,7 @@ export class BaseMeta implements Meta {
     dstParent: Ino,
     dstName: Buffer,
     flags: number,
-  ): Promise<{ inode: Ino; attr: Attr }> {
+  ): Promise<Renamed> {
     return rename(this.core, ctx, { srcParent, srcName, dstParent, dstName, flags });
   }
 

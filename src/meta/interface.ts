@@ -200,7 +200,7 @@ export interface Meta {
     umask: number,
     rdev: number,
     options?: MknodOptions,
-  ): Promise<{ inode: Ino; attr: Attr }>;
+  ): Promise<NewNode>;
   /**
    * A regular file, created and opened (as open() after mknod(), justCreated) in one
    * transaction: the session's open row is written with the inode. Release it as any open.
@@ -215,23 +215,14 @@ export interface Meta {
     mode: number,
     umask: number,
     options?: { deferSync?: boolean },
-  ): Promise<{ inode: Ino; attr: Attr }>;
-  mkdir(
-    ctx: Credentials,
-    parent: Ino,
-    name: Buffer,
-    mode: number,
-    umask: number,
-  ): Promise<{ inode: Ino; attr: Attr }>;
-  symlink(
-    ctx: Credentials,
-    parent: Ino,
-    name: Buffer,
-    target: Buffer,
-  ): Promise<{ inode: Ino; attr: Attr }>;
+  ): Promise<NewNode>;
+  mkdir(ctx: Credentials, parent: Ino, name: Buffer, mode: number, umask: number): Promise<NewNode>;
+  symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<NewNode>;
   readlink(ctx: Credentials, ino: Ino): Promise<Buffer>;
-  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
-  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  /** Returns the directory's attributes as the same transaction left them. */
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr>;
+  /** Returns the directory's attributes as the same transaction left them. */
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr>;
   /**
    * Unlinks files and removes empty directories among `names` of `parent` in one transaction
    * (at most RMR_BATCH_ENTRIES; `jfs rmr`). Names already gone are skipped; files with other
@@ -249,7 +240,7 @@ export interface Meta {
     parentDst: Ino,
     nameDst: Buffer,
     flags: number,
-  ): Promise<{ inode: Ino; attr: Attr }>;
+  ): Promise<Renamed>;
   link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<Attr>;
   /**
    * Entries after `cookie` (0 = from the start), at most `limit`. "." and ".." are not
@@ -354,6 +345,24 @@ export interface Meta {
   /** Slices whose objects may now be deleted; `ack` removes them from the queue. */
   unusedSlices(limit: number): Promise<UnusedSlice[]>;
   ackUnusedSlices(slices: readonly UnusedSlice[]): Promise<void>;
+}
+
+/**
+ * A node just made, and its directory's attributes as the same transaction left them: what an
+ * NFS reply's post-op attributes need, without a second read.
+ */
+export interface NewNode {
+  inode: Ino;
+  attr: Attr;
+  parentAttr: Attr;
+}
+
+/** The entry a rename moved, and both directories as the same transaction left them. */
+export interface Renamed {
+  inode: Ino;
+  attr: Attr;
+  srcParentAttr: Attr;
+  dstParentAttr: Attr;
 }
 
 /** What a mknod may set besides its arguments, in the same transaction. */

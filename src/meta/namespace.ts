@@ -19,6 +19,7 @@ import {
   FileType,
   type Ino,
   type MknodOptions,
+  type NewNode,
 } from "./interface.ts";
 import {
   chargedBytes,
@@ -95,7 +96,7 @@ export async function createNode(
   alsoWrite?: (tx: MetaTxn, inode: Ino) => void,
   /** Commit without waiting for durability (TxnOptions.deferSync). */
   deferSync = false,
-): Promise<{ inode: Ino; attr: Attr }> {
+): Promise<NewNode> {
   validateNewName(name);
   if (isTrash(parent)) throw fsError("EPERM", "cannot create in the trash");
   const inode = await core.inodes.next();
@@ -144,7 +145,7 @@ export async function createNode(
     tx.addCounter("usedInodes", 1);
     tx.addCounter("usedSpace", chargedBytes(attr));
     alsoWrite?.(tx, inode);
-    return { inode, attr };
+    return { inode, attr, parentAttr: dir };
   }, options);
 }
 

@@ -29,11 +29,11 @@ export async function unlink(
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
-): Promise<void> {
+): Promise<Attr> {
   if (isDot(name) || isDotDot(name)) throw fsError("EISDIR");
   validateName(name);
   const trash = await trashTarget(core, parent);
-  await core.txn(async (tx) => {
+  return core.txn(async (tx) => {
     // Read together: one round trip on Redis.
     const [dir, entry, quotas] = await Promise.all([
       mustGetAttr(tx, parent),
@@ -59,6 +59,7 @@ export async function unlink(
     }
     const own = { sid: core.sid, isOpen: (ino: Ino) => core.opens.isOpen(ino) };
     await dropLink(tx, { ino: entry.inode, attr, parent, name, trash: keep, t, own });
+    return dir;
   });
 }
 
@@ -67,11 +68,11 @@ export async function rmdir(
   ctx: Credentials,
   parent: Ino,
   name: Buffer,
-): Promise<void> {
+): Promise<Attr> {
   if (isDot(name)) throw fsError("EINVAL", "rmdir .");
   if (isDotDot(name)) throw fsError("ENOTEMPTY", "rmdir ..");
   validateName(name);
-  await core.txn(async (tx) => {
+  return core.txn(async (tx) => {
     const dir = await mustGetAttr(tx, parent);
     requireDirectory(dir);
     checkAccess(ctx, dir, AccessMask.W | AccessMask.X);
@@ -89,6 +90,7 @@ export async function rmdir(
     touchDirectory(dir, t);
     tx.setAttr(parent, dir);
     deleteInode(tx, entry.inode, attr);
+    return dir;
   });
 }
 

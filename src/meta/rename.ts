@@ -10,6 +10,7 @@ import {
   type Credentials,
   FileType,
   type Ino,
+  type Renamed,
   RenameFlags,
 } from "./interface.ts";
 import {
@@ -36,11 +37,7 @@ export interface RenameArgs {
   flags: number;
 }
 
-export async function rename(
-  core: MetaCore,
-  ctx: Credentials,
-  a: RenameArgs,
-): Promise<{ inode: Ino; attr: Attr }> {
+export async function rename(core: MetaCore, ctx: Credentials, a: RenameArgs): Promise<Renamed> {
   validateRenameArgs(a);
   const seqs = [await core.seqs.next(), await core.seqs.next()] as const;
   const trash = await trashTarget(core, a.dstParent);
@@ -63,7 +60,7 @@ export async function rename(
     if (dstEntry?.inode === srcEntry.inode) {
       // Two links to one file: POSIX says do nothing and succeed; Linux's vfs_rename does so for
       // RENAME_EXCHANGE too (swapping them would move nothing, and moved the parent rows twice).
-      return { inode: srcEntry.inode, attr: srcAttr };
+      return { inode: srcEntry.inode, attr: srcAttr, srcParentAttr: srcDir, dstParentAttr: dstDir };
     }
     if (a.flags & RenameFlags.NOREPLACE && dstEntry) throw fsError("EEXIST");
     const t = now();
@@ -76,7 +73,7 @@ export async function rename(
     } else {
       await move(plan, dstEntry, dstAttr, trash);
     }
-    return { inode: srcEntry.inode, attr: srcAttr };
+    return { inode: srcEntry.inode, attr: srcAttr, srcParentAttr: srcDir, dstParentAttr: dstDir };
   });
 }
 

@@ -22,6 +22,17 @@ export interface VfsEntry {
   attr: Attr;
 }
 
+/** A node just made, and its directory's attributes as the same meta transaction left them. */
+export interface VfsNewEntry extends VfsEntry {
+  parentAttr: Attr;
+}
+
+/** The entry a rename moved, and both directories as the same meta transaction left them. */
+export interface VfsRenamed extends VfsEntry {
+  srcParentAttr: Attr;
+  dstParentAttr: Attr;
+}
+
 /** A looked-up entry and its directory's attributes, read in one meta transaction. */
 export interface VfsLookup extends VfsEntry {
   parentAttr: Attr;
@@ -72,17 +83,19 @@ export interface Vfs {
     umask: number,
     rdev: number,
     options?: MknodOptions,
-  ): Promise<VfsEntry>;
+  ): Promise<VfsNewEntry>;
   mkdir(
     ctx: Credentials,
     parent: Ino,
     name: Buffer,
     mode: number,
     umask: number,
-  ): Promise<VfsEntry>;
-  symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsEntry>;
-  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
-  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void>;
+  ): Promise<VfsNewEntry>;
+  symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsNewEntry>;
+  /** Returns the directory's attributes as the unlink left them. */
+  unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr>;
+  /** Returns the directory's attributes as the rmdir left them. */
+  rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr>;
   rename(
     ctx: Credentials,
     srcParent: Ino,
@@ -90,7 +103,7 @@ export interface Vfs {
     dstParent: Ino,
     dstName: Buffer,
     flags: number,
-  ): Promise<VfsEntry>;
+  ): Promise<VfsRenamed>;
   link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<VfsEntry>;
 
   /**
@@ -106,7 +119,7 @@ export interface Vfs {
     umask: number,
     flags: number,
     options?: { deferSync?: boolean },
-  ): Promise<VfsEntry & { fh: number }>;
+  ): Promise<VfsNewEntry & { fh: number }>;
   /**
    * Makes the names created in directory `ino` durable (fsync of a directory): every change
    * committed so far, in fact, files created with deferSync included.

@@ -19,7 +19,7 @@ import {
   TRASH_CLEANUP_MS,
 } from "../limits.ts";
 import { log } from "../log.ts";
-import type { Format, Meta, MknodOptions, StatFs, SyncToken } from "../meta/interface.ts";
+import type { Format, Meta, MknodOptions, NewNode, StatFs, SyncToken } from "../meta/interface.ts";
 import { permittedBits, setidDroppedByWrite } from "../meta/policy.ts";
 import { heartbeatIntervalMs } from "../meta/sessions.ts";
 import { vfsBytes } from "../metrics/jfs.ts";
@@ -37,7 +37,14 @@ import {
 import { AttrCache, ChangeStamps } from "./attrcache.ts";
 import { type FileData, NO_READ_PARTS, type ReadParts } from "./data.ts";
 import { DirPrefetcher } from "./dirprefetch.ts";
-import type { Vfs, VfsDirEntry, VfsEntry, VfsLookup } from "./interface.ts";
+import type {
+  Vfs,
+  VfsDirEntry,
+  VfsEntry,
+  VfsLookup,
+  VfsNewEntry,
+  VfsRenamed,
+} from "./interface.ts";
 import { Whence } from "./interface.ts";
 import { EpochPrefetcher } from "./prefetch.ts";
 import { type ErrorSink, WriteErrors } from "./writeerrors.ts";
@@ -215,9 +222,11 @@ export class JfsVfs implements Vfs {
     umask: number,
     rdev: number,
     options?: MknodOptions,
-  ): Promise<VfsEntry> {
-    const r = await this.meta.mknod(ctx, parent, name, type, mode, umask, rdev, options);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  ): Promise<VfsNewEntry> {
+    return this.#made(
+      parent,
+      await this.meta.mknod(ctx, parent, name, type, mode, umask, rdev, options),
+    );
   }
 
   async mkdir(
@@ -226,22 +235,25 @@ export class JfsVfs implements Vfs {
     name: Buffer,
     mode: number,
     umask: number,
-  ): Promise<VfsEntry> {
-    const r = await this.meta.mkdir(ctx, parent, name, mode, umask);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  ): Promise<VfsNewEntry> {
+    return this.#made(parent, await this.meta.mkdir(ctx, parent, name, mode, umask));
   }
 
-  async symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsEntry> {
-    const r = await this.meta.symlink(ctx, parent, name, target);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+  async symlink(ctx: Credentials, parent: Ino, name: Buffer, target: Buffer): Promise<VfsNewEntry> {
+    return this.#made(parent, await this.meta.symlink(ctx, parent, name, target));
   }
 
-  async unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
-    await this.meta.unlink(ctx, parent, name);
+  #made(parent: Ino, r: NewNode): VfsNewEntry {
+    const parentAttr = this.#remember(parent, r.parentAttr);
+    return { inode: r.inode, attr: this.#remember(r.inode, r.attr), parentAttr };
   }
 
-  async rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<void> {
-    await this.meta.rmdir(ctx, parent, name);
+  async unlink(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr> {
+    return this.#remember(parent, await this.meta.unlink(ctx, parent, name));
+  }
+
+  async rmdir(ctx: Credentials, parent: Ino, name: Buffer): Promise<Attr> {
+    return this.#remember(parent, await this.meta.rmdir(ctx, parent, name));
   }
 
   async rename(
@@ -251,9 +263,14 @@ export class JfsVfs implements Vfs {
     dstParent: Ino,
     dstName: Buffer,
     flags: number,
-  ): Promise<VfsEntry> {
+  ): Promise<VfsRenamed> {
     const r = await this.meta.rename(ctx, srcParent, srcName, dstParent, dstName, flags);
-    return { inode: r.inode, attr: this.#remember(r.inode, r.attr) };
+    return {
+      inode: r.inode,
+      attr: this.#remember(r.inode, r.attr),
+      srcParentAttr: this.#remember(srcParent, r.srcParentAttr),
+      dstParentAttr: this.#remember(dstParent, r.dstParentAttr),
+    };
   }
 
   async link(ctx: Credentials, ino: Ino, parent: Ino, name: Buffer): Promise<VfsEntry> {
@@ -271,13 +288,15 @@ export class JfsVfs implements Vfs {
     umask: number,
     flags: number,
     options: { deferSync?: boolean } = {},
-  ): Promise<VfsEntry & { fh: number }> {
+  ): Promise<VfsNewEntry & { fh: number }> {
     // One transaction: the file and this session's open row (one commit, not two).
-    const { inode, attr } = await this.meta.create(ctx, parent, name, mode, umask, options);
+    const made = await this.meta.create(ctx, parent, name, mode, umask, options);
+    const { inode, attr } = made;
     const fh = this.#addHandle(inode, flags, false);
     // Taken after the create returned: it covers the create's commit.
     if (options.deferSync === true) this.#handles.get(fh)!.createToken = this.meta.commitToken();
-    return { inode, attr: this.#remember(inode, attr), fh };
+    const parentAttr = this.#remember(parent, made.parentAttr);
+    return { inode, attr: this.#remember(inode, attr), parentAttr, fh };
   }
 
   /**

@@ -23,7 +23,7 @@ async function insideTrash(meta: Meta, ctx: Credentials, parent: Ino, ino: Ino) 
 }
 
 /** True when the operation found its name gone (ENOENT). */
-async function gone(op: Promise<void>): Promise<boolean> {
+async function gone(op: Promise<unknown>): Promise<boolean> {
   try {
     await op;
     return false;

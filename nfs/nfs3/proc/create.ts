@@ -15,7 +15,8 @@
  * client then sets the real mode and times with SETATTR, which also retires the verifier.
  */
 import { isFsError } from "../../../src/errors.ts";
-import { type Attr, FileType, type Ino } from "../../../src/posix.ts";
+import { type Attr, FileType } from "../../../src/posix.ts";
+import type { VfsNewEntry } from "../../../src/vfs/interface.ts";
 import type { XdrReader } from "../../xdr/reader.ts";
 import type { XdrWriter } from "../../xdr/writer.ts";
 import { CreateMode, NFS3_VERIFIER_BYTES, NfsStat3 } from "../constants.ts";
@@ -75,7 +76,7 @@ export const CREATE: Nfs3Procedure<CreateArgs> = {
       a.how.mode === CreateMode.EXCLUSIVE
         ? await exclusive(op, dir, a.where.name, a.how.verf)
         : await checked(op, dir, a.where.name, a.how.mode, a.how.attributes);
-    await writeCreated(op, w, dir.inode, made.inode, made.attr);
+    writeCreated(op, w, dir.inode, made.parentAttr, made.inode, made.attr);
   },
 };
 
@@ -85,12 +86,12 @@ async function checked(
   name: Buffer,
   mode: number,
   attributes: Sattr3,
-): Promise<{ inode: Ino; attr: Attr }> {
+): Promise<VfsNewEntry> {
   const perms = attributes.mode ?? DEFAULT_FILE_MODE;
   try {
     // umask 0: an NFS client applies its umask to the mode it sends.
     const made = await op.vfs.mknod(op.cred, dir.inode, name, FileType.File, perms, 0, 0);
-    return { inode: made.inode, attr: await applyRest(op, made.inode, made.attr, attributes) };
+    return { ...made, attr: await applyRest(op, made.inode, made.attr, attributes) };
   } catch (error) {
     if (!isFsError(error, "EEXIST") || mode === CreateMode.GUARDED) throw error;
   }
@@ -98,7 +99,7 @@ async function checked(
   if (found.attr.type !== FileType.File) throw new NfsError(NfsStat3.EXIST);
   if (attributes.size === undefined) return found;
   const attr = await op.vfs.setattr(op.cred, found.inode, { size: Number(attributes.size) });
-  return { inode: found.inode, attr };
+  return { ...found, attr };
 }
 
 /** The verifier as two times: atime.seconds = bytes 0..3, mtime.seconds = bytes 4..7. */
@@ -125,7 +126,7 @@ async function exclusive(
   dir: Resolved,
   name: Buffer,
   verf: Buffer,
-): Promise<{ inode: Ino; attr: Attr }> {
+): Promise<VfsNewEntry> {
   try {
     // The verifier goes in with the file: one transaction, one WAL commit, not two.
     return await op.vfs.mknod(op.cred, dir.inode, name, FileType.File, EXCLUSIVE_MODE, 0, 0, {

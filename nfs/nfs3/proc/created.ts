@@ -61,17 +61,21 @@ export async function applyRest(op: Nfs3Op, inode: Ino, attr: Attr, s: Sattr3): 
   return op.vfs.setattr(op.cred, inode, setAttrRequestOf(rest));
 }
 
-/** Writes the CREATE/MKDIR/SYMLINK/MKNOD result for a new (or found) object in `dir`. */
-export async function writeCreated(
+/**
+ * Writes the CREATE/MKDIR/SYMLINK/MKNOD result for a new (or found) object in `dir`, whose
+ * attributes after the call (`dirAfter`) came with the creation (or the lookup that found it).
+ */
+export function writeCreated(
   op: Nfs3Op,
   w: XdrWriter,
   dir: Ino,
+  dirAfter: Attr,
   inode: Ino,
   attr: Attr,
-): Promise<void> {
+): void {
   writeCreatedOk(w, {
     obj: op.handle(inode, attr),
     objAttributes: op.fattr(inode, attr),
-    dirWcc: { before: op.pre(dir), after: await op.post(dir) },
+    dirWcc: { before: op.pre(dir), after: op.fattr(dir, dirAfter) },
   });
 }

@@ -48,6 +48,6 @@ export const MKDIR: Nfs3Procedure<MkdirArgs> = {
     const mode = a.attributes.mode ?? DEFAULT_DIR_MODE;
     const made = await op.vfs.mkdir(op.cred, dir.inode, a.where.name, mode, 0);
     const attr = await applyRest(op, made.inode, made.attr, a.attributes);
-    await writeCreated(op, w, dir.inode, made.inode, attr);
+    writeCreated(op, w, dir.inode, made.parentAttr, made.inode, attr);
   },
 };

@@ -86,6 +86,6 @@ export const MKNOD: Nfs3Procedure<MknodArgs> = {
     const rdev = rdevOfSpec(a.spec);
     const made = await op.vfs.mknod(op.cred, dir.inode, a.where.name, type, mode, 0, rdev);
     const attr = await applyRest(op, made.inode, made.attr, a.attributes);
-    await writeCreated(op, w, dir.inode, made.inode, attr);
+    writeCreated(op, w, dir.inode, made.parentAttr, made.inode, attr);
   },
 };

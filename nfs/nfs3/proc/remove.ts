@@ -36,7 +36,7 @@ export const REMOVE: Nfs3Procedure<DirOpArgs3> = {
   failure: (a) => [{ wcc: a.dir }],
   async run(op, a, w) {
     const dir = await op.resolve(a.dir);
-    await op.vfs.unlink(op.cred, dir.inode, a.name);
-    writeWccData(w, op.pre(dir.inode), await op.post(dir.inode));
+    const after = await op.vfs.unlink(op.cred, dir.inode, a.name);
+    writeWccData(w, op.pre(dir.inode), op.fattr(dir.inode, after));
   },
 };

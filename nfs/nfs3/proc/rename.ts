@@ -56,8 +56,8 @@ export const RENAME: Nfs3Procedure<RenameArgs> = {
   async run(op, a, w) {
     const from = await op.resolve(a.from.dir);
     const to = await op.resolve(a.to.dir);
-    await op.vfs.rename(op.cred, from.inode, a.from.name, to.inode, a.to.name, 0);
-    writeWccData(w, op.pre(from.inode), await op.post(from.inode));
-    writeWccData(w, op.pre(to.inode), await op.post(to.inode));
+    const moved = await op.vfs.rename(op.cred, from.inode, a.from.name, to.inode, a.to.name, 0);
+    writeWccData(w, op.pre(from.inode), op.fattr(from.inode, moved.srcParentAttr));
+    writeWccData(w, op.pre(to.inode), op.fattr(to.inode, moved.dstParentAttr));
   },
 };

@@ -58,6 +58,6 @@ export const SYMLINK: Nfs3Procedure<SymlinkArgs> = {
       const request = { ...(uid !== undefined && { uid }), ...(gid !== undefined && { gid }) };
       attr = await op.vfs.setattr(op.cred, made.inode, request);
     }
-    await writeCreated(op, w, dir.inode, made.inode, attr);
+    writeCreated(op, w, dir.inode, made.parentAttr, made.inode, attr);
   },
 };

@@ -179,6 +179,31 @@ export function namespaceCases(backend: () => MetaBackend): void {
   });
 
   describe("unlink and rmdir", () => {
+    test("each call that changes a directory returns the directory as it left it", async () => {
+      const d = await m.mkdir(root, ROOT_INODE, n("d"), 0o755, 0);
+      expect(d.parentAttr).toEqual(await m.getattr(root, ROOT_INODE));
+      const steps = [
+        () => m.mknod(root, d.inode, n("f"), FileType.File, 0o644, 0, 0),
+        () => m.create(root, d.inode, n("c"), 0o644, 0),
+        () => m.symlink(root, d.inode, n("s"), n("f")),
+        () => m.mkdir(root, d.inode, n("sub"), 0o755, 0),
+      ];
+      for (const step of steps) {
+        const before = await m.getattr(root, d.inode);
+        const made = await step();
+        expect(made.parentAttr).toEqual(await m.getattr(root, d.inode));
+        expect(made.parentAttr.ctime * 1e9 + made.parentAttr.ctimeNsec).toBeGreaterThanOrEqual(
+          before.ctime * 1e9 + before.ctimeNsec,
+        );
+      }
+      await m.release((await m.lookup(root, d.inode, n("c"))).inode);
+      const nlink = (await m.getattr(root, d.inode)).nlink;
+      expect(await m.unlink(root, d.inode, n("f"))).toEqual(await m.getattr(root, d.inode));
+      const afterRmdir = await m.rmdir(root, d.inode, n("sub"));
+      expect(afterRmdir).toEqual(await m.getattr(root, d.inode));
+      expect(afterRmdir.nlink).toBe(nlink - 1);
+    });
+
     test("unlink removes files; EISDIR, ENOENT", async () => {
       const f = await m.mknod(root, ROOT_INODE, n("f"), FileType.File, 0o644, 0, 0);
       const d = await m.mkdir(root, ROOT_INODE, n("d"), 0o755, 0);

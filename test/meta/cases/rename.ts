@@ -16,6 +16,32 @@ export function renameCases(backend: () => MetaBackend): void {
   const dir = (parent: number, name: string) => m.mkdir(root, parent, n(name), 0o755, 0);
 
   describe("rename", () => {
+    test("returns both directories as it left them: move, replace, exchange, no-op", async () => {
+      const d = await dir(ROOT_INODE, "d");
+      const e = await dir(ROOT_INODE, "e");
+      await file(ROOT_INODE, "a");
+      await file(d.inode, "x");
+      await dir(ROOT_INODE, "sub");
+      const cases: Array<[number, string, number, string, number]> = [
+        [ROOT_INODE, "a", ROOT_INODE, "b", 0], // same directory
+        [ROOT_INODE, "b", d.inode, "x", 0], // across, replacing x
+        [ROOT_INODE, "sub", e.inode, "sub", 0], // a directory across: both link counts change
+        [d.inode, "x", e.inode, "sub", RenameFlags.EXCHANGE],
+      ];
+      for (const [from, a, to, b, flags] of cases) {
+        const r = await m.rename(root, from, n(a), to, n(b), flags);
+        expect(r.srcParentAttr).toEqual(await m.getattr(root, from));
+        expect(r.dstParentAttr).toEqual(await m.getattr(root, to));
+        expect(r.attr).toEqual(await m.getattr(root, r.inode));
+      }
+      expect((await m.getattr(root, e.inode)).nlink).toBe(2);
+      expect((await m.getattr(root, d.inode)).nlink).toBe(3);
+      await m.link(root, (await m.lookup(root, e.inode, n("sub"))).inode, ROOT_INODE, n("h"));
+      const same = await m.rename(root, e.inode, n("sub"), ROOT_INODE, n("h"), 0);
+      expect(same.srcParentAttr).toEqual(await m.getattr(root, e.inode));
+      expect(same.dstParentAttr).toEqual(await m.getattr(root, ROOT_INODE));
+    });
+
     test("moves a file within and across directories", async () => {
       const d = await dir(ROOT_INODE, "d");
       const f = await file(ROOT_INODE, "a");

@@ -105,6 +105,28 @@ describe("procedures", () => {
     expect(conf.casePreserving).toBe(true);
   });
 
+  test("the directory's post-op attributes are its state right after each change", async () => {
+    const dir = await freshDir();
+    const now = async () => ok(await client.getattr(dir));
+    const made = ok(await client.create(dir, "f"));
+    expect(made.dirWcc.after).toEqual(await now());
+    const sub = ok(await client.mkdir(dir, "sub"));
+    expect(sub.dirWcc.after).toEqual(await now());
+    expect(sub.dirWcc.after?.nlink).toBe(3);
+    const link = ok(await client.symlink(dir, "s", "f"));
+    expect(link.dirWcc.after).toEqual(await now());
+    const other = await freshDir();
+    const moved = ok(await client.rename(dir, "s", other, "t"));
+    expect(moved.fromDirWcc.after).toEqual(await now());
+    expect(moved.toDirWcc.after).toEqual(ok(await client.getattr(other)));
+    const removed = ok(await client.remove(dir, "f"));
+    expect(removed.after).toEqual(await now());
+    expect(removed.after?.mtime).not.toEqual(removed.before?.mtime);
+    const gone = ok(await client.rmdir(dir, "sub"));
+    expect(gone.after).toEqual(await now());
+    expect(gone.after?.nlink).toBe(2);
+  });
+
   test("CREATE, WRITE, READ, LOOKUP, SETATTR, REMOVE", async () => {
     const dir = await freshDir();
     const created = ok(
