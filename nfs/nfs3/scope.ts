@@ -24,6 +24,7 @@ import {
   ROOT_INODE,
   TRASH_INODE,
 } from "../../src/limits.ts";
+import { LruMap } from "../../src/lru.ts";
 import { type Attr, FileType, type Ino, ROOT_CREDENTIALS } from "../../src/posix.ts";
 import type { Vfs } from "../../src/vfs/interface.ts";
 
@@ -50,8 +51,8 @@ export class ExportScope {
   private readonly everything: boolean;
   private readonly cacheEntriesMax: number;
   private readonly cacheTtlMs: number;
-  /** Directories known inside; Map order is insertion order, so the oldest go first. */
-  private readonly known = new Map<Ino, Known>();
+  /** Directories known inside, the least recently confirmed first. */
+  private readonly known = new LruMap<Ino, Known>();
 
   constructor(options: ExportScopeOptions) {
     this.vfs = options.vfs;
@@ -103,7 +104,7 @@ export class ExportScope {
   }
 
   private isKnown(inode: Ino, attr: Attr | undefined): boolean {
-    const known = this.known.get(inode);
+    const known = this.known.peek(inode);
     if (known === undefined) return false;
     if (
       known.expiresMs < performance.now() ||
@@ -118,14 +119,9 @@ export class ExportScope {
   private remember(walked: readonly { inode: Ino; parent: Ino }[]): true {
     const expiresMs = performance.now() + this.cacheTtlMs;
     for (const { inode, parent } of walked) {
-      this.known.delete(inode);
       this.known.set(inode, { parent, expiresMs });
     }
-    while (this.known.size > this.cacheEntriesMax) {
-      const oldest = this.known.keys().next();
-      if (oldest.done) break;
-      this.known.delete(oldest.value);
-    }
+    this.known.trimTo(this.cacheEntriesMax);
     return true;
   }
 

@@ -12,10 +12,11 @@
  * per-segment crcs let a 4 KiB read check 64 KiB where a checksummed object must be read whole.
  */
 import { assert } from "../assert.ts";
+import { LruMap } from "../lru.ts";
 
 export class SecondLoadAdmission {
-  /** Keys loaded once, oldest first (Map keeps insertion order). */
-  readonly #loadedOnce = new Map<string, true>();
+  /** Keys loaded once, oldest first. */
+  readonly #loadedOnce = new LruMap<string, true>();
 
   constructor(private readonly keysMax: number) {
     assert(keysMax >= 1, "admission remembers at least one key");
@@ -25,10 +26,7 @@ export class SecondLoadAdmission {
   admits(key: string): boolean {
     if (this.#loadedOnce.delete(key)) return true;
     this.#loadedOnce.set(key, true);
-    if (this.#loadedOnce.size > this.keysMax) {
-      const oldest = this.#loadedOnce.keys().next().value;
-      if (oldest !== undefined) this.#loadedOnce.delete(oldest);
-    }
+    this.#loadedOnce.trimTo(this.keysMax);
     return false;
   }
 

@@ -46,6 +46,7 @@ import { dirname } from "node:path";
 import { assert, assertSafeUint } from "../assert.ts";
 import { fsyncDir, SharedDirSync } from "../fsync.ts";
 import { DISK_CACHE_FREE_CHECK_MS, DISK_CACHE_SYNC_IO_BYTES_MAX } from "../limits.ts";
+import { LruMap } from "../lru.ts";
 import { cacheEvicted, cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { cacheFileTrailer, cacheTrailerBytes, decodeCacheFile } from "./cachefile.ts";
 import { blockName, keyOfBlockName, parseBlockKey } from "./keys.ts";
@@ -87,7 +88,7 @@ export interface DiskCacheStats {
 
 export class DiskCache {
   /** key -> file bytes, least recently used first. */
-  readonly #index = new Map<string, number>();
+  readonly #index = new LruMap<string, number>();
   #usedBytes = 0;
   #limitBytes: number;
   #limitCheckedAtMs = 0;
@@ -348,10 +349,7 @@ export class DiskCache {
   }
 
   #touch(key: string): void {
-    const bytes = this.#index.get(key);
-    if (bytes === undefined) return;
-    this.#index.delete(key);
-    this.#index.set(key, bytes);
+    this.#index.get(key);
   }
 
   /** Closes open cache files (reads in flight finish first). */
@@ -361,7 +359,7 @@ export class DiskCache {
 
   #forget(key: string): void {
     this.#files.forget(key);
-    const bytes = this.#index.get(key);
+    const bytes = this.#index.peek(key);
     if (bytes === undefined) return;
     this.#index.delete(key);
     this.#usedBytes -= bytes;
@@ -370,14 +368,14 @@ export class DiskCache {
 
   async #evict(): Promise<void> {
     const victims: string[] = [];
+    let victimBytes = 0;
     for (const [key, bytes] of this.#index) {
-      if (this.#usedBytes <= this.#limitBytes) break;
+      if (this.#usedBytes - victimBytes <= this.#limitBytes) break;
       if (this.#staged.has(key)) continue;
       victims.push(key);
-      this.#files.forget(key);
-      this.#index.delete(key);
-      this.#usedBytes -= bytes;
+      victimBytes += bytes;
     }
+    for (const key of victims) this.#forget(key);
     cacheEvicted("disk", victims.length);
     for (const key of victims) await unlink(`${this.#raw}/${key}`).catch(() => undefined);
   }

@@ -1,6 +1,6 @@
 /**
- * Recently read blocks in memory, least recently used evicted first, bounded in bytes. A Map
- * keeps insertion order, so "touch" is delete + set and the oldest entry is the first key.
+ * Recently read blocks in memory, least recently used evicted first, bounded in bytes (an
+ * LruMap: a plain Map touched by delete + set slows down as it grows, see src/lru.ts).
  *
  * The cache is one owner of each block it holds (see buffers.ts): it retains a block when it
  * keeps it and releases it when the block leaves, so an evicted block's memory goes back at once
@@ -10,6 +10,7 @@
  * store's shared bound with the write buffer); trim() applies a lowered limit at once.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+import { LruMap } from "../lru.ts";
 import { cacheEvicted } from "../metrics/jfs.ts";
 
 export interface BufferOwners {
@@ -20,7 +21,7 @@ export interface BufferOwners {
 const UNOWNED: BufferOwners = { retain: () => undefined, release: () => undefined };
 
 export class MemCache {
-  readonly #blocks = new Map<string, Buffer>();
+  readonly #blocks = new LruMap<string, Buffer>();
   #usedBytes = 0;
   #reservedBytes = 0;
 
@@ -54,11 +55,7 @@ export class MemCache {
 
   /** The block, now the most recently used. Copy from it before the next await. */
   get(key: string): Buffer | undefined {
-    const block = this.#blocks.get(key);
-    if (block === undefined) return undefined;
-    this.#blocks.delete(key);
-    this.#blocks.set(key, block);
-    return block;
+    return this.#blocks.get(key);
   }
 
   has(key: string): boolean {
@@ -86,8 +83,12 @@ export class MemCache {
   put(key: string, block: Buffer): boolean {
     if (!this.fits(block.length)) return false;
     this.owners.retain(block); // first: `key` may already hold this very block
-    this.delete(key);
-    this.#blocks.set(key, block);
+    const replaced = this.#blocks.peek(key);
+    if (replaced !== undefined) {
+      this.#usedBytes -= replaced.length;
+      this.owners.release(replaced);
+    }
+    this.#blocks.set(key, block); // in place when replacing: no delete + set of one key
     this.#usedBytes += block.length;
     this.#evict();
     return true;
@@ -96,9 +97,10 @@ export class MemCache {
   /** Least recently used first, until blocks and reservations fit. */
   #evict(): void {
     const allowedBytes = this.allowedBytes;
-    for (const [oldKey, old] of this.#blocks) {
-      if (this.#usedBytes + this.#reservedBytes <= allowedBytes) break;
-      this.#blocks.delete(oldKey);
+    while (this.#usedBytes + this.#reservedBytes > allowedBytes) {
+      const oldest = this.#blocks.shift();
+      if (oldest === undefined) break;
+      const old = oldest[1];
       this.#usedBytes -= old.length;
       this.owners.release(old);
       cacheEvicted("memory");
@@ -107,7 +109,7 @@ export class MemCache {
   }
 
   delete(key: string): void {
-    const old = this.#blocks.get(key);
+    const old = this.#blocks.peek(key);
     if (old === undefined) return;
     this.#blocks.delete(key);
     this.#usedBytes -= old.length;

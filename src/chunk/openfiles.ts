@@ -15,6 +15,7 @@ import {
   DISK_CACHE_OPEN_FILES_MAX,
   DISK_CACHE_SYNC_IO_BYTES_MAX,
 } from "../limits.ts";
+import { LruMap } from "../lru.ts";
 import { freeBuffer } from "./buffers.ts";
 import { cacheTrailerBytes, parseCacheTrailer, segmentsIntact } from "./cachefile.ts";
 
@@ -118,7 +119,7 @@ export class OpenCacheFile {
 
 export class OpenCacheFiles {
   /** key -> the file, or its opening; least recently used first. */
-  readonly #files = new Map<string, Promise<OpenCacheFile | CacheFileProblem>>();
+  readonly #files = new LruMap<string, Promise<OpenCacheFile | CacheFileProblem>>();
 
   /** `verify`: reads check the segment crcs (the trailer is checked at every open regardless). */
   constructor(private readonly verify: boolean) {}
@@ -130,18 +131,15 @@ export class OpenCacheFiles {
     bytes: number,
   ): Promise<OpenCacheFile | CacheFileProblem> {
     for (let attempt = 0; attempt < OPEN_ATTEMPTS_MAX; attempt++) {
-      let opening = this.#files.get(key);
+      let opening = this.#files.get(key); // most recently used now
       if (opening === undefined) {
         opening = openCacheFile(path, bytes, this.verify);
         this.#files.set(key, opening);
         this.#trim();
-      } else {
-        this.#files.delete(key); // most recently used now
-        this.#files.set(key, opening);
       }
       const file = await opening;
       if (typeof file === "string") {
-        if (this.#files.get(key) === opening) this.#files.delete(key);
+        if (this.#files.peek(key) === opening) this.#files.delete(key);
         return file;
       }
       // Closed while we waited (made room for others, or deleted): open it again.
@@ -160,7 +158,7 @@ export class OpenCacheFiles {
 
   /** Closes the file of `key` (evicted, deleted, corrupt) once no read uses it. */
   forget(key: string): void {
-    const opening = this.#files.get(key);
+    const opening = this.#files.peek(key);
     if (opening === undefined) return;
     this.#files.delete(key);
     void opening.then((file) => {
@@ -175,9 +173,10 @@ export class OpenCacheFiles {
   }
 
   #trim(): void {
-    for (const key of this.#files.keys()) {
-      if (this.#files.size <= DISK_CACHE_OPEN_FILES_MAX) return;
-      this.forget(key);
+    while (this.#files.size > DISK_CACHE_OPEN_FILES_MAX) {
+      const oldest = this.#files.oldest();
+      if (oldest === undefined) return;
+      this.forget(oldest[0]);
     }
   }
 }

@@ -15,6 +15,7 @@ import {
   FUSE_OPEN_CACHE_SEC_DEFAULT,
   FUSE_READER_THREADS,
 } from "../limits.ts";
+import { LruMap } from "../lru.ts";
 import { type Attr, type Credentials, FileType, OpenFlags } from "../posix.ts";
 import type { Vfs, VfsDirEntry } from "../vfs/interface.ts";
 import { FOPEN_NOFLUSH_MINOR, Fopen, FUSE_KERNEL_MINOR_VERSION, FUSE_ROOT_ID } from "./protocol.ts";
@@ -101,7 +102,7 @@ export class OpState {
   readonly fileFlags = new Map<number, number>();
   /** Plain READDIR batches per open directory handle (see ops_dir.ts). */
   readonly dirBatches = new Map<number, DirBatch>();
-  readonly #openSeen = new Map<number, OpenSeen>();
+  readonly #openSeen = new LruMap<number, OpenSeen>();
   /** Handles opened with FOPEN_NOFLUSH. */
   readonly #noFlush = new Set<number>();
   /** Of those, the ones POSIX locks were taken through, and by which owners. */
@@ -109,7 +110,7 @@ export class OpState {
   /** Inodes a POSIX lock was granted on through this mount (insertion order = age). */
   readonly #lockedInodes = new Set<number>();
   /** What the kernel was last told of each inode's attributes (see revalidate). */
-  readonly #told = new Map<number, string>();
+  readonly #told = new LruMap<number, string>();
   /** Sends a notification to the kernel; set by the session. */
   notify: (message: Uint8Array) => void = () => undefined;
   /** Sends one the kernel may block on (page invalidation) off this thread; set by the session. */
@@ -152,12 +153,8 @@ export class OpState {
   }
 
   #tell(ino: number, attr: Attr): void {
-    this.#told.delete(ino);
     this.#told.set(ino, attrKey(attr));
-    if (this.#told.size > FUSE_OPEN_CACHE_INODES_MAX) {
-      const oldest = this.#told.keys().next();
-      if (!oldest.done) this.#told.delete(oldest.value);
-    }
+    this.#told.trimTo(FUSE_OPEN_CACHE_INODES_MAX);
   }
 
   /**
@@ -167,7 +164,7 @@ export class OpState {
    * idea of the end of file, asks again instead of trusting the attribute cache.
    */
   revalidate(ino: number, attr: Attr): void {
-    if (this.#told.get(ino) === attrKey(attr)) return;
+    if (this.#told.peek(ino) === attrKey(attr)) return;
     this.notify(encodeInvalInodeAttrs(this.toKernel(ino)));
     this.#tell(ino, attr);
   }
@@ -184,17 +181,13 @@ export class OpState {
   keepCache(ino: number, attr: Attr, nowMs = Date.now()): boolean {
     if (this.config.openCacheSec <= 0) return false;
     const key = attrKey(attr);
-    const seen = this.#openSeen.get(ino);
+    const seen = this.#openSeen.peek(ino);
     const keep =
       seen !== undefined &&
       seen.key === key &&
       nowMs - seen.atMs <= this.config.openCacheSec * 1000;
-    this.#openSeen.delete(ino);
     this.#openSeen.set(ino, { atMs: nowMs, key });
-    if (this.#openSeen.size > FUSE_OPEN_CACHE_INODES_MAX) {
-      const oldest = this.#openSeen.keys().next();
-      if (!oldest.done) this.#openSeen.delete(oldest.value);
-    }
+    this.#openSeen.trimTo(FUSE_OPEN_CACHE_INODES_MAX);
     return keep;
   }
 

@@ -3,10 +3,11 @@
  * live ATTR_CACHE_MS (JuiceFS's attr-cache default, 1 s); the map is bounded, oldest first out.
  */
 import { ATTR_CACHE_ENTRIES_MAX, ATTR_CACHE_MS, CHANGE_STAMPS_MAX } from "../limits.ts";
+import { LruMap } from "../lru.ts";
 import type { Attr, Ino } from "../posix.ts";
 
 export class AttrCache {
-  readonly #entries = new Map<Ino, { attr: Attr; expiresAt: number }>();
+  readonly #entries = new LruMap<Ino, { attr: Attr; expiresAt: number }>();
 
   constructor(
     private readonly ttlMs = ATTR_CACHE_MS,
@@ -14,7 +15,7 @@ export class AttrCache {
   ) {}
 
   get(ino: Ino): Attr | undefined {
-    const e = this.#entries.get(ino);
+    const e = this.#entries.peek(ino);
     if (!e) return undefined;
     if (e.expiresAt < performance.now()) {
       this.#entries.delete(ino);
@@ -24,12 +25,8 @@ export class AttrCache {
   }
 
   set(ino: Ino, attr: Attr): void {
-    this.#entries.delete(ino);
     this.#entries.set(ino, { attr, expiresAt: performance.now() + this.ttlMs });
-    if (this.#entries.size > this.entriesMax) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
+    this.#entries.trimTo(this.entriesMax);
   }
 
   delete(ino: Ino): void {
@@ -43,14 +40,14 @@ export class AttrCache {
  * stale one would serve old bytes.
  */
 export class ChangeStamps {
-  readonly #seen = new Map<Ino, Stamp>();
+  readonly #seen = new LruMap<Ino, Stamp>();
 
   constructor(private readonly entriesMax = CHANGE_STAMPS_MAX) {}
 
   /** Records `attr`'s stamp; true when it differs from the one seen before (or none was). */
   changed(ino: Ino, attr: Attr): boolean {
     // Compared field by field: a stamp string per call was built on every getattr and lookup.
-    const last = this.#seen.get(ino);
+    const last = this.#seen.peek(ino);
     if (
       last !== undefined &&
       last.mtime === attr.mtime &&
@@ -61,12 +58,8 @@ export class ChangeStamps {
       return false;
     }
     const { mtime, mtimeNsec, ctime, ctimeNsec } = attr;
-    this.#seen.delete(ino);
     this.#seen.set(ino, { mtime, mtimeNsec, ctime, ctimeNsec });
-    if (this.#seen.size > this.entriesMax) {
-      const oldest = this.#seen.keys().next();
-      if (!oldest.done) this.#seen.delete(oldest.value);
-    }
+    this.#seen.trimTo(this.entriesMax);
     return true;
   }
 }
