@@ -107,8 +107,8 @@ export class OpState {
   readonly #noFlush = new Set<number>();
   /** Of those, the ones POSIX locks were taken through, and by which owners. */
   readonly #noFlushLockers = new Map<number, Set<bigint>>();
-  /** Inodes a POSIX lock was granted on through this mount (insertion order = age). */
-  readonly #lockedInodes = new Set<number>();
+  /** Inodes a POSIX lock was granted on through this mount, the least recent first. */
+  readonly #lockedInodes = new LruMap<number, true>();
   /** What the kernel was last told of each inode's attributes (see revalidate). */
   readonly #told = new LruMap<number, string>();
   /** Sends a notification to the kernel; set by the session. */
@@ -214,12 +214,8 @@ export class OpState {
       owners.add(owner);
       this.#noFlushLockers.set(fh, owners);
     }
-    this.#lockedInodes.delete(ino);
-    this.#lockedInodes.add(ino);
-    if (this.#lockedInodes.size > FUSE_LOCKED_INODES_MAX) {
-      const oldest = this.#lockedInodes.values().next();
-      if (!oldest.done) this.#lockedInodes.delete(oldest.value);
-    }
+    this.#lockedInodes.set(ino, true);
+    this.#lockedInodes.trimTo(FUSE_LOCKED_INODES_MAX);
   }
 
   /** At RELEASE: the owners whose POSIX locks no FLUSH dropped (empty for most handles). */
