@@ -21,12 +21,9 @@
  *                    [--parallel 4] [--stream-mib 4096] [--servers jfs,ganesha]
  *                    [--cpu-prof-dir DIR] [--write docs/benchmarks.md]
  *
- * Needs nfs-ganesha, nfs-ganesha-vfs and rpcbind (Debian packages) and, for the VM part,
- * shared/tools/nfs-vm. Everything runs in a network namespace of its own (unshare -n) holding
- * only a loopback interface: rpcbind (which ganesha needs, `rpcbind -w`) listens on all
- * addresses and could not be kept to 127.0.0.1 otherwise. Two extra addresses on that loopback
- * (192.0.2.1, fd00::1) exist only because ganesha's getaddrinfo(AI_ADDRCONFIG) wants a
- * non-loopback address before it accepts Bind_addr = 127.0.0.1. Servers are stopped by PID.
+ * Needs what bench/ganesha.ts needs (nfs-ganesha, nfs-ganesha-vfs, rpcbind) and, for the VM
+ * part, shared/tools/nfs-vm. Everything runs in a network namespace of its own, holding only a
+ * loopback interface (bench/ganesha.ts says why). Servers are stopped by PID.
  */
 import {
   mkdirSync,
@@ -37,20 +34,26 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { openMeta } from "../src/meta/index.ts";
 import { formatVolume, newFormat } from "../src/volume/open.ts";
+import {
+  inNamespace,
+  insideNamespace,
+  libnfsUrl,
+  run,
+  type Server,
+  startGanesha,
+  stopByPid,
+  until,
+} from "./ganesha.ts";
 import { GUEST_SCRIPT } from "./nfsguest.ts";
 import { writeSection } from "./report.ts";
 
 const MiB = 1 << 20;
 const ROOT = join(import.meta.dir, "..");
 const NFS_VM = join(ROOT, "../shared/tools/nfs-vm/nfs-vm");
-const NETNS_MARK = "JFS_BENCH_NETNS";
-const START_TIMEOUT_MS = 60_000;
 /** Untimed reads before a hot read, until jfs's disk cache holds the file (best effort copies). */
 const WARM_READS_MAX = 3;
 
@@ -68,78 +71,6 @@ const reportPath = process.argv.includes("--write") ? flag("write", "docs/benchm
 /** Runs jfs under `bun --cpu-prof`; the profile is written into DIR when the server stops. */
 const profDir = flag("cpu-prof-dir", "");
 const serverNames = flag("servers", "jfs,ganesha").split(",");
-
-interface Server {
-  name: string;
-  nfsPort: number;
-  mountPort: number;
-  exportPath: string;
-  /** The serving process, whose RSS is sampled. */
-  pid: number;
-  /** Bytes of block files in the server's disk cache (jfs); undefined: no such cache. */
-  cachedBytes?: () => number;
-  stop(): Promise<void>;
-}
-
-/** Re-runs this script inside a fresh network namespace; returns its exit code. */
-async function inNamespace(): Promise<number> {
-  const setup = [
-    "ip link set lo up",
-    "ip addr add 192.0.2.1/32 dev lo",
-    "ip -6 addr add fd00::1/128 dev lo nodad",
-    `exec ${process.execPath} ${process.argv
-      .slice(1)
-      .map((a) => `'${a}'`)
-      .join(" ")}`,
-  ].join(" && ");
-  const child = Bun.spawn(["unshare", "-n", "bash", "-c", setup], {
-    env: { ...process.env, [NETNS_MARK]: "1" },
-    stdio: ["inherit", "inherit", "inherit"],
-  });
-  return child.exited;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(),
-      );
-    });
-  });
-}
-
-async function until(what: string, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = performance.now() + START_TIMEOUT_MS;
-  while (!(await ready())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
-
-async function run(args: string[]): Promise<{ code: number; out: string }> {
-  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, out: out + err };
-}
-
-async function stopByPid(proc: Subprocess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-  await proc.exited;
-  clearTimeout(timer);
-}
-
-const libnfsUrl = (s: Server, path: string) =>
-  `nfs://127.0.0.1/${s.exportPath}/${path}?nfsport=${s.nfsPort}&mountport=${s.mountPort}&version=3`;
 
 async function startJfs(dir: string): Promise<Server> {
   const metaUrl = `sqlite3://${join(dir, "meta.db")}`;
@@ -203,47 +134,6 @@ function treeBytes(dir: string): number {
     return 0;
   }
   return bytes;
-}
-
-async function startGanesha(dir: string): Promise<Server> {
-  const exportPath = join(dir, "export");
-  mkdirSync(exportPath, { recursive: true });
-  mkdirSync("/run/rpcbind", { recursive: true });
-  const rpcbind = Bun.spawn(["rpcbind", "-w", "-f"], { stdout: "ignore", stderr: "inherit" });
-  await until("rpcbind", async () => (await run(["rpcinfo", "-p", "127.0.0.1"])).code === 0);
-  const [nfsPort, mountPort] = [await freePort(), await freePort()];
-  const config = join(dir, "ganesha.conf");
-  writeFileSync(
-    config,
-    `NFS_CORE_PARAM { NFS_Port = ${nfsPort}; MNT_Port = ${mountPort}; Bind_addr = 127.0.0.1;
-  Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; }
-EXPORT { Export_Id = 1; Path = ${exportPath}; Pseudo = ${exportPath}; Access_Type = RW;
-  Squash = No_Root_Squash; Protocols = 3; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }
-LOG { Default_Log_Level = WARN; }
-`,
-  );
-  const log = join(dir, "ganesha.log");
-  const ganesha = Bun.spawn(
-    ["ganesha.nfsd", "-F", "-f", config, "-L", log, "-p", join(dir, "ganesha.pid")],
-    { stdout: "ignore", stderr: "inherit" },
-  );
-  const server: Server = {
-    name: "ganesha",
-    nfsPort,
-    mountPort,
-    exportPath: exportPath.slice(1),
-    pid: ganesha.pid,
-    stop: async () => {
-      await stopByPid(ganesha);
-      await stopByPid(rpcbind);
-    },
-  };
-  // The grace period of a fresh start can refuse the first operations: wait until one works.
-  await until("ganesha", async () => {
-    if (ganesha.exitCode !== null) throw new Error(`ganesha.nfsd exited; see ${log}`);
-    return (await run(["nfs-ls", libnfsUrl(server, "")])).code === 0;
-  });
-  return server;
 }
 
 /** RSS of a process in MiB. */
@@ -552,5 +442,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.env[NETNS_MARK] === "1") await main();
+if (insideNamespace()) await main();
 else process.exit(await inNamespace());

@@ -7,20 +7,28 @@
  * handles and names exist and were used in a warm-up round at the same depth.
  *
  *   bun bench/nfsrpc.ts [--calls 20000] [--depths 1,16,64] [--procs getattr,lookup,access]
- *                       [--cpu-prof-dir DIR]
+ *                       [--cpu-prof-dir DIR] [--server jfs|ganesha]
  *
  * Other procedures: read (4 KiB of a file that is in the block cache), commit (of that file,
  * nothing dirty), create and remove (UNCHECKED CREATE of new names in the root, each durable
  * when answered; remove takes the names create made, in order, so list create first and give
- * both the same --calls and --depths).
+ * both the same --calls and --depths). lookup-new looks up those names the same way, each once
+ * (list it between create and remove): a LOOKUP of a name the server has not looked up before,
+ * as the kernel client's stat of many files sends.
+ *
+ * --server ganesha drives nfs-ganesha (FSAL VFS over a directory in /tmp, bench/ganesha.ts)
+ * with the same calls instead, for its CPU per call beside jfs's.
  *
  * --cpu-prof-dir runs the server under `bun --cpu-prof` (the profile is written when it exits,
  * after the last run) so that the time of each call can be split by function.
  */
-import { loadavg } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { Access3, CreateMode, StableHow } from "../nfs/nfs3/constants.ts";
 import { makeVolume, spawnServe } from "../test/nfs/harness.ts";
 import { NfsClient, ok } from "../test/nfs/nfsclient.ts";
+import { inNamespace, insideNamespace, startGanesha } from "./ganesha.ts";
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -30,6 +38,7 @@ const calls = Number(flag("calls", "20000"));
 const depths = flag("depths", "1,16,64").split(",").map(Number);
 const procs = flag("procs", "getattr,lookup,access").split(",");
 const profDir = flag("cpu-prof-dir", "");
+const serverKind = flag("server", "jfs");
 
 const CLOCK_TICKS_PER_SEC = 100;
 const ALL_ACCESS = Object.values(Access3).reduce((bits, bit) => bits | bit, 0);
@@ -55,18 +64,63 @@ async function drive(total: number, depth: number, one: () => Promise<unknown>):
   await Promise.all(Array.from({ length: depth }, worker));
 }
 
-using volume = await makeVolume();
-const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
-await using server = await spawnServe(volume, [], { bunArgs });
-const pid = server.proc.pid;
-await using client = await NfsClient.connect(server.port);
-const root = await client.mount("/");
+/** The server under test: its PID (for its CPU), NFS port and the root handle's export. */
+interface Target {
+  pid: number;
+  nfsPort: number;
+  mountPort: number;
+  exportPath: string;
+  stop(): Promise<void>;
+}
+
+async function startTarget(): Promise<Target> {
+  if (serverKind === "ganesha") {
+    const dir = mkdtempSync(join(tmpdir(), "jfs-bench-nfsrpc-"));
+    const ganesha = await startGanesha(dir);
+    return {
+      pid: ganesha.pid,
+      nfsPort: ganesha.nfsPort,
+      mountPort: ganesha.mountPort,
+      exportPath: `/${ganesha.exportPath}`,
+      stop: async () => {
+        await ganesha.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  if (serverKind !== "jfs") throw new Error(`--server ${serverKind}: jfs or ganesha`);
+  const volume = await makeVolume();
+  const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const server = await spawnServe(volume, [], { bunArgs });
+  return {
+    pid: server.proc.pid,
+    nfsPort: server.port,
+    mountPort: server.port,
+    exportPath: "/",
+    stop: async () => {
+      await server.stop();
+      volume[Symbol.dispose]();
+    },
+  };
+}
+
+// ganesha needs rpcbind, which listens on every address: this script re-runs itself in a
+// network namespace of its own first (bench/ganesha.ts).
+if (serverKind === "ganesha" && !insideNamespace()) process.exit(await inNamespace());
+const target = await startTarget();
+const pid = target.pid;
+const client = await NfsClient.connect(target.nfsPort);
+// jfs serves MOUNT on its NFS port; ganesha on a port of its own.
+const mounter =
+  target.mountPort === target.nfsPort ? client : await NfsClient.connect(target.mountPort);
+const root = await mounter.mount(target.exportPath);
 const file = ok(await client.create(root, "f"), "CREATE f").obj;
 if (file === undefined) throw new Error("CREATE returned no handle");
 
 const READ_BYTES = 4096;
 ok(await client.write(file, 0, Buffer.alloc(READ_BYTES, 7), StableHow.FILE_SYNC), "WRITE f");
 let created = 0;
+let lookedUp = 0;
 let removed = 0;
 const unchecked = { mode: CreateMode.UNCHECKED, attributes: { mode: 0o644 } } as const;
 
@@ -77,6 +131,7 @@ const calling: Record<string, () => Promise<unknown>> = {
   read: async () => ok(await client.read(file, 0, READ_BYTES), "READ"),
   commit: async () => ok(await client.commit(file), "COMMIT"),
   create: async () => ok(await client.create(root, `c${created++}`, unchecked), "CREATE"),
+  "lookup-new": async () => ok(await client.lookup(root, `c${lookedUp++}`), "LOOKUP"),
   remove: async () => ok(await client.remove(root, `c${removed++}`), "REMOVE"),
 };
 
@@ -109,10 +164,13 @@ for (const name of procs) {
   }
 }
 const loadAtEnd = loadavg()[0] ?? 0;
+if (mounter !== client) await mounter.close();
 await client.close();
-await server.stop();
+await target.stop();
 
-console.log(`bun bench/nfsrpc.ts --calls ${calls} --depths ${depths.join(",")}`);
+console.log(
+  `bun bench/nfsrpc.ts --server ${serverKind} --calls ${calls} --depths ${depths.join(",")}`,
+);
 console.log(`1-minute load average: ${loadAtStart.toFixed(2)} → ${loadAtEnd.toFixed(2)}`);
 console.log("");
 console.log("| call | in flight | calls | calls/s | server CPU µs/call | user | system |");
