@@ -8,9 +8,9 @@
  * 127.0.0.1. Servers are stopped by PID.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort } from "../test/harness/redis.ts";
 
 const NETNS_MARK = "JFS_BENCH_NETNS";
 const START_TIMEOUT_MS = 60_000;
@@ -50,19 +50,6 @@ export async function inNamespace(): Promise<number> {
     stdio: ["inherit", "inherit", "inherit"],
   });
   return child.exited;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(),
-      );
-    });
-  });
 }
 
 export async function until(what: string, ready: () => Promise<boolean>): Promise<void> {
