@@ -22,6 +22,7 @@ import {
   TREE_WALK_PAGE_ENTRIES,
 } from "../limits.ts";
 import { log } from "../log.ts";
+import { LruMap } from "../lru.ts";
 import { AccessMask, type Attr, type Credentials, FileType, type Ino } from "../posix.ts";
 import type { VfsDirEntry } from "./interface.ts";
 
@@ -42,9 +43,9 @@ interface Misses {
 }
 
 export class DirPrefetcher {
-  readonly #recent = new Map<Ino, Misses>();
+  readonly #recent = new LruMap<Ino, Misses>();
   /** Directories prefetched, with when (oldest first). */
-  readonly #done = new Map<Ino, number>();
+  readonly #done = new LruMap<Ino, number>();
   readonly #queue: { ino: Ino; bytes: number }[] = [];
   #queueHead = 0;
   #inFlight = 0;
@@ -59,21 +60,19 @@ export class DirPrefetcher {
     const dir = attr.parent;
     if (this.#closed || dir === 0 || attr.size > DIR_PREFETCH_FILE_BYTES_MAX) return;
     const now = Date.now();
-    const done = this.#done.get(dir);
+    const done = this.#done.peek(dir);
     if (done !== undefined && now - done < DIR_PREFETCH_AGAIN_MS) return;
-    let misses = this.#recent.get(dir);
+    let misses = this.#recent.peek(dir);
     if (misses === undefined || now - misses.sinceMs > DIR_PREFETCH_WINDOW_MS) {
       misses = { sinceMs: now, files: new Set() };
-      this.#recent.delete(dir);
       this.#recent.set(dir, misses);
-      trim(this.#recent);
+      this.#recent.trimTo(DIR_PREFETCH_DIRS_TRACKED_MAX);
     }
     misses.files.add(ino);
     if (misses.files.size < DIR_PREFETCH_MISSES_MIN || this.deps.ordered()) return;
     this.#recent.delete(dir);
-    this.#done.delete(dir);
     this.#done.set(dir, now);
-    trim(this.#done);
+    this.#done.trimTo(DIR_PREFETCH_DIRS_TRACKED_MAX);
     this.counts.dirs++;
     const caller = { ...ctx, groups: [...ctx.groups] };
     this.#list(caller, dir).catch((error: unknown) =>
@@ -139,13 +138,5 @@ export class DirPrefetcher {
       this.#queue.splice(0, this.#queueHead);
       this.#queueHead = 0;
     }
-  }
-}
-
-/** Keeps a map bounded: the oldest inserted entries go first. */
-function trim<K, V>(map: Map<K, V>): void {
-  for (const key of map.keys()) {
-    if (map.size <= DIR_PREFETCH_DIRS_TRACKED_MAX) return;
-    map.delete(key);
   }
 }

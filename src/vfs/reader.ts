@@ -36,6 +36,7 @@ import {
   READ_INODES_TRACKED_MAX,
   READ_STALE_RETRIES_MAX,
 } from "../limits.ts";
+import { LruMap } from "../lru.ts";
 import type { Meta } from "../meta/interface.ts";
 import type { Ino, Slice } from "../posix.ts";
 import { allocUnowned } from "../unowned.ts";
@@ -73,8 +74,8 @@ interface Readahead {
 }
 
 export class FileReaders {
-  readonly #lists = new Map<Ino, InodeLists>();
-  readonly #ahead = new Map<Ino, Readahead>();
+  readonly #lists = new LruMap<Ino, InodeLists>();
+  readonly #ahead = new LruMap<Ino, Readahead>();
   readonly #spares = new SpareBuffers();
 
   constructor(private readonly deps: ReaderDeps) {}
@@ -202,12 +203,14 @@ export class FileReaders {
   }
 
   invalidate(ino: Ino): void {
-    this.#lists.delete(ino);
+    // Replaced, not deleted: a fetch in flight sees other lists and keeps nothing, and the key
+    // is not deleted and re-added at every change of a file that is read (see src/lru.ts).
+    if (this.#lists.has(ino)) this.#lists.set(ino, { chunks: new Map(), epochs: new Map() });
   }
 
   /** Drops one chunk's cached list (after an own commit or compaction). */
   chunkChanged(ino: Ino, chunkIndex: number): void {
-    const lists = this.#lists.get(ino);
+    const lists = this.#lists.peek(ino);
     if (lists === undefined) return;
     lists.chunks.delete(chunkIndex);
     lists.epochs.set(chunkIndex, (lists.epochs.get(chunkIndex) ?? 0) + 1);
@@ -260,7 +263,7 @@ export class FileReaders {
     if (lists === undefined) {
       lists = { chunks: new Map(), epochs: new Map() };
       this.#lists.set(ino, lists);
-      trim(this.#lists);
+      this.#lists.trimTo(READ_INODES_TRACKED_MAX);
     }
     const cached = lists.chunks.get(index);
     if (!fresh && cached !== undefined && Date.now() - cached.fetchedAtMs < CHUNK_SLICES_CACHE_MS) {
@@ -269,7 +272,7 @@ export class FileReaders {
     const epoch = lists.epochs.get(index) ?? 0;
     const fetchedAtMs = Date.now();
     const slices = await this.deps.meta.readChunk(ino, index);
-    if (this.#lists.get(ino) === lists && (lists.epochs.get(index) ?? 0) === epoch) {
+    if (this.#lists.peek(ino) === lists && (lists.epochs.get(index) ?? 0) === epoch) {
       lists.chunks.set(index, { slices, fetchedAtMs });
     }
     this.deps.onLongList(ino, index, slices.length);
@@ -283,7 +286,7 @@ export class FileReaders {
     if (state === undefined) {
       state = { nextOffset: 0, windowBytes: 0, aheadEnd: 0 };
       this.#ahead.set(ino, state);
-      trim(this.#ahead);
+      this.#ahead.trimTo(READ_INODES_TRACKED_MAX);
     }
     const blockBytes = this.deps.store.blockSizeBytes;
     if (offset === state.nextOffset) {
@@ -314,13 +317,6 @@ export class FileReaders {
 }
 
 /** Keeps a per-inode map bounded: the oldest inserted entries go first. */
-function trim<K, V>(map: Map<K, V>): void {
-  for (const key of map.keys()) {
-    if (map.size <= READ_INODES_TRACKED_MAX) return;
-    map.delete(key);
-  }
-}
-
 function asReadError(error: unknown, ino: Ino, index: number): FsError {
   if (error instanceof FsError) return error;
   return fsError("EIO", `cannot read chunk ${index} of inode ${ino}: ${describeError(error)}`);
