@@ -196,6 +196,12 @@ export const READ_PINNED_BYTES_MAX = 64 * MiB;
 export const READ_SPARE_BYTES = 1 * MiB;
 /** Smaller reads take fresh buffers: as cheap as recycling. */
 export const READ_SPARE_BYTES_MIN = 64 * KiB;
+/**
+ * A recycled-buffer pool (write pages and blocks, READ replies, WRITE records, read spares) that
+ * hands out nothing for this long frees its idle buffers (src/idletrim.ts): reuse matters while
+ * a kind of traffic flows, not through a phase of another kind.
+ */
+export const POOL_IDLE_TRIM_MS = 5_000;
 /** Idle spare buffers kept; replies out at once beyond it take fresh ones. */
 export const READ_SPARES_POOLED = 8;
 /** Read replies (freed only by the collector) handed out between two nudges of it. */

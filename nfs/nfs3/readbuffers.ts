@@ -21,8 +21,8 @@ import { SpareBuffers } from "../../src/vfs/spares.ts";
 
 /** The VFS's recycled read buffers, sized for READ (rtmax). */
 export class ReadBuffers extends SpareBuffers {
-  constructor(pooledMax = NFS_READ_BUFFERS_POOLED) {
-    super(pooledMax, NFS_IO_BYTES_MAX, NFS_READ_BUFFER_BYTES_MIN);
+  constructor(pooledMax = NFS_READ_BUFFERS_POOLED, idleTrimMs?: number) {
+    super(pooledMax, NFS_IO_BYTES_MAX, NFS_READ_BUFFER_BYTES_MIN, idleTrimMs);
   }
 
   /** A buffer for a read of `bytes`, or undefined when a fresh one is as cheap (small reads). */

@@ -5,25 +5,52 @@
  * (the RPC layer's held-bytes budget for records and replies).
  */
 import { assert } from "../../src/assert.ts";
+import { freeBuffer, isWholeBuffer } from "../../src/freebuffer.ts";
+import { IdleTrim } from "../../src/idletrim.ts";
 
 export class BufferPool {
   private readonly idle: Buffer[] = [];
+  private readonly idleTrim: IdleTrim;
 
   constructor(
     readonly bufferBytes: number,
     private readonly idleMax: number,
+    idleTrimMs?: number,
   ) {
     assert(Number.isSafeInteger(bufferBytes) && bufferBytes > 0 && idleMax >= 0);
+    this.idleTrim = new IdleTrim(
+      () => this.idle.length,
+      (keep) => this.freeIdle(keep),
+      idleTrimMs,
+    );
   }
 
   take(): Buffer {
-    return this.idle.pop() ?? Buffer.allocUnsafe(this.bufferBytes);
+    const buffer = this.idle.pop() ?? Buffer.allocUnsafe(this.bufferBytes);
+    this.idleTrim.taken();
+    return buffer;
   }
 
   /** Takes back a buffer from take() once nothing reads or writes it any more. */
   give(buffer: Buffer): void {
     assert(buffer.length === this.bufferBytes && !this.idle.includes(buffer), "not one of ours");
-    if (this.idle.length < this.idleMax) this.idle.push(buffer);
+    if (this.idle.length >= this.idleMax) return;
+    this.idle.push(buffer);
+    this.idleTrim.holding();
+  }
+
+  /** Frees the idle buffers now (give() was their last use); small ones the allocator shares are
+   * left to the collector. */
+  clear(): void {
+    this.freeIdle(0);
+    this.idleTrim.stop();
+  }
+
+  private freeIdle(keep: number): void {
+    while (this.idle.length > keep) {
+      const buffer = this.idle.pop()!;
+      if (isWholeBuffer(buffer)) freeBuffer(buffer);
+    }
   }
 
   get idleCount(): number {

@@ -15,11 +15,12 @@
  * drops it (see buffers.ts). Loads reserve their room in the memory cache when they start.
  */
 import { assert } from "../assert.ts";
+import { freeBuffer, isWholeBuffer } from "../freebuffer.ts";
 import { DOWNLOADS_MAX } from "../limits.ts";
 import { cacheHit, cacheMiss } from "../metrics/jfs.ts";
 import { ObjectNotFoundError, type ObjectStore } from "../object/interface.ts";
 import { allocUnowned } from "../unowned.ts";
-import { type BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
+import type { BufferPool } from "./buffers.ts";
 import type { BlockCodec } from "./codec.ts";
 import type { DiskCache } from "./diskcache.ts";
 import { type BlockRef, refKey } from "./keys.ts";

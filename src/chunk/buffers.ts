@@ -12,25 +12,9 @@
  * whole ArrayBuffer and that the pool handed out or adopted are ever freed, never a caller's.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+import { freeBuffer } from "../freebuffer.ts";
+import { IdleTrim } from "../idletrim.ts";
 import { ADOPTED_TAIL_BYTES_MAX } from "../limits.ts";
-
-/** Gives the memory of `buffer` back now; views of it become empty. */
-export function freeBuffer(buffer: Buffer): void {
-  const whole = buffer.buffer;
-  assert(whole instanceof ArrayBuffer, "only plain ArrayBuffers are freed");
-  assert(buffer.byteOffset === 0 && buffer.byteLength === whole.byteLength, "freeing a view");
-  whole.transfer(0);
-}
-
-/** True when `buffer` is the whole of a plain ArrayBuffer (so freeing it frees nothing else). */
-export function isWholeBuffer(buffer: Buffer): boolean {
-  const whole = buffer.buffer;
-  return (
-    whole instanceof ArrayBuffer &&
-    buffer.byteOffset === 0 &&
-    buffer.byteLength === whole.byteLength
-  );
-}
 
 /**
  * True when `buffer` starts its plain ArrayBuffer and leaves at most ADOPTED_TAIL_BYTES_MAX of
@@ -67,16 +51,23 @@ export class BufferPool {
   /** Buffers alloc() made: only those are kept for reuse (adopted ones are freed). */
   readonly #own = new WeakSet<Buffer>();
   #pooledBytes = 0;
+  readonly #idleTrim: IdleTrim;
 
   constructor(
     sizes: readonly number[],
     /** How many free bytes may be kept now (the owner may tie it to what else is in use). */
     private readonly freeBytesMax: () => number,
+    idleTrimMs?: number,
   ) {
     for (const size of sizes) {
       assert(size > 0, "pooled buffer size");
       this.#free.set(size, []);
     }
+    this.#idleTrim = new IdleTrim(
+      () => this.#pooledBytes,
+      (keepBytes) => this.#freeDownTo(keepBytes),
+      idleTrimMs,
+    );
   }
 
   get pooledBytes(): number {
@@ -97,6 +88,7 @@ export class BufferPool {
       buffer = reused;
     }
     this.#refs.set(buffer, 1);
+    this.#idleTrim.taken();
     return buffer;
   }
 
@@ -127,6 +119,7 @@ export class BufferPool {
     if (free !== undefined && this.#pooledBytes + buffer.length <= this.freeBytesMax()) {
       free.push(buffer);
       this.#pooledBytes += buffer.length;
+      this.#idleTrim.holding();
       return;
     }
     freeAdopted(buffer);
@@ -135,9 +128,12 @@ export class BufferPool {
   /** Frees pooled buffers beyond `freeBytesMax()`. */
   trim(): void {
     if (this.#pooledBytes === 0) return;
-    const limit = this.freeBytesMax();
+    this.#freeDownTo(this.freeBytesMax());
+  }
+
+  #freeDownTo(keepBytes: number): void {
     for (const free of this.#free.values()) {
-      while (this.#pooledBytes > limit && free.length > 0) {
+      while (this.#pooledBytes > keepBytes && free.length > 0) {
         const buffer = free.pop()!;
         this.#pooledBytes -= buffer.length;
         freeBuffer(buffer);
@@ -152,5 +148,6 @@ export class BufferPool {
       free.length = 0;
     }
     this.#pooledBytes = 0;
+    this.#idleTrim.stop();
   }
 }

@@ -10,13 +10,13 @@
  */
 import { closeSync, open, openSync, read, readSync } from "node:fs";
 import { assert } from "../assert.ts";
+import { freeBuffer } from "../freebuffer.ts";
 import {
   CACHE_SEGMENT_BYTES,
   DISK_CACHE_OPEN_FILES_MAX,
   DISK_CACHE_SYNC_IO_BYTES_MAX,
 } from "../limits.ts";
 import { LruMap } from "../lru.ts";
-import { freeBuffer } from "./buffers.ts";
 import { cacheTrailerBytes, parseCacheTrailer, segmentsIntact } from "./cachefile.ts";
 
 /** A file closed under a waiting reader is opened again, a few times (only an open storm). */

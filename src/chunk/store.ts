@@ -27,6 +27,7 @@
  * write path holds about `bufferSizeBytes` at most.
  */
 import { assert, assertSafeUint } from "../assert.ts";
+import { freeBuffer, isWholeBuffer } from "../freebuffer.ts";
 import {
   BUFFER_SIZE_BYTES_MIN,
   DISK_CACHE_ADMIT_KEYS_MAX,
@@ -40,7 +41,7 @@ import {
 import type { ObjectNotFoundError, ObjectStore } from "../object/interface.ts";
 import { SecondLoadAdmission } from "./admission.ts";
 import { BlockReader } from "./blockread.ts";
-import { BufferPool, freeBuffer, isWholeBuffer } from "./buffers.ts";
+import { BufferPool } from "./buffers.ts";
 import { type BlockCodec, blockCodec, type Compression } from "./codec.ts";
 import { type CacheChecksum, DiskCache, type DiskCacheStats } from "./diskcache.ts";
 import { type BlockRef, refKey, sliceBlocks } from "./keys.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { BufferPool, freeBuffer, isWholeBuffer } from "../../src/chunk/buffers.ts";
+import { BufferPool } from "../../src/chunk/buffers.ts";
+import { freeBuffer, isWholeBuffer } from "../../src/freebuffer.ts";
 
 describe("buffer lifetimes", () => {
   test("freeing gives the memory back; views of it read as empty, never as reused bytes", () => {
