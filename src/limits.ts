@@ -116,12 +116,15 @@ export const TREE_WALK_PAGE_ENTRIES = 1000;
 // ---- Data path defaults (flags of serve / mount) ----
 /**
  * The write buffer, uploads in flight included (each counts its block and the copy S3's HTTP
- * client sends, src/chunk/store.ts). JuiceFS's default is 300 MiB; 128 keeps a mount or server
- * under 256 MiB RSS while writing (issue 12), and 16 blocks of 4 MiB in flight kept a stream as
- * fast: a 1 GiB write ran at 44 MiB/s with 128 against 35-43 with 300, with 4.6 against 5.3 s
- * of CPU per GiB (fewer fresh pages), docs/benchmarks.md "Memory bounds".
+ * client sends, src/chunk/store.ts). JuiceFS's default is 300 MiB. A stream only needs room for
+ * the uploads in flight: 96 MiB holds 24 blocks of 4 MiB on a file bucket and 12 on S3 (each
+ * counted twice), and wrote as fast as 128 (16 on S3) and 300 did: alternated, a FUSE 1 GiB
+ * write to s3rver ran at 174-186 against 174-175 MiB/s (peak RSS 188-189 against 222-225), a
+ * 4 GiB nfs-cp to a file bucket at 519-605 against 383-591 MiB/s (239-262 against 275-294 MiB),
+ * docs/benchmarks.md "Memory bounds". A store far away, where each upload takes long, wants a
+ * larger --buffer-size.
  */
-export const BUFFER_SIZE_MIB_DEFAULT = 128;
+export const BUFFER_SIZE_MIB_DEFAULT = 96;
 export const MAX_UPLOADS_DEFAULT = 20;
 export const CACHE_SIZE_MIB_DEFAULT = 100 * 1024;
 export const FREE_SPACE_RATIO_DEFAULT = 0.1;
