@@ -8,7 +8,8 @@
 import { heapStats } from "bun:jsc";
 import { writeFileSync } from "node:fs";
 
-const out = process.env.JFS_MEMORY_SAMPLES;
+/** "%p" in the path stands for the process id (BUN_OPTIONS preloads it into every bun process). */
+const out = process.env.JFS_MEMORY_SAMPLES?.replaceAll("%p", String(process.pid));
 const MiB = 1024 * 1024;
 
 interface Sample {

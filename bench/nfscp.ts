@@ -10,12 +10,14 @@
  * any read miss; a read phase repeated (`--phases write,read,read`) reads the disk cache.
  *
  *   bun bench/nfscp.ts [--tree DIR] [--phases write,read] [--size-mib 1024] [--cpu-prof-dir DIR]
- *                      [--serve-args "--buffer-size 128"]
+ *                      [--serve-args "--buffer-size 128"] [--memory]
  *
  * Phases: write (one nfs-cp of SIZE_MIB into the volume), read (it back into tmpfs; may repeat), write4
  * and read4 (four nfs-cp at once, SIZE_MIB each). --tree runs another checkout's server (e.g.
  * the old main) with the same driver; --cpu-prof-dir profiles each phase's server into
- * DIR/PHASE (summarise with bench/cpuprof_summary.ts).
+ * DIR/PHASE (summarise with bench/cpuprof_summary.ts). --memory says what the server held at its
+ * RSS peak: Bun's accounting (bench/memory_sampler.ts, preloaded) and the volume's own gauges
+ * (write buffer in use, memory cache), scraped from its /metrics every 100 ms.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -29,6 +31,7 @@ const tree = flag("tree", join(import.meta.dir, ".."));
 const phases = flag("phases", "write,read").split(",");
 const sizeMiB = Number(flag("size-mib", "1024"));
 const profDir = flag("cpu-prof-dir", "");
+const withMemory = process.argv.includes("--memory");
 /** More flags for jfs serve (split at spaces). */
 const serveArgs = flag("serve-args", "")
   .split(" ")
@@ -69,33 +72,48 @@ function totalCpu(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function rssMiB(pid: number): number {
+function rssMiB(pid: number, field = "VmRSS"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) / 1024;
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
 async function serve(dir: string, metaUrl: string, phase: string) {
   const bunArgs = profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(profDir, phase)}`];
+  if (withMemory) bunArgs.push("--preload", join(import.meta.dir, "memory_sampler.ts"));
   const args = ["serve", "--nfs", "--port", "0", "--insecure", "--squash", "none"];
   args.push("--cache-dir", join(dir, "cache"), ...serveArgs, metaUrl);
   const proc = Bun.spawn([process.execPath, ...bunArgs, join(tree, "src/main.ts"), ...args], {
-    env: { ...process.env, HOME: dir },
+    env: { ...process.env, HOME: dir, JFS_MEMORY_SAMPLES: samplesPath(dir) },
     stdout: "pipe",
     stderr: "ignore",
   });
   const reader = proc.stdout.getReader();
   let text = "";
   let port = 0;
-  while (port === 0) {
+  let metricsUrl = "";
+  while (port === 0 || metricsUrl === "") {
     const { value, done } = await reader.read();
     if (done) throw new Error(`jfs serve exited: ${text}`);
     text += new TextDecoder().decode(value);
     port = Number(/ on 127\.0\.0\.1:(\d+)$/m.exec(text)?.[1] ?? 0);
+    metricsUrl = /^metrics: serving on (\S+)$/m.exec(text)?.[1] ?? "";
   }
   void (async () => {
     while (!(await reader.read()).done) {}
   })();
-  return { proc, port };
+  return { proc, port, metricsUrl };
+}
+
+const samplesPath = (dir: string) => join(dir, "memory-samples.json");
+
+/** The gauges of /metrics that say where a server's memory is. */
+async function memoryGauges(metricsUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const gauge = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN) / MiB;
+  return {
+    writeBufferMiB: gauge(/^jfs_write_buffer_used_bytes (\S+)$/m),
+    memCacheMiB: gauge(/^jfs_cache_used_bytes\{cache="memory"\} (\S+)$/m),
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "jfs-bench-nfscp-"));
@@ -112,7 +130,7 @@ try {
   await out.end();
   console.log(`tree ${tree}, ${sizeMiB} MiB per copy, serve flags: ${serveArgs.join(" ")}`);
   for (const phase of phases) {
-    const { proc, port } = await serve(dir, metaUrl, phase);
+    const { proc, port, metricsUrl } = await serve(dir, metaUrl, phase);
     const url = (name: string) =>
       `nfs://127.0.0.1//${name}?nfsport=${port}&mountport=${port}&version=3`;
     const copies: Record<string, string[][]> = {
@@ -128,11 +146,25 @@ try {
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMiB(proc.pid));
     }, 50);
+    let gaugesAtPeak: { rssMiB: number; gauges: Record<string, number> } | undefined;
+    const scraper = setInterval(async () => {
+      if (!withMemory) return;
+      const rss = rssMiB(proc.pid);
+      const gauges = await memoryGauges(metricsUrl).catch(() => undefined);
+      if (gauges !== undefined && rss >= (gaugesAtPeak?.rssMiB ?? 0)) {
+        const split = {
+          anonMiB: rssMiB(proc.pid, "RssAnon"),
+          fileMiB: rssMiB(proc.pid, "RssFile"),
+        };
+        gaugesAtPeak = { rssMiB: rss, gauges: { ...split, ...gauges } };
+      }
+    }, 100);
     const cpuBefore = totalCpu(proc.pid);
     const started = performance.now();
     const codes = await Promise.all(commands.map((c) => Bun.spawn(c).exited));
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
+    clearInterval(scraper);
     if (codes.some((code) => code !== 0)) throw new Error(`${phase}: nfs-cp failed ${codes}`);
     const cpu = totalCpu(proc.pid) - cpuBefore;
     const threads = [...threadCpu(proc.pid)]
@@ -144,6 +176,20 @@ try {
         `${idle.toFixed(0)} peak ${peak.toFixed(0)} MiB, 1-min load ${loadavg()[0]?.toFixed(2)}`,
     );
     console.log(`  live server threads since start (user/system s): ${threads}`);
+    if (withMemory) {
+      const samples = readFileSync(samplesPath(dir), "utf8").trim().split("\n").at(-1) ?? "{}";
+      const { atPeak } = JSON.parse(samples) as { atPeak: Record<string, number> };
+      const round = (o: Record<string, number>) =>
+        Object.entries(o)
+          .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`)
+          .join(", ");
+      console.log(`  at the RSS peak, Bun: ${round(atPeak)}`);
+      if (gaugesAtPeak !== undefined) {
+        console.log(
+          `  at RSS ${gaugesAtPeak.rssMiB.toFixed(0)} MiB, the volume: ${round(gaugesAtPeak.gauges)}`,
+        );
+      }
+    }
     proc.kill("SIGTERM");
     await proc.exited;
     for (let i = 0; i < 4; i++) rmSync(`${source}.copy${i}`, { force: true });

@@ -12,6 +12,7 @@ export interface CollectedVolume {
   data: {
     stats(): {
       bufferUsedBytes: number;
+      bufferPooledBytes: number;
       disk:
         | { blocks: number; usedBytes: number; stagedBytes: number; stagedBlocks: number }
         | undefined;
@@ -37,6 +38,7 @@ export function collectVolume(volume: CollectedVolume): () => void {
       ...diskSample(stats().disk?.blocks),
     ]),
     gauges.bufferUsedBytes.collect(() => one(stats().bufferUsedBytes)),
+    gauges.bufferPooledBytes.collect(() => one(stats().bufferPooledBytes)),
     gauges.writebackStagedBytes.collect(() => one(stats().disk?.stagedBytes ?? 0)),
     gauges.writebackStagedBlocks.collect(() => one(stats().disk?.stagedBlocks ?? 0)),
     // A session list is a meta round trip: scrapes every second (jfs stats) reuse it a while.

@@ -212,6 +212,12 @@ export const gauges = {
   bufferUsedBytes: registry.add(
     new GaugeFamily("jfs_write_buffer_used_bytes", "Write buffer in use (of --buffer-size)"),
   ),
+  bufferPooledBytes: registry.add(
+    new GaugeFamily(
+      "jfs_write_buffer_pooled_bytes",
+      "Free write buffers kept for reuse (within --buffer-size, outside what is in use)",
+    ),
+  ),
   writebackStagedBytes: registry.add(
     new GaugeFamily(
       "jfs_writeback_staged_bytes",

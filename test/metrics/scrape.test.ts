@@ -63,6 +63,7 @@ describe("a real scrape of jfs serve", () => {
     }
     expect(types.get("jfs_cache_hits_total")).toBe("counter");
     expect(types.get("jfs_write_buffer_used_bytes")).toBe("gauge");
+    expect(types.get("jfs_write_buffer_pooled_bytes")).toBe("gauge");
     // Opening the volume ran transactions: some histogram has samples to check.
     const buckets = samples.filter(
       (s) => s.name === "jfs_meta_txn_duration_seconds_bucket" && s.labels.kind === "read",
