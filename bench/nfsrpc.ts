@@ -14,7 +14,9 @@
  * when answered; remove takes the names create made, in order, so list create first and give
  * both the same --calls and --depths). lookup-new looks up those names the same way, each once
  * (list it between create and remove): a LOOKUP of a name the server has not looked up before,
- * as the kernel client's stat of many files sends.
+ * as the kernel client's stat of many files sends. write-new writes 16 KiB FILE_SYNC into each
+ * created file once, and read-new reads each such file's 16 KiB once (list them after create, in
+ * that order): the WRITE and READ per file of bench/nfs.ts's create and small-file read phases.
  *
  * --server ganesha drives nfs-ganesha (FSAL VFS over a directory in /tmp, bench/ganesha.ts)
  * with the same calls instead, for its CPU per call beside jfs's.
@@ -122,6 +124,17 @@ ok(await client.write(file, 0, Buffer.alloc(READ_BYTES, 7), StableHow.FILE_SYNC)
 let created = 0;
 let lookedUp = 0;
 let removed = 0;
+/** Handles of the files create made, in order, for write-new and read-new. */
+const createdFiles: Buffer[] = [];
+let writtenNew = 0;
+let readNew = 0;
+const SMALL_FILE_BYTES = 16 * 1024;
+const smallFile = Buffer.alloc(SMALL_FILE_BYTES, 9);
+function createdFile(index: number): Buffer {
+  const handle = createdFiles[index];
+  if (handle === undefined) throw new Error("write-new and read-new need as many creates first");
+  return handle;
+}
 const unchecked = { mode: CreateMode.UNCHECKED, attributes: { mode: 0o644 } } as const;
 
 const calling: Record<string, () => Promise<unknown>> = {
@@ -130,7 +143,21 @@ const calling: Record<string, () => Promise<unknown>> = {
   access: async () => ok(await client.access(file, ALL_ACCESS), "ACCESS"),
   read: async () => ok(await client.read(file, 0, READ_BYTES), "READ"),
   commit: async () => ok(await client.commit(file), "COMMIT"),
-  create: async () => ok(await client.create(root, `c${created++}`, unchecked), "CREATE"),
+  create: async () => {
+    const index = created++;
+    const made = ok(await client.create(root, `c${index}`, unchecked), "CREATE").obj;
+    if (made === undefined) throw new Error("CREATE returned no handle");
+    createdFiles[index] = made;
+  },
+  "write-new": async () =>
+    ok(
+      await client.write(createdFile(writtenNew++), 0, smallFile, StableHow.FILE_SYNC),
+      "WRITE",
+    ),
+  "read-new": async () => {
+    const { data } = ok(await client.read(createdFile(readNew++), 0, SMALL_FILE_BYTES), "READ");
+    if (data.length !== SMALL_FILE_BYTES) throw new Error(`READ returned ${data.length} bytes`);
+  },
   "lookup-new": async () => ok(await client.lookup(root, `c${lookedUp++}`), "LOOKUP"),
   remove: async () => ok(await client.remove(root, `c${removed++}`), "REMOVE"),
 };
