@@ -150,10 +150,7 @@ const calling: Record<string, () => Promise<unknown>> = {
     createdFiles[index] = made;
   },
   "write-new": async () =>
-    ok(
-      await client.write(createdFile(writtenNew++), 0, smallFile, StableHow.FILE_SYNC),
-      "WRITE",
-    ),
+    ok(await client.write(createdFile(writtenNew++), 0, smallFile, StableHow.FILE_SYNC), "WRITE"),
   "read-new": async () => {
     const { data } = ok(await client.read(createdFile(readNew++), 0, SMALL_FILE_BYTES), "READ");
     if (data.length !== SMALL_FILE_BYTES) throw new Error(`READ returned ${data.length} bytes`);
