@@ -47,8 +47,10 @@ export class SpareBuffers {
     this.#idleTrim.holding();
   }
 
-  /** Frees the idle buffers now (give() was their last use); small ones the allocator shares are
-   * left to the collector. */
+  /**
+   * Frees the idle buffers now (give() was their last use); small ones the allocator shares are
+   * left to the collector.
+   */
   clear(): void {
     this.#freeIdle(0);
     this.#idleTrim.stop();
