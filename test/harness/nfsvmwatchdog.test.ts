@@ -42,18 +42,12 @@ exit 7
   return path;
 }
 
-async function runWatchdog(fake: string, stallSec: number) {
-  const proc = Bun.spawn([WATCHDOG, "-p", "2049", "echo hi"], {
+function runWatchdog(fake: string, stallSec: number) {
+  const done = Bun.spawnSync([WATCHDOG, "-p", "2049", "echo hi"], {
     env: { ...process.env, NFS_VM: fake, JFS_NFS_VM_BOOT_STALL_SEC: String(stallSec) },
-    stdout: "pipe",
-    stderr: "pipe",
     stdin: "ignore",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [stdout, stderr, code] = [done.stdout.toString(), done.stderr.toString(), done.exitCode];
   const log = (() => {
     try {
       return readFileSync(join(dir, "log"), "utf8");
@@ -64,23 +58,23 @@ async function runWatchdog(fake: string, stallSec: number) {
   return { stdout, stderr, code, log };
 }
 
-test("a boot that stalls is stopped and booted again; the second one's status comes through", async () => {
-  const { stdout, stderr, code, log } = await runWatchdog(fakeNfsVm([1]), 1);
+test("a boot that stalls is stopped and booted again; the second one's status comes through", () => {
+  const { stdout, stderr, code, log } = runWatchdog(fakeNfsVm([1]), 1);
   expect(code).toBe(7);
   expect(stdout).toBe("ran -p 2049 echo hi on boot 2\n");
   expect(stderr).toContain("did not reach its init within 1 s of booting (boot 1 of 2)");
   expect(log).toBe("boot 1 stopped\n");
 }, 20_000);
 
-test("a boot that gets going is never stopped, however long it then runs", async () => {
-  const { stdout, code, log } = await runWatchdog(fakeNfsVm([]), 1);
+test("a boot that gets going is never stopped, however long it then runs", () => {
+  const { stdout, code, log } = runWatchdog(fakeNfsVm([]), 1);
   expect(code).toBe(7);
   expect(stdout).toBe("ran -p 2049 echo hi on boot 1\n");
   expect(log).toBe("");
 }, 20_000);
 
-test("when every boot stalls it gives up with nfs-vm's own failure status (125)", async () => {
-  const { stderr, code, log } = await runWatchdog(fakeNfsVm([1, 2]), 1);
+test("when every boot stalls it gives up with nfs-vm's own failure status (125)", () => {
+  const { stderr, code, log } = runWatchdog(fakeNfsVm([1, 2]), 1);
   expect(code).toBe(125);
   expect(stderr).toContain("no boot reached the guest's init");
   expect(log).toBe("boot 1 stopped\nboot 2 stopped\n");
