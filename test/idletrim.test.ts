@@ -1,15 +1,15 @@
 /**
  * Recycled-buffer pools free their idle buffers once they went a period without handing one
  * out (src/idletrim.ts), and keep them while they are in use: the data path's pool
- * (src/chunk/buffers.ts), the NFS server's record pool (nfs/rpc/bufferpool.ts) and the read
+ * (src/chunk/buffers.ts), the NFS server's record pool (src/recycled.ts) and the read
  * spares / READ buffers (src/vfs/spares.ts, nfs/nfs3/readbuffers.ts).
  */
 import { describe, expect, test } from "bun:test";
 import { ReadBuffers } from "../nfs/nfs3/readbuffers.ts";
-import { BufferPool as RecordPool } from "../nfs/rpc/bufferpool.ts";
 import { BufferPool } from "../src/chunk/buffers.ts";
 import { IdleTrim } from "../src/idletrim.ts";
 import { NFS_IO_BYTES_MAX } from "../src/limits.ts";
+import { RecycledBuffers } from "../src/recycled.ts";
 
 /** Long next to the 20 ms between takes, so a loaded machine's timer slack cannot trim early. */
 const PERIOD_MS = 300;
@@ -73,7 +73,7 @@ describe("pools free what sat idle", () => {
   });
 
   test("the NFS record pool and READ buffers free idle ones, and refill after", async () => {
-    const records = new RecordPool(64 * 1024, 4, PERIOD_MS);
+    const records = new RecycledBuffers(64 * 1024, 4, PERIOD_MS);
     const reads = new ReadBuffers(4, PERIOD_MS);
     const record = records.take();
     const reply = reads.take(NFS_IO_BYTES_MAX)!;

@@ -23,9 +23,9 @@ import {
   RPC_SMALL_RECORD_BYTES_MAX,
   RPC_WRITE_BATCH_BYTES,
 } from "../../src/limits.ts";
+import type { RecycledBuffers } from "../../src/recycled.ts";
 import { XdrWriter } from "../xdr/writer.ts";
 import type { BudgetWaiter, HeldBytesBudget } from "./budget.ts";
-import type { BufferPool } from "./bufferpool.ts";
 import { decodeCall } from "./call.ts";
 import { AcceptStat, AuthStat } from "./constants.ts";
 import type { ClientAddress, Dispatcher, RpcCall, RpcLogger } from "./dispatcher.ts";
@@ -52,8 +52,8 @@ export interface ConnectionOptions {
   log: RpcLogger;
   inFlightMax: number;
   budget: HeldBytesBudget;
-  /** Where records of procedures that recycle their arguments are assembled (bufferpool.ts). */
-  recordBuffers: BufferPool;
+  /** Where records of procedures that recycle their arguments are assembled (src/recycled.ts). */
+  recordBuffers: RecycledBuffers;
   /** 0: never closed for being idle. */
   idleTimeoutMs: number;
   stallMs: number;

@@ -35,8 +35,8 @@ import {
   RPC_TIMER_TICK_MS_MAX,
   RPC_TIMER_TICK_MS_MIN,
 } from "../../src/limits.ts";
+import { RecycledBuffers } from "../../src/recycled.ts";
 import { HeldBytesBudget } from "./budget.ts";
-import { BufferPool } from "./bufferpool.ts";
 import { type AllowHook, type ConnectionStats, RpcConnection } from "./connection.ts";
 import type { Dispatcher, RpcLogger } from "./dispatcher.ts";
 
@@ -96,7 +96,7 @@ export class RpcServer {
       log,
       inFlightMax: options.inFlightPerConnectionMax ?? RPC_IN_FLIGHT_PER_CONNECTION_MAX,
       budget: this.budget,
-      recordBuffers: new BufferPool(RPC_RECORD_BYTES_MAX, RPC_RECORD_BUFFERS_POOLED),
+      recordBuffers: new RecycledBuffers(RPC_RECORD_BYTES_MAX, RPC_RECORD_BUFFERS_POOLED),
       idleTimeoutMs: options.idleTimeoutMs ?? RPC_IDLE_TIMEOUT_SEC_DEFAULT * 1000,
       stallMs: options.stallMs ?? RPC_RECORD_STALL_MS,
     };

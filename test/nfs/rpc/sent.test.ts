@@ -4,7 +4,7 @@
  * before. NFS READ recycles its reply buffers on this signal (nfs/nfs3/readbuffers.ts); a hook
  * run too early would let the next call overwrite bytes still queued for the socket. And big
  * records of procedures that keep nothing of their arguments (NFS WRITE) are assembled in
- * recycled buffers (nfs/rpc/bufferpool.ts), others never.
+ * recycled buffers (src/recycled.ts), others never.
  */
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";

@@ -1,14 +1,15 @@
 /**
  * Buffers of one size, recycled. A fresh 1 MiB buffer per call costs its page faults (a fresh
  * mapping) and stays in RSS until the collector runs; reusing one does neither. The pool keeps
- * at most `idleMax` idle buffers; how many are out at once is bounded by whoever lends them
- * (the RPC layer's held-bytes budget for records and replies).
+ * at most `idleMax` idle buffers, and frees those a period went without (idletrim.ts); how many
+ * are out at once is bounded by whoever lends them (for the NFS server's WRITE records, the RPC
+ * layer's held-bytes budget; for read spares, the replies waiting to be written).
  */
-import { assert } from "../../src/assert.ts";
-import { freeBuffer, isWholeBuffer } from "../../src/freebuffer.ts";
-import { IdleTrim } from "../../src/idletrim.ts";
+import { assert } from "./assert.ts";
+import { freeBuffer, isWholeBuffer } from "./freebuffer.ts";
+import { IdleTrim } from "./idletrim.ts";
 
-export class BufferPool {
+export class RecycledBuffers {
   private readonly idle: Buffer[] = [];
   private readonly idleTrim: IdleTrim;
 
