@@ -147,18 +147,19 @@ try {
       peak = Math.max(peak, rssMiB(proc.pid));
     }, 50);
     let gaugesAtPeak: { rssMiB: number; gauges: Record<string, number> } | undefined;
-    const scraper = setInterval(async () => {
-      if (!withMemory) return;
-      const rss = rssMiB(proc.pid);
-      const gauges = await memoryGauges(metricsUrl).catch(() => undefined);
-      if (gauges !== undefined && rss >= (gaugesAtPeak?.rssMiB ?? 0)) {
-        const split = {
-          anonMiB: rssMiB(proc.pid, "RssAnon"),
-          fileMiB: rssMiB(proc.pid, "RssFile"),
-        };
-        gaugesAtPeak = { rssMiB: rss, gauges: { ...split, ...gauges } };
-      }
-    }, 100);
+    const scraper = !withMemory
+      ? undefined
+      : setInterval(async () => {
+          const rss = rssMiB(proc.pid);
+          const gauges = await memoryGauges(metricsUrl).catch(() => undefined);
+          if (gauges !== undefined && rss >= (gaugesAtPeak?.rssMiB ?? 0)) {
+            const split = {
+              anonMiB: rssMiB(proc.pid, "RssAnon"),
+              fileMiB: rssMiB(proc.pid, "RssFile"),
+            };
+            gaugesAtPeak = { rssMiB: rss, gauges: { ...split, ...gauges } };
+          }
+        }, 100);
     const cpuBefore = totalCpu(proc.pid);
     const started = performance.now();
     const codes = await Promise.all(commands.map((c) => Bun.spawn(c).exited));
