@@ -33,7 +33,7 @@ export interface BlockReaderDeps {
   codec: BlockCodec;
   memCache: MemCache;
   diskCache: DiskCache | undefined;
-  /** Where downloaded blocks are adopted (and freed when the last owner is done). */
+  /** Where downloaded blocks come from or are adopted (recycled or freed by their last owner). */
   pool: BufferPool;
   /** A partial read of a block not in any cache loads the whole block (else a ranged GET). */
   wholeBlocks: boolean;
@@ -260,18 +260,37 @@ export class BlockReader {
   }
 
   async #download(key: string, bytes: number): Promise<Buffer> {
+    const { objects, codec, pool } = this.deps;
     // A corrupt or unreadable block throws here: it never reaches the caches or a reader.
+    const getParts = objects.getParts?.bind(objects);
+    if (getParts !== undefined && codec.compression === "none" && pool.recycles(bytes)) {
+      // Into a recycled block: a fresh one per download, freed on eviction, stayed resident in
+      // the allocator after its free (docs/benchmarks.md, the 4 GiB stream's RSS).
+      const block = pool.alloc(bytes);
+      try {
+        await this.#request(key, () => getParts(key, [block]));
+      } catch (error: unknown) {
+        pool.release(block); // the read is over: nothing writes into it any more
+        throw error;
+      }
+      return block;
+    }
     const stored = await this.#get(key);
-    const block = this.deps.codec.decode(stored, bytes);
+    const block = codec.decode(stored, bytes);
     assert(block.length === bytes, "decoded block length");
     if (block !== stored && isWholeBuffer(stored)) freeBuffer(stored);
-    this.deps.pool.adopt(block);
+    pool.adopt(block);
     return block;
   }
 
-  async #get(key: string, offset?: number, len?: number): Promise<Buffer> {
+  #get(key: string, offset?: number, len?: number): Promise<Buffer> {
+    return this.#request(key, () => this.deps.objects.get(key, offset, len));
+  }
+
+  /** One request for `key` to the store, within the downloads allowed at once. */
+  async #request<T>(key: string, run: () => Promise<T>): Promise<T> {
     try {
-      return await this.#downloads.run(() => this.deps.objects.get(key, offset, len));
+      return await this.#downloads.run(run);
     } catch (error: unknown) {
       if (!(error instanceof ObjectNotFoundError)) this.deps.onReadFailure(key, error);
       throw error;

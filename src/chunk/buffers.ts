@@ -74,6 +74,11 @@ export class BufferPool {
     return this.#pooledBytes;
   }
 
+  /** Whether buffers of `bytes` are kept for reuse (one of the pooled sizes). */
+  recycles(bytes: number): boolean {
+    return this.#free.has(bytes);
+  }
+
   /** A buffer of `bytes`, reused when one is free; its contents are arbitrary. */
   alloc(bytes: number): Buffer {
     assertSafeUint(bytes, "buffer bytes");

@@ -26,6 +26,8 @@ export class ChecksumObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
   readonly local: boolean;
+  /** Present when the inner store has it: the trailer is read into a part of its own. */
+  readonly getParts?: (key: string, parts: readonly Uint8Array[]) => Promise<void>;
 
   constructor(
     readonly inner: ObjectStore,
@@ -35,6 +37,17 @@ export class ChecksumObjectStore implements ObjectStore {
     this.description = inner.description;
     this.putCopiesBody = inner.putCopiesBody === true;
     this.local = inner.local === true;
+    const innerGetParts = inner.getParts?.bind(inner);
+    if (innerGetParts !== undefined) {
+      this.getParts = async (key, parts) => {
+        if (!this.covers(key)) return innerGetParts(key, parts);
+        const trailer = Buffer.allocUnsafe(CHECKSUM_TRAILER_BYTES);
+        await innerGetParts(key, [...parts, trailer]);
+        let actual = 0;
+        for (const part of parts) actual = Bun.hash.crc32(part, actual);
+        checkCrc(key, trailer.readUInt32BE(0), actual);
+      };
+    }
   }
 
   async get(key: string, offset = 0, length?: number): Promise<Buffer> {
@@ -101,14 +114,16 @@ function verified(key: string, stored: Buffer): Buffer {
   }
   const dataLength = stored.length - CHECKSUM_TRAILER_BYTES;
   const data = stored.subarray(0, dataLength);
-  const expected = stored.readUInt32BE(dataLength);
-  const actual = Bun.hash.crc32(data);
+  checkCrc(key, stored.readUInt32BE(dataLength), Bun.hash.crc32(data));
+  return data;
+}
+
+function checkCrc(key: string, expected: number, actual: number): void {
   if (actual !== expected) {
     throw new ObjectStoreError(
       `checksum mismatch for ${key}: stored crc32 ${hex(expected)}, data has ${hex(actual)}`,
     );
   }
-  return data;
 }
 
 function dataInfo(info: ObjectInfo): ObjectInfo {

@@ -78,6 +78,21 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
+  async getParts(key: string, parts: readonly Uint8Array[]): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await readWhole(path, parts);
+    } catch (error: unknown) {
+      if (isMissing(error)) throw new ObjectNotFoundError(key);
+      if (error instanceof ObjectSizeMismatch) {
+        throw new ObjectStoreError(
+          `object ${quote(key)} in ${this.description} is ${error.actual}, not ${error.expected}`,
+        );
+      }
+      throw error;
+    }
+  }
+
   put(key: string, data: Uint8Array): Promise<void> {
     return this.putParts(key, [data]);
   }
@@ -337,6 +352,46 @@ async function readRange(path: string, offset: number, length?: number): Promise
       filled += bytesRead;
     }
     return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
+class ObjectSizeMismatch extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${actual}, not ${expected}`);
+  }
+}
+
+/**
+ * The whole file at `path` into `parts`, in order; it must be exactly as long as they are
+ * together (a byte read past them into a probe tells a longer file). One open, a readv (again
+ * for what a short read left), one close.
+ */
+async function readWhole(path: string, parts: readonly Uint8Array[]): Promise<void> {
+  const expectedBytes = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const handle = await open(path, "r");
+  try {
+    const probe = Buffer.allocUnsafe(1);
+    let rest = [...parts.filter((part) => part.byteLength > 0), probe];
+    let position = 0;
+    while (rest.length > 1) {
+      const { bytesRead } = await handle.readv(rest, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      let skip = bytesRead;
+      while (rest.length > 0 && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
+      if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
+    }
+    if (position < expectedBytes) {
+      throw new ObjectSizeMismatch(`${expectedBytes} bytes`, `${position} bytes`);
+    }
+    // The last readv asked for the probe too and got less: a regular file's read is short only
+    // at its end, so the file ends where the parts do.
+    if (rest.length === 0) throw new ObjectSizeMismatch(`${expectedBytes} bytes`, "longer");
   } finally {
     await handle.close();
   }

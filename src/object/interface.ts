@@ -36,6 +36,13 @@ export interface ObjectStore {
    */
   get(key: string, offset?: number, length?: number): Promise<Buffer>;
   /**
+   * Optional: the whole object read into `parts`, in order, which together must be exactly as
+   * long as it (else ObjectStoreError); a missing key throws ObjectNotFoundError. A reader fills
+   * recycled buffers this way instead of the fresh one get() returns, which the allocator keeps
+   * resident for a while after it is freed (docs/benchmarks.md, the 4 GiB stream's RSS).
+   */
+  getParts?(key: string, parts: readonly Uint8Array[]): Promise<void>;
+  /**
    * Stores `data` under `key`, replacing any object. Once the returned promise settles (either
    * way) the store no longer reads `data`: callers recycle their buffers.
    */

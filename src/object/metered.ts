@@ -13,23 +13,28 @@ export class MeteredObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
   readonly local: boolean;
+  /** Counted as a get. */
+  readonly getParts?: (key: string, parts: readonly Uint8Array[]) => Promise<void>;
 
   constructor(readonly inner: ObjectStore) {
     this.description = inner.description;
     this.putCopiesBody = inner.putCopiesBody === true;
     this.local = inner.local === true;
+    const innerGetParts = inner.getParts?.bind(inner);
+    if (innerGetParts !== undefined) {
+      this.getParts = (key, parts) =>
+        meteredGet(
+          () => innerGetParts(key, parts),
+          () => parts.reduce((sum, part) => sum + part.byteLength, 0),
+        );
+    }
   }
 
-  async get(key: string, offset?: number, length?: number): Promise<Buffer> {
-    const done = objectRequest("get");
-    try {
-      const data = await this.inner.get(key, offset, length);
-      done(data.length, false);
-      return data;
-    } catch (error: unknown) {
-      done(0, !(error instanceof ObjectNotFoundError));
-      throw error;
-    }
+  get(key: string, offset?: number, length?: number): Promise<Buffer> {
+    return meteredGet(
+      () => this.inner.get(key, offset, length),
+      (data) => data.length,
+    );
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
@@ -73,6 +78,19 @@ async function metered<T>(op: "delete" | "head" | "list", run: () => Promise<T>)
     return result;
   } catch (error: unknown) {
     done(0, true);
+    throw error;
+  }
+}
+
+/** A get's count, latency and bytes; a missing key is an answer, not a failure. */
+async function meteredGet<T>(run: () => Promise<T>, bytesOf: (result: T) => number): Promise<T> {
+  const done = objectRequest("get");
+  try {
+    const result = await run();
+    done(bytesOf(result), false);
+    return result;
+  } catch (error: unknown) {
+    done(0, !(error instanceof ObjectNotFoundError));
     throw error;
   }
 }

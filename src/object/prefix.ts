@@ -10,6 +10,7 @@ export class PrefixedObjectStore implements ObjectStore {
   readonly description: string;
   readonly putCopiesBody: boolean;
   readonly local: boolean;
+  readonly getParts?: (key: string, parts: readonly Uint8Array[]) => Promise<void>;
 
   constructor(
     readonly inner: ObjectStore,
@@ -20,16 +21,15 @@ export class PrefixedObjectStore implements ObjectStore {
     this.description = `${inner.description}${prefix}`;
     this.putCopiesBody = inner.putCopiesBody === true;
     this.local = inner.local === true;
+    const innerGetParts = inner.getParts?.bind(inner);
+    if (innerGetParts !== undefined) {
+      this.getParts = (key, parts) =>
+        outerKeyed(key, () => innerGetParts(this.prefix + key, parts));
+    }
   }
 
-  async get(key: string, offset?: number, length?: number): Promise<Buffer> {
-    try {
-      return await this.inner.get(this.prefix + key, offset, length);
-    } catch (error: unknown) {
-      // Callers match on the key they asked for.
-      if (error instanceof ObjectNotFoundError) throw new ObjectNotFoundError(key);
-      throw error;
-    }
+  get(key: string, offset?: number, length?: number): Promise<Buffer> {
+    return outerKeyed(key, () => this.inner.get(this.prefix + key, offset, length));
   }
 
   put(key: string, data: Uint8Array): Promise<void> {
@@ -68,5 +68,15 @@ export class PrefixedObjectStore implements ObjectStore {
       `inner key "${innerKey}" lacks prefix "${this.prefix}"`,
     );
     return innerKey.slice(this.prefix.length);
+  }
+}
+
+/** `run`, with a missing object reported under the key the caller asked for. */
+async function outerKeyed<T>(key: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error: unknown) {
+    if (error instanceof ObjectNotFoundError) throw new ObjectNotFoundError(key);
+    throw error;
   }
 }

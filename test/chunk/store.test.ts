@@ -103,6 +103,58 @@ describe("chunk store", () => {
     });
   });
 
+  test("full blocks download into recycled buffers where the store reads into them", async () => {
+    await using fx = await dataFixture();
+    expect(fx.objects.getParts).toBeDefined(); // a file bucket behind its key prefix
+    const data = rng(3).bytes(4 * 64 * KiB + 100);
+    const writer = new ChunkStore(fx.objects, storeOptions());
+    await writeSlice(writer, 5, data, 64 * KiB);
+    await writer.close();
+
+    const store = new ChunkStore(fx.objects, storeOptions());
+    try {
+      const out = Buffer.alloc(data.length);
+      await store.readSlice(5, data.length, 0, 2 * 64 * KiB, out, 0);
+      expect(store.stats().bufferPooledBytes).toBe(0); // both blocks are in the memory cache
+      store.memCache.clear();
+      // Evicted, they go back to the pool rather than to the allocator...
+      expect(store.stats().bufferPooledBytes).toBe(2 * 64 * KiB);
+      // ...and the next downloads (and the slice's short last block, not pooled) reuse them.
+      await store.readSlice(
+        5,
+        data.length,
+        2 * 64 * KiB,
+        data.length - 2 * 64 * KiB,
+        out,
+        2 * 64 * KiB,
+      );
+      expect(store.stats().bufferPooledBytes).toBe(0);
+      expect(out.equals(data)).toBe(true);
+      expect(store.stats().downloads).toBe(5);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a block whose object has another size is an error, and its recycled buffer goes back", async () => {
+    await using fx = await dataFixture();
+    const data = rng(4).bytes(64 * KiB);
+    const writer = new ChunkStore(fx.objects, storeOptions());
+    await writeSlice(writer, 6, data, 64 * KiB);
+    await writer.close();
+    await fx.objects.put("chunks/0/0/6_0_65536", data.subarray(1)); // one byte short
+    const store = new ChunkStore(fx.objects, storeOptions());
+    try {
+      const out = Buffer.alloc(data.length);
+      await expect(store.readSlice(6, data.length, 0, data.length, out, 0)).rejects.toThrow(
+        "is 65535 bytes, not 65536 bytes",
+      );
+      expect(store.stats().bufferPooledBytes).toBe(64 * KiB);
+    } finally {
+      await store.close();
+    }
+  });
+
   test("full blocks upload while the slice is still being written", async () => {
     await withStore(async (store, _objects, probe) => {
       const writer = store.newWriter(5, 1024 * KiB);

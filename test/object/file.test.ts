@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileObjectStore } from "../../src/object/file.ts";
-import { ObjectStoreError } from "../../src/object/interface.ts";
+import { ObjectNotFoundError, ObjectStoreError } from "../../src/object/interface.ts";
 import { compareKeys } from "../../src/object/keys.ts";
 import { listAll } from "./suite.ts";
 
@@ -104,6 +104,26 @@ describe("FileObjectStore", () => {
     expect((await store.get("a/b")).toString()).toBe("x");
     await store.putParts("empty", []);
     expect((await store.get("empty")).length).toBe(0);
+  });
+
+  test("getParts fills the parts with the whole object; another size or a missing key throws", async () => {
+    const data = randomBytes((1 << 20) + 7);
+    await store.put("parts/obj", data);
+    const parts = [Buffer.alloc(5), Buffer.alloc(0), Buffer.alloc(1 << 20), Buffer.alloc(2)];
+    await store.getParts("parts/obj", parts);
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+
+    const shorter = await rejection(store.getParts("parts/obj", [Buffer.alloc(data.length + 1)]));
+    expect(shorter).toBeInstanceOf(ObjectStoreError);
+    expect(String(shorter)).toContain(`is ${data.length} bytes, not ${data.length + 1} bytes`);
+    const longer = await rejection(store.getParts("parts/obj", [Buffer.alloc(data.length - 1)]));
+    expect(longer).toBeInstanceOf(ObjectStoreError);
+    expect(String(longer)).toContain("is longer");
+    expect(await rejection(store.getParts("parts/missing", [Buffer.alloc(1)]))).toBeInstanceOf(
+      ObjectNotFoundError,
+    );
+    await store.put("parts/empty", Buffer.alloc(0));
+    await store.getParts("parts/empty", []);
   });
 
   test("a temp file left by a crash is never listed nor readable as a key", async () => {
