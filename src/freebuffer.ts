@@ -7,7 +7,7 @@
 import { assert } from "./assert.ts";
 
 /** Gives the memory of `buffer` back now; views of it become empty. */
-export function freeBuffer(buffer: Buffer): void {
+export function freeBuffer(buffer: Uint8Array): void {
   const whole = buffer.buffer;
   assert(whole instanceof ArrayBuffer, "only plain ArrayBuffers are freed");
   assert(buffer.byteOffset === 0 && buffer.byteLength === whole.byteLength, "freeing a view");
@@ -15,7 +15,7 @@ export function freeBuffer(buffer: Buffer): void {
 }
 
 /** True when `buffer` is the whole of a plain ArrayBuffer (so freeing it frees nothing else). */
-export function isWholeBuffer(buffer: Buffer): boolean {
+export function isWholeBuffer(buffer: Uint8Array): boolean {
   const whole = buffer.buffer;
   return (
     whole instanceof ArrayBuffer &&

@@ -89,8 +89,11 @@ export class RpcConnection implements BudgetWaiter {
   private readonly localPort: number;
   private readonly socket: SocketRef;
   private readonly options: ConnectionOptions;
-  private readonly decoder = new RecordDecoder(undefined, (parts, totalBytes) =>
-    this.recordBuffer(parts, totalBytes),
+  /** Socket reads are fresh buffers of their own: the decoder frees each once copied out. */
+  private readonly decoder = new RecordDecoder(
+    undefined,
+    (parts, totalBytes) => this.recordBuffer(parts, totalBytes),
+    "owned",
   );
   /** The pooled buffer the record just taken was assembled in, if any. */
   private recordLent: Buffer | undefined;

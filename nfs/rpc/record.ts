@@ -10,8 +10,14 @@
  * once and nothing is allocated for it. Fragment bytes are kept as views of the pushed chunks;
  * a record is copied only when it spans several chunks, into what `assemble` offers (the
  * connection's recycled record buffers) or else a fresh buffer.
+ *
+ * A decoder that owns its chunks (a socket's reads, each a fresh ArrayBuffer of up to 512 KiB)
+ * frees each one as soon as every byte of it was copied out: a GiB of WRITEs arrives in 1.8 GiB
+ * of them, and the collector, left to it, let them pile up in the RSS of a write stream. A
+ * chunk a record was handed out as a view of is left to the collector.
  */
 import { assert } from "../../src/assert.ts";
+import { freeBuffer, isWholeBuffer } from "../../src/freebuffer.ts";
 import { RPC_RECORD_BYTES_MAX, RPC_RECORD_FRAGMENTS_MAX } from "../../src/limits.ts";
 import {
   RECORD_MARK_BYTES,
@@ -56,15 +62,27 @@ export class RecordDecoder {
   private parts: Uint8Array[] = [];
   private recordBytes = 0;
   private fragments = 0;
+  /** Owned chunks all of whose bytes were taken, kept until no record in progress needs them. */
+  private spent: Uint8Array[] = [];
+  /** The chunks records were handed out as views of: never freed here. */
+  private readonly escaped = new WeakSet<ArrayBufferLike>();
 
   private readonly assemble: RecordAssembler | undefined;
 
-  constructor(limits: RecordLimits = defaultLimits, assemble?: RecordAssembler) {
+  constructor(
+    limits: RecordLimits = defaultLimits,
+    assemble?: RecordAssembler,
+    /** "owned": pushed chunks are the decoder's, and freed once copied out. */
+    private readonly chunks: "borrowed" | "owned" = "borrowed",
+  ) {
     assert(limits.recordBytesMax > 0 && limits.recordBytesMax <= RECORD_MARK_LENGTH_MASK);
     assert(limits.fragmentsMax > 0);
     this.limits = limits;
     this.assemble = assemble;
   }
+
+  /** Owned chunks freed so far (tests). */
+  freedChunks = 0;
 
   /** Bytes held: received but unparsed, plus the partial record. Bounded by the caller. */
   get bufferedBytes(): number {
@@ -124,6 +142,7 @@ export class RecordDecoder {
     this.parts = [];
     this.recordBytes = 0;
     this.fragments = 0;
+    this.spent = [];
   }
 
   /** True while the stream ends cleanly here: no partial header, fragment or record. */
@@ -190,7 +209,19 @@ export class RecordDecoder {
     if (this.headOffset === head.byteLength) {
       this.input.shift();
       this.headOffset = 0;
+      if (this.chunks === "owned") this.spent.push(head);
     }
+  }
+
+  /** Frees the spent chunks no record was handed out as a view of; none is referenced now. */
+  private freeSpent(): void {
+    assert(this.parts.length === 0, "no record in progress refers to spent chunks");
+    for (const chunk of this.spent) {
+      if (this.escaped.has(chunk.buffer) || !isWholeBuffer(chunk)) continue;
+      freeBuffer(chunk);
+      this.freedChunks += 1;
+    }
+    this.spent.length = 0;
   }
 
   private joined(parts: readonly Uint8Array[], totalBytes: number): Uint8Array {
@@ -209,9 +240,11 @@ export class RecordDecoder {
     const parts = this.parts;
     const record = parts.length === 1 ? parts[0]! : this.joined(parts, this.recordBytes);
     assert(record.byteLength === this.recordBytes);
+    if (parts.length === 1) this.escaped.add(record.buffer);
     this.parts = [];
     this.recordBytes = 0;
     this.fragments = 0;
+    if (this.spent.length > 0) this.freeSpent();
     return record;
   }
 }

@@ -99,6 +99,35 @@ describe("record marking (RFC 5531 section 11)", () => {
     expect(decoder.next()?.byteLength).toBe(RPC_RECORD_BYTES_MAX);
   });
 
+  test("an owning decoder frees chunks once copied out, never one a record is a view of", () => {
+    // Records of 6 bytes: "abcdef" spans chunks 1-2, "ghijkl" lies inside chunk 3 (a view of
+    // it), "mnopqr" spans chunks 3-4.
+    const chunks = [
+      hex("80 00 00 06 61 62"),
+      hex("63 64 65 66"),
+      hex("80 00 00 06 67 68 69 6a 6b 6c 80 00 00 06 6d 6e"),
+      hex("6f 70 71 72"),
+    ].map((chunk) => Buffer.from(chunk)); // each its own ArrayBuffer, as a socket read is
+    const decoder = new RecordDecoder(undefined, undefined, "owned");
+    const records: Uint8Array[] = [];
+    for (const chunk of chunks) {
+      decoder.push(chunk);
+      for (let r = decoder.next(); r; r = decoder.next()) records.push(r);
+    }
+    expect(records.map((r) => Buffer.from(r).toString())).toEqual(["abcdef", "ghijkl", "mnopqr"]);
+    expect(decoder.freedChunks).toBe(3);
+    expect(chunks.map((chunk) => chunk.byteLength)).toEqual([0, 0, 16, 0]);
+    expect(Buffer.from(records[1]!).toString()).toBe("ghijkl"); // the view is intact
+
+    // A borrowing decoder (the default) frees nothing.
+    const borrowed = [hex("80 00 00 03 61"), hex("62 63")];
+    const plain = new RecordDecoder();
+    for (const chunk of borrowed) plain.push(chunk);
+    expect(Buffer.from(plain.next()!).toString()).toBe("abc");
+    expect(plain.freedChunks).toBe(0);
+    expect(borrowed.map((chunk) => chunk.byteLength)).toEqual([5, 2]);
+  });
+
   test("endless empty fragments are cut", () => {
     const decoder = new RecordDecoder();
     decoder.push(Buffer.alloc(4 * 2000));
