@@ -131,72 +131,85 @@ try {
   console.log(`tree ${tree}, ${sizeMiB} MiB per copy, serve flags: ${serveArgs.join(" ")}`);
   for (const phase of phases) {
     const { proc, port, metricsUrl } = await serve(dir, metaUrl, phase);
-    const url = (name: string) =>
-      `nfs://127.0.0.1//${name}?nfsport=${port}&mountport=${port}&version=3`;
-    const copies: Record<string, string[][]> = {
-      write: [["nfs-cp", source, url("big")]],
-      read: [["nfs-cp", url("big"), `${source}.copy`]],
-      write4: [0, 1, 2, 3].map((i) => ["nfs-cp", source, url(`big${i}`)]),
-      read4: [0, 1, 2, 3].map((i) => ["nfs-cp", url(`big${i}`), `${source}.copy${i}`]),
-    };
-    const commands = copies[phase];
-    if (commands === undefined) throw new Error(`unknown phase ${phase}`);
-    const idle = rssMiB(proc.pid);
-    let peak = idle;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssMiB(proc.pid));
-    }, 50);
-    let gaugesAtPeak: { rssMiB: number; gauges: Record<string, number> } | undefined;
-    const scraper = !withMemory
-      ? undefined
-      : setInterval(async () => {
-          const rss = rssMiB(proc.pid);
-          const gauges = await memoryGauges(metricsUrl).catch(() => undefined);
-          if (gauges !== undefined && rss >= (gaugesAtPeak?.rssMiB ?? 0)) {
-            const split = {
-              anonMiB: rssMiB(proc.pid, "RssAnon"),
-              fileMiB: rssMiB(proc.pid, "RssFile"),
-            };
-            gaugesAtPeak = { rssMiB: rss, gauges: { ...split, ...gauges } };
-          }
-        }, 100);
-    const cpuBefore = totalCpu(proc.pid);
-    const started = performance.now();
-    const codes = await Promise.all(commands.map((c) => Bun.spawn(c).exited));
-    const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    clearInterval(scraper);
-    if (codes.some((code) => code !== 0)) throw new Error(`${phase}: nfs-cp failed ${codes}`);
-    const cpu = totalCpu(proc.pid) - cpuBefore;
-    const threads = [...threadCpu(proc.pid)]
-      .map(([name, t]) => `${name} ${t.user.toFixed(2)}/${t.system.toFixed(2)}`)
-      .join(", ");
-    const rate = (sizeMiB * commands.length) / seconds;
-    console.log(
-      `${phase}: ${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s, RSS idle ` +
-        `${idle.toFixed(0)} peak ${peak.toFixed(0)} MiB, 1-min load ${loadavg()[0]?.toFixed(2)}`,
-    );
-    console.log(`  live server threads since start (user/system s): ${threads}`);
-    if (withMemory) {
-      const samples = readFileSync(samplesPath(dir), "utf8").trim().split("\n").at(-1) ?? "{}";
-      const { atPeak } = JSON.parse(samples) as { atPeak: Record<string, number> };
-      const round = (o: Record<string, number>) =>
-        Object.entries(o)
-          .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`)
-          .join(", ");
-      console.log(`  at the RSS peak, Bun: ${round(atPeak)}`);
-      if (gaugesAtPeak !== undefined) {
-        console.log(
-          `  at RSS ${gaugesAtPeak.rssMiB.toFixed(0)} MiB, the volume: ${round(gaugesAtPeak.gauges)}`,
-        );
-      }
+    try {
+      await runPhase(phase, proc, port, metricsUrl);
+    } finally {
+      // Stopped however the phase ended: a failed copy must not leave the server running.
+      proc.kill("SIGTERM");
+      await proc.exited;
+      for (let i = 0; i < 4; i++) rmSync(`${source}.copy${i}`, { force: true });
+      rmSync(`${source}.copy`, { force: true });
     }
-    proc.kill("SIGTERM");
-    await proc.exited;
-    for (let i = 0; i < 4; i++) rmSync(`${source}.copy${i}`, { force: true });
-    rmSync(`${source}.copy`, { force: true });
   }
 } finally {
   rmSync(source, { force: true });
   rmSync(dir, { recursive: true, force: true });
+}
+
+async function runPhase(
+  phase: string,
+  proc: Bun.Subprocess,
+  port: number,
+  metricsUrl: string,
+): Promise<void> {
+  const url = (name: string) =>
+    `nfs://127.0.0.1//${name}?nfsport=${port}&mountport=${port}&version=3`;
+  const copies: Record<string, string[][]> = {
+    write: [["nfs-cp", source, url("big")]],
+    read: [["nfs-cp", url("big"), `${source}.copy`]],
+    write4: [0, 1, 2, 3].map((i) => ["nfs-cp", source, url(`big${i}`)]),
+    read4: [0, 1, 2, 3].map((i) => ["nfs-cp", url(`big${i}`), `${source}.copy${i}`]),
+  };
+  const commands = copies[phase];
+  if (commands === undefined) throw new Error(`unknown phase ${phase}`);
+  const idle = rssMiB(proc.pid);
+  let peak = idle;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssMiB(proc.pid));
+  }, 50);
+  let gaugesAtPeak: { rssMiB: number; gauges: Record<string, number> } | undefined;
+  const scraper = !withMemory
+    ? undefined
+    : setInterval(async () => {
+        const rss = rssMiB(proc.pid);
+        const gauges = await memoryGauges(metricsUrl).catch(() => undefined);
+        if (gauges !== undefined && rss >= (gaugesAtPeak?.rssMiB ?? 0)) {
+          const split = {
+            anonMiB: rssMiB(proc.pid, "RssAnon"),
+            fileMiB: rssMiB(proc.pid, "RssFile"),
+          };
+          gaugesAtPeak = { rssMiB: rss, gauges: { ...split, ...gauges } };
+        }
+      }, 100);
+  const cpuBefore = totalCpu(proc.pid);
+  const started = performance.now();
+  const codes = await Promise.all(commands.map((c) => Bun.spawn(c).exited));
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  clearInterval(scraper);
+  if (codes.some((code) => code !== 0)) throw new Error(`${phase}: nfs-cp failed ${codes}`);
+  const cpu = totalCpu(proc.pid) - cpuBefore;
+  const threads = [...threadCpu(proc.pid)]
+    .map(([name, t]) => `${name} ${t.user.toFixed(2)}/${t.system.toFixed(2)}`)
+    .join(", ");
+  const rate = (sizeMiB * commands.length) / seconds;
+  console.log(
+    `${phase}: ${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s, RSS idle ` +
+      `${idle.toFixed(0)} peak ${peak.toFixed(0)} MiB, 1-min load ${loadavg()[0]?.toFixed(2)}`,
+  );
+  console.log(`  live server threads since start (user/system s): ${threads}`);
+  if (withMemory) {
+    const samples = readFileSync(samplesPath(dir), "utf8").trim().split("\n").at(-1) ?? "{}";
+    const { atPeak } = JSON.parse(samples) as { atPeak: Record<string, number> };
+    const round = (o: Record<string, number>) =>
+      Object.entries(o)
+        .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(1)}`)
+        .join(", ");
+    console.log(`  at the RSS peak, Bun: ${round(atPeak)}`);
+    if (gaugesAtPeak !== undefined) {
+      console.log(
+        `  at RSS ${gaugesAtPeak.rssMiB.toFixed(0)} MiB, the volume: ${round(gaugesAtPeak.gauges)}`,
+      );
+    }
+  }
 }
