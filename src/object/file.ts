@@ -378,13 +378,14 @@ async function readWhole(path: string, parts: readonly Uint8Array[]): Promise<vo
     const probe = Buffer.allocUnsafe(1);
     let rest = [...parts.filter((part) => part.byteLength > 0), probe];
     let position = 0;
-    while (rest.length > 1) {
+    // At least one readv, so the probe is tried even with no parts (an object that should be empty).
+    for (;;) {
       const { bytesRead } = await handle.readv(rest, position);
-      if (bytesRead === 0) break;
       position += bytesRead;
       let skip = bytesRead;
       while (rest.length > 0 && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
       if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
+      if (bytesRead === 0 || rest.length <= 1) break;
     }
     if (position < expectedBytes) {
       throw new ObjectSizeMismatch(`${expectedBytes} bytes`, `${position} bytes`);

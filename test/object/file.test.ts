@@ -124,6 +124,8 @@ describe("FileObjectStore", () => {
     );
     await store.put("parts/empty", Buffer.alloc(0));
     await store.getParts("parts/empty", []);
+    await store.getParts("parts/empty", [Buffer.alloc(0)]);
+    expect(await rejection(store.getParts("parts/obj", []))).toBeInstanceOf(ObjectStoreError);
   });
 
   test("a temp file left by a crash is never listed nor readable as a key", async () => {
