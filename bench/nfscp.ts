@@ -96,7 +96,8 @@ async function serve(dir: string, metaUrl: string, phase: string) {
     if (done) throw new Error(`jfs serve exited: ${text}`);
     text += new TextDecoder().decode(value);
     port = Number(/ on 127\.0\.0\.1:(\d+)$/m.exec(text)?.[1] ?? 0);
-    metricsUrl = /^metrics: serving on (\S+)$/m.exec(text)?.[1] ?? "";
+    // (A busy default port moves the endpoint and says so after the URL.)
+    metricsUrl = /^metrics: serving on (\S+)/m.exec(text)?.[1] ?? "";
   }
   void (async () => {
     while (!(await reader.read()).done) {}
