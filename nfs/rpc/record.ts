@@ -240,7 +240,7 @@ export class RecordDecoder {
     const parts = this.parts;
     const record = parts.length === 1 ? parts[0]! : this.joined(parts, this.recordBytes);
     assert(record.byteLength === this.recordBytes);
-    if (parts.length === 1) this.escaped.add(record.buffer);
+    if (parts.length === 1 && this.chunks === "owned") this.escaped.add(record.buffer);
     this.parts = [];
     this.recordBytes = 0;
     this.fragments = 0;

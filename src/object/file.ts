@@ -80,16 +80,19 @@ export class FileObjectStore implements ObjectStore {
 
   async getParts(key: string, parts: readonly Uint8Array[]): Promise<void> {
     const path = this.#path(key);
+    const expectedBytes = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    let foundBytes: number;
     try {
-      await readWhole(path, parts);
+      foundBytes = await readWhole(path, parts);
     } catch (error: unknown) {
       if (isMissing(error)) throw new ObjectNotFoundError(key);
-      if (error instanceof ObjectSizeMismatch) {
-        throw new ObjectStoreError(
-          `object ${quote(key)} in ${this.description} is ${error.actual}, not ${error.expected}`,
-        );
-      }
       throw error;
+    }
+    if (foundBytes !== expectedBytes) {
+      const found = foundBytes > expectedBytes ? "longer" : `${foundBytes} bytes`;
+      throw new ObjectStoreError(
+        `object ${quote(key)} in ${this.description} is ${found}, not ${expectedBytes} bytes`,
+      );
     }
   }
 
@@ -357,42 +360,24 @@ async function readRange(path: string, offset: number, length?: number): Promise
   }
 }
 
-class ObjectSizeMismatch extends Error {
-  constructor(
-    readonly expected: string,
-    readonly actual: string,
-  ) {
-    super(`${actual}, not ${expected}`);
-  }
-}
-
 /**
- * The whole file at `path` into `parts`, in order; it must be exactly as long as they are
- * together (a byte read past them into a probe tells a longer file). One open, a readv (again
+ * Reads the file at `path` into `parts`, in order, and one byte past them into a probe; returns
+ * the bytes it found there (their total + 1 when the file is longer). One open, a readv (again
  * for what a short read left), one close.
  */
-async function readWhole(path: string, parts: readonly Uint8Array[]): Promise<void> {
-  const expectedBytes = parts.reduce((sum, part) => sum + part.byteLength, 0);
+async function readWhole(path: string, parts: readonly Uint8Array[]): Promise<number> {
   const handle = await open(path, "r");
   try {
-    const probe = Buffer.allocUnsafe(1);
-    let rest = [...parts.filter((part) => part.byteLength > 0), probe];
+    let rest = [...parts, Buffer.allocUnsafe(1)].filter((part) => part.byteLength > 0);
     let position = 0;
     // At least one readv, so the probe is tried even with no parts (an object that should be empty).
     for (;;) {
       const { bytesRead } = await handle.readv(rest, position);
       position += bytesRead;
-      let skip = bytesRead;
-      while (rest.length > 0 && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
-      if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
-      if (bytesRead === 0 || rest.length <= 1) break;
+      rest = dropBytes(rest, bytesRead);
+      // Short with the probe still to fill: a regular file's read is short only at its end.
+      if (bytesRead === 0 || rest.length <= 1) return position;
     }
-    if (position < expectedBytes) {
-      throw new ObjectSizeMismatch(`${expectedBytes} bytes`, `${position} bytes`);
-    }
-    // The last readv asked for the probe too and got less: a regular file's read is short only
-    // at its end, so the file ends where the parts do.
-    if (rest.length === 0) throw new ObjectSizeMismatch(`${expectedBytes} bytes`, "longer");
   } finally {
     await handle.close();
   }
@@ -444,8 +429,17 @@ async function writeAll(handle: FileHandle, parts: readonly Uint8Array[]): Promi
     const { bytesWritten } = await handle.writev(rest, position);
     assert(bytesWritten > 0, "writev wrote nothing");
     position += bytesWritten;
-    let skip = bytesWritten;
-    while (rest.length > 0 && skip >= rest[0]!.byteLength) skip -= rest.shift()!.byteLength;
-    if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
+    rest = dropBytes(rest, bytesWritten);
   }
+}
+
+/** What is left of non-empty `parts` once their first `bytes` are done (a readv or writev). */
+function dropBytes(parts: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  let first = 0;
+  let skip = bytes;
+  while (first < parts.length && skip >= parts[first]!.byteLength)
+    skip -= parts[first++]!.byteLength;
+  const rest = parts.slice(first);
+  if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  return rest;
 }
