@@ -3,7 +3,7 @@
  * formatted in-process, mounted by a child `bun src/main.ts mount ...` (so kill -9 is real),
  * readiness and unmounts observed in /proc/self/mountinfo, never with fixed sleeps.
  */
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isStaleMount } from "../../src/fuse/mount.ts";
@@ -92,6 +92,30 @@ export async function waitFor(
 
 export const isMounted = (dir: string): boolean => findMount(dir)?.fstype === JFS_FSTYPE;
 
+/** st_dev of a device number as glibc encodes it (gnu_dev_makedev). */
+function encodeDev(major: number, minor: number): number {
+  return (
+    (major & 0xfff) * 0x100 + (major >>> 12) * 2 ** 44 + (minor & 0xff) + (minor >>> 8) * 2 ** 20
+  );
+}
+
+/**
+ * A jfs mount is listed on `dir` and answers there as that very mount. A stale mount of a
+ * crashed server fails statfs (ENOTCONN) though its root may still stat. Mount table and the
+ * calls on `dir` are read at different moments, so they are checked against each other: while
+ * a new mount detaches a crashed one, the old entry can still be listed when statfs already
+ * reaches the directory underneath, whose device is not the entry's.
+ */
+function isLiveMount(dir: string): boolean {
+  const entry = findMount(dir);
+  if (entry?.fstype !== JFS_FSTYPE || isStaleMount(dir)) return false;
+  try {
+    return statSync(dir).dev === encodeDev(entry.major, entry.minor);
+  } catch {
+    return false;
+  }
+}
+
 export interface Mounted {
   dir: string;
   proc: ReturnType<typeof Bun.spawn>;
@@ -106,8 +130,8 @@ export async function startMount(
   env: Record<string, string> = {},
 ): Promise<Mounted> {
   // A stale mount of a crashed server is still listed until the new mount detaches it (and
-  // the new one may get the same mount id): live means listed and answering.
-  const live = () => isMounted(dir) && !isStaleMount(dir);
+  // the new one may get the same mount id): live means listed and answering as that mount.
+  const live = () => isLiveMount(dir);
   if (!isStaleMount(dir)) mkdirSync(dir, { recursive: true });
   const logPath = `${dir}.log`;
   const logFd = openSync(logPath, "w");
