@@ -30,6 +30,12 @@ export class SecondLoadAdmission {
     return false;
   }
 
+  /** The copy `admits` let through was not made: admit `key` at its next load. */
+  readmit(key: string): void {
+    this.#loadedOnce.set(key, true);
+    this.#loadedOnce.trimTo(this.keysMax);
+  }
+
   /** A block that is gone (its slice deleted) need not be remembered. */
   forget(key: string): void {
     this.#loadedOnce.delete(key);

@@ -207,8 +207,12 @@ export class ChunkStore implements BlockSink {
       wholeBlocks:
         options.prefetch > 0 || this.codec.wholeBlocksOnly || options.checksummed === true,
       cacheOnDisk: (key, block, warming) => {
-        if (warming || this.#admission === undefined || this.#admission.admits(key)) {
+        if (warming || this.#admission === undefined) {
           this.#cacheOnDisk(key, block);
+        } else if (this.#admission.admits(key) && !this.#cacheOnDisk(key, block)) {
+          // Skipped while the cache disk is behind: the block stays due, so that the next
+          // load copies it (a fast re-read would otherwise skip the same blocks every pass).
+          this.#admission.readmit(key);
         }
       },
       onReadFailure: (key, error) => this.#readFailures.report(key, error),
@@ -450,11 +454,14 @@ export class ChunkStore implements BlockSink {
     this.diskCache?.close();
   }
 
-  /** Queues a copy into the disk cache (best effort); the write holds a reference to `block`. */
-  #cacheOnDisk(key: string, block: Buffer): void {
+  /**
+   * Queues a copy into the disk cache (best effort); the write holds a reference to `block`.
+   * False when it was skipped because DISK_CACHE_PENDING_BYTES_MAX bytes are already queued.
+   */
+  #cacheOnDisk(key: string, block: Buffer): boolean {
     const cache = this.diskCache;
-    if (cache === undefined || this.#caching.has(block)) return;
-    if (this.#diskPendingBytes + block.length > DISK_CACHE_PENDING_BYTES_MAX) return;
+    if (cache === undefined || this.#caching.has(block)) return true;
+    if (this.#diskPendingBytes + block.length > DISK_CACHE_PENDING_BYTES_MAX) return false;
     this.#diskPendingBytes += block.length;
     this.#pool.retain(block);
     const put = cache
@@ -468,5 +475,6 @@ export class ChunkStore implements BlockSink {
       });
     this.#diskPuts.add(put);
     this.#caching.set(block, put);
+    return true;
   }
 }

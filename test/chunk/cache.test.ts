@@ -7,11 +7,13 @@ import { cacheTrailerBytes, decodeCacheFile, encodeCacheFile } from "../../src/c
 import { DiskCache } from "../../src/chunk/diskcache.ts";
 import { blockKey } from "../../src/chunk/keys.ts";
 import { MemCache } from "../../src/chunk/memcache.ts";
+import { DISK_CACHE_PENDING_BYTES_MAX } from "../../src/limits.ts";
 import { createObjectStore, FileObjectStore, MeteredObjectStore } from "../../src/object/index.ts";
 import { volumeCacheDir } from "../../src/volume/filedata.ts";
 import { dataFixture, ProbeStore, rng } from "./harness.ts";
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await mkdtemp(join(tmpdir(), "jfs-cache-"));
@@ -431,6 +433,53 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
     expect(fx.probe.gets - getsBefore).toBe(8); // from the disk cache now
   });
 
+  test("a local bucket's block whose copy was skipped (cache disk behind) is copied at its next load", async () => {
+    // Real 4 MiB blocks: more of them than DISK_CACHE_PENDING_BYTES_MAX (32 MiB) may queue.
+    const blocks = DISK_CACHE_PENDING_BYTES_MAX / (4 * MiB) + 4;
+    const probe: { store?: ProbeStore } = {};
+    await using fx = await dataFixture({
+      format: { blockSizeKiB: 4096 },
+      options: { cacheSizeBytes: 256 * MiB, bufferSizeBytes: 16 * MiB },
+      wrap: (s) => {
+        probe.store = new ProbeStore(s, true);
+        return probe.store;
+      },
+    });
+    const store = probe.store!;
+    const file = await fx.newFile("big");
+    const bytes = rng(33).bytes(blocks * 4 * MiB);
+    await fx.data.write(file, 0, bytes);
+    await fx.data.flush(file);
+    await fx.data.chunks.settle();
+    await fx.reopen({ memCacheBytes: 0, prefetch: 0 });
+    // Every load of a pass is held until all have their bytes, so that all of their copies are
+    // asked for before any is written: the first 32 MiB queue, the rest are skipped.
+    const pass = async (loads: number) => {
+      let waiting = 0;
+      const all = Promise.withResolvers<void>();
+      store.onGot = () => {
+        waiting += 1;
+        if (waiting === loads) all.resolve();
+        return all.promise;
+      };
+      const getsBefore = store.gets;
+      expect((await fx.data.read(file, 0, bytes.length, bytes.length)).equals(bytes)).toBe(true);
+      await fx.data.chunks.settle();
+      store.onGot = undefined;
+      return store.gets - getsBefore;
+    };
+    expect(await pass(blocks)).toBe(blocks);
+    expect(await cachedKeys(fx)).toEqual([]); // first loads
+    expect(await pass(blocks)).toBe(blocks);
+    const cached = await cachedKeys(fx);
+    expect(cached.length).toBe(blocks - 4); // 4 copies skipped
+    expect(await pass(4)).toBe(4); // the skipped ones load again, and are copied now
+    const all = await cachedKeys(fx);
+    expect(all.length).toBe(blocks);
+    expect(all).toEqual(expect.arrayContaining(cached));
+    expect(await pass(0)).toBe(0);
+  });
+
   test("a local bucket's block asked for by a preload (warmup) is cached at its first load", async () => {
     await using fx = await writeFile3(false, true);
     await fx.reopen({ memCacheBytes: 0 });
@@ -480,5 +529,8 @@ describe("SecondLoadAdmission", () => {
     expect(admission.admits("c")).toBe(true);
     admission.forget("a");
     expect(admission.admits("a")).toBe(false);
+    expect(admission.admits("a")).toBe(true);
+    admission.readmit("a"); // admitted, but its copy was not made
+    expect(admission.admits("a")).toBe(true);
   });
 });

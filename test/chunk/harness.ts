@@ -194,6 +194,8 @@ export class ProbeStore implements ObjectStore {
   puts = 0;
   /** Called on each put before it is forwarded (e.g. to check memory bounds or delay). */
   onPut: ((key: string) => Promise<void> | void) | undefined;
+  /** Called on each get once its bytes are in, before they are handed back (e.g. to hold it). */
+  onGot: ((key: string) => Promise<void> | void) | undefined;
 
   constructor(
     readonly inner: ObjectStore,
@@ -208,7 +210,9 @@ export class ProbeStore implements ObjectStore {
     if (this.failGets) throw new Error("injected GET failure");
     this.gets++;
     if (offset !== undefined || length !== undefined) this.rangeGets++;
-    return this.inner.get(key, offset, length);
+    const data = await this.inner.get(key, offset, length);
+    await this.onGot?.(key);
+    return data;
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
