@@ -17,6 +17,7 @@ import {
   DISK_CACHE_SYNC_IO_BYTES_MAX,
 } from "../limits.ts";
 import { LruMap } from "../lru.ts";
+import { preadCached } from "../nowaitread.ts";
 import { cacheTrailerBytes, parseCacheTrailer, segmentsIntact } from "./cachefile.ts";
 
 /** A file closed under a waiting reader is opened again, a few times (only an open storm). */
@@ -211,7 +212,8 @@ async function openCacheFile(
 /** pread(2)s filling `into` from `position`; the count read (short only at the end of file). */
 async function readAt(fd: number, into: Buffer, position: number): Promise<number> {
   if (into.length <= DISK_CACHE_SYNC_IO_BYTES_MAX) return readAtSync(fd, into, position);
-  let done = 0;
+  // What the page cache holds is copied here; only the rest waits for the I/O pool.
+  let done = preadCached(fd, into, position);
   while (done < into.length) {
     const n = await preadOnce(fd, into, done, position + done);
     if (n === 0) break;
