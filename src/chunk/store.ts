@@ -121,6 +121,11 @@ export class ChunkStore implements BlockSink {
   readonly #cacheLargeWrite: boolean;
   /** A local bucket's loaded blocks enter the disk cache when loaded again (admission.ts). */
   readonly #admission: SecondLoadAdmission | undefined;
+  /**
+   * cacheEveryLoad (jfs warmup): no loaded block's copy is skipped however many are queued; the
+   * caller bounds the queue by waiting in diskCacheCaughtUp().
+   */
+  readonly #fillCache: boolean;
   /** Blocks being written to the disk cache, with that write. */
   readonly #caching = new Map<Buffer, Promise<void>>();
   #diskPendingBytes = 0;
@@ -193,6 +198,7 @@ export class ChunkStore implements BlockSink {
           });
     this.#staging = options.writeback === true;
     this.#cacheLargeWrite = options.cacheLargeWrite === true;
+    this.#fillCache = options.cacheEveryLoad === true;
     this.#admission =
       objects.local === true && this.diskCache !== undefined && options.cacheEveryLoad !== true
         ? new SecondLoadAdmission(DISK_CACHE_ADMIT_KEYS_MAX)
@@ -445,6 +451,17 @@ export class ChunkStore implements BlockSink {
     }
   }
 
+  /**
+   * Resolves once at most DISK_CACHE_PENDING_BYTES_MAX bytes of disk cache copies are queued. A
+   * reader that fills the cache (cacheEveryLoad, where nothing is skipped) waits here between
+   * reads, so the copies queued behind a slow cache disk stay bounded.
+   */
+  async diskCacheCaughtUp(): Promise<void> {
+    while (this.#diskPendingBytes > DISK_CACHE_PENDING_BYTES_MAX && this.#diskPuts.size > 0) {
+      await Promise.race(this.#diskPuts);
+    }
+  }
+
   async close(): Promise<void> {
     this.budget.close();
     await this.settle();
@@ -456,12 +473,15 @@ export class ChunkStore implements BlockSink {
 
   /**
    * Queues a copy into the disk cache (best effort); the write holds a reference to `block`.
-   * False when it was skipped because DISK_CACHE_PENDING_BYTES_MAX bytes are already queued.
+   * False when it was skipped because DISK_CACHE_PENDING_BYTES_MAX bytes are already queued
+   * (never with cacheEveryLoad).
    */
   #cacheOnDisk(key: string, block: Buffer): boolean {
     const cache = this.diskCache;
     if (cache === undefined || this.#caching.has(block)) return true;
-    if (this.#diskPendingBytes + block.length > DISK_CACHE_PENDING_BYTES_MAX) return false;
+    if (!this.#fillCache && this.#diskPendingBytes + block.length > DISK_CACHE_PENDING_BYTES_MAX) {
+      return false;
+    }
     this.#diskPendingBytes += block.length;
     this.#pool.retain(block);
     const put = cache

@@ -185,6 +185,9 @@ export function registerWarmup(cli: CAC): void {
             const bytes = await rt.vfs.read(ctx, f.inode, undefined, at, READ_PIECE_BYTES);
             if (bytes.length === 0) throw fsError("EIO", `file ${f.inode} ended early`);
             progress.addBytes(bytes.length);
+            // Every loaded block is copied into the cache (none skipped): keep the copies
+            // queued behind the cache disk bounded.
+            await rt.data.chunks.diskCacheCaughtUp();
           }
         },
         progress,

@@ -433,11 +433,11 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
     expect(fx.probe.gets - getsBefore).toBe(8); // from the disk cache now
   });
 
-  test("a local bucket's block whose copy was skipped (cache disk behind) is copied at its next load", async () => {
-    // Real 4 MiB blocks: more of them than DISK_CACHE_PENDING_BYTES_MAX (32 MiB) may queue.
+  /** A file of more 4 MiB blocks than DISK_CACHE_PENDING_BYTES_MAX lets queue for copies. */
+  async function manyBlocks() {
     const blocks = DISK_CACHE_PENDING_BYTES_MAX / (4 * MiB) + 4;
     const probe: { store?: ProbeStore } = {};
-    await using fx = await dataFixture({
+    const fx = await dataFixture({
       format: { blockSizeKiB: 4096 },
       options: { cacheSizeBytes: 256 * MiB, bufferSizeBytes: 16 * MiB },
       wrap: (s) => {
@@ -451,9 +451,8 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
     await fx.data.write(file, 0, bytes);
     await fx.data.flush(file);
     await fx.data.chunks.settle();
-    await fx.reopen({ memCacheBytes: 0, prefetch: 0 });
     // Every load of a pass is held until all have their bytes, so that all of their copies are
-    // asked for before any is written: the first 32 MiB queue, the rest are skipped.
+    // asked for before any is written.
     const pass = async (loads: number) => {
       let waiting = 0;
       const all = Promise.withResolvers<void>();
@@ -468,15 +467,32 @@ describe("written blocks and the disk cache (--cache-large-write)", () => {
       store.onGot = undefined;
       return store.gets - getsBefore;
     };
+    return Object.assign(fx, { blocks, pass });
+  }
+
+  test("a local bucket's block whose copy was skipped (cache disk behind) is copied at its next load", async () => {
+    await using fx = await manyBlocks();
+    const { blocks, pass } = fx;
+    await fx.reopen({ memCacheBytes: 0, prefetch: 0 });
     expect(await pass(blocks)).toBe(blocks);
     expect(await cachedKeys(fx)).toEqual([]); // first loads
-    expect(await pass(blocks)).toBe(blocks);
+    expect(await pass(blocks)).toBe(blocks); // the first 32 MiB of copies queue, 4 are skipped
     const cached = await cachedKeys(fx);
-    expect(cached.length).toBe(blocks - 4); // 4 copies skipped
+    expect(cached.length).toBe(blocks - 4);
     expect(await pass(4)).toBe(4); // the skipped ones load again, and are copied now
     const all = await cachedKeys(fx);
     expect(all.length).toBe(blocks);
     expect(all).toEqual(expect.arrayContaining(cached));
+    expect(await pass(0)).toBe(0);
+  });
+
+  test("with cacheEveryLoad (jfs warmup) no copy is skipped, however many are queued", async () => {
+    await using fx = await manyBlocks();
+    const { blocks, pass } = fx;
+    await fx.reopen({ memCacheBytes: 0, prefetch: 0, cacheEveryLoad: true });
+    expect(await pass(blocks)).toBe(blocks);
+    expect((await cachedKeys(fx)).length).toBe(blocks);
+    await fx.data.chunks.diskCacheCaughtUp(); // nothing queued: at once
     expect(await pass(0)).toBe(0);
   });
 
