@@ -208,7 +208,7 @@ export class DiskCache {
     }
     if (file === "missing") {
       this.#forget(key); // removed behind our back
-    } else {
+    } else if (file !== "unopenable") {
       this.#stats.corrupt++;
       await this.delete(key);
     }

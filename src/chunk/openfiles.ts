@@ -23,8 +23,11 @@ import { cacheTrailerBytes, parseCacheTrailer, segmentsIntact } from "./cachefil
 /** A file closed under a waiting reader is opened again, a few times (only an open storm). */
 const OPEN_ATTEMPTS_MAX = 3;
 
-/** Why a cache file could not be read: gone (a miss) or failing its checks (corrupt). */
-export type CacheFileProblem = "missing" | "corrupt";
+/**
+ * Why a cache file could not be read: gone (a miss), failing its checks (corrupt), or not
+ * openable now for another reason (out of descriptors, EACCES, EIO: a miss that keeps the file).
+ */
+export type CacheFileProblem = "missing" | "corrupt" | "unopenable";
 
 export class OpenCacheFile {
   users = 0;
@@ -196,8 +199,8 @@ async function openCacheFile(
         : await new Promise<number>((resolve, reject) =>
             open(path, "r", (error, opened) => (error ? reject(error) : resolve(opened))),
           );
-  } catch {
-    return "missing";
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : "unopenable";
   }
   const trailer = Buffer.allocUnsafe(cacheTrailerBytes(bytes));
   const got = await readAt(fd, trailer, bytes).catch(() => -1);

@@ -1,3 +1,4 @@
+import { dlopen, FFIType, ptr } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -88,6 +89,34 @@ describe("disk cache", () => {
     expect(await readdir(join(dir.path, "tmp"))).toEqual([]);
     expect(await again.get(key(9), 10 * KiB)).toBeUndefined();
   });
+
+  test.if(process.platform === "linux")(
+    "a cache file that cannot be opened now (no descriptors left) is a miss and stays cached",
+    async () => {
+      await using dir = await tempDir();
+      const cache = new DiskCache({ dir: dir.path, capacityBytes: 1 << 30, freeSpaceRatio: 0 });
+      const block = rng(7).bytes(10 * KiB);
+      await cache.put(key(7), block);
+      const libc = dlopen("libc.so.6", {
+        getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+        setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+      }).symbols;
+      const RLIMIT_NOFILE = 7;
+      const saved = new BigUint64Array(2);
+      expect(libc.getrlimit(RLIMIT_NOFILE, ptr(saved))).toBe(0);
+      const lowered = new BigUint64Array([3n, saved[1]!]); // 0, 1 and 2 are taken: opens fail
+      let got: Buffer | undefined;
+      expect(libc.setrlimit(RLIMIT_NOFILE, ptr(lowered))).toBe(0);
+      try {
+        got = await cache.get(key(7), 10 * KiB); // a small block: opened on this thread
+      } finally {
+        expect(libc.setrlimit(RLIMIT_NOFILE, ptr(saved))).toBe(0);
+      }
+      expect(got).toBeUndefined();
+      expect(cache.stats()).toMatchObject({ blocks: 1, corrupt: 0 });
+      expect((await cache.get(key(7), 10 * KiB))?.equals(block)).toBe(true);
+    },
+  );
 
   test("stays under its capacity, evicting the least recently used", async () => {
     await using dir = await tempDir();
