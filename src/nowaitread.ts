@@ -10,14 +10,12 @@
  * pool. Elsewhere (macOS, no libc found, a file system that refuses the flag) it reads nothing
  * and callers do what they did before.
  */
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { type dlopen, FFIType, ptr, read } from "bun:ffi";
 import { assert } from "./assert.ts";
+import { dlopenLibc } from "./libc.ts";
+import { Errno } from "./posix.ts";
 
 const RWF_NOWAIT = 0x8;
-const EINVAL = 22;
-const ENOSYS = 38;
-const EOPNOTSUPP = 95;
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
 const symbols = {
   preadv2: {
@@ -38,13 +36,10 @@ function load(): Calls | null {
   if (calls !== undefined) return calls;
   calls = null;
   if (process.platform !== "linux" || process.env.JFS_NO_NOWAIT_READ === "1") return calls;
-  for (const name of LIBC_NAMES) {
-    try {
-      calls = dlopen(name, symbols).symbols;
-      break;
-    } catch {
-      // try the next name
-    }
+  try {
+    calls = dlopenLibc(symbols);
+  } catch {
+    // no libc to call: callers read as before
   }
   return calls;
 }
@@ -69,7 +64,7 @@ export function preadCached(fd: number, into: Uint8Array, position: number): num
   // without preadv2 or the flag) would fail every time: stop trying. Anything else (EBADF, EIO)
   // is for the ordinary read that follows to report.
   const p = libc.__errno_location();
-  const errno = p === null ? EINVAL : read.i32(p, 0);
-  if (errno === EOPNOTSUPP || errno === ENOSYS || errno === EINVAL) calls = null;
+  const errno = p === null ? Errno.EINVAL : read.i32(p, 0);
+  if (errno === Errno.EOPNOTSUPP || errno === Errno.ENOSYS || errno === Errno.EINVAL) calls = null;
   return 0;
 }

@@ -200,7 +200,7 @@ export class ChunkStore implements BlockSink {
     this.#cacheLargeWrite = options.cacheLargeWrite === true;
     this.#fillCache = options.cacheEveryLoad === true;
     this.#admission =
-      objects.local === true && this.diskCache !== undefined && options.cacheEveryLoad !== true
+      objects.local === true && this.diskCache !== undefined && !this.#fillCache
         ? new SecondLoadAdmission(DISK_CACHE_ADMIT_KEYS_MAX)
         : undefined;
     void this.#writeback?.resume();

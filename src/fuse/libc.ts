@@ -6,11 +6,10 @@
  * errno is read through __errno_location() right after the failing call, on the same thread:
  * it is thread-local, and nothing in between calls into libc.
  */
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { type dlopen, FFIType, ptr, read } from "bun:ffi";
 import { assert } from "../assert.ts";
+import { dlopenLibc } from "../libc.ts";
 import { Errno, OpenFlags } from "../posix.ts";
-
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
 const symbols = {
   open: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -39,16 +38,12 @@ let libc: Libc | undefined;
 
 function lib(): Libc {
   if (libc !== undefined) return libc;
-  let lastError: unknown;
-  for (const name of LIBC_NAMES) {
-    try {
-      libc = dlopen(name, symbols).symbols;
-      return libc;
-    } catch (error) {
-      lastError = error;
-    }
+  try {
+    libc = dlopenLibc(symbols);
+  } catch (error) {
+    throw new Error(`cannot load libc for FUSE: ${String(error)}`);
   }
-  throw new Error(`cannot load libc for FUSE: ${String(lastError)}`);
+  return libc;
 }
 
 function errno(): number {
