@@ -49,7 +49,7 @@ import {
   until,
 } from "./ganesha.ts";
 import { GUEST_SCRIPT } from "./nfsguest.ts";
-import { pretouchMemory } from "./pretouch.ts";
+import { PageCacheFiller } from "./pagecache.ts";
 import { writeSection } from "./report.ts";
 
 const MiB = 1 << 20;
@@ -165,8 +165,12 @@ function rssPeak(pid: number): { stop(): number } {
   };
 }
 
+/** Set by main: fills free memory with page cache before each timed phase (bench/pagecache.ts). */
+let pageCacheFiller: PageCacheFiller | undefined;
+
 /** Runs the commands at once; the seconds until the last one ended. */
 async function timed(commands: string[][]): Promise<number> {
+  pageCacheFiller?.topUp();
   const start = performance.now();
   const results = await Promise.all(commands.map((args) => run(args)));
   results.forEach((result, i) => {
@@ -393,9 +397,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < sizeMiB; i++) out.write(crypto.getRandomValues(chunk));
     await out.end();
     const parts = parallelSources(source);
-    // Both servers then write their page cache into guest memory the host already backs.
-    const touched = await pretouchMemory();
-    console.log(`pre-touched ${(touched / 1024 ** 3).toFixed(0)} GiB of memory`);
+    // Both servers then write their page cache into memory the hypervisor backs already.
+    pageCacheFiller = new PageCacheFiller(dir);
+    console.log(`page cache filled with ${(pageCacheFiller.topUp() / MiB).toFixed(0)} MiB`);
     const results: Record<string, Record<string, number>> = {};
     const loads: string[] = [];
     const starts = { jfs: startJfs, ganesha: startGanesha };
@@ -439,6 +443,7 @@ async function main(): Promise<void> {
     console.log(`\n${body}`);
     if (reportPath) writeSection(reportPath, "NFS: jfs serve --nfs vs nfs-ganesha", body);
   } finally {
+    pageCacheFiller?.remove();
     for (const server of servers) await server.stop().catch(() => undefined);
     rmSync(source, { force: true });
     for (let i = 0; i < parallel; i++) rmSync(`${source}.${i}`, { force: true });
