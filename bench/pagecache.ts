@@ -47,7 +47,7 @@ export class PageCacheFiller {
     this.#dir = dir;
   }
 
-  /** Fills free memory down to FREE_LEFT_BYTES with page cache; the bytes now cached. */
+  /** Fills free memory down to FREE_LEFT_BYTES with page cache; the bytes read. */
   topUp(): number {
     const bytes = Math.floor((meminfoBytes("MemFree") - FREE_LEFT_BYTES) / MiB) * MiB;
     if (bytes < TOP_UP_BYTES_MIN) return 0;
@@ -55,7 +55,7 @@ export class PageCacheFiller {
     this.#files.push(path);
     closeSync(openSync(path, "w"));
     truncateSync(path, bytes);
-    const cachedBefore = meminfoBytes("Cached");
+    const freeBefore = meminfoBytes("MemFree");
     const fd = openSync(path, "r");
     try {
       const buffer = Buffer.allocUnsafe(MiB);
@@ -63,10 +63,11 @@ export class PageCacheFiller {
     } finally {
       closeSync(fd);
     }
-    // tmpfs maps holes to the zero page and caches nothing: say so rather than measure noise.
-    const cached = meminfoBytes("Cached") - cachedBefore;
-    if (cached < bytes / 2) console.warn(`page cache fill in ${this.#dir} cached only ${cached} B`);
-    return cached;
+    // tmpfs maps holes to the zero page and takes no memory: say so rather than measure noise.
+    // (Cached need not grow: near the watermarks the read reclaims older page cache instead.)
+    const taken = freeBefore - meminfoBytes("MemFree");
+    if (taken < bytes / 2) console.warn(`page cache fill in ${this.#dir} took only ${taken} B`);
+    return bytes;
   }
 
   /** Removes the fill files (their pages go back to the free lists). */
