@@ -416,8 +416,8 @@ export const RPC_TIMER_TICK_MS_MIN = 10;
 export const RPC_TIMER_TICK_MS_MAX = 1000;
 /** A graceful stop waits this long for in-flight calls and unread replies, then cuts. */
 export const RPC_STOP_GRACE_MS = 10_000;
-/** Small replies ready together are gathered into one socket write of at most this size. */
-export const RPC_WRITE_BATCH_BYTES = 64 * KiB;
+/** Queued reply pieces one writev takes at most (Linux's IOV_MAX is 1024). */
+export const RPC_WRITEV_PIECES_MAX = 64;
 /**
  * A record this big (spanning socket chunks) of a procedure that keeps nothing of its
  * arguments (NFS WRITE) is assembled in a recycled buffer; the server keeps this many idle.

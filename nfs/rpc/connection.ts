@@ -15,13 +15,14 @@
  * closes the connection. Time spent paused by us (back-pressure) does not count against the
  * client.
  */
+import { writevSync } from "node:fs";
 import type { Socket } from "bun";
 import { assert } from "../../src/assert.ts";
 import { describeError } from "../../src/errors.ts";
 import {
   RPC_RECORD_RECYCLE_BYTES_MIN,
   RPC_SMALL_RECORD_BYTES_MAX,
-  RPC_WRITE_BATCH_BYTES,
+  RPC_WRITEV_PIECES_MAX,
 } from "../../src/limits.ts";
 import type { RecycledBuffers } from "../../src/recycled.ts";
 import { XdrWriter } from "../xdr/writer.ts";
@@ -477,53 +478,85 @@ export class RpcConnection implements BudgetWaiter {
     }
   }
 
-  /** Writes queued replies until done or the socket pushes back (then `drain` resumes). */
+  /**
+   * Writes queued replies until done or the socket pushes back (then `drain` resumes). The
+   * queued pieces leave in one writev(2) on the socket's descriptor: a READ's header and the
+   * view of its data, and the replies of calls that finished together, without copying them
+   * into one buffer and without a send per piece (a 132-byte header sent on its own cost a
+   * loopback segment and a wakeup of the client per READ). Bun's socket buffers nothing, so
+   * the two may share the descriptor; when the kernel takes less than all, the rest of the
+   * head piece goes through socket.write, whose short write is what arms `drain`.
+   */
   private flush(): void {
     while (this.output.length > 0 && !this.waitingForDrain && !this.closed) {
-      this.mergeSmallEntries();
-      const entry = this.output[0]!;
-      const lengthBytes = entry.bytes.byteLength - entry.offsetBytes;
-      const written = this.socket.write(entry.bytes, entry.offsetBytes, lengthBytes);
-      if (written < 0) {
+      // -1 once Bun closed the socket: the number may name another file by now.
+      const fd = socketFd(this.socket);
+      if (fd < 0) {
         this.onClose();
         return;
       }
-      this.outputBytes -= written;
-      if (written > 0) this.lastActivityMs = performance.now();
-      if (written < lengthBytes) {
-        entry.offsetBytes += written;
+      const pieces: Uint8Array[] = [];
+      let queuedBytes = 0;
+      for (const entry of this.output) {
+        if (pieces.length === RPC_WRITEV_PIECES_MAX) break;
+        pieces.push(entry.bytes.subarray(entry.offsetBytes));
+        queuedBytes += entry.bytes.byteLength - entry.offsetBytes;
+      }
+      let written: number;
+      try {
+        written = writevSync(fd, pieces);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "EAGAIN" && code !== "EWOULDBLOCK") {
+          this.options.log.debug(
+            `closing RPC connection from ${this.client.address}: write failed (${code})`,
+          );
+          this.abort();
+          return;
+        }
+        written = 0;
+      }
+      this.consumeOutput(written);
+      if (written === queuedBytes) continue;
+      const entry = this.output[0]!;
+      const lengthBytes = entry.bytes.byteLength - entry.offsetBytes;
+      const taken = this.socket.write(entry.bytes, entry.offsetBytes, lengthBytes);
+      if (taken < 0) {
+        this.onClose();
+        return;
+      }
+      this.consumeOutput(taken);
+      if (taken < lengthBytes) {
         this.waitingForDrain = true;
-        if (written > 0 || this.outputStalledSinceMs === undefined) {
+        if (written + taken > 0 || this.outputStalledSinceMs === undefined) {
           this.outputStalledSinceMs = performance.now();
         }
         break;
       }
+    }
+    this.pump();
+  }
+
+  /** Drops `writtenBytes` from the head of the output queue, finishing the replies it ends. */
+  private consumeOutput(writtenBytes: number): void {
+    if (writtenBytes === 0) return;
+    this.outputBytes -= writtenBytes;
+    assert(this.outputBytes >= 0);
+    this.lastActivityMs = performance.now();
+    let left = writtenBytes;
+    while (left > 0) {
+      const entry = this.output[0]!;
+      const entryLeft = entry.bytes.byteLength - entry.offsetBytes;
+      if (left < entryLeft) {
+        entry.offsetBytes += left;
+        return;
+      }
+      left -= entryLeft;
       this.output.shift();
       runSentHooks(entry.sent);
       this.inFlight -= entry.repliesEnded;
       assert(this.inFlight >= 0);
     }
-    this.pump();
-  }
-
-  /** Joins the small entries at the head of the queue into one, for one write syscall. */
-  private mergeSmallEntries(): void {
-    let count = 0;
-    let totalBytes = 0;
-    for (const entry of this.output) {
-      const lengthBytes = entry.bytes.byteLength - entry.offsetBytes;
-      if (totalBytes + lengthBytes > RPC_WRITE_BATCH_BYTES) break;
-      totalBytes += lengthBytes;
-      count += 1;
-    }
-    if (count < 2) return;
-    const merged = this.output.splice(0, count);
-    const parts = merged.map((entry) => entry.bytes.subarray(entry.offsetBytes));
-    const repliesEnded = merged.reduce((sum, entry) => sum + entry.repliesEnded, 0);
-    // The bytes are copied: the borrowed buffers of the merged entries are free now.
-    const bytes = Buffer.concat(parts, totalBytes);
-    for (const entry of merged) runSentHooks(entry.sent);
-    this.output.unshift({ bytes, offsetBytes: 0, repliesEnded, sent: undefined });
   }
 
   /** Sends FIN once nothing more will be answered; pump() has taken every whole record. */
@@ -537,6 +570,16 @@ export class RpcConnection implements BudgetWaiter {
   private settleIfDone(): void {
     if (this.closed && this.handlersRunning === 0) this.done.resolve();
   }
+}
+
+/**
+ * The socket's descriptor, or -1 once closed. Bun's Socket has the `fd` getter (checked on Bun
+ * 1.4) but its types do not declare it.
+ */
+function socketFd(socket: SocketRef): number {
+  const fd = (socket as unknown as { readonly fd?: unknown }).fd;
+  assert(typeof fd === "number", "Bun's socket has an fd");
+  return fd;
 }
 
 function runSentHooks(hooks: readonly (() => void)[] | undefined): void {

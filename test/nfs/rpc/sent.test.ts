@@ -91,6 +91,33 @@ describe("RPC replies: whenSent hooks", () => {
     }
   });
 
+  test("small and large replies queued behind a full socket leave whole and in order", async () => {
+    const { server, counters } = lendingServer();
+    try {
+      await using client = await RpcClient.connect(server.port);
+      client.pauseReading();
+      // NULL replies (28 bytes) between 1 MiB ones: one writev carries pieces of several
+      // replies, and a short write stops inside one of them.
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        i % 2 === 0
+          ? client.callOk(PROG, VERS, LEND, new XdrWriter().uint32(i + 1))
+          : client.callOk(PROG, VERS, 0, new XdrWriter()),
+      );
+      await waitFor(() => counters.started === 20, "every LEND to run");
+      await waitFor(() => server.stats().outputBytes > 0, "replies to queue");
+      client.resumeReading();
+      const bodies = await Promise.all(calls);
+      for (let i = 0; i < bodies.length; i += 2) {
+        const data = bodies[i]!.opaqueVar(RPC_RECORD_BYTES_MAX);
+        expect(data.length).toBe(REPLY_BYTES);
+        expect(data.findIndex((byte) => byte !== ((i + 1) & 0xff))).toBe(-1);
+      }
+      await waitFor(() => counters.sent === 20, "every hook to run");
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("a connection closed with replies queued runs their hooks: nothing stays lent", async () => {
     const { server, counters } = lendingServer();
     try {
