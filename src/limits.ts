@@ -418,6 +418,8 @@ export const RPC_TIMER_TICK_MS_MAX = 1000;
 export const RPC_STOP_GRACE_MS = 10_000;
 /** Queued reply pieces one writev takes at most (Linux's IOV_MAX is 1024). */
 export const RPC_WRITEV_PIECES_MAX = 64;
+/** Queued reply bytes from which a connection writes on the I/O pool (nfs/rpc/sendfd.ts). */
+export const RPC_POOL_WRITE_BYTES_MIN = 256 * KiB;
 /**
  * A record this big (spanning socket chunks) of a procedure that keeps nothing of its
  * arguments (NFS WRITE) is assembled in a recycled buffer; the server keeps this many idle.
